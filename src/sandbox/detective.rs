@@ -1,0 +1,517 @@
+//! Amazon Detective (restJson1): behavior graphs, their members and the invitations member
+//! accounts receive. Paths, shapes, limits and errors follow the botocore model
+//! `detective-2018-10-26`; what the model leaves open follows the API reference.
+
+use std::sync::LazyLock;
+
+use axum::http::Method;
+use regex::Regex;
+use serde_json::{json, Map, Value};
+
+use super::wire::{iso8601, page, ApiError, Service, Validator};
+use super::world::{
+    graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification,
+    World,
+};
+use super::Req;
+
+/// The model's `GraphArn` pattern.
+pub const GRAPH_ARN_PATTERN: &str =
+    r"^arn:aws[-\w]{0,10}?:detective:[-\w]{2,20}?:\d{12}?:graph:[abcdef\d]{32}?$";
+/// The model's `EmailAddress` pattern is
+/// `^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$`; the `regex` crate has
+/// no look-ahead, so the label that must not start with `-` is spelled out. Same language.
+pub const EMAIL_PATTERN: &str =
+    r"^.+@(?:(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
+const EMAIL_PATTERN_SHOWN: &str =
+    r"^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
+
+static GRAPH_ARN: LazyLock<Regex> = LazyLock::new(|| Regex::new(GRAPH_ARN_PATTERN).unwrap());
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(EMAIL_PATTERN).unwrap());
+static ACCOUNT_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+$").unwrap());
+
+const MAX_RESULTS_DEFAULT: usize = 100;
+const SVC: Service = Service::Detective;
+
+/// The operation a restJson1 request names by its method and path.
+pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
+    let op = match (method.as_str(), path) {
+        ("POST", "/graphs/list") => "ListGraphs",
+        ("POST", "/graph") => "CreateGraph",
+        ("POST", "/graph/members/list") => "ListMembers",
+        ("POST", "/graph/members/get") => "GetMembers",
+        ("POST", "/graph/members") => "CreateMembers",
+        ("POST", "/graph/members/removal") => "DeleteMembers",
+        ("POST", "/invitations/list") => "ListInvitations",
+        ("PUT", "/invitation") => "AcceptInvitation",
+        ("POST", "/invitation/removal") => "RejectInvitation",
+        ("POST", "/membership/removal") => "DisassociateMembership",
+        _ => return None,
+    };
+    Some(op)
+}
+
+pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+    world.settle(&req.region, req.now, req.call);
+    match op {
+        "ListGraphs" => list_graphs(world, req),
+        "CreateGraph" => create_graph(world, req),
+        "ListMembers" => list_members(world, req),
+        "GetMembers" => get_members(world, req),
+        "CreateMembers" => create_members(world, req),
+        "DeleteMembers" => delete_members(world, req),
+        "ListInvitations" => list_invitations(world, req),
+        "AcceptInvitation" | "RejectInvitation" | "DisassociateMembership" => {
+            respond_to_invitation(world, req, op)
+        }
+        _ => Err(ApiError::new(
+            404,
+            "UnknownOperationException",
+            format!("unknown operation {op}"),
+        )),
+    }
+}
+
+fn invalid(v: &Validator) -> ApiError {
+    let code = if v.malformed.is_some() {
+        "INVALID_REQUEST_BODY"
+    } else if v.violations.iter().any(|m| m.contains("'graphArn'")) {
+        "INVALID_GRAPH_ARN"
+    } else {
+        "INVALID_REQUEST_BODY"
+    };
+    ApiError::of(SVC, "ValidationException", v.message()).field("ErrorCode", code)
+}
+
+fn check(v: Validator) -> Result<(), ApiError> {
+    if v.is_ok() {
+        Ok(())
+    } else {
+        Err(invalid(&v))
+    }
+}
+
+fn graph_arn_member<'a>(v: &mut Validator, body: &'a Map<String, Value>) -> Option<&'a str> {
+    let arn = v.string(body, "GraphArn", true)?;
+    v.pattern("graphArn", arn, &GRAPH_ARN, GRAPH_ARN_PATTERN)
+        .then_some(arn)
+}
+
+/// MaxResults and NextToken as every Detective list operation takes them.
+fn paging(v: &mut Validator, body: &Map<String, Value>) -> (usize, Option<String>) {
+    let max = match v.integer(body, "MaxResults") {
+        Some(n) => {
+            v.range("maxResults", n, 1, 200);
+            usize::try_from(n).unwrap_or(0)
+        }
+        None => MAX_RESULTS_DEFAULT,
+    };
+    let token = v.string(body, "NextToken", false).map(|t| {
+        v.length("nextToken", t, 1, 1024);
+        t.to_owned()
+    });
+    (max, token)
+}
+
+fn open_token(req: &Req, scope: &str, token: Option<String>) -> Result<Option<String>, ApiError> {
+    match token {
+        None => Ok(None),
+        Some(t) => req.tokens.open(scope, &t).map(Some).ok_or_else(|| {
+            ApiError::of(SVC, "ValidationException", "Invalid NextToken: the token was not issued for this request")
+                .field("ErrorCode", "INVALID_REQUEST_BODY")
+        }),
+    }
+}
+
+fn account_ids(v: &mut Validator, body: &Map<String, Value>, name: &str) -> Vec<String> {
+    let Some(list) = v.list(body, name, true) else {
+        return Vec::new();
+    };
+    let path = super::wire::lower_first(name);
+    v.count(&path, list.len(), 1, 50);
+    let mut ids = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let p = format!("{path}.{}.member", i + 1);
+        if let Some(id) = v.string_in(item, &p) {
+            v.length(&p, &id, 12, 12);
+            v.pattern(&p, &id, &ACCOUNT_ID, "^[0-9]+$");
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+fn not_found() -> ApiError {
+    ApiError::of(
+        SVC,
+        "ResourceNotFoundException",
+        "The request refers to a nonexistent resource.",
+    )
+}
+
+fn denied() -> ApiError {
+    ApiError::of(
+        SVC,
+        "AccessDeniedException",
+        "The request issuer does not have permission to access this resource or perform this operation.",
+    )
+}
+
+fn conflict(message: &str) -> ApiError {
+    ApiError::of(SVC, "ConflictException", message)
+}
+
+/// The caller's own graph, for the operations only its administrator may call.
+fn administered<'w>(world: &'w mut World, req: &Req, arn: &str) -> Result<&'w mut Graph, ApiError> {
+    let graph = world
+        .regions
+        .get_mut(&req.region)
+        .and_then(|r| r.graphs.get_mut(arn))
+        .ok_or_else(not_found)?;
+    if graph.administrator != req.caller {
+        return Err(denied());
+    }
+    Ok(graph)
+}
+
+fn member_json(world: &World, graph: &Graph, m: &DetectiveMember) -> Value {
+    let mut o = Map::new();
+    o.insert("AccountId".into(), json!(m.account_id));
+    o.insert("EmailAddress".into(), json!(m.email));
+    o.insert("GraphArn".into(), json!(graph.arn));
+    o.insert("MasterId".into(), json!(graph.administrator));
+    o.insert("AdministratorId".into(), json!(graph.administrator));
+    o.insert("Status".into(), json!(m.status.as_str()));
+    if let Some(r) = m.disabled_reason {
+        o.insert("DisabledReason".into(), json!(r));
+    }
+    o.insert("InvitedTime".into(), json!(iso8601(m.invited_at)));
+    o.insert("UpdatedTime".into(), json!(iso8601(m.updated_at)));
+    o.insert("InvitationType".into(), json!(m.invitation_type.as_str()));
+    let verified = !matches!(
+        m.status,
+        DetectiveStatus::VerificationInProgress | DetectiveStatus::VerificationFailed
+    );
+    if verified {
+        let volume = world.volume_of(&m.account_id);
+        let at = iso8601(m.updated_at);
+        let percent = volume as f64 * 100.0 / world.settings.graph_volume_limit_bytes.max(1) as f64;
+        o.insert("VolumeUsageInBytes".into(), json!(volume));
+        o.insert("VolumeUsageUpdatedTime".into(), json!(at));
+        o.insert("PercentOfGraphUtilization".into(), json!(percent));
+        o.insert("PercentOfGraphUtilizationUpdatedTime".into(), json!(at));
+        o.insert(
+            "VolumeUsageByDatasourcePackage".into(),
+            json!({"DETECTIVE_CORE": {"VolumeUsageInBytes": volume, "VolumeUsageUpdateTime": at}}),
+        );
+        let ingest = if m.status == DetectiveStatus::Enabled {
+            "STARTED"
+        } else {
+            "STOPPED"
+        };
+        o.insert(
+            "DatasourcePackageIngestStates".into(),
+            json!({"DETECTIVE_CORE": ingest}),
+        );
+    }
+    Value::Object(o)
+}
+
+fn list_graphs(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let (max, token) = paging(&mut v, req.body);
+    check(v)?;
+    let scope = format!("ListGraphs|{}|{}", req.caller, req.region);
+    let after = open_token(req, &scope, token)?;
+    let graphs = world.regions.get(&req.region).map(|r| &r.graphs);
+    let items = graphs
+        .into_iter()
+        .flatten()
+        .filter(|(_, g)| g.administrator == req.caller)
+        .map(|(arn, g)| {
+            (
+                arn.as_str(),
+                json!({"Arn": g.arn, "CreatedTime": iso8601(g.created_at)}),
+            )
+        });
+    let (list, next) = page(items, after.as_deref(), max);
+    Ok(with_token(req, &scope, json!({"GraphList": list}), next))
+}
+
+fn with_token(req: &Req, scope: &str, mut out: Value, next: Option<String>) -> Value {
+    if let Some(after) = next {
+        out["NextToken"] = json!(req.tokens.issue(scope, &after));
+    }
+    out
+}
+
+fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    match req.body.get("Tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(tags)) => v.count("tags", tags.len(), 1, 50),
+        Some(_) => v.malformed = Some("'Tags' must be a map".into()),
+    }
+    check(v)?;
+    let arn = graph_arn(&req.region, &req.caller);
+    let region = world.region_mut(&req.region);
+    if region.graph_of(&req.caller).is_some() {
+        return Err(conflict(
+            "The request attempted an invalid action: the account already has a behavior graph in this Region.",
+        ));
+    }
+    region.graphs.insert(
+        arn.clone(),
+        Graph {
+            arn: arn.clone(),
+            administrator: req.caller.clone(),
+            created_at: req.now,
+            members: Default::default(),
+        },
+    );
+    Ok(json!({ "GraphArn": arn }))
+}
+
+fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    let (max, token) = paging(&mut v, req.body);
+    check(v)?;
+    let arn = arn.unwrap_or_default();
+    administered(world, req, arn)?;
+    let scope = format!("ListMembers|{}|{arn}", req.caller);
+    let after = open_token(req, &scope, token)?;
+    let graph = &world.regions[&req.region].graphs[arn];
+    let items = graph
+        .members
+        .iter()
+        .map(|(id, m)| (id.as_str(), member_json(world, graph, m)));
+    let (list, next) = page(items, after.as_deref(), max);
+    Ok(with_token(req, &scope, json!({"MemberDetails": list}), next))
+}
+
+fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    let ids = account_ids(&mut v, req.body, "AccountIds");
+    check(v)?;
+    let arn = arn.unwrap_or_default();
+    administered(world, req, arn)?;
+    let graph = &world.regions[&req.region].graphs[arn];
+    let mut found = Vec::new();
+    let mut unprocessed = Vec::new();
+    for id in ids {
+        match graph.members.get(&id) {
+            Some(m) => found.push(member_json(world, graph, m)),
+            None => unprocessed.push(json!({
+                "AccountId": id,
+                "Reason": "The account is not a member of the behavior graph."
+            })),
+        }
+    }
+    Ok(json!({"MemberDetails": found, "UnprocessedAccounts": unprocessed}))
+}
+
+fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    if let Some(m) = v.string(req.body, "Message", false) {
+        v.length("message", m, 1, 1000);
+    }
+    v.boolean(req.body, "DisableEmailNotification");
+    let mut accounts = Vec::new();
+    if let Some(list) = v.list(req.body, "Accounts", true) {
+        v.count("accounts", list.len(), 1, 50);
+        for (i, item) in list.iter().enumerate() {
+            let p = format!("accounts.{}.member", i + 1);
+            let Some(obj) = v.object(item, &p) else {
+                continue;
+            };
+            let id = v.string(obj, "AccountId", false);
+            let email = v.string(obj, "EmailAddress", false);
+            match id {
+                Some(id) => {
+                    v.length(&format!("{p}.accountId"), id, 12, 12);
+                    v.pattern(&format!("{p}.accountId"), id, &ACCOUNT_ID, "^[0-9]+$");
+                }
+                None => v.required(&format!("{p}.accountId")),
+            }
+            match email {
+                Some(e) => {
+                    v.length(&format!("{p}.emailAddress"), e, 1, 64);
+                    v.pattern(&format!("{p}.emailAddress"), e, &EMAIL, EMAIL_PATTERN_SHOWN);
+                }
+                None => v.required(&format!("{p}.emailAddress")),
+            }
+            if let (Some(id), Some(e)) = (id, email) {
+                accounts.push((id.to_owned(), e.to_owned()));
+            }
+        }
+    }
+    check(v)?;
+    let arn = arn.unwrap_or_default();
+    administered(world, req, arn)?;
+
+    let region = world.regions.get_mut(&req.region).expect("graph found above");
+    let mut graph = region.graphs.remove(arn).expect("graph found above");
+    let mut unprocessed = Vec::new();
+    let mut new = Vec::new();
+    for (id, email) in accounts {
+        if id == graph.administrator {
+            unprocessed.push(json!({"AccountId": id, "Reason": "The account is the administrator account of the behavior graph."}));
+        } else if graph.members.contains_key(&id) || new.iter().any(|(n, _)| n == &id) {
+            unprocessed.push(json!({"AccountId": id, "Reason": "The account is already a member of the behavior graph."}));
+        } else {
+            new.push((id, email));
+        }
+    }
+    let limit = world.settings.graph_member_limit;
+    if graph.members.len() + new.len() > limit {
+        let have = graph.members.len();
+        world
+            .regions
+            .get_mut(&req.region)
+            .expect("region exists")
+            .graphs
+            .insert(arn.to_owned(), graph);
+        return Err(ApiError::of(
+            SVC,
+            "ServiceQuotaExceededException",
+            format!(
+                "This request would cause the number of member accounts in the behavior graph to exceed the maximum allowed. \
+                 A behavior graph cannot have more than {limit} member accounts (it has {have}, the request adds {}).",
+                new.len()
+            ),
+        ));
+    }
+    let by_org_admin = world.detective_administrator.as_deref() == Some(req.caller.as_str());
+    let mut created = Vec::new();
+    let mut pending = Vec::new();
+    for (id, email) in new {
+        let mut member = DetectiveMember {
+            account_id: id.clone(),
+            email,
+            status: DetectiveStatus::VerificationInProgress,
+            disabled_reason: None,
+            invitation_type: InvitationType::Invitation,
+            invited_at: req.now,
+            updated_at: req.now,
+            pending: None,
+        };
+        if by_org_admin && world.is_org_active(&id) {
+            let (status, reason) = world.enable_status(&graph, &id);
+            member.status = status;
+            member.disabled_reason = reason;
+            member.invitation_type = InvitationType::Organization;
+        } else {
+            member.pending = Some(PendingVerification {
+                created_by_call: req.call,
+                due: req.now + world.settings.verification_delay,
+            });
+            pending.push((arn.to_owned(), id.clone()));
+        }
+        created.push(member_json(world, &graph, &member));
+        graph.members.insert(id, member);
+    }
+    let region = world.regions.get_mut(&req.region).expect("region exists");
+    region.pending.extend(pending);
+    region.graphs.insert(arn.to_owned(), graph);
+    Ok(json!({"Members": created, "UnprocessedAccounts": unprocessed}))
+}
+
+fn delete_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    let ids = account_ids(&mut v, req.body, "AccountIds");
+    check(v)?;
+    let arn = arn.unwrap_or_default();
+    let graph = administered(world, req, arn)?;
+    let mut deleted = Vec::new();
+    let mut unprocessed = Vec::new();
+    for id in ids {
+        if graph.members.remove(&id).is_some() {
+            deleted.push(id);
+        } else {
+            unprocessed.push(json!({"AccountId": id, "Reason": "The account is not a member of the behavior graph."}));
+        }
+    }
+    Ok(json!({"AccountIds": deleted, "UnprocessedAccounts": unprocessed}))
+}
+
+fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let (max, token) = paging(&mut v, req.body);
+    check(v)?;
+    let scope = format!("ListInvitations|{}|{}", req.caller, req.region);
+    let after = open_token(req, &scope, token)?;
+    let graphs = world.regions.get(&req.region).map(|r| &r.graphs);
+    let items = graphs.into_iter().flatten().filter_map(|(arn, g)| {
+        let m = g.members.get(&req.caller)?;
+        let open_or_accepted = matches!(
+            m.status,
+            DetectiveStatus::Invited | DetectiveStatus::Enabled | DetectiveStatus::AcceptedButDisabled
+        );
+        (open_or_accepted && m.invitation_type == InvitationType::Invitation)
+            .then(|| (arn.as_str(), member_json(world, g, m)))
+    });
+    let (list, next) = page(items, after.as_deref(), max);
+    Ok(with_token(req, &scope, json!({"Invitations": list}), next))
+}
+
+/// AcceptInvitation, RejectInvitation and DisassociateMembership: the member side.
+fn respond_to_invitation(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    check(v)?;
+    let arn = arn.unwrap_or_default();
+    let region = world.regions.get_mut(&req.region).ok_or_else(not_found)?;
+    let mut graph = region.graphs.remove(arn).ok_or_else(not_found)?;
+    let result = respond(world, &mut graph, req, op);
+    world
+        .regions
+        .get_mut(&req.region)
+        .expect("region exists")
+        .graphs
+        .insert(arn.to_owned(), graph);
+    result.map(|()| json!({}))
+}
+
+fn respond(world: &World, graph: &mut Graph, req: &Req, op: &str) -> Result<(), ApiError> {
+    let member = graph.members.get(&req.caller).ok_or_else(not_found)?;
+    let status = member.status;
+    let organization = member.invitation_type == InvitationType::Organization;
+    match (op, status) {
+        (
+            _,
+            DetectiveStatus::VerificationInProgress | DetectiveStatus::VerificationFailed,
+        ) => Err(not_found()),
+        (_, _) if organization => Err(conflict(
+            "The request attempted an invalid action: organization accounts are managed by the Detective administrator account.",
+        )),
+        ("AcceptInvitation", DetectiveStatus::Invited) => {
+            let (status, reason) = world.enable_status(graph, &req.caller);
+            let m = graph.members.get_mut(&req.caller).expect("member found above");
+            m.status = status;
+            m.disabled_reason = reason;
+            m.updated_at = req.now;
+            Ok(())
+        }
+        ("AcceptInvitation", _) => Err(conflict(
+            "The request attempted an invalid action: the invitation was already accepted.",
+        )),
+        ("RejectInvitation", DetectiveStatus::Invited)
+        | (
+            "DisassociateMembership",
+            DetectiveStatus::Enabled | DetectiveStatus::AcceptedButDisabled,
+        ) => {
+            graph.members.remove(&req.caller);
+            Ok(())
+        }
+        ("RejectInvitation", _) => Err(conflict(
+            "The request attempted an invalid action: the invitation was already accepted; use DisassociateMembership.",
+        )),
+        _ => Err(conflict(
+            "The request attempted an invalid action: the invitation has not been accepted; use RejectInvitation.",
+        )),
+    }
+}
