@@ -1,0 +1,10 @@
+//! The sandbox driven through muster's real aws-sdk clients over HTTP: routing, identity,
+//! validation, service semantics, faults and the call log.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod detective;
+mod organizations;
+mod routing;
+mod securityhub;
