@@ -141,11 +141,13 @@ impl Drop for Sandbox {
     }
 }
 
-/// The shell line that points AWS clients at a sandbox, acting as `account` in `region`.
+/// The shell line that points AWS clients at a sandbox, acting as `account` in `region`. Both
+/// region variables are set: the Rust SDK reads `AWS_REGION`, boto3 and the aws CLI
+/// `AWS_DEFAULT_REGION`.
 pub fn exports(endpoint: &str, account: &str, region: &str) -> String {
     format!(
         "export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={account} \
-         AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION={region}"
+         AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION={region} AWS_DEFAULT_REGION={region}"
     )
 }
 

@@ -1,0 +1,108 @@
+"""Security Hub conformance through boto3."""
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import SECURITY, MANAGEMENT, error_code, status
+
+
+def statuses(hub, **kw):
+    return {m["AccountId"]: m["MemberStatus"] for m in hub.list_members(**kw)["Members"]}
+
+
+def test_enable_and_describe_hub(start, tmp_path):
+    fixture = tmp_path / "f.yaml"
+    fixture.write_text(
+        'regions: [us-east-1]\n'
+        'organization:\n  management_account: "111111111111"\n'
+        '  accounts: [{id: "111111111111", email: m@example.com}]\n'
+        'securityhub: {enabled: none}\n'
+    )
+    sb = start("--fixture", str(fixture))
+    hub = sb.client("securityhub", MANAGEMENT)
+    with pytest.raises(ClientError) as e:
+        hub.describe_hub()
+    assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
+    with pytest.raises(ClientError) as e:
+        hub.list_members()
+    assert error_code(e) == "InvalidAccessException"
+    hub.enable_security_hub(EnableDefaultStandards=False)
+    d = hub.describe_hub()
+    assert d["HubArn"] == "arn:aws:securityhub:us-east-1:111111111111:hub/default"
+    with pytest.raises(ClientError) as e:
+        hub.enable_security_hub()
+    assert (error_code(e), status(e)) == ("ResourceConflictException", 409)
+
+
+def test_member_lifecycle_and_the_list_members_default(sandbox):
+    hub = sandbox.client("securityhub", SECURITY)
+    out = hub.create_members(
+        AccountDetails=[
+            {"AccountId": "500000000001", "Email": "security@partner-analytics.example.org"},
+            {"AccountId": "500000000002", "Email": "aws-root@acquired.example.com"},
+            {"AccountId": "300000000001"},
+        ]
+    )
+    assert out["UnprocessedAccounts"] == []
+    # OnlyAssociated defaults to true: only Enabled members.
+    assert statuses(hub) == {"300000000001": "Enabled"}
+    assert statuses(hub, OnlyAssociated=False) == {"300000000001": "Enabled", "500000000001": "Created", "500000000002": "Created"}
+    assert hub.invite_members(AccountIds=["500000000001", "500000000002"])["UnprocessedAccounts"] == []
+    assert statuses(hub, OnlyAssociated=False)["500000000001"] == "Invited"
+
+    partner = sandbox.client("securityhub", "500000000001")
+    invs = partner.list_invitations()["Invitations"]
+    assert [(i["AccountId"], i["MemberStatus"]) for i in invs] == [(SECURITY, "Invited")]
+    partner.accept_administrator_invitation(AdministratorId=SECURITY, InvitationId=invs[0]["InvitationId"])
+    acquired = sandbox.client("securityhub", "500000000002")
+    assert acquired.decline_invitations(AccountIds=[SECURITY])["UnprocessedAccounts"] == []
+    assert acquired.list_invitations()["Invitations"] == []
+    assert statuses(hub) == {"300000000001": "Enabled", "500000000001": "Enabled"}
+
+    got = hub.get_members(AccountIds=["500000000001", "500000000009"])
+    assert [m["AccountId"] for m in got["Members"]] == ["500000000001"]
+    assert [u["AccountId"] for u in got["UnprocessedAccounts"]] == ["500000000009"]
+    hub.disassociate_members(AccountIds=["500000000001"])
+    assert statuses(hub, OnlyAssociated=False)["500000000001"] == "Removed"
+    assert hub.delete_members(AccountIds=["500000000001", "500000000002"])["UnprocessedAccounts"] == []
+    assert statuses(hub, OnlyAssociated=False) == {"300000000001": "Enabled"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h: h.create_members(AccountDetails=[]),
+        lambda h: h.create_members(AccountDetails=[{"AccountId": f"3000000001{i:02d}"} for i in range(51)]),
+        lambda h: h.list_members(MaxResults=51),
+        lambda h: h.list_members(NextToken="made-up"),
+        lambda h: h.list_invitations(MaxResults=0),
+    ],
+)
+def test_invalid_input(sandbox, call):
+    with pytest.raises(ClientError) as e:
+        call(sandbox.client("securityhub", SECURITY))
+    assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+
+
+def test_accept_unknown_invitation(sandbox):
+    partner = sandbox.client("securityhub", "500000000001")
+    with pytest.raises(ClientError) as e:
+        partner.accept_administrator_invitation(AdministratorId=SECURITY, InvitationId="nope")
+    assert (error_code(e), status(e)) == ("ResourceNotFoundException", 404)
+
+
+def test_pagination_through_three_pages(sandbox):
+    hub = sandbox.client("securityhub", SECURITY)
+    ids = [f"3000000000{i:02d}" for i in range(1, 41)] + [f"4000000000{i:02d}" for i in range(1, 13)]
+    hub.create_members(AccountDetails=[{"AccountId": a} for a in ids[:50]])
+    hub.create_members(AccountDetails=[{"AccountId": a} for a in ids[50:]])
+    pages = list(hub.get_paginator("list_members").paginate(OnlyAssociated=False, PaginationConfig={"PageSize": 20}))
+    assert [len(p["Members"]) for p in pages] == [20, 20, 12]
+    assert [m["AccountId"] for p in pages for m in p["Members"]] == ids
+
+
+def test_throttling_is_limit_exceeded(sandbox):
+    sandbox.control("/_sandbox/faults", {"rules": [{"service": "securityhub", "throttle_probability": 1.0}]})
+    with pytest.raises(ClientError) as e:
+        sandbox.client("securityhub", SECURITY).list_members()
+    assert (error_code(e), status(e)) == ("LimitExceededException", 429)
