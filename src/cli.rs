@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "muster", version, about = "Keeps Amazon Detective and AWS Security Hub membership in line with a desired state kept in git")]
+#[command(
+    name = "muster",
+    version,
+    about = "Keeps Amazon Detective and AWS Security Hub membership in line with a desired state kept in git"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MUSTER_LOG_FORMAT")]
@@ -75,11 +79,23 @@ mod tests {
 
     #[test]
     fn a_fixture_and_a_generated_world_are_exclusive() {
-        let err = Cli::try_parse_from(["muster", "sandbox", "--fixture", "f.yaml", "--accounts", "5"])
-            .unwrap_err();
+        let err = Cli::try_parse_from([
+            "muster",
+            "sandbox",
+            "--fixture",
+            "f.yaml",
+            "--accounts",
+            "5",
+        ])
+        .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
-        let err = Cli::try_parse_from(["muster", "sandbox", "--accounts", "5", "--regions", "mars"])
-            .unwrap_err();
-        assert!(err.to_string().contains("\"mars\" is not a region name like us-east-1"), "{err}");
+        let err =
+            Cli::try_parse_from(["muster", "sandbox", "--accounts", "5", "--regions", "mars"])
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"mars\" is not a region name like us-east-1"),
+            "{err}"
+        );
     }
 }

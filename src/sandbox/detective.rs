@@ -10,8 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::wire::{iso8601, page, ApiError, Service, Validator};
 use super::world::{
-    graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification,
-    World,
+    graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification, World,
 };
 use super::Req;
 
@@ -117,8 +116,12 @@ fn open_token(req: &Req, scope: &str, token: Option<String>) -> Result<Option<St
     match token {
         None => Ok(None),
         Some(t) => req.tokens.open(scope, &t).map(Some).ok_or_else(|| {
-            ApiError::of(SVC, "ValidationException", "Invalid NextToken: the token was not issued for this request")
-                .field("ErrorCode", "INVALID_REQUEST_BODY")
+            ApiError::of(
+                SVC,
+                "ValidationException",
+                "Invalid NextToken: the token was not issued for this request",
+            )
+            .field("ErrorCode", "INVALID_REQUEST_BODY")
         }),
     }
 }
@@ -287,7 +290,12 @@ fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .iter()
         .map(|(id, m)| (id.as_str(), member_json(world, graph, m)));
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({"MemberDetails": list}), next))
+    Ok(with_token(
+        req,
+        &scope,
+        json!({"MemberDetails": list}),
+        next,
+    ))
 }
 
 fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -352,7 +360,10 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let arn = arn.unwrap_or_default();
     administered(world, req, arn)?;
 
-    let region = world.regions.get_mut(&req.region).expect("graph found above");
+    let region = world
+        .regions
+        .get_mut(&req.region)
+        .expect("graph found above");
     let mut graph = region.graphs.remove(arn).expect("graph found above");
     let mut unprocessed = Vec::new();
     let mut new = Vec::new();
@@ -449,7 +460,9 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         let m = g.members.get(&req.caller)?;
         let open_or_accepted = matches!(
             m.status,
-            DetectiveStatus::Invited | DetectiveStatus::Enabled | DetectiveStatus::AcceptedButDisabled
+            DetectiveStatus::Invited
+                | DetectiveStatus::Enabled
+                | DetectiveStatus::AcceptedButDisabled
         );
         (open_or_accepted && m.invitation_type == InvitationType::Invitation)
             .then(|| (arn.as_str(), member_json(world, g, m)))

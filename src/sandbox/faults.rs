@@ -225,7 +225,11 @@ mod tests {
     fn outcomes(config: FaultConfig) -> Vec<Option<String>> {
         let mut f = Faults::new(config).unwrap();
         (0..200)
-            .map(|_| f.decide(Service::Detective, "ListMembers").1.map(|e| e.code))
+            .map(|_| {
+                f.decide(Service::Detective, "ListMembers")
+                    .1
+                    .map(|e| e.code)
+            })
             .collect()
     }
 
@@ -235,10 +239,7 @@ mod tests {
         assert_eq!(a, outcomes(rule(0.3)));
         let throttled = a.iter().flatten().count();
         assert!((30..=90).contains(&throttled), "{throttled} of 200");
-        assert!(a
-            .iter()
-            .flatten()
-            .all(|c| c == "TooManyRequestsException"));
+        assert!(a.iter().flatten().all(|c| c == "TooManyRequestsException"));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::faults::{FaultConfig, Faults};
 use super::world::{
     graph_arn, stable_hash, Account, AccountState, DetectiveMember, DetectiveStatus, Graph,
-    HubMember, HubMemberStatus, InvitationType, Organization, OrganizationalUnit, Parent,
-    Settings, World,
+    HubMember, HubMemberStatus, InvitationType, Organization, OrganizationalUnit, Parent, Settings,
+    World,
 };
 
 /// Fixtures larger than this are refused rather than read into memory.
@@ -218,10 +218,10 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
     }
     let mut world = World::default();
     let account = |world: &mut World,
-                       problems: &mut Vec<String>,
-                       at: String,
-                       a: &RawAccount,
-                       parent: Option<Parent>| {
+                   problems: &mut Vec<String>,
+                   at: String,
+                   a: &RawAccount,
+                   parent: Option<Parent>| {
         if !is_account_id(&a.id) {
             problems.push(format!(
                 "{at}.id: \"{}\" must be 12 digits (quote ids that start with 0)",
@@ -247,7 +247,10 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
             a.id.clone(),
             Account {
                 id: a.id.clone(),
-                name: a.name.clone().unwrap_or_else(|| format!("account-{}", a.id)),
+                name: a
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("account-{}", a.id)),
                 email: a.email.clone(),
                 state,
                 parent,
@@ -280,7 +283,9 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
                 && ou.id[3..].split_once('-').is_some_and(|(a, b)| {
                     (4..=32).contains(&a.len())
                         && (8..=32).contains(&b.len())
-                        && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        && a.bytes()
+                            .chain(b.bytes())
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 });
             if !valid {
                 problems.push(format!(
@@ -364,7 +369,11 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
             ));
         }
     }
-    world.access_keys = raw.access_keys.clone().into_iter().collect::<HashMap<_, _>>();
+    world.access_keys = raw
+        .access_keys
+        .clone()
+        .into_iter()
+        .collect::<HashMap<_, _>>();
 
     let org_account = |world: &World, field: &str, id: &str, problems: &mut Vec<String>| {
         if !world.in_organization(id) {
@@ -411,7 +420,10 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
             continue;
         };
         if !is_account_id(&m.account_id) {
-            problems.push(format!("{at}.account_id: \"{}\" must be 12 digits", m.account_id));
+            problems.push(format!(
+                "{at}.account_id: \"{}\" must be 12 digits",
+                m.account_id
+            ));
         }
         let arn = graph_arn(&m.region, &m.administrator);
         let region = world.region_mut(&m.region);
@@ -440,11 +452,14 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         graph.members.insert(m.account_id.clone(), member);
         if status == DetectiveStatus::VerificationInProgress {
             // A fixture member still being verified settles at the first read.
-            graph.members.get_mut(&m.account_id).expect("just inserted").pending =
-                Some(super::world::PendingVerification {
-                    created_by_call: 0,
-                    due: now,
-                });
+            graph
+                .members
+                .get_mut(&m.account_id)
+                .expect("just inserted")
+                .pending = Some(super::world::PendingVerification {
+                created_by_call: 0,
+                due: now,
+            });
             region.pending.push((arn, m.account_id.clone()));
         }
     }
@@ -565,7 +580,10 @@ pub fn generate(g: &Generate) -> Fixture {
     let root_id = format!("r-{tag}");
     let mut ous = BTreeMap::new();
     for k in 0..ou_count {
-        let id = format!("ou-{tag}-{:08x}", stable_hash(&["ou", &g.seed.to_string(), &k.to_string()]) as u32);
+        let id = format!(
+            "ou-{tag}-{:08x}",
+            stable_hash(&["ou", &g.seed.to_string(), &k.to_string()]) as u32
+        );
         ous.insert(
             id.clone(),
             OrganizationalUnit {
@@ -578,7 +596,10 @@ pub fn generate(g: &Generate) -> Fixture {
     let ou_ids: Vec<String> = ous.keys().cloned().collect();
     let mut world = World {
         organization: Some(Organization {
-            id: format!("o-{:010x}", stable_hash(&["org", &g.seed.to_string()]) & 0xff_ffff_ffff),
+            id: format!(
+                "o-{:010x}",
+                stable_hash(&["org", &g.seed.to_string()]) & 0xff_ffff_ffff
+            ),
             root_id,
             management_account: GENERATED_MANAGEMENT.into(),
             ous,
@@ -590,8 +611,18 @@ pub fn generate(g: &Generate) -> Fixture {
     for i in 0..g.accounts.max(2) {
         let id = format!("{:012}", 100_000_000_000u64 + i as u64);
         let (name, parent, state, volume) = match i {
-            0 => ("management".to_owned(), Parent::Root, AccountState::Active, 1 << 30),
-            1 => ("security".to_owned(), Parent::Root, AccountState::Active, 20 << 30),
+            0 => (
+                "management".to_owned(),
+                Parent::Root,
+                AccountState::Active,
+                1 << 30,
+            ),
+            1 => (
+                "security".to_owned(),
+                Parent::Root,
+                AccountState::Active,
+                20 << 30,
+            ),
             _ => {
                 let roll: f64 = rng.random();
                 let state = if roll < 0.02 {
@@ -693,7 +724,9 @@ detective:
         assert_eq!(org.ous.len(), 3);
         let accounts = &f.world.accounts;
         assert!((55..=70).contains(&accounts.len()), "{}", accounts.len());
-        assert!(accounts.values().any(|a| a.state == AccountState::Suspended));
+        assert!(accounts
+            .values()
+            .any(|a| a.state == AccountState::Suspended));
         assert!(accounts
             .values()
             .any(|a| a.volume_bytes_per_day > f.world.settings.graph_volume_limit_bytes));
@@ -713,7 +746,14 @@ detective:
             f.world
                 .accounts
                 .values()
-                .map(|a| (a.id.clone(), a.state, a.volume_bytes_per_day, a.parent.clone()))
+                .map(|a| {
+                    (
+                        a.id.clone(),
+                        a.state,
+                        a.volume_bytes_per_day,
+                        a.parent.clone(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(states(&g(1)), states(&g(1)));

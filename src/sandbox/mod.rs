@@ -65,10 +65,14 @@ impl Sandbox {
         let faults = faults::Faults::new(fixture.faults).map_err(StartError::Faults)?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|source| StartError::Bind { addr: listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: listen, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
         let inner = Arc::new(Inner::new(fixture.world, faults));
         let app = server::router(inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -230,16 +230,12 @@ fn list_children(world: &World, req: &Req, org: &Organization) -> Result<Value, 
             .map(|a| (a.id.as_str(), json!({"Id": a.id, "Type": "ACCOUNT"})));
         page(items, after.as_deref(), max)
     } else {
-        let items = org
-            .ous
-            .values()
-            .filter(|ou| ou.parent == parent)
-            .map(|ou| {
-                (
-                    ou.id.as_str(),
-                    json!({"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"}),
-                )
-            });
+        let items = org.ous.values().filter(|ou| ou.parent == parent).map(|ou| {
+            (
+                ou.id.as_str(),
+                json!({"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"}),
+            )
+        });
         page(items, after.as_deref(), max)
     };
     Ok(with_token(req, &scope, json!({ "Children": list }), next))

@@ -254,7 +254,10 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (i, (id, email)) in accounts.into_iter().enumerate() {
         if !valid_account_id(&id) {
-            out.push(unprocessed(&id, "Invalid input: AccountId must be 12 digits"));
+            out.push(unprocessed(
+                &id,
+                "Invalid input: AccountId must be 12 digits",
+            ));
         } else if id == req.caller {
             out.push(unprocessed(
                 &id,
@@ -309,7 +312,10 @@ fn has_other_administrator(world: &World, region: &str, admin: &str, account: &s
         r.hub_members.iter().any(|(a, ms)| {
             a != admin
                 && ms.get(account).is_some_and(|m| {
-                    matches!(m.status, HubMemberStatus::Enabled | HubMemberStatus::Invited)
+                    matches!(
+                        m.status,
+                        HubMemberStatus::Enabled | HubMemberStatus::Invited
+                    )
                 })
         })
     })
@@ -351,7 +357,10 @@ fn invite_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             _ if suspended[i] => {
                 m.status = HubMemberStatus::AccountSuspended;
                 m.updated_at = req.now;
-                out.push(unprocessed(id, "Operation failed: the account is suspended"));
+                out.push(unprocessed(
+                    id,
+                    "Operation failed: the account is suspended",
+                ));
             }
             _ => {
                 m.status = HubMemberStatus::Invited;
@@ -413,7 +422,10 @@ fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     for id in &ids {
         match members.and_then(|ms| ms.get(id)) {
             Some(m) => found.push(member_json(&req.caller, m)),
-            None => missing.push(unprocessed(id, "Operation failed: member account not found")),
+            None => missing.push(unprocessed(
+                id,
+                "Operation failed: member account not found",
+            )),
         }
     }
     Ok(json!({"Members": found, "UnprocessedAccounts": missing}))
@@ -478,7 +490,12 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         })
     });
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({ "Invitations": list }), next))
+    Ok(with_token(
+        req,
+        &scope,
+        json!({ "Invitations": list }),
+        next,
+    ))
 }
 
 fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -499,8 +516,7 @@ fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .and_then(|r| r.hub_members.get_mut(admin))
         .and_then(|ms| ms.get_mut(&req.caller))
         .filter(|m| {
-            m.status == HubMemberStatus::Invited
-                && m.invitation_id.as_deref() == Some(invitation)
+            m.status == HubMemberStatus::Invited && m.invitation_id.as_deref() == Some(invitation)
         })
         .ok_or_else(|| {
             ApiError::of(
@@ -514,10 +530,18 @@ fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-fn has_other_administrator_enabled(world: &World, region: &str, admin: &str, account: &str) -> bool {
+fn has_other_administrator_enabled(
+    world: &World,
+    region: &str,
+    admin: &str,
+    account: &str,
+) -> bool {
     world.regions.get(region).is_some_and(|r| {
         r.hub_members.iter().any(|(a, ms)| {
-            a != admin && ms.get(account).is_some_and(|m| m.status == HubMemberStatus::Enabled)
+            a != admin
+                && ms
+                    .get(account)
+                    .is_some_and(|m| m.status == HubMemberStatus::Enabled)
         })
     })
 }

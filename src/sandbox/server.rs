@@ -125,9 +125,7 @@ pub(crate) fn credential(header: Option<&HeaderValue>) -> Result<Credential, Api
             format!("Authorization header is not a valid AWS Signature Version 4 header: {why}"),
         )
     };
-    let header = header
-        .to_str()
-        .map_err(|_| incomplete("it is not ASCII"))?;
+    let header = header.to_str().map_err(|_| incomplete("it is not ASCII"))?;
     let rest = header
         .strip_prefix("AWS4-HMAC-SHA256 ")
         .ok_or_else(|| incomplete("it must start with AWS4-HMAC-SHA256"))?;
@@ -369,12 +367,22 @@ mod tests {
     #[test]
     fn unsigned_and_malformed_requests_are_refused_as_aws_does() {
         let e = credential(None).unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (403, "MissingAuthenticationTokenException"));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (403, "MissingAuthenticationTokenException")
+        );
         let e = cred("Basic abc").unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (400, "IncompleteSignatureException"));
-        let e = cred("AWS4-HMAC-SHA256 Credential=k/d/us-east-1/detective, Signature=0").unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "IncompleteSignatureException")
+        );
+        let e =
+            cred("AWS4-HMAC-SHA256 Credential=k/d/us-east-1/detective, Signature=0").unwrap_err();
         assert_eq!(e.code, "IncompleteSignatureException");
         let e = cred("AWS4-HMAC-SHA256 Credential=k/d/US_EAST/detective/aws4_request").unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (403, "InvalidSignatureException"));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (403, "InvalidSignatureException")
+        );
     }
 }

@@ -118,7 +118,8 @@ impl ApiError {
     }
 
     pub fn field(mut self, name: &str, value: &str) -> Self {
-        self.fields.insert(name.to_owned(), Value::String(value.to_owned()));
+        self.fields
+            .insert(name.to_owned(), Value::String(value.to_owned()));
         self
     }
 
@@ -471,7 +472,10 @@ mod tests {
             Some("222222222222")
         );
         assert_eq!(t.open("ListMembers|333333333333", &tok), None);
-        assert_eq!(Tokens::default().open("ListMembers|111111111111", &tok), None);
+        assert_eq!(
+            Tokens::default().open("ListMembers|111111111111", &tok),
+            None
+        );
         assert_eq!(t.open("x", "zz.00"), None);
         assert_eq!(t.open("x", "garbage"), None);
     }

@@ -330,7 +330,10 @@ impl World {
         let r = self.regions.get_mut(region).expect("region checked above");
         let mut still = Vec::new();
         for (arn, account) in std::mem::take(&mut r.pending) {
-            let Some(member) = r.graphs.get_mut(&arn).and_then(|g| g.members.get_mut(&account))
+            let Some(member) = r
+                .graphs
+                .get_mut(&arn)
+                .and_then(|g| g.members.get_mut(&account))
             else {
                 continue;
             };
@@ -369,7 +372,10 @@ impl World {
             .sum::<u64>()
             + self.volume_of(&graph.administrator);
         if used.saturating_add(self.volume_of(account)) > self.settings.graph_volume_limit_bytes {
-            (DetectiveStatus::AcceptedButDisabled, Some("VOLUME_TOO_HIGH"))
+            (
+                DetectiveStatus::AcceptedButDisabled,
+                Some("VOLUME_TOO_HIGH"),
+            )
         } else {
             (DetectiveStatus::Enabled, None)
         }
@@ -427,8 +433,10 @@ mod tests {
     #[test]
     fn verification_settles_only_after_the_creating_call() {
         let mut w = World::default();
-        w.accounts
-            .insert("222222222222".into(), account("222222222222", "a@example.com"));
+        w.accounts.insert(
+            "222222222222".into(),
+            account("222222222222", "a@example.com"),
+        );
         let arn = graph_arn("us-east-1", "111111111111");
         let now = SystemTime::now();
         let mut g = Graph {
@@ -437,7 +445,10 @@ mod tests {
             created_at: now,
             members: BTreeMap::new(),
         };
-        for (id, email) in [("222222222222", "A@example.com"), ("333333333333", "b@example.com")] {
+        for (id, email) in [
+            ("222222222222", "A@example.com"),
+            ("333333333333", "b@example.com"),
+        ] {
             g.members.insert(
                 id.into(),
                 DetectiveMember {
@@ -461,10 +472,16 @@ mod tests {
         w.region_mut("us-east-1").graphs.insert(arn.clone(), g);
         w.settle("us-east-1", now, 5);
         let status = |w: &World, id: &str| w.regions["us-east-1"].graphs[&arn].members[id].status;
-        assert_eq!(status(&w, "222222222222"), DetectiveStatus::VerificationInProgress);
+        assert_eq!(
+            status(&w, "222222222222"),
+            DetectiveStatus::VerificationInProgress
+        );
         w.settle("us-east-1", now, 6);
         assert_eq!(status(&w, "222222222222"), DetectiveStatus::Invited);
-        assert_eq!(status(&w, "333333333333"), DetectiveStatus::VerificationFailed);
+        assert_eq!(
+            status(&w, "333333333333"),
+            DetectiveStatus::VerificationFailed
+        );
         assert!(w.regions["us-east-1"].pending.is_empty());
     }
 }

@@ -7,13 +7,22 @@ use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use crate::common::*;
 
 fn account(id: &str, email: &str) -> Account {
-    Account::builder().account_id(id).email_address(email).build().unwrap()
+    Account::builder()
+        .account_id(id)
+        .email_address(email)
+        .build()
+        .unwrap()
 }
 
 fn statuses(members: &[aws_sdk_detective::types::MemberDetail]) -> Vec<(String, MemberStatus)> {
     members
         .iter()
-        .map(|m| (m.account_id().unwrap().to_owned(), m.status().unwrap().clone()))
+        .map(|m| {
+            (
+                m.account_id().unwrap().to_owned(),
+                m.status().unwrap().clone(),
+            )
+        })
         .collect()
 }
 
@@ -23,8 +32,16 @@ async fn requests_are_validated_as_the_model_defines() {
     let det = detective(&sb, SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
 
-    let fifty_one: Vec<_> = (0..51).map(|i| account(&format!("3000000001{i:02}"), "a@example.com")).collect();
-    let e = det.create_members().graph_arn(&arn).set_accounts(Some(fifty_one)).send().await.unwrap_err();
+    let fifty_one: Vec<_> = (0..51)
+        .map(|i| account(&format!("3000000001{i:02}"), "a@example.com"))
+        .collect();
+    let e = det
+        .create_members()
+        .graph_arn(&arn)
+        .set_accounts(Some(fifty_one))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ValidationException".to_owned(), 400));
     assert_eq!(
         message(&e),
@@ -56,18 +73,54 @@ async fn requests_are_validated_as_the_model_defines() {
     assert_eq!(failure(&e).0, "ValidationException");
     assert!(message(&e).contains("at 'message' failed to satisfy constraint: Member must have length less than or equal to 1000"));
 
-    let e = det.list_members().graph_arn(&arn).max_results(201).send().await.unwrap_err();
+    let e = det
+        .list_members()
+        .graph_arn(&arn)
+        .max_results(201)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e).0, "ValidationException");
-    let e = det.list_members().graph_arn(&arn).max_results(0).send().await.unwrap_err();
+    let e = det
+        .list_members()
+        .graph_arn(&arn)
+        .max_results(0)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e).0, "ValidationException");
-    let e = det.list_members().graph_arn("arn:aws:detective:us-east-1:222222222222:graph:XYZ").send().await.unwrap_err();
+    let e = det
+        .list_members()
+        .graph_arn("arn:aws:detective:us-east-1:222222222222:graph:XYZ")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ValidationException".to_owned(), 400));
-    let e = det.list_members().graph_arn(&arn).next_token("forged").send().await.unwrap_err();
+    let e = det
+        .list_members()
+        .graph_arn(&arn)
+        .next_token("forged")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e).0, "ValidationException");
-    let e = det.list_members().graph_arn(&arn).next_token("x".repeat(1025)).send().await.unwrap_err();
+    let e = det
+        .list_members()
+        .graph_arn(&arn)
+        .next_token("x".repeat(1025))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e).0, "ValidationException");
     // Nothing invalid changed the graph.
-    let n = det.list_members().graph_arn(&arn).send().await.unwrap().member_details().len();
+    let n = det
+        .list_members()
+        .graph_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .member_details()
+        .len();
     assert_eq!(n, 2);
 }
 
@@ -76,14 +129,37 @@ async fn only_the_graph_administrator_may_list_or_change_members() {
     let sb = start(demo()).await;
     let arn = graph(&detective(&sb, SECURITY, "us-east-1").await).await;
     let stranger = detective(&sb, MANAGEMENT, "us-east-1").await;
-    let e = stranger.list_members().graph_arn(&arn).send().await.unwrap_err();
+    let e = stranger
+        .list_members()
+        .graph_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
-    let e = stranger.create_members().graph_arn(&arn).accounts(account("500000000001", "a@example.com")).send().await.unwrap_err();
+    let e = stranger
+        .create_members()
+        .graph_arn(&arn)
+        .accounts(account("500000000001", "a@example.com"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
-    let e = stranger.delete_members().graph_arn(&arn).account_ids("500000000005").send().await.unwrap_err();
+    let e = stranger
+        .delete_members()
+        .graph_arn(&arn)
+        .account_ids("500000000005")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
     let missing = "arn:aws:detective:us-east-1:222222222222:graph:00000000000000000000000000000000";
-    let e = detective(&sb, SECURITY, "us-east-1").await.list_members().graph_arn(missing).send().await.unwrap_err();
+    let e = detective(&sb, SECURITY, "us-east-1")
+        .await
+        .list_members()
+        .graph_arn(missing)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
 }
 
@@ -96,7 +172,10 @@ async fn invited_accounts_are_verified_by_their_root_email_by_the_next_read() {
         .create_members()
         .graph_arn(&arn)
         .message("Welcome to the security graph")
-        .accounts(account("500000000001", "security@partner-analytics.example.org"))
+        .accounts(account(
+            "500000000001",
+            "security@partner-analytics.example.org",
+        ))
         .accounts(account("500000000003", "partner-ops@partner.example.net")) // not its root email
         .accounts(account("999999999999", "ghost@example.com")) // no such account
         .send()
@@ -110,7 +189,10 @@ async fn invited_accounts_are_verified_by_their_root_email_by_the_next_read() {
             ("999999999999".into(), MemberStatus::VerificationInProgress),
         ]
     );
-    assert!(out.members().iter().all(|m| m.invitation_type() == Some(&InvitationType::Invitation)));
+    assert!(out
+        .members()
+        .iter()
+        .all(|m| m.invitation_type() == Some(&InvitationType::Invitation)));
     let listed = det.list_members().graph_arn(&arn).send().await.unwrap();
     assert_eq!(
         statuses(listed.member_details()),
@@ -121,11 +203,23 @@ async fn invited_accounts_are_verified_by_their_root_email_by_the_next_read() {
         ]
     );
     // An account already in the graph comes back unprocessed, with a reason.
-    let again = det.create_members().graph_arn(&arn).accounts(account("500000000001", "security@partner-analytics.example.org")).send().await.unwrap();
+    let again = det
+        .create_members()
+        .graph_arn(&arn)
+        .accounts(account(
+            "500000000001",
+            "security@partner-analytics.example.org",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert!(again.members().is_empty());
     let u = &again.unprocessed_accounts()[0];
     assert_eq!(u.account_id(), Some("500000000001"));
-    assert_eq!(u.reason(), Some("The account is already a member of the behavior graph."));
+    assert_eq!(
+        u.reason(),
+        Some("The account is already a member of the behavior graph.")
+    );
 }
 
 #[tokio::test]
@@ -142,25 +236,72 @@ async fn organization_accounts_are_enabled_directly_by_the_delegated_administrat
         .send()
         .await
         .unwrap();
-    let by_id = |id: &str| out.members().iter().find(|m| m.account_id() == Some(id)).unwrap().clone();
+    let by_id = |id: &str| {
+        out.members()
+            .iter()
+            .find(|m| m.account_id() == Some(id))
+            .unwrap()
+            .clone()
+    };
     let ok = by_id("300000000001");
-    assert_eq!((ok.status(), ok.invitation_type()), (Some(&MemberStatus::Enabled), Some(&InvitationType::Organization)));
+    assert_eq!(
+        (ok.status(), ok.invitation_type()),
+        (
+            Some(&MemberStatus::Enabled),
+            Some(&InvitationType::Organization)
+        )
+    );
     let big = by_id("300000000013");
     assert_eq!(big.status(), Some(&MemberStatus::AcceptedButDisabled));
-    assert_eq!(big.disabled_reason(), Some(&MemberDisabledReason::VolumeTooHigh));
+    assert_eq!(
+        big.disabled_reason(),
+        Some(&MemberDisabledReason::VolumeTooHigh)
+    );
     #[allow(deprecated)]
     let percent = big.percent_of_graph_utilization().unwrap();
     assert!(percent > 100.0, "{percent}");
-    assert_eq!(by_id("300000000040").status(), Some(&MemberStatus::VerificationInProgress));
-    let listed = det.get_members().graph_arn(&arn).account_ids("300000000040").account_ids("300000000099").send().await.unwrap();
-    assert_eq!(statuses(listed.member_details()), [("300000000040".into(), MemberStatus::VerificationFailed)]);
-    assert_eq!(listed.unprocessed_accounts()[0].account_id(), Some("300000000099"));
+    assert_eq!(
+        by_id("300000000040").status(),
+        Some(&MemberStatus::VerificationInProgress)
+    );
+    let listed = det
+        .get_members()
+        .graph_arn(&arn)
+        .account_ids("300000000040")
+        .account_ids("300000000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(listed.member_details()),
+        [("300000000040".into(), MemberStatus::VerificationFailed)]
+    );
+    assert_eq!(
+        listed.unprocessed_accounts()[0].account_id(),
+        Some("300000000099")
+    );
     // The same organization account invited by someone who is not the delegated
     // administrator is an ordinary invitation.
     let other = detective(&sb, MANAGEMENT, "us-east-1").await;
-    let own = other.create_graph().send().await.unwrap().graph_arn().unwrap().to_owned();
-    let out = other.create_members().graph_arn(&own).accounts(account("300000000002", "aws+payments-staging@example.com")).send().await.unwrap();
-    assert_eq!(out.members()[0].invitation_type(), Some(&InvitationType::Invitation));
+    let own = other
+        .create_graph()
+        .send()
+        .await
+        .unwrap()
+        .graph_arn()
+        .unwrap()
+        .to_owned();
+    let out = other
+        .create_members()
+        .graph_arn(&own)
+        .accounts(account("300000000002", "aws+payments-staging@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.members()[0].invitation_type(),
+        Some(&InvitationType::Invitation)
+    );
     let e = other.create_graph().send().await.unwrap_err();
     assert_eq!(failure(&e), ("ConflictException".to_owned(), 409));
 }
@@ -174,46 +315,110 @@ async fn members_accept_reject_and_leave_and_list_invitations_shows_only_open_an
         ("500000000001", "security@partner-analytics.example.org"),
         ("500000000002", "aws-root@acquired.example.com"),
     ] {
-        admin.create_members().graph_arn(&arn).accounts(account(id, email)).send().await.unwrap();
+        admin
+            .create_members()
+            .graph_arn(&arn)
+            .accounts(account(id, email))
+            .send()
+            .await
+            .unwrap();
     }
     let m1 = detective(&sb, "500000000001", "us-east-1").await;
     let m2 = detective(&sb, "500000000002", "us-east-1").await;
     let m4 = detective(&sb, "500000000004", "us-east-1").await;
     let inv = m1.list_invitations().send().await.unwrap();
-    assert_eq!(statuses(inv.invitations()), [("500000000001".into(), MemberStatus::Invited)]);
+    assert_eq!(
+        statuses(inv.invitations()),
+        [("500000000001".into(), MemberStatus::Invited)]
+    );
     assert_eq!(inv.invitations()[0].administrator_id(), Some(SECURITY));
 
     m1.accept_invitation().graph_arn(&arn).send().await.unwrap();
     let inv = m1.list_invitations().send().await.unwrap();
-    assert_eq!(statuses(inv.invitations()), [("500000000001".into(), MemberStatus::Enabled)]);
-    let e = m1.accept_invitation().graph_arn(&arn).send().await.unwrap_err();
+    assert_eq!(
+        statuses(inv.invitations()),
+        [("500000000001".into(), MemberStatus::Enabled)]
+    );
+    let e = m1
+        .accept_invitation()
+        .graph_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ConflictException".to_owned(), 409));
 
     m2.reject_invitation().graph_arn(&arn).send().await.unwrap();
-    assert!(m2.list_invitations().send().await.unwrap().invitations().is_empty());
-    let e = m2.accept_invitation().graph_arn(&arn).send().await.unwrap_err();
+    assert!(m2
+        .list_invitations()
+        .send()
+        .await
+        .unwrap()
+        .invitations()
+        .is_empty());
+    let e = m2
+        .accept_invitation()
+        .graph_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
 
     // 500000000004 was INVITED by the fixture; it accepts, then leaves.
     m4.accept_invitation().graph_arn(&arn).send().await.unwrap();
-    m4.disassociate_membership().graph_arn(&arn).send().await.unwrap();
-    assert!(m4.list_invitations().send().await.unwrap().invitations().is_empty());
+    m4.disassociate_membership()
+        .graph_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(m4
+        .list_invitations()
+        .send()
+        .await
+        .unwrap()
+        .invitations()
+        .is_empty());
 
     let listed = admin.list_members().graph_arn(&arn).send().await.unwrap();
     assert_eq!(
         statuses(listed.member_details()),
-        [("500000000001".into(), MemberStatus::Enabled), ("500000000005".into(), MemberStatus::Enabled)]
+        [
+            ("500000000001".into(), MemberStatus::Enabled),
+            ("500000000005".into(), MemberStatus::Enabled)
+        ]
     );
     let m = &listed.member_details()[0];
-    assert!(m.volume_usage_by_datasource_package().unwrap().contains_key(&aws_sdk_detective::types::DatasourcePackage::DetectiveCore));
-    let del = admin.delete_members().graph_arn(&arn).account_ids("500000000001").account_ids("500000000002").send().await.unwrap();
+    assert!(m
+        .volume_usage_by_datasource_package()
+        .unwrap()
+        .contains_key(&aws_sdk_detective::types::DatasourcePackage::DetectiveCore));
+    let del = admin
+        .delete_members()
+        .graph_arn(&arn)
+        .account_ids("500000000001")
+        .account_ids("500000000002")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.account_ids(), ["500000000001"]);
-    assert_eq!(del.unprocessed_accounts()[0].account_id(), Some("500000000002"));
-    assert!(m1.list_invitations().send().await.unwrap().invitations().is_empty());
+    assert_eq!(
+        del.unprocessed_accounts()[0].account_id(),
+        Some("500000000002")
+    );
+    assert!(m1
+        .list_invitations()
+        .send()
+        .await
+        .unwrap()
+        .invitations()
+        .is_empty());
 }
 
 fn big_world(accounts: usize) -> muster::sandbox::Fixture {
-    generate(&Generate { accounts, regions: vec!["us-east-1".into()], seed: 5 })
+    generate(&Generate {
+        accounts,
+        regions: vec!["us-east-1".into()],
+        seed: 5,
+    })
 }
 
 #[tokio::test]
@@ -221,19 +426,38 @@ async fn list_members_pages_through_every_member_in_a_stable_order() {
     let sb = start(big_world(200)).await;
     let det = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
-    let ids: Vec<String> = (2..122).map(|i| format!("{:012}", 100_000_000_000u64 + i)).collect();
+    let ids: Vec<String> = (2..122)
+        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
+        .collect();
     for chunk in ids.chunks(50) {
-        let accounts = chunk.iter().map(|id| account(id, "x@example.com")).collect();
-        det.create_members().graph_arn(&arn).set_accounts(Some(accounts)).send().await.unwrap();
+        let accounts = chunk
+            .iter()
+            .map(|id| account(id, "x@example.com"))
+            .collect();
+        det.create_members()
+            .graph_arn(&arn)
+            .set_accounts(Some(accounts))
+            .send()
+            .await
+            .unwrap();
     }
     sb.reset_calls();
-    let mut pages = det.list_members().graph_arn(&arn).max_results(50).into_paginator().send();
+    let mut pages = det
+        .list_members()
+        .graph_arn(&arn)
+        .max_results(50)
+        .into_paginator()
+        .send();
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.unwrap();
         sizes.push(page.member_details().len());
-        seen.extend(page.member_details().iter().map(|m| m.account_id().unwrap().to_owned()));
+        seen.extend(
+            page.member_details()
+                .iter()
+                .map(|m| m.account_id().unwrap().to_owned()),
+        );
     }
     assert_eq!(sizes, [50, 50, 20]);
     assert_eq!(seen, ids);
@@ -245,15 +469,44 @@ async fn a_graph_never_goes_past_1200_members() {
     let sb = start(big_world(1300)).await;
     let det = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
-    let ids: Vec<String> = (2..1202).map(|i| format!("{:012}", 100_000_000_000u64 + i)).collect();
+    let ids: Vec<String> = (2..1202)
+        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
+        .collect();
     for chunk in ids.chunks(50) {
-        let accounts = chunk.iter().map(|id| account(id, "x@example.com")).collect();
-        det.create_members().graph_arn(&arn).set_accounts(Some(accounts)).send().await.unwrap();
+        let accounts = chunk
+            .iter()
+            .map(|id| account(id, "x@example.com"))
+            .collect();
+        det.create_members()
+            .graph_arn(&arn)
+            .set_accounts(Some(accounts))
+            .send()
+            .await
+            .unwrap();
     }
-    let e = det.create_members().graph_arn(&arn).accounts(account("100000001250", "x@example.com")).send().await.unwrap_err();
-    assert_eq!(failure(&e), ("ServiceQuotaExceededException".to_owned(), 402));
-    assert!(message(&e).contains("cannot have more than 1200 member accounts"), "{}", message(&e));
+    let e = det
+        .create_members()
+        .graph_arn(&arn)
+        .accounts(account("100000001250", "x@example.com"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure(&e),
+        ("ServiceQuotaExceededException".to_owned(), 402)
+    );
+    assert!(
+        message(&e).contains("cannot have more than 1200 member accounts"),
+        "{}",
+        message(&e)
+    );
     // Re-sending members already in the graph adds nothing and is not refused.
-    let again = det.create_members().graph_arn(&arn).accounts(account("100000000002", "x@example.com")).send().await.unwrap();
+    let again = det
+        .create_members()
+        .graph_arn(&arn)
+        .accounts(account("100000000002", "x@example.com"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.unprocessed_accounts().len(), 1);
 }

@@ -15,7 +15,10 @@ async fn one_endpoint_serves_all_three_services_routed_by_the_signing_scope() {
     let org = organizations(&sb, MANAGEMENT).await;
 
     let arn = graph(&det).await;
-    assert!(arn.starts_with("arn:aws:detective:eu-west-1:222222222222:graph:"), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws:detective:eu-west-1:222222222222:graph:"),
+        "{arn}"
+    );
     let hub_arn = hub.describe_hub().send().await.unwrap();
     assert_eq!(
         hub_arn.hub_arn(),
@@ -28,14 +31,34 @@ async fn one_endpoint_serves_all_three_services_routed_by_the_signing_scope() {
     let seen: Vec<_> = calls
         .calls
         .iter()
-        .map(|c| (c.service.as_str(), c.operation.as_str(), c.region.as_str(), c.caller.as_deref(), c.status))
+        .map(|c| {
+            (
+                c.service.as_str(),
+                c.operation.as_str(),
+                c.region.as_str(),
+                c.caller.as_deref(),
+                c.status,
+            )
+        })
         .collect();
     assert_eq!(
         seen,
         [
             ("detective", "ListGraphs", "eu-west-1", Some(SECURITY), 200),
-            ("securityhub", "DescribeHub", "eu-west-1", Some(SECURITY), 200),
-            ("organizations", "DescribeOrganization", "us-east-1", Some(MANAGEMENT), 200),
+            (
+                "securityhub",
+                "DescribeHub",
+                "eu-west-1",
+                Some(SECURITY),
+                200
+            ),
+            (
+                "organizations",
+                "DescribeOrganization",
+                "us-east-1",
+                Some(MANAGEMENT),
+                200
+            ),
         ]
     );
 }
@@ -48,17 +71,42 @@ async fn each_region_is_its_own_world() {
     assert_ne!(east, west);
     // The east graph has two members from the fixture; the west one none.
     let det = detective(&sb, SECURITY, "us-east-1").await;
-    let n = det.list_members().graph_arn(&east).send().await.unwrap().member_details().len();
+    let n = det
+        .list_members()
+        .graph_arn(&east)
+        .send()
+        .await
+        .unwrap()
+        .member_details()
+        .len();
     assert_eq!(n, 2);
     let det_w = detective(&sb, SECURITY, "eu-west-1").await;
-    let n = det_w.list_members().graph_arn(&west).send().await.unwrap().member_details().len();
+    let n = det_w
+        .list_members()
+        .graph_arn(&west)
+        .send()
+        .await
+        .unwrap()
+        .member_details()
+        .len();
     assert_eq!(n, 0);
     // A graph ARN from another region does not exist here.
-    let e = det_w.list_members().graph_arn(&east).send().await.unwrap_err();
+    let e = det_w
+        .list_members()
+        .graph_arn(&east)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
     // A region the fixture never mentioned is empty, not an error.
     let south = detective(&sb, SECURITY, "ap-south-1").await;
-    assert!(south.list_graphs().send().await.unwrap().graph_list().is_empty());
+    assert!(south
+        .list_graphs()
+        .send()
+        .await
+        .unwrap()
+        .graph_list()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -66,22 +114,67 @@ async fn callers_are_who_their_access_key_says() {
     let sb = start(demo()).await;
     // A mapped key id acts as the security account and sees its graph.
     let mapped = detective(&sb, "AKIASANDBOXSECURITY", "us-east-1").await;
-    assert_eq!(mapped.list_graphs().send().await.unwrap().graph_list().len(), 1);
+    assert_eq!(
+        mapped
+            .list_graphs()
+            .send()
+            .await
+            .unwrap()
+            .graph_list()
+            .len(),
+        1
+    );
     // A 12-digit key id acts as that account, which has no graph.
     let other = detective(&sb, "300000000001", "us-east-1").await;
-    assert!(other.list_graphs().send().await.unwrap().graph_list().is_empty());
+    assert!(other
+        .list_graphs()
+        .send()
+        .await
+        .unwrap()
+        .graph_list()
+        .is_empty());
     // An unknown key is refused as AWS refuses it, by every service.
-    let e = detective(&sb, "AKIANOBODY", "us-east-1").await.list_graphs().send().await.unwrap_err();
+    let e = detective(&sb, "AKIANOBODY", "us-east-1")
+        .await
+        .list_graphs()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
-    assert_eq!(message(&e), "The security token included in the request is invalid.");
-    let e = securityhub(&sb, "AKIANOBODY", "us-east-1").await.describe_hub().send().await.unwrap_err();
+    assert_eq!(
+        message(&e),
+        "The security token included in the request is invalid."
+    );
+    let e = securityhub(&sb, "AKIANOBODY", "us-east-1")
+        .await
+        .describe_hub()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
-    let e = organizations(&sb, "AKIANOBODY").await.list_roots().send().await.unwrap_err();
+    let e = organizations(&sb, "AKIANOBODY")
+        .await
+        .list_roots()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
 
     let calls = sb.calls();
-    let refused: Vec<_> = calls.calls.iter().filter(|c| c.caller.is_none()).map(|c| (c.operation.as_str(), c.status)).collect();
-    assert_eq!(refused, [("ListGraphs", 403), ("DescribeHub", 403), ("ListRoots", 403)]);
+    let refused: Vec<_> = calls
+        .calls
+        .iter()
+        .filter(|c| c.caller.is_none())
+        .map(|c| (c.operation.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("ListGraphs", 403),
+            ("DescribeHub", 403),
+            ("ListRoots", 403)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -105,14 +198,27 @@ async fn fail_next_fails_exactly_that_many_calls_and_the_sdk_retries_through_the
         .email_address("security@partner-analytics.example.org")
         .build()
         .unwrap();
-    let out = det.create_members().graph_arn(&arn).accounts(account).send().await.unwrap();
+    let out = det
+        .create_members()
+        .graph_arn(&arn)
+        .accounts(account)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.members().len(), 1);
     let calls = sb.calls();
     assert_eq!(calls.count_status("detective", "CreateMembers", 500), 2);
     assert_eq!(calls.count_status("detective", "CreateMembers", 200), 1);
     assert_eq!(calls.count("detective", "CreateMembers"), 3);
     let errors: Vec<_> = calls.calls.iter().map(|c| c.error.as_deref()).collect();
-    assert_eq!(errors, [Some("InternalServerException"), Some("InternalServerException"), None]);
+    assert_eq!(
+        errors,
+        [
+            Some("InternalServerException"),
+            Some("InternalServerException"),
+            None
+        ]
+    );
 }
 
 #[tokio::test]
@@ -120,15 +226,33 @@ async fn each_service_throttles_with_its_own_error() {
     let sb = start(demo()).await;
     sb.set_faults(FaultConfig {
         seed: 3,
-        rules: vec![FaultRule { throttle_probability: 1.0, ..FaultRule::default() }],
+        rules: vec![FaultRule {
+            throttle_probability: 1.0,
+            ..FaultRule::default()
+        }],
         fail_next: vec![],
     })
     .unwrap();
-    let e = detective(&sb, SECURITY, "us-east-1").await.list_graphs().send().await.unwrap_err();
+    let e = detective(&sb, SECURITY, "us-east-1")
+        .await
+        .list_graphs()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("TooManyRequestsException".to_owned(), 429));
-    let e = securityhub(&sb, SECURITY, "us-east-1").await.list_members().send().await.unwrap_err();
+    let e = securityhub(&sb, SECURITY, "us-east-1")
+        .await
+        .list_members()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("LimitExceededException".to_owned(), 429));
-    let e = organizations(&sb, MANAGEMENT).await.list_roots().send().await.unwrap_err();
+    let e = organizations(&sb, MANAGEMENT)
+        .await
+        .list_roots()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(failure(&e), ("TooManyRequestsException".to_owned(), 400));
     // The SDK's standard retry mode tried each three times.
     let calls = sb.calls();
@@ -178,7 +302,11 @@ async fn latency_is_added_before_the_answer() {
     let hub = securityhub(&sb, SECURITY, "us-east-1").await;
     let t = Instant::now();
     hub.describe_hub().send().await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -193,10 +321,22 @@ async fn the_call_log_names_the_accounts_a_membership_call_sent_and_resets() {
             .build()
             .unwrap()
     });
-    det.create_members().graph_arn(&arn).set_accounts(Some(accounts.to_vec())).send().await.unwrap();
+    det.create_members()
+        .graph_arn(&arn)
+        .set_accounts(Some(accounts.to_vec()))
+        .send()
+        .await
+        .unwrap();
     let calls = sb.calls();
-    let create = calls.calls.iter().find(|c| c.operation == "CreateMembers").unwrap();
-    assert_eq!(create.account_ids, ["300000000001", "300000000002", "500000000001"]);
+    let create = calls
+        .calls
+        .iter()
+        .find(|c| c.operation == "CreateMembers")
+        .unwrap();
+    assert_eq!(
+        create.account_ids,
+        ["300000000001", "300000000002", "500000000001"]
+    );
     assert_eq!(calls.count("detective", "ListGraphs"), 1);
     sb.reset_calls();
     assert_eq!(sb.calls().calls.len(), 0);
