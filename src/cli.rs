@@ -53,14 +53,7 @@ pub struct SandboxArgs {
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty())
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
-    if ok {
+    if crate::sandbox::world::is_region_name(s) {
         Ok(s.to_owned())
     } else {
         Err(format!("\"{s}\" is not a region name like us-east-1"))

@@ -220,12 +220,17 @@ fn member_json(world: &World, graph: &Graph, m: &DetectiveMember) -> Value {
     Value::Object(o)
 }
 
-fn list_graphs(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+/// The page size and continuation of ListGraphs and ListInvitations, which take nothing else.
+fn list_request(req: &Req, scope: &str) -> Result<(usize, Option<String>), ApiError> {
     let mut v = Validator::default();
     let (max, token) = paging(&mut v, req.body);
     check(v)?;
+    Ok((max, open_token(req, scope, token)?))
+}
+
+fn list_graphs(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let scope = format!("ListGraphs|{}|{}", req.caller, req.region);
-    let after = open_token(req, &scope, token)?;
+    let (max, after) = list_request(req, &scope)?;
     let graphs = world.regions.get(&req.region).map(|r| &r.graphs);
     let items = graphs
         .into_iter()
@@ -238,14 +243,7 @@ fn list_graphs(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             )
         });
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({"GraphList": list}), next))
-}
-
-fn with_token(req: &Req, scope: &str, mut out: Value, next: Option<String>) -> Value {
-    if let Some(after) = next {
-        out["NextToken"] = json!(req.tokens.issue(scope, &after));
-    }
-    out
+    Ok(req.with_token(&scope, json!({"GraphList": list}), next))
 }
 
 fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -290,12 +288,7 @@ fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .iter()
         .map(|(id, m)| (id.as_str(), member_json(world, graph, m)));
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(
-        req,
-        &scope,
-        json!({"MemberDetails": list}),
-        next,
-    ))
+    Ok(req.with_token(&scope, json!({"MemberDetails": list}), next))
 }
 
 fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -450,11 +443,8 @@ fn delete_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
 }
 
 fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
-    let mut v = Validator::default();
-    let (max, token) = paging(&mut v, req.body);
-    check(v)?;
     let scope = format!("ListInvitations|{}|{}", req.caller, req.region);
-    let after = open_token(req, &scope, token)?;
+    let (max, after) = list_request(req, &scope)?;
     let graphs = world.regions.get(&req.region).map(|r| &r.graphs);
     let items = graphs.into_iter().flatten().filter_map(|(arn, g)| {
         let m = g.members.get(&req.caller)?;
@@ -468,7 +458,7 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             .then(|| (arn.as_str(), member_json(world, g, m)))
     });
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({"Invitations": list}), next))
+    Ok(req.with_token(&scope, json!({"Invitations": list}), next))
 }
 
 /// AcceptInvitation, RejectInvitation and DisassociateMembership: the member side.

@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::faults::{FaultConfig, Faults};
 use super::world::{
-    graph_arn, stable_hash, Account, AccountState, DetectiveMember, DetectiveStatus, Graph,
-    HubMember, HubMemberStatus, InvitationType, Organization, OrganizationalUnit, Parent, Settings,
-    World,
+    graph_arn, is_account_id, is_region_name, stable_hash, Account, AccountState, DetectiveMember,
+    DetectiveStatus, Graph, HubMember, HubMemberStatus, InvitationType, Organization,
+    OrganizationalUnit, Parent, Settings, World,
 };
 
 /// Fixtures larger than this are refused rather than read into memory.
@@ -189,20 +189,6 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, FixtureError> {
     })
 }
 
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty())
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-}
-
 fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
     let mut problems = Vec::new();
     let now = SystemTime::now();
@@ -210,7 +196,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         problems.push("regions: list at least one region, e.g. [us-east-1]".to_owned());
     }
     for (i, r) in raw.regions.iter().enumerate() {
-        if !is_region(r) {
+        if !is_region_name(r) {
             problems.push(format!(
                 "regions[{i}]: \"{r}\" is not a region name like us-east-1"
             ));

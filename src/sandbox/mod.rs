@@ -51,6 +51,16 @@ pub(crate) struct Req<'a> {
     pub tokens: &'a Tokens,
 }
 
+impl Req<'_> {
+    /// Adds a NextToken to a list answer when `next` says more items remain.
+    pub fn with_token(&self, scope: &str, mut out: Value, next: Option<String>) -> Value {
+        if let Some(after) = next {
+            out["NextToken"] = Value::String(self.tokens.issue(scope, &after));
+        }
+        out
+    }
+}
+
 /// A running sandbox. Dropping it stops the listener; `shutdown` also waits for it.
 pub struct Sandbox {
     inner: Arc<Inner>,

@@ -154,13 +154,6 @@ fn parent_of(req: &Req) -> Result<String, ApiError> {
     Ok(parent.unwrap_or_default())
 }
 
-fn with_token(req: &Req, scope: &str, mut out: Value, next: Option<String>) -> Value {
-    if let Some(after) = next {
-        out["NextToken"] = json!(req.tokens.issue(scope, &after));
-    }
-    out
-}
-
 fn describe_organization(world: &World, org: &Organization) -> Value {
     let email = world
         .accounts
@@ -186,7 +179,7 @@ fn list_roots(req: &Req, org: &Organization) -> Result<Value, ApiError> {
         after.as_deref(),
         max,
     );
-    Ok(with_token(req, &scope, json!({ "Roots": list }), next))
+    Ok(req.with_token(&scope, json!({ "Roots": list }), next))
 }
 
 fn ou_json(org: &Organization, id: &str, name: &str) -> Value {
@@ -204,12 +197,7 @@ fn list_ous(req: &Req, org: &Organization) -> Result<Value, ApiError> {
         .filter(|ou| ou.parent == parent)
         .map(|ou| (ou.id.as_str(), ou_json(org, &ou.id, &ou.name)));
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(
-        req,
-        &scope,
-        json!({ "OrganizationalUnits": list }),
-        next,
-    ))
+    Ok(req.with_token(&scope, json!({ "OrganizationalUnits": list }), next))
 }
 
 fn list_children(world: &World, req: &Req, org: &Organization) -> Result<Value, ApiError> {
@@ -238,7 +226,7 @@ fn list_children(world: &World, req: &Req, org: &Organization) -> Result<Value, 
         });
         page(items, after.as_deref(), max)
     };
-    Ok(with_token(req, &scope, json!({ "Children": list }), next))
+    Ok(req.with_token(&scope, json!({ "Children": list }), next))
 }
 
 fn account_json(org: &Organization, a: &Account) -> Value {
@@ -274,7 +262,7 @@ fn list_accounts(
         })
         .map(|a| (a.id.as_str(), account_json(org, a)));
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({ "Accounts": list }), next))
+    Ok(req.with_token(&scope, json!({ "Accounts": list }), next))
 }
 
 fn describe_account(world: &World, req: &Req, org: &Organization) -> Result<Value, ApiError> {

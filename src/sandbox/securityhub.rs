@@ -2,13 +2,13 @@
 //! Follows the botocore model `securityhub-2018-10-26`; throttling is `LimitExceededException`
 //! (429), and a caller whose hub is not enabled gets `InvalidAccessException` (401), as on AWS.
 
-use std::time::SystemTime;
-
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
 use super::wire::{iso8601, page, ApiError, Service, Validator};
-use super::world::{hub_arn, HubMember, HubMemberStatus, World};
+use std::collections::BTreeMap;
+
+use super::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
 use super::Req;
 
 const SVC: Service = Service::SecurityHub;
@@ -118,13 +118,6 @@ fn paging(req: &Req, scope: &str) -> Result<(usize, Option<String>), ApiError> {
     Ok((max, after))
 }
 
-fn with_token(req: &Req, scope: &str, mut out: Value, next: Option<String>) -> Value {
-    if let Some(after) = next {
-        out["NextToken"] = json!(req.tokens.issue(scope, &after));
-    }
-    out
-}
-
 fn account_id_list(v: &mut Validator, body: &Map<String, Value>) -> Vec<String> {
     let Some(list) = v.list(body, "AccountIds", true) else {
         return Vec::new();
@@ -133,10 +126,6 @@ fn account_id_list(v: &mut Validator, body: &Map<String, Value>) -> Vec<String> 
         .enumerate()
         .filter_map(|(i, item)| v.string_in(item, &format!("accountIds.{}.member", i + 1)))
         .collect()
-}
-
-fn valid_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn unprocessed(id: &str, result: &str) -> Value {
@@ -244,16 +233,20 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .collect();
     let other_admins: Vec<bool> = accounts
         .iter()
-        .map(|(id, _)| has_other_administrator(world, &req.region, &req.caller, id))
+        .map(|(id, _)| {
+            held_by_other_administrator(
+                world,
+                &req.region,
+                &req.caller,
+                id,
+                &[HubMemberStatus::Enabled, HubMemberStatus::Invited],
+            )
+        })
         .collect();
-    let members = world
-        .region_mut(&req.region)
-        .hub_members
-        .entry(req.caller.clone())
-        .or_default();
+    let members = members_of(world, req);
     let mut out = Vec::new();
     for (i, (id, email)) in accounts.into_iter().enumerate() {
-        if !valid_account_id(&id) {
+        if !is_account_id(&id) {
             out.push(unprocessed(
                 &id,
                 "Invalid input: AccountId must be 12 digits",
@@ -306,19 +299,31 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(json!({ "UnprocessedAccounts": out }))
 }
 
-/// True when `account` is an active member (Invited or Enabled) of another administrator.
-fn has_other_administrator(world: &World, region: &str, admin: &str, account: &str) -> bool {
+/// True when `account` is a member of an administrator other than `admin` with one of `statuses`.
+fn held_by_other_administrator(
+    world: &World,
+    region: &str,
+    admin: &str,
+    account: &str,
+    statuses: &[HubMemberStatus],
+) -> bool {
     world.regions.get(region).is_some_and(|r| {
         r.hub_members.iter().any(|(a, ms)| {
             a != admin
-                && ms.get(account).is_some_and(|m| {
-                    matches!(
-                        m.status,
-                        HubMemberStatus::Enabled | HubMemberStatus::Invited
-                    )
-                })
+                && ms
+                    .get(account)
+                    .is_some_and(|m| statuses.contains(&m.status))
         })
     })
+}
+
+/// The caller's members in the request's region.
+fn members_of<'w>(world: &'w mut World, req: &Req) -> &'w mut BTreeMap<String, HubMember> {
+    world
+        .region_mut(&req.region)
+        .hub_members
+        .entry(req.caller.clone())
+        .or_default()
 }
 
 fn invite_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -332,14 +337,10 @@ fn invite_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             world
                 .accounts
                 .get(id)
-                .is_some_and(|a| a.state == super::world::AccountState::Suspended)
+                .is_some_and(|a| a.state == AccountState::Suspended)
         })
         .collect();
-    let members = world
-        .region_mut(&req.region)
-        .hub_members
-        .entry(req.caller.clone())
-        .or_default();
+    let members = members_of(world, req);
     let mut out = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let Some(m) = members.get_mut(id) else {
@@ -405,7 +406,7 @@ fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .filter(|(_, m)| !only_associated || m.status == HubMemberStatus::Enabled)
         .map(|(id, m)| (id.as_str(), member_json(&req.caller, m)));
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(req, &scope, json!({ "Members": list }), next))
+    Ok(req.with_token(&scope, json!({ "Members": list }), next))
 }
 
 fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -437,11 +438,7 @@ fn remove_members(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiEr
     let ids = account_id_list(&mut v, req.body);
     check(v)?;
     require_hub(world, req)?;
-    let members = world
-        .region_mut(&req.region)
-        .hub_members
-        .entry(req.caller.clone())
-        .or_default();
+    let members = members_of(world, req);
     let mut out = Vec::new();
     for id in &ids {
         match (op, members.get_mut(id)) {
@@ -490,12 +487,7 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         })
     });
     let (list, next) = page(items, after.as_deref(), max);
-    Ok(with_token(
-        req,
-        &scope,
-        json!({ "Invitations": list }),
-        next,
-    ))
+    Ok(req.with_token(&scope, json!({ "Invitations": list }), next))
 }
 
 fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -505,7 +497,13 @@ fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     check(v)?;
     let (admin, invitation) = (admin.unwrap_or_default(), invitation.unwrap_or_default());
     require_hub(world, req)?;
-    if has_other_administrator_enabled(world, &req.region, admin, &req.caller) {
+    if held_by_other_administrator(
+        world,
+        &req.region,
+        admin,
+        &req.caller,
+        &[HubMemberStatus::Enabled],
+    ) {
         return Err(invalid_input(
             "The account is already a member of another administrator account",
         ));
@@ -530,28 +528,12 @@ fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-fn has_other_administrator_enabled(
-    world: &World,
-    region: &str,
-    admin: &str,
-    account: &str,
-) -> bool {
-    world.regions.get(region).is_some_and(|r| {
-        r.hub_members.iter().any(|(a, ms)| {
-            a != admin
-                && ms
-                    .get(account)
-                    .is_some_and(|m| m.status == HubMemberStatus::Enabled)
-        })
-    })
-}
-
 /// The member declines: its invitation is gone and the administrator sees it `Resigned`.
 fn decline(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let mut v = Validator::default();
     let admins = account_id_list(&mut v, req.body);
     check(v)?;
-    let now: SystemTime = req.now;
+    let now = req.now;
     let region = world.region_mut(&req.region);
     let mut out = Vec::new();
     for admin in &admins {

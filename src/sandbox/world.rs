@@ -282,7 +282,7 @@ impl World {
         if let Some(account) = self.access_keys.get(access_key) {
             return Some(account.clone());
         }
-        if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
+        if is_account_id(access_key) {
             return Some(access_key.to_owned());
         }
         None
@@ -380,6 +380,25 @@ impl World {
             (DetectiveStatus::Enabled, None)
         }
     }
+}
+
+/// True for an AWS account id: exactly 12 ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True for a region name such as `us-east-1` or `us-gov-west-1`.
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A deterministic 64-bit FNV-1a hash, used for ids that must be the same on every run.

@@ -413,6 +413,22 @@ async fn members_accept_reject_and_leave_and_list_invitations_shows_only_open_an
         .is_empty());
 }
 
+/// Adds `ids` to the graph 50 at a time, as muster does.
+async fn invite_in_batches(det: &aws_sdk_detective::Client, arn: &str, ids: &[String]) {
+    for chunk in ids.chunks(50) {
+        let accounts = chunk
+            .iter()
+            .map(|id| account(id, "x@example.com"))
+            .collect();
+        det.create_members()
+            .graph_arn(arn)
+            .set_accounts(Some(accounts))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn big_world(accounts: usize) -> muster::sandbox::Fixture {
     generate(&Generate {
         accounts,
@@ -429,18 +445,7 @@ async fn list_members_pages_through_every_member_in_a_stable_order() {
     let ids: Vec<String> = (2..122)
         .map(|i| format!("{:012}", 100_000_000_000u64 + i))
         .collect();
-    for chunk in ids.chunks(50) {
-        let accounts = chunk
-            .iter()
-            .map(|id| account(id, "x@example.com"))
-            .collect();
-        det.create_members()
-            .graph_arn(&arn)
-            .set_accounts(Some(accounts))
-            .send()
-            .await
-            .unwrap();
-    }
+    invite_in_batches(&det, &arn, &ids).await;
     sb.reset_calls();
     let mut pages = det
         .list_members()
@@ -472,18 +477,7 @@ async fn a_graph_never_goes_past_1200_members() {
     let ids: Vec<String> = (2..1202)
         .map(|i| format!("{:012}", 100_000_000_000u64 + i))
         .collect();
-    for chunk in ids.chunks(50) {
-        let accounts = chunk
-            .iter()
-            .map(|id| account(id, "x@example.com"))
-            .collect();
-        det.create_members()
-            .graph_arn(&arn)
-            .set_accounts(Some(accounts))
-            .send()
-            .await
-            .unwrap();
-    }
+    invite_in_batches(&det, &arn, &ids).await;
     let e = det
         .create_members()
         .graph_arn(&arn)
