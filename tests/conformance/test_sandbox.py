@@ -97,3 +97,50 @@ def test_world_dump(sandbox):
     assert world["detective_administrator"] == SECURITY
     members = world["regions"]["us-east-1"]["detective_graphs"][0]["members"]
     assert [(m["account_id"], m["status"]) for m in members] == [("500000000004", "INVITED"), ("500000000005", "ENABLED")]
+
+
+# Every error each service's model defines for the emulated operations, injected with fail_next:
+# boto3 must read back the same name and the model's status, whatever the protocol.
+INJECTED = [
+    ("detective", "ListGraphs", lambda c: c.list_graphs(), code, st)
+    for code, st in [
+        ("ValidationException", 400),
+        ("ServiceQuotaExceededException", 402),
+        ("AccessDeniedException", 403),
+        ("ResourceNotFoundException", 404),
+        ("ConflictException", 409),
+        ("TooManyRequestsException", 429),
+        ("InternalServerException", 500),
+    ]
+] + [
+    ("securityhub", "DescribeHub", lambda c: c.describe_hub(), code, st)
+    for code, st in [
+        ("InvalidInputException", 400),
+        ("InvalidAccessException", 401),
+        ("AccessDeniedException", 403),
+        ("ResourceNotFoundException", 404),
+        ("ResourceConflictException", 409),
+        ("LimitExceededException", 429),
+        ("InternalException", 500),
+    ]
+] + [
+    ("organizations", "ListAccounts", lambda c: c.list_accounts(), code, st)
+    for code, st in [
+        ("AccessDeniedException", 400),
+        ("AWSOrganizationsNotInUseException", 400),
+        ("InvalidInputException", 400),
+        ("TooManyRequestsException", 400),
+        ("ServiceException", 500),
+    ]
+]
+
+
+@pytest.mark.parametrize("service, operation, call, code, http_status", INJECTED)
+def test_every_model_error_reads_back_in_boto3(sandbox, service, operation, call, code, http_status):
+    sandbox.control("/_sandbox/faults", {"fail_next": [{"service": service, "operation": operation, "count": 1, "error": code}]})
+    client = sandbox.client(service, SECURITY)
+    with pytest.raises(ClientError) as e:
+        call(client)
+    assert (error_code(e), status(e)) == (code, http_status)
+    assert e.value.response["Error"]["Message"] == f"sandbox fault: {operation} failed on purpose"
+    call(client)  # only the next call failed
