@@ -64,6 +64,10 @@ pub enum FaultError {
     UnknownService(String),
     #[error("faults: {field} must be between 0 and 1, got {value}")]
     Probability { field: &'static str, value: f64 },
+    #[error(
+        "faults: latency_ms + jitter_ms must be at most {MAX_LATENCY_MS} (10 minutes), got {0}"
+    )]
+    Latency(u128),
     #[error("faults: {service} does not define the error \"{error}\" (use an error from its service model, e.g. {example})")]
     UnknownError {
         service: &'static str,
@@ -71,6 +75,9 @@ pub enum FaultError {
         example: &'static str,
     },
 }
+
+/// The longest delay a rule may add: longer would look like a hung test, not a slow service.
+pub const MAX_LATENCY_MS: u64 = 600_000;
 
 #[derive(Debug)]
 struct Rule {
@@ -120,6 +127,10 @@ impl Faults {
                 if !(0.0..=1.0).contains(&value) {
                     return Err(FaultError::Probability { field, value });
                 }
+            }
+            let latency = u128::from(r.latency_ms) + u128::from(r.jitter_ms);
+            if latency > u128::from(MAX_LATENCY_MS) {
+                return Err(FaultError::Latency(latency));
             }
             rules.push(Rule {
                 service: r.service.as_deref().map(service).transpose()?,
@@ -288,6 +299,15 @@ mod tests {
         assert_eq!(
             Faults::new(rule(1.5)).unwrap_err().to_string(),
             "faults: throttle_probability must be between 0 and 1, got 1.5"
+        );
+        let mut slow = rule(0.0);
+        slow.rules[0].jitter_ms = u64::MAX;
+        assert_eq!(
+            Faults::new(slow).unwrap_err().to_string(),
+            format!(
+                "faults: latency_ms + jitter_ms must be at most 600000 (10 minutes), got {}",
+                u64::MAX
+            )
         );
     }
 }
