@@ -495,6 +495,35 @@ mod tests {
     }
 
     #[test]
+    fn following_tokens_yields_every_item_once_in_order_for_any_sizes() {
+        for n in 0..40usize {
+            let keys: Vec<String> = (0..n).map(|i| format!("{i:03}")).collect();
+            for max in 1..12 {
+                let mut seen = Vec::new();
+                let mut after: Option<String> = None;
+                let mut pages = 0;
+                loop {
+                    let items = keys.iter().map(|k| (k.as_str(), k.clone()));
+                    let (items, next) = page(items, after.as_deref(), max);
+                    pages += 1;
+                    assert!(items.len() <= max);
+                    assert!(
+                        next.is_none() || items.len() == max,
+                        "a short page ends the list"
+                    );
+                    seen.extend(items);
+                    match next {
+                        Some(k) => after = Some(k),
+                        None => break,
+                    }
+                }
+                assert_eq!(seen, keys, "n={n} max={max}");
+                assert_eq!(pages, n.div_ceil(max).max(1), "n={n} max={max}");
+            }
+        }
+    }
+
+    #[test]
     fn validation_messages_count_every_violation() {
         let mut v = Validator::default();
         v.length("message", "", 1, 1000);
