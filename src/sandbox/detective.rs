@@ -3,16 +3,18 @@
 //! `detective-2018-10-26`; what the model leaves open follows the API reference.
 
 use std::sync::LazyLock;
+use std::time::SystemTime;
 
 use axum::http::Method;
 use regex::Regex;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::wire::{iso8601, page, ApiError, Service, Validator};
 use super::world::{
     graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification, World,
 };
-use super::Req;
+use super::{Reply, Req};
 
 /// The model's `GraphArn` pattern.
 pub const GRAPH_ARN_PATTERN: &str =
@@ -50,18 +52,18 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
     Some(op)
 }
 
-pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError> {
     world.settle(&req.region, req.now, req.call);
     match op {
-        "ListGraphs" => list_graphs(world, req),
-        "CreateGraph" => create_graph(world, req),
+        "ListGraphs" => list_graphs(world, req).map(Reply::from),
+        "CreateGraph" => create_graph(world, req).map(Reply::from),
         "ListMembers" => list_members(world, req),
         "GetMembers" => get_members(world, req),
-        "CreateMembers" => create_members(world, req),
-        "DeleteMembers" => delete_members(world, req),
+        "CreateMembers" => create_members(world, req).map(Reply::from),
+        "DeleteMembers" => delete_members(world, req).map(Reply::from),
         "ListInvitations" => list_invitations(world, req),
         "AcceptInvitation" | "RejectInvitation" | "DisassociateMembership" => {
-            respond_to_invitation(world, req, op)
+            respond_to_invitation(world, req, op).map(Reply::from)
         }
         _ => Err(ApiError::new(
             404,
@@ -177,47 +179,118 @@ fn administered<'w>(world: &'w mut World, req: &Req, arn: &str) -> Result<&'w mu
     Ok(graph)
 }
 
-fn member_json(world: &World, graph: &Graph, m: &DetectiveMember) -> Value {
-    let mut o = Map::new();
-    o.insert("AccountId".into(), json!(m.account_id));
-    o.insert("EmailAddress".into(), json!(m.email));
-    o.insert("GraphArn".into(), json!(graph.arn));
-    o.insert("MasterId".into(), json!(graph.administrator));
-    o.insert("AdministratorId".into(), json!(graph.administrator));
-    o.insert("Status".into(), json!(m.status.as_str()));
-    if let Some(r) = m.disabled_reason {
-        o.insert("DisabledReason".into(), json!(r));
+/// A timestamp as restJson1 sends it, formatted while serializing (no String per field).
+struct Iso(SystemTime);
+
+impl Serialize for Iso {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(self.0))
     }
-    o.insert("InvitedTime".into(), json!(iso8601(m.invited_at)));
-    o.insert("UpdatedTime".into(), json!(iso8601(m.updated_at)));
-    o.insert("InvitationType".into(), json!(m.invitation_type.as_str()));
+}
+
+/// The model's `MemberDetail`, serialized straight from the world: ListMembers is the call
+/// muster makes most, so it must not build a `serde_json::Value` per member.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MemberDetail<'a> {
+    account_id: &'a str,
+    email_address: &'a str,
+    graph_arn: &'a str,
+    master_id: &'a str,
+    administrator_id: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<&'static str>,
+    invited_time: Iso,
+    updated_time: Iso,
+    invitation_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume_usage_in_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume_usage_updated_time: Option<Iso>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent_of_graph_utilization: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent_of_graph_utilization_updated_time: Option<Iso>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume_usage_by_datasource_package: Option<Packages<Usage>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datasource_package_ingest_states: Option<Packages<&'static str>>,
+}
+
+/// A map keyed by datasource package; the sandbox reports only the core package.
+#[derive(Serialize)]
+struct Packages<T> {
+    #[serde(rename = "DETECTIVE_CORE")]
+    detective_core: T,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Usage {
+    volume_usage_in_bytes: u64,
+    volume_usage_update_time: Iso,
+}
+
+fn member_detail<'a>(world: &World, graph: &'a Graph, m: &'a DetectiveMember) -> MemberDetail<'a> {
     let verified = !matches!(
         m.status,
         DetectiveStatus::VerificationInProgress | DetectiveStatus::VerificationFailed
     );
-    if verified {
-        let volume = world.volume_of(&m.account_id);
-        let at = iso8601(m.updated_at);
-        let percent = volume as f64 * 100.0 / world.settings.graph_volume_limit_bytes.max(1) as f64;
-        o.insert("VolumeUsageInBytes".into(), json!(volume));
-        o.insert("VolumeUsageUpdatedTime".into(), json!(at));
-        o.insert("PercentOfGraphUtilization".into(), json!(percent));
-        o.insert("PercentOfGraphUtilizationUpdatedTime".into(), json!(at));
-        o.insert(
-            "VolumeUsageByDatasourcePackage".into(),
-            json!({"DETECTIVE_CORE": {"VolumeUsageInBytes": volume, "VolumeUsageUpdateTime": at}}),
-        );
-        let ingest = if m.status == DetectiveStatus::Enabled {
-            "STARTED"
-        } else {
-            "STOPPED"
-        };
-        o.insert(
-            "DatasourcePackageIngestStates".into(),
-            json!({"DETECTIVE_CORE": ingest}),
-        );
+    let volume = verified.then(|| world.volume_of(&m.account_id));
+    let percent =
+        volume.map(|v| v as f64 * 100.0 / world.settings.graph_volume_limit_bytes.max(1) as f64);
+    let at = || verified.then_some(Iso(m.updated_at));
+    MemberDetail {
+        account_id: &m.account_id,
+        email_address: &m.email,
+        graph_arn: &graph.arn,
+        master_id: &graph.administrator,
+        administrator_id: &graph.administrator,
+        status: m.status.as_str(),
+        disabled_reason: m.disabled_reason,
+        invited_time: Iso(m.invited_at),
+        updated_time: Iso(m.updated_at),
+        invitation_type: m.invitation_type.as_str(),
+        volume_usage_in_bytes: volume,
+        volume_usage_updated_time: at(),
+        percent_of_graph_utilization: percent,
+        percent_of_graph_utilization_updated_time: at(),
+        volume_usage_by_datasource_package: volume.map(|v| Packages {
+            detective_core: Usage {
+                volume_usage_in_bytes: v,
+                volume_usage_update_time: Iso(m.updated_at),
+            },
+        }),
+        datasource_package_ingest_states: verified.then(|| Packages {
+            detective_core: if m.status == DetectiveStatus::Enabled {
+                "STARTED"
+            } else {
+                "STOPPED"
+            },
+        }),
     }
-    Value::Object(o)
+}
+
+/// A list answer: the items under `key` and, when more remain, a NextToken.
+fn list_reply<T: Serialize>(
+    req: &Req,
+    scope: &str,
+    key: &'static str,
+    items: Vec<T>,
+    next: Option<String>,
+) -> Reply {
+    #[derive(Serialize)]
+    struct Out<T> {
+        #[serde(flatten)]
+        items: std::collections::BTreeMap<&'static str, Vec<T>>,
+        #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+        next_token: Option<String>,
+    }
+    Reply::typed(&Out {
+        items: [(key, items)].into(),
+        next_token: next.map(|after| req.tokens.issue(scope, &after)),
+    })
 }
 
 /// The page size and continuation of ListGraphs and ListInvitations, which take nothing else.
@@ -273,7 +346,7 @@ fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(json!({ "GraphArn": arn }))
 }
 
-fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+fn list_members(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let mut v = Validator::default();
     let arn = graph_arn_member(&mut v, req.body);
     let (max, token) = paging(&mut v, req.body);
@@ -283,15 +356,16 @@ fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let scope = format!("ListMembers|{}|{arn}", req.caller);
     let after = open_token(req, &scope, token)?;
     let graph = &world.regions[&req.region].graphs[arn];
-    let items = graph
-        .members
-        .iter()
-        .map(|(id, m)| (id.as_str(), member_json(world, graph, m)));
-    let (list, next) = page(items, after.as_deref(), max);
-    Ok(req.with_token(&scope, json!({"MemberDetails": list}), next))
+    let items = graph.members.iter().map(|(id, m)| (id.as_str(), m));
+    let (members, next) = page(items, after.as_deref(), max);
+    let list = members
+        .into_iter()
+        .map(|m| member_detail(world, graph, m))
+        .collect();
+    Ok(list_reply(req, &scope, "MemberDetails", list, next))
 }
 
-fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+fn get_members(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let mut v = Validator::default();
     let arn = graph_arn_member(&mut v, req.body);
     let ids = account_ids(&mut v, req.body, "AccountIds");
@@ -303,14 +377,16 @@ fn get_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let mut unprocessed = Vec::new();
     for id in ids {
         match graph.members.get(&id) {
-            Some(m) => found.push(member_json(world, graph, m)),
+            Some(m) => found.push(member_detail(world, graph, m)),
             None => unprocessed.push(json!({
                 "AccountId": id,
                 "Reason": "The account is not a member of the behavior graph."
             })),
         }
     }
-    Ok(json!({"MemberDetails": found, "UnprocessedAccounts": unprocessed}))
+    Ok(Reply::typed(
+        &json!({"MemberDetails": found, "UnprocessedAccounts": unprocessed}),
+    ))
 }
 
 fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
@@ -414,7 +490,10 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             });
             pending.push((arn.to_owned(), id.clone()));
         }
-        created.push(member_json(world, &graph, &member));
+        created.push(
+            serde_json::to_value(member_detail(world, &graph, &member))
+                .expect("a member detail is plain JSON"),
+        );
         graph.members.insert(id, member);
     }
     let region = world.regions.get_mut(&req.region).expect("region exists");
@@ -442,7 +521,7 @@ fn delete_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(json!({"AccountIds": deleted, "UnprocessedAccounts": unprocessed}))
 }
 
-fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+fn list_invitations(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let scope = format!("ListInvitations|{}|{}", req.caller, req.region);
     let (max, after) = list_request(req, &scope)?;
     let graphs = world.regions.get(&req.region).map(|r| &r.graphs);
@@ -455,10 +534,14 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
                 | DetectiveStatus::AcceptedButDisabled
         );
         (open_or_accepted && m.invitation_type == InvitationType::Invitation)
-            .then(|| (arn.as_str(), member_json(world, g, m)))
+            .then_some((arn.as_str(), (g, m)))
     });
-    let (list, next) = page(items, after.as_deref(), max);
-    Ok(req.with_token(&scope, json!({"Invitations": list}), next))
+    let (found, next) = page(items, after.as_deref(), max);
+    let list = found
+        .into_iter()
+        .map(|(g, m)| member_detail(world, g, m))
+        .collect();
+    Ok(list_reply(req, &scope, "Invitations", list, next))
 }
 
 /// AcceptInvitation, RejectInvitation and DisassociateMembership: the member side.

@@ -61,6 +61,23 @@ impl Req<'_> {
     }
 }
 
+/// An operation's JSON answer, already serialized: hot list operations serialize typed structs
+/// straight from the world, the rest build a `Value`.
+pub(crate) struct Reply(pub String);
+
+impl Reply {
+    pub fn typed<T: serde::Serialize>(t: &T) -> Reply {
+        // Only strings, numbers and string-keyed maps: serializing cannot fail.
+        Reply(serde_json::to_string(t).expect("a reply is plain JSON"))
+    }
+}
+
+impl From<Value> for Reply {
+    fn from(v: Value) -> Self {
+        Reply(v.to_string())
+    }
+}
+
 /// A running sandbox. Dropping it stops the listener; `shutdown` also waits for it.
 pub struct Sandbox {
     inner: Arc<Inner>,

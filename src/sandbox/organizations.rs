@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::wire::{epoch_seconds, page, ApiError, Service, Validator};
 use super::world::{Account, Organization, Parent, World};
-use super::Req;
+use super::{Reply, Req};
 
 pub const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
 const SVC: Service = Service::Organizations;
@@ -37,7 +37,11 @@ pub fn operation(target: &str) -> Option<&'static str> {
     OPERATIONS.into_iter().find(|o| *o == op)
 }
 
-pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError> {
+    answer(world, req, op).map(Reply::from)
+}
+
+fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
     let org = world.organization.as_ref().ok_or_else(|| {
         ApiError::of(
             SVC,
@@ -195,8 +199,12 @@ fn list_ous(req: &Req, org: &Organization) -> Result<Value, ApiError> {
         .ous
         .values()
         .filter(|ou| ou.parent == parent)
-        .map(|ou| (ou.id.as_str(), ou_json(org, &ou.id, &ou.name)));
-    let (list, next) = page(items, after.as_deref(), max);
+        .map(|ou| (ou.id.as_str(), ou));
+    let (found, next) = page(items, after.as_deref(), max);
+    let list: Vec<Value> = found
+        .into_iter()
+        .map(|ou| ou_json(org, &ou.id, &ou.name))
+        .collect();
     Ok(req.with_token(&scope, json!({ "OrganizationalUnits": list }), next))
 }
 
@@ -212,20 +220,23 @@ fn list_children(world: &World, req: &Req, org: &Organization) -> Result<Value, 
     let parent = org.parent(&parent_id).ok_or_else(parent_not_found)?;
     let scope = format!("ListChildren|{}|{parent_id}|{child_type}", req.caller);
     let (max, after) = paging(req, &scope)?;
-    let (list, next) = if child_type == "ACCOUNT" {
+    let (ids, next) = if child_type == "ACCOUNT" {
         let items = world
             .accounts_under(&parent)
-            .map(|a| (a.id.as_str(), json!({"Id": a.id, "Type": "ACCOUNT"})));
+            .map(|a| (a.id.as_str(), &a.id));
         page(items, after.as_deref(), max)
     } else {
-        let items = org.ous.values().filter(|ou| ou.parent == parent).map(|ou| {
-            (
-                ou.id.as_str(),
-                json!({"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"}),
-            )
-        });
+        let items = org
+            .ous
+            .values()
+            .filter(|ou| ou.parent == parent)
+            .map(|ou| (ou.id.as_str(), &ou.id));
         page(items, after.as_deref(), max)
     };
+    let list: Vec<Value> = ids
+        .into_iter()
+        .map(|id| json!({"Id": id, "Type": child_type}))
+        .collect();
     Ok(req.with_token(&scope, json!({ "Children": list }), next))
 }
 
@@ -260,8 +271,9 @@ fn list_accounts(
             None => a.parent.is_some(),
             Some(p) => a.parent.as_ref() == Some(p),
         })
-        .map(|a| (a.id.as_str(), account_json(org, a)));
-    let (list, next) = page(items, after.as_deref(), max);
+        .map(|a| (a.id.as_str(), a));
+    let (found, next) = page(items, after.as_deref(), max);
+    let list: Vec<Value> = found.into_iter().map(|a| account_json(org, a)).collect();
     Ok(req.with_token(&scope, json!({ "Accounts": list }), next))
 }
 

@@ -9,7 +9,7 @@ use super::wire::{iso8601, page, ApiError, Service, Validator};
 use std::collections::BTreeMap;
 
 use super::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
-use super::Req;
+use super::{Reply, Req};
 
 const SVC: Service = Service::SecurityHub;
 const MAX_RESULTS_DEFAULT: usize = 50;
@@ -32,7 +32,11 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
     Some(op)
 }
 
-pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError> {
+    answer(world, req, op).map(Reply::from)
+}
+
+fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
     match op {
         "EnableSecurityHub" => enable(world, req),
         "DescribeHub" => describe(world, req),
@@ -404,8 +408,12 @@ fn list_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         .into_iter()
         .flatten()
         .filter(|(_, m)| !only_associated || m.status == HubMemberStatus::Enabled)
-        .map(|(id, m)| (id.as_str(), member_json(&req.caller, m)));
-    let (list, next) = page(items, after.as_deref(), max);
+        .map(|(id, m)| (id.as_str(), m));
+    let (found, next) = page(items, after.as_deref(), max);
+    let list: Vec<Value> = found
+        .into_iter()
+        .map(|m| member_json(&req.caller, m))
+        .collect();
     Ok(req.with_token(&scope, json!({ "Members": list }), next))
 }
 
@@ -474,19 +482,20 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let admins = world.regions.get(&req.region).map(|r| &r.hub_members);
     let items = admins.into_iter().flatten().filter_map(|(admin, ms)| {
         let m = ms.get(&req.caller)?;
-        (m.status == HubMemberStatus::Invited).then(|| {
-            (
-                admin.as_str(),
-                json!({
-                    "AccountId": admin,
-                    "InvitationId": m.invitation_id,
-                    "InvitedAt": m.invited_at.map(iso8601),
-                    "MemberStatus": m.status.as_str(),
-                }),
-            )
-        })
+        (m.status == HubMemberStatus::Invited).then_some((admin.as_str(), (admin, m)))
     });
-    let (list, next) = page(items, after.as_deref(), max);
+    let (found, next) = page(items, after.as_deref(), max);
+    let list: Vec<Value> = found
+        .into_iter()
+        .map(|(admin, m)| {
+            json!({
+                "AccountId": admin,
+                "InvitationId": m.invitation_id,
+                "InvitedAt": m.invited_at.map(iso8601),
+                "MemberStatus": m.status.as_str(),
+            })
+        })
+        .collect();
     Ok(req.with_token(&scope, json!({ "Invitations": list }), next))
 }
 

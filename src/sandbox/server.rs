@@ -269,17 +269,17 @@ async fn aws(
         account_ids,
     });
     match result {
-        Ok(v) => ok_response(svc, v, &request_id),
+        Ok(reply) => ok_response(svc, reply.0, &request_id),
         Err(e) => e.into_response(Some(svc), &request_id),
     }
 }
 
-fn ok_response(svc: Service, body: Value, request_id: &str) -> Response {
+fn ok_response(svc: Service, body: String, request_id: &str) -> Response {
     let content_type = match svc {
         Service::Organizations => "application/x-amz-json-1.1",
         _ => "application/json",
     };
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+    let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {

@@ -428,7 +428,8 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// One page of `items`, which must come in ascending key order: the items after `after`, at
-/// most `max`, and the key to continue after when more remain.
+/// most `max`, and the key to continue after when more remain. Pass references and turn the page
+/// into wire shapes afterwards, so that the items skipped to reach the page cost nothing.
 pub fn page<K: AsRef<str>, T>(
     items: impl Iterator<Item = (K, T)>,
     after: Option<&str>,
