@@ -75,11 +75,17 @@ async fn call(
     (status, body)
 }
 
+/// Resident memory now, in MiB.
 fn rss_mib() -> f64 {
+    proc_status_mib("VmRSS:")
+}
+
+/// A memory figure of this process from /proc/self/status, in MiB.
+fn proc_status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -145,6 +151,7 @@ async fn memory(http: &Http) {
     }
     sb.reset_calls();
     let after = rss_mib();
+    let peak = proc_status_mib("VmHWM:");
     let world = sb.world_json();
     let hub_members: usize = REGIONS
         .iter()
@@ -165,7 +172,7 @@ async fn memory(http: &Http) {
         1200 * REGIONS.len()
     );
     println!(
-        "  process RSS before: {before:.1} MiB, after: {after:.1} MiB (sandbox world: {:.1} MiB)",
+        "  process RSS before: {before:.1} MiB, after: {after:.1} MiB (sandbox world: {:.1} MiB), peak while filling: {peak:.1} MiB",
         after - before
     );
     sb.shutdown().await;
@@ -193,7 +200,11 @@ async fn throughput(http: &Http) {
         let (status, _) = call(http, &endpoint, "POST", "/graph/members", &det_auth, body).await;
         assert_eq!(status, 200);
     }
-    for (page, label) in [(200, "200 members a page"), (50, "50 members a page")] {
+    for (page, label) in [
+        (200, "200 members a page (the most a call may ask)"),
+        (100, "100 members a page (the default)"),
+        (50, "50 members a page"),
+    ] {
         let body = serde_json::json!({"GraphArn": arn, "MaxResults": page}).to_string();
         let done = Arc::new(AtomicU64::new(0));
         let concurrency = 16;

@@ -179,12 +179,32 @@ fn administered<'w>(world: &'w mut World, req: &Req, arn: &str) -> Result<&'w mu
     Ok(graph)
 }
 
-/// A timestamp as restJson1 sends it, formatted while serializing (no String per field).
-struct Iso(SystemTime);
+/// A timestamp as restJson1 sends it (`2026-11-23T19:42:31.123Z`), rendered once into a small
+/// inline buffer so that a member's three copies of its update time cost one formatting.
+#[derive(Clone, Copy)]
+struct Iso {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Iso {
+    fn new(t: SystemTime) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 32];
+        let mut cursor = &mut buf[..];
+        let written = write!(cursor, "{}", humantime::format_rfc3339_millis(t));
+        let len = if written.is_ok() {
+            32 - cursor.len()
+        } else {
+            0
+        };
+        Iso { buf, len }
+    }
+}
 
 impl Serialize for Iso {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(self.0))
+        s.serialize_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default())
     }
 }
 
@@ -240,7 +260,8 @@ fn member_detail<'a>(world: &World, graph: &'a Graph, m: &'a DetectiveMember) ->
     let volume = verified.then(|| world.volume_of(&m.account_id));
     let percent =
         volume.map(|v| v as f64 * 100.0 / world.settings.graph_volume_limit_bytes.max(1) as f64);
-    let at = || verified.then_some(Iso(m.updated_at));
+    let updated = Iso::new(m.updated_at);
+    let at = || verified.then_some(updated);
     MemberDetail {
         account_id: &m.account_id,
         email_address: &m.email,
@@ -249,8 +270,8 @@ fn member_detail<'a>(world: &World, graph: &'a Graph, m: &'a DetectiveMember) ->
         administrator_id: &graph.administrator,
         status: m.status.as_str(),
         disabled_reason: m.disabled_reason,
-        invited_time: Iso(m.invited_at),
-        updated_time: Iso(m.updated_at),
+        invited_time: Iso::new(m.invited_at),
+        updated_time: updated,
         invitation_type: m.invitation_type.as_str(),
         volume_usage_in_bytes: volume,
         volume_usage_updated_time: at(),
@@ -259,7 +280,7 @@ fn member_detail<'a>(world: &World, graph: &'a Graph, m: &'a DetectiveMember) ->
         volume_usage_by_datasource_package: volume.map(|v| Packages {
             detective_core: Usage {
                 volume_usage_in_bytes: v,
-                volume_usage_update_time: Iso(m.updated_at),
+                volume_usage_update_time: updated,
             },
         }),
         datasource_package_ingest_states: verified.then(|| Packages {
