@@ -53,7 +53,7 @@ pub struct SandboxArgs {
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
-    if crate::sandbox::world::is_region_name(s) {
+    if crate::domain::is_region_name(s) {
         Ok(s.to_owned())
     } else {
         Err(format!("\"{s}\" is not a region name like us-east-1"))

@@ -7,4 +7,5 @@
 //!   demo run against.
 
 pub mod cli;
+pub mod domain;
 pub mod sandbox;

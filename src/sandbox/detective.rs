@@ -15,17 +15,7 @@ use super::world::{
     graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification, World,
 };
 use super::{Reply, Req};
-
-/// The model's `GraphArn` pattern.
-pub const GRAPH_ARN_PATTERN: &str =
-    r"^arn:aws[-\w]{0,10}?:detective:[-\w]{2,20}?:\d{12}?:graph:[abcdef\d]{32}?$";
-/// The model's `EmailAddress` pattern is
-/// `^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$`; the `regex` crate has
-/// no look-ahead, so the label that must not start with `-` is spelled out. Same language.
-pub const EMAIL_PATTERN: &str =
-    r"^.+@(?:(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
-const EMAIL_PATTERN_SHOWN: &str =
-    r"^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
+use crate::domain::{EMAIL_PATTERN, EMAIL_PATTERN_SHOWN, GRAPH_ARN_PATTERN};
 
 static GRAPH_ARN: LazyLock<Regex> = LazyLock::new(|| Regex::new(GRAPH_ARN_PATTERN).unwrap());
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(EMAIL_PATTERN).unwrap());

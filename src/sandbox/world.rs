@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+pub use crate::domain::{is_account_id, is_region_name};
+
 /// Detective's documented member quota for one behavior graph.
 pub const DEFAULT_GRAPH_MEMBER_LIMIT: usize = 1200;
 /// Daily ingest a behavior graph accepts before new members come up `VOLUME_TOO_HIGH`.
@@ -382,25 +384,6 @@ impl World {
     }
 }
 
-/// True for an AWS account id: exactly 12 ASCII digits.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// True for a region name such as `us-east-1` or `us-gov-west-1`.
-pub fn is_region_name(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    let Some((number, words)) = parts.split_last() else {
-        return false;
-    };
-    words.len() >= 2
-        && words
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// A deterministic 64-bit FNV-1a hash, used for ids that must be the same on every run.
 pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -445,7 +428,7 @@ mod tests {
         let arn = graph_arn("us-east-1", "111111111111");
         assert_eq!(arn, graph_arn("us-east-1", "111111111111"));
         assert_ne!(arn, graph_arn("eu-west-1", "111111111111"));
-        let re = regex::Regex::new(crate::sandbox::detective::GRAPH_ARN_PATTERN).unwrap();
+        let re = regex::Regex::new(crate::domain::GRAPH_ARN_PATTERN).unwrap();
         assert!(re.is_match(&arn), "{arn}");
     }
 

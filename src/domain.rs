@@ -1,0 +1,181 @@
+//! Validated domain types: an `AccountId` is 12 digits, an `Email` passes Detective's model
+//! pattern, a `GraphArn` Detective's ARN pattern. Functions that need a valid value take these,
+//! not `&str`. They do not derive serde: the event schema and raw config structs own what goes
+//! on disk.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The model's `GraphArn` pattern.
+pub const GRAPH_ARN_PATTERN: &str =
+    r"^arn:aws[-\w]{0,10}?:detective:[-\w]{2,20}?:\d{12}?:graph:[abcdef\d]{32}?$";
+/// The model's `EmailAddress` pattern is
+/// `^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$`; the `regex` crate has
+/// no look-ahead, so the label that must not start with `-` is spelled out. Same language.
+pub const EMAIL_PATTERN: &str =
+    r"^.+@(?:(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
+pub const EMAIL_PATTERN_SHOWN: &str =
+    r"^.+@(?:(?:(?!-)[A-Za-z0-9-]{1,62})?[A-Za-z0-9]{1}\.)+[A-Za-z]{2,63}$";
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(EMAIL_PATTERN).unwrap());
+static GRAPH_ARN: LazyLock<Regex> = LazyLock::new(|| Regex::new(GRAPH_ARN_PATTERN).unwrap());
+
+/// True for an AWS account id: exactly 12 ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True for a region name such as `us-east-1` or `us-gov-west-1`.
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(s: &str) -> Option<Self> {
+        is_account_id(s).then(|| AccountId(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An account's root email. Personal data: `Display` masks it (`j***@example.com`); the full
+/// address is only for AWS calls and, on request, for the operator.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Email(String);
+
+/// The most characters Detective's model allows in an email address.
+pub const EMAIL_MAX_CHARS: usize = 64;
+
+impl Email {
+    pub fn parse(s: &str) -> Option<Self> {
+        let n = s.chars().count();
+        ((1..=EMAIL_MAX_CHARS).contains(&n) && EMAIL.is_match(s)).then(|| Email(s.to_owned()))
+    }
+    /// The full address, for AWS calls and `--show-emails`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// `j***@example.com`: the first character of the local part and the domain.
+    pub fn masked(&self) -> String {
+        match self.0.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => "***".to_owned(),
+        }
+    }
+    /// Detective compares root emails without regard to case.
+    pub fn same_address(&self, other: &Email) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.masked())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(s: &str) -> Option<Self> {
+        is_region_name(s).then(|| Region(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GraphArn(String);
+
+impl GraphArn {
+    pub fn parse(s: &str) -> Option<Self> {
+        GRAPH_ARN.is_match(s).then(|| GraphArn(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The region the graph lives in (the ARN's fourth field).
+    pub fn region(&self) -> Region {
+        Region(self.0.split(':').nth(3).unwrap_or_default().to_owned())
+    }
+    /// The administrator account (the ARN's fifth field).
+    pub fn administrator(&self) -> &str {
+        self.0.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for GraphArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked_wherever_they_are_shown() {
+        let e = Email::parse("jane.doe@example.com").unwrap();
+        assert_eq!(e.to_string(), "j***@example.com");
+        assert_eq!(format!("{e:?}"), "Email(j***@example.com)");
+        assert_eq!(e.expose(), "jane.doe@example.com");
+    }
+
+    #[test]
+    fn emails_follow_the_detective_model() {
+        assert!(Email::parse("a@example.com").is_some());
+        assert!(Email::parse("a@-bad.example.com").is_none());
+        assert!(Email::parse("no-at-sign").is_none());
+        assert!(Email::parse(&format!("{}@example.com", "a".repeat(60))).is_none());
+    }
+
+    #[test]
+    fn graph_arns_name_their_region_and_administrator() {
+        let arn = GraphArn::parse(
+            "arn:aws:detective:eu-west-1:111111111111:graph:0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        assert_eq!(arn.region().as_str(), "eu-west-1");
+        assert_eq!(arn.administrator(), "111111111111");
+        assert!(GraphArn::parse("arn:aws:detective:eu-west-1:1:graph:x").is_none());
+    }
+}
