@@ -7,5 +7,6 @@
 //!   demo run against.
 
 pub mod cli;
+pub mod desired;
 pub mod domain;
 pub mod sandbox;

@@ -1,0 +1,612 @@
+//! The desired state: which accounts must be members of which Detective behavior graphs, read
+//! from a YAML file or a directory of `*.yaml` files kept in git.
+//!
+//! Reading never stops at the first problem: every problem in every file is collected and
+//! reported at once as `file:line:col: message`, naming the field and what would fix it. A file
+//! that is empty, unreadable or too large is a problem, never "no accounts": an empty desired
+//! state would otherwise read as "remove every member".
+
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::{AccountId, Email, GraphArn, Region, EMAIL_MAX_CHARS};
+use yaml::{Kind, Node, Pos};
+
+/// Files larger than this are refused: a desired state is a list of accounts, not a dump.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Detective's limit on the invitation message.
+pub const MESSAGE_MAX_CHARS: usize = 1000;
+const NAME_MAX_CHARS: usize = 128;
+
+/// Where a declaration came from, for messages and for `plan`'s "declared at".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub file: String,
+    pub pos: Pos,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.pos.line, self.pos.col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredAccount {
+    pub id: AccountId,
+    pub email: Email,
+    pub name: Option<String>,
+    pub source: Source,
+}
+
+/// A behavior graph muster manages: the caller's graph in a region, or one named by ARN.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GraphRef {
+    Region(Region),
+    Arn(GraphArn),
+}
+
+impl fmt::Display for GraphRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphRef::Region(r) => write!(f, "the graph in {r}"),
+            GraphRef::Arn(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectiveSettings {
+    pub graphs: Vec<GraphRef>,
+    pub message: Option<String>,
+    pub disable_email_notification: bool,
+    pub prune: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredState {
+    pub accounts: BTreeMap<AccountId, DesiredAccount>,
+    pub detective: DetectiveSettings,
+    /// SHA-256 over every file's name and content: which desired state caused what.
+    pub digest: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// One problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(f, "{}:{}:{}: {}", self.file, p.line, p.col, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found, in file and line order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Invalid(pub Vec<Problem>);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(
+            f,
+            "the desired state has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.0 {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks the desired state at `path`: a file, or a directory whose `*.yaml` and
+/// `*.yml` files are merged.
+pub fn load(path: &Path) -> Result<DesiredState, Invalid> {
+    let shown = path.display().to_string();
+    let files = if path.is_dir() {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect(),
+            Err(e) => {
+                return Err(Invalid(vec![problem(
+                    &shown,
+                    None,
+                    format!("cannot read the directory: {e}"),
+                )]))
+            }
+        };
+        files.sort();
+        if files.is_empty() {
+            return Err(Invalid(vec![problem(
+                &shown,
+                None,
+                "the directory has no *.yaml files; an empty desired state is never assumed".into(),
+            )]));
+        }
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut texts = Vec::new();
+    let mut problems = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        match read(f) {
+            Ok(text) => texts.push((name, text)),
+            Err(message) => problems.push(problem(&name, None, message)),
+        }
+    }
+    let parsed = parse_files(&texts);
+    match parsed {
+        Ok(mut state) if problems.is_empty() => {
+            state.files = files;
+            Ok(state)
+        }
+        Ok(_) => Err(Invalid(problems)),
+        Err(Invalid(more)) => {
+            problems.extend(more);
+            Err(Invalid(problems))
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes; the limit is {MAX_FILE_BYTES} (split the accounts over several files in a directory)",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn problem(file: &str, pos: Option<Pos>, message: String) -> Problem {
+    Problem {
+        file: file.to_owned(),
+        pos,
+        message,
+    }
+}
+
+/// Checks file texts (name, content) as one desired state.
+pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> {
+    let mut c = Checker::default();
+    let mut hasher = Sha256::new();
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, text) in sorted {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+        c.file = name.clone();
+        c.check_file(text);
+    }
+    if c.problems.is_empty() {
+        Ok(DesiredState {
+            accounts: c.accounts,
+            detective: c.detective.map(|(d, _)| d).unwrap_or_default(),
+            digest: format!("{:x}", hasher.finalize()),
+            files: Vec::new(),
+        })
+    } else {
+        // Files were read in name order; within a file, report top to bottom.
+        c.problems
+            .sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+        Err(Invalid(c.problems))
+    }
+}
+
+const TOP_KEYS: &[&str] = &["version", "accounts", "detective"];
+const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];
+const DETECTIVE_KEYS: &[&str] = &["graphs", "message", "disable_email_notification", "prune"];
+const GRAPH_KEYS: &[&str] = &["region", "arn"];
+
+#[derive(Default)]
+struct Checker {
+    file: String,
+    problems: Vec<Problem>,
+    accounts: BTreeMap<AccountId, DesiredAccount>,
+    detective: Option<(DetectiveSettings, Source)>,
+}
+
+impl Checker {
+    fn at(&mut self, pos: Pos, message: String) {
+        self.problems.push(problem(&self.file, Some(pos), message));
+    }
+
+    fn source(&self, pos: Pos) -> Source {
+        Source {
+            file: self.file.clone(),
+            pos,
+        }
+    }
+
+    /// The entries of a mapping, with unknown keys reported (and the nearest valid key named).
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Vec<(&'n str, &'n Node)> {
+        let Kind::Map(entries) = &node.kind else {
+            self.at(
+                node.pos,
+                format!("{what} must be a mapping, not {}", node.describe()),
+            );
+            return Vec::new();
+        };
+        let mut out: Vec<(&str, &Node)> = Vec::new();
+        for (k, v) in entries {
+            let Some(key) = k.scalar() else {
+                self.at(k.pos, format!("{what} has a key that is not a plain name"));
+                continue;
+            };
+            if !allowed.contains(&key) {
+                let hint = match nearest(key, allowed) {
+                    Some(n) => format!(" (did you mean `{n}`?)"),
+                    None => format!(" (expected one of: {})", allowed.join(", ")),
+                };
+                self.at(k.pos, format!("unknown key `{key}` in {what}{hint}"));
+                continue;
+            }
+            if out.iter().any(|(seen, _)| *seen == key) {
+                self.at(k.pos, format!("`{key}` appears twice in {what}"));
+                continue;
+            }
+            out.push((key, v));
+        }
+        out
+    }
+
+    fn check_file(&mut self, text: &str) {
+        if text.trim().is_empty() {
+            self.problems.push(problem(
+                &self.file,
+                None,
+                "the file is empty; an empty desired state is never read as \"no accounts\" (declare accounts or remove the file)".into(),
+            ));
+            return;
+        }
+        let root = match yaml::parse(text) {
+            Ok(Some(root)) => root,
+            Ok(None) => {
+                self.problems.push(problem(
+                    &self.file,
+                    None,
+                    "the file holds no YAML document".into(),
+                ));
+                return;
+            }
+            Err(e) => {
+                self.at(e.pos, format!("invalid YAML: {}", e.message));
+                return;
+            }
+        };
+        let entries = self.entries(&root, "the desired state", TOP_KEYS);
+        match entries.iter().find(|(k, _)| *k == "version") {
+            None => self.at(
+                root.pos,
+                "`version` is missing (write `version: 1` at the top)".into(),
+            ),
+            Some((_, v)) if v.scalar() == Some("1") && !v.is_quoted() => {}
+            Some((_, v)) => self.at(
+                v.pos,
+                format!(
+                    "version {} is not supported; this muster reads version 1",
+                    v.scalar().unwrap_or("(not a number)")
+                ),
+            ),
+        }
+        for (key, value) in entries {
+            match key {
+                "accounts" => self.check_accounts(value),
+                "detective" => self.check_detective(value),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_accounts(&mut self, node: &Node) {
+        if node.is_null() {
+            return;
+        }
+        let Kind::Seq(items) = &node.kind else {
+            self.at(
+                node.pos,
+                format!("`accounts` must be a list, not {}", node.describe()),
+            );
+            return;
+        };
+        for item in items {
+            let fields = self.entries(item, "an account", ACCOUNT_KEYS);
+            if !matches!(item.kind, Kind::Map(_)) {
+                continue;
+            }
+            let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+            let id = match get("id") {
+                None => {
+                    self.at(
+                        item.pos,
+                        "an account needs `id` (its 12-digit account id, quoted)".into(),
+                    );
+                    None
+                }
+                Some(v) => self.account_id(v),
+            };
+            let email = match get("email") {
+                None => {
+                    self.at(
+                        item.pos,
+                        "an account needs `email` (its root email address: Detective verifies it)"
+                            .into(),
+                    );
+                    None
+                }
+                Some(v) => self.email(v),
+            };
+            let name = get("name").and_then(|v| match v.scalar() {
+                Some(n) if n.chars().count() <= NAME_MAX_CHARS => Some(n.to_owned()),
+                Some(_) => {
+                    self.at(
+                        v.pos,
+                        format!("`name` is longer than {NAME_MAX_CHARS} characters"),
+                    );
+                    None
+                }
+                None => {
+                    self.at(v.pos, format!("`name` must be text, not {}", v.describe()));
+                    None
+                }
+            });
+            let (Some(id), Some(email)) = (id, email) else {
+                continue;
+            };
+            let pos = get("id").map_or(item.pos, |v| v.pos);
+            if let Some(first) = self.accounts.get(&id) {
+                let first = first.source.to_string();
+                self.at(
+                    pos,
+                    format!("account {id} is declared twice (first at {first}); keep one"),
+                );
+                continue;
+            }
+            let source = self.source(pos);
+            self.accounts.insert(
+                id.clone(),
+                DesiredAccount {
+                    id,
+                    email,
+                    name,
+                    source,
+                },
+            );
+        }
+    }
+
+    fn account_id(&mut self, v: &Node) -> Option<AccountId> {
+        let Some(raw) = v.scalar() else {
+            self.at(
+                v.pos,
+                format!(
+                    "account id must be a quoted string of 12 digits, not {}",
+                    v.describe()
+                ),
+            );
+            return None;
+        };
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+        if !v.is_quoted() && digits {
+            let hint = if raw.len() < 12 {
+                format!(
+                    "; as a number it lost its leading zeros: write id: \"{raw:0>12}\" if that is the account"
+                )
+            } else {
+                format!("; write id: \"{raw}\"")
+            };
+            self.at(
+                v.pos,
+                format!(
+                    "account id {raw} must be quoted so YAML keeps it a string of 12 digits{hint}"
+                ),
+            );
+            return None;
+        }
+        match AccountId::parse(raw) {
+            Some(id) => Some(id),
+            None => {
+                self.at(
+                    v.pos,
+                    format!("account id \"{raw}\" must be 12 digits (quote ids that start with 0)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn email(&mut self, v: &Node) -> Option<Email> {
+        let Some(raw) = v.scalar() else {
+            self.at(
+                v.pos,
+                format!("`email` must be an address, not {}", v.describe()),
+            );
+            return None;
+        };
+        if let Some(e) = Email::parse(raw) {
+            return Some(e);
+        }
+        let n = raw.chars().count();
+        let why = if n == 0 {
+            "is empty".to_owned()
+        } else if n > EMAIL_MAX_CHARS {
+            format!("has {n} characters; Detective accepts at most {EMAIL_MAX_CHARS}")
+        } else {
+            "is not an address Detective accepts (like name@example.com)".to_owned()
+        };
+        self.at(v.pos, format!("`email` {why}"));
+        None
+    }
+
+    fn check_detective(&mut self, node: &Node) {
+        let fields = self.entries(node, "`detective`", DETECTIVE_KEYS);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return;
+        }
+        if let Some((_, first)) = &self.detective {
+            let first = first.to_string();
+            self.at(
+                node.pos,
+                format!("`detective` is already set at {first}; keep the settings in one file"),
+            );
+            return;
+        }
+        let mut d = DetectiveSettings::default();
+        for (key, v) in fields {
+            match key {
+                "graphs" => d.graphs = self.graphs(v),
+                "message" => match v.scalar() {
+                    Some(m) if (1..=MESSAGE_MAX_CHARS).contains(&m.chars().count()) => {
+                        d.message = Some(m.to_owned())
+                    }
+                    Some(m) => self.at(
+                        v.pos,
+                        format!(
+                        "`message` has {} characters; Detective accepts 1 to {MESSAGE_MAX_CHARS}",
+                        m.chars().count()
+                    ),
+                    ),
+                    None => self.at(
+                        v.pos,
+                        format!("`message` must be text, not {}", v.describe()),
+                    ),
+                },
+                "disable_email_notification" => d.disable_email_notification = self.boolean(key, v),
+                "prune" => d.prune = self.boolean(key, v),
+                _ => {}
+            }
+        }
+        let source = self.source(node.pos);
+        self.detective = Some((d, source));
+    }
+
+    fn boolean(&mut self, key: &str, v: &Node) -> bool {
+        match (v.scalar(), v.is_quoted()) {
+            (Some("true"), false) => true,
+            (Some("false"), false) => false,
+            _ => {
+                self.at(v.pos, format!("`{key}` must be true or false"));
+                false
+            }
+        }
+    }
+
+    fn graphs(&mut self, node: &Node) -> Vec<GraphRef> {
+        let Kind::Seq(items) = &node.kind else {
+            self.at(
+                node.pos,
+                format!("`graphs` must be a list, not {}", node.describe()),
+            );
+            return Vec::new();
+        };
+        let mut out: Vec<GraphRef> = Vec::new();
+        for item in items {
+            let fields = self.entries(item, "a graph", GRAPH_KEYS);
+            if !matches!(item.kind, Kind::Map(_)) {
+                continue;
+            }
+            let graph = match fields.as_slice() {
+                [("region", v)] => match v.scalar().and_then(Region::parse) {
+                    Some(r) => GraphRef::Region(r),
+                    None => {
+                        self.at(
+                            v.pos,
+                            format!(
+                                "`region` \"{}\" is not a region name like us-east-1",
+                                v.scalar().unwrap_or("")
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                [("arn", v)] => match v.scalar().and_then(GraphArn::parse) {
+                    Some(a) => GraphRef::Arn(a),
+                    None => {
+                        self.at(v.pos, "`arn` is not a behavior graph ARN like arn:aws:detective:us-east-1:111111111111:graph:<32 hex digits>".into());
+                        continue;
+                    }
+                },
+                [] => {
+                    self.at(
+                        item.pos,
+                        "a graph needs `region` (the caller's graph there) or `arn`".into(),
+                    );
+                    continue;
+                }
+                _ => {
+                    self.at(item.pos, "a graph takes `region` or `arn`, not both".into());
+                    continue;
+                }
+            };
+            if out.contains(&graph) {
+                self.at(item.pos, format!("{graph} is listed twice"));
+                continue;
+            }
+            out.push(graph);
+        }
+        out
+    }
+}
+
+/// The allowed key closest to `key`, if it is close enough to be a typo.
+fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (distance(key, a), *a))
+        .filter(|(d, a)| *d <= (a.len() / 3).max(2))
+        .min()
+        .map(|(_, a)| a)
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+use super::*;
+
+fn check(files: &[(&str, &str)]) -> Result<DesiredState, Vec<String>> {
+    let owned: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    parse_files(&owned).map_err(|e| e.0.iter().map(|p| p.to_string()).collect())
+}
+
+const GOOD: &str = r#"version: 1
+accounts:
+  - id: "222222222222"
+    email: team-a@example.com
+    name: team-a-prod
+  - {id: "012345678901", email: b@example.com}
+detective:
+  graphs:
+    - region: us-east-1
+    - arn: arn:aws:detective:eu-west-1:111111111111:graph:0123456789abcdef0123456789abcdef
+  message: "Welcome to the security graph"
+  disable_email_notification: false
+  prune: true
+"#;
+
+#[test]
+fn a_valid_desired_state_reads_into_domain_types() {
+    let d = check(&[("accounts.yaml", GOOD)]).unwrap();
+    assert_eq!(d.accounts.len(), 2);
+    let a = &d.accounts[&AccountId::parse("222222222222").unwrap()];
+    assert_eq!(a.email.expose(), "team-a@example.com");
+    assert_eq!(a.name.as_deref(), Some("team-a-prod"));
+    assert_eq!(a.source.to_string(), "accounts.yaml:3:9");
+    assert_eq!(d.detective.graphs.len(), 2);
+    assert!(d.detective.prune);
+    assert_eq!(
+        d.detective.message.as_deref(),
+        Some("Welcome to the security graph")
+    );
+    assert_eq!(d.digest.len(), 64);
+    // The digest follows the content.
+    let other = check(&[("accounts.yaml", &GOOD.replace("team-a-prod", "x"))]).unwrap();
+    assert_ne!(d.digest, other.digest);
+}
+
+#[test]
+fn every_error_in_every_file_is_reported_at_once_with_its_place() {
+    let a = r#"version: 1
+acounts: []
+accounts:
+  - id: 123456789012
+  - id: 12345
+  - id: "12345"
+    email: x@example.com
+  - id: "333333333333"
+    email: not-an-email
+    nmae: foo
+  - email: y@example.com
+  - id: "444444444444"
+  - id: "555555555555"
+    email: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com"
+  - id: "666666666666"
+    email: ok@example.com
+"#;
+    let b = r#"version: 2
+accounts:
+  - id: "666666666666"
+    email: again@example.com
+detective:
+  graphs:
+    - region: Mars
+    - arn: arn:aws:detective:x
+    - {}
+    - {region: us-east-1, arn: arn:aws:detective:eu-west-1:111111111111:graph:0123456789abcdef0123456789abcdef}
+    - region: us-east-2
+    - region: us-east-2
+  message: ""
+  prune: "yes"
+  pruned: true
+"#;
+    let c = "detective: {prune: false}\nversion: 1\n";
+    let errs = check(&[("a.yaml", a), ("b.yaml", b), ("c.yaml", c)]).unwrap_err();
+    assert_eq!(
+        errs,
+        [
+            "a.yaml:2:1: unknown key `acounts` in the desired state (did you mean `accounts`?)",
+            "a.yaml:4:5: an account needs `email` (its root email address: Detective verifies it)",
+            "a.yaml:4:9: account id 123456789012 must be quoted so YAML keeps it a string of 12 digits; write id: \"123456789012\"",
+            "a.yaml:5:5: an account needs `email` (its root email address: Detective verifies it)",
+            "a.yaml:5:9: account id 12345 must be quoted so YAML keeps it a string of 12 digits; as a number it lost its leading zeros: write id: \"000000012345\" if that is the account",
+            "a.yaml:6:9: account id \"12345\" must be 12 digits (quote ids that start with 0)",
+            "a.yaml:9:12: `email` is not an address Detective accepts (like name@example.com)",
+            "a.yaml:10:5: unknown key `nmae` in an account (did you mean `name`?)",
+            "a.yaml:11:5: an account needs `id` (its 12-digit account id, quoted)",
+            "a.yaml:12:5: an account needs `email` (its root email address: Detective verifies it)",
+            "a.yaml:14:12: `email` has 82 characters; Detective accepts at most 64",
+            "b.yaml:1:10: version 2 is not supported; this muster reads version 1",
+            "b.yaml:3:9: account 666666666666 is declared twice (first at a.yaml:15:9); keep one",
+            "b.yaml:7:15: `region` \"Mars\" is not a region name like us-east-1",
+            "b.yaml:8:12: `arn` is not a behavior graph ARN like arn:aws:detective:us-east-1:111111111111:graph:<32 hex digits>",
+            "b.yaml:9:7: a graph needs `region` (the caller's graph there) or `arn`",
+            "b.yaml:10:8: a graph takes `region` or `arn`, not both",
+            "b.yaml:12:7: the graph in us-east-2 is listed twice",
+            "b.yaml:13:12: `message` has 0 characters; Detective accepts 1 to 1000",
+            "b.yaml:14:10: `prune` must be true or false",
+            "b.yaml:15:3: unknown key `pruned` in `detective` (did you mean `prune`?)",
+            "c.yaml:1:13: `detective` is already set at b.yaml:6:3; keep the settings in one file",
+        ]
+    );
+}
+
+#[test]
+fn empty_and_broken_files_are_problems_never_no_accounts() {
+    let errs = check(&[("empty.yaml", "  \n")]).unwrap_err();
+    assert_eq!(errs, ["empty.yaml: the file is empty; an empty desired state is never read as \"no accounts\" (declare accounts or remove the file)"]);
+    let errs = check(&[("bad.yaml", "version: 1\naccounts: [\n")]).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("bad.yaml:3:1: invalid YAML: "),
+        "{errs:?}"
+    );
+    let errs = check(&[("v.yaml", "accounts: []\n")]).unwrap_err();
+    assert_eq!(
+        errs,
+        ["v.yaml:1:1: `version` is missing (write `version: 1` at the top)"]
+    );
+    let errs = check(&[("m.yaml", "version: 1\ndetective: {message: [a]}\n")]).unwrap_err();
+    assert_eq!(errs, ["m.yaml:2:22: `message` must be text, not a list"]);
+}
+
+#[test]
+fn directories_merge_their_yaml_files_and_refuse_oversized_ones() {
+    let dir = std::env::temp_dir().join(format!("muster-desired-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "version: 1\naccounts: [{id: \"222222222222\", email: a@example.com}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.yml"),
+        "version: 1\naccounts: [{id: \"333333333333\", email: b@example.com}]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not yaml").unwrap();
+    let d = load(&dir).unwrap();
+    assert_eq!(d.accounts.len(), 2);
+    assert_eq!(d.files.len(), 2);
+    std::fs::write(dir.join("c.yaml"), "#".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert_eq!(
+        err.0.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        [format!(
+            "{}: the file is {} bytes; the limit is 1048576 (split the accounts over several files in a directory)",
+            dir.join("c.yaml").display(),
+            MAX_FILE_BYTES + 1
+        )]
+    );
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = load(&empty).unwrap_err();
+    assert!(err.0[0].message.contains("has no *.yaml files"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn nearest_keys_are_offered_only_for_likely_typos() {
+    assert_eq!(nearest("emial", ACCOUNT_KEYS), Some("email"));
+    assert_eq!(nearest("zzzzzz", ACCOUNT_KEYS), None);
+    assert_eq!(
+        nearest("disable_email_notifications", DETECTIVE_KEYS),
+        Some("disable_email_notification")
+    );
+}
