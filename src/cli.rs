@@ -28,8 +28,86 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check the desired state: every problem in every file, located. Exit 0 valid, 1 invalid.
+    Validate(SettingsArgs),
+    /// Show what apply would change, writing nothing. Exit 0 no changes, 2 changes, 1 error.
+    Plan(PlanArgs),
+    /// Make Detective membership match the desired state. Exit 0 done, 1 error or partial.
+    Apply(ApplyArgs),
+    /// Show the event log: every observation of drift and every action, with outcomes.
+    Events(EventsArgs),
     /// Run the built-in emulator of Detective, Security Hub and Organizations until SIGINT/SIGTERM.
     Sandbox(SandboxArgs),
+}
+
+/// Where muster's settings and desired state are; every key of the settings file is also a flag.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Settings file (YAML); relative paths in it resolve against its directory.
+    #[arg(long, env = "MUSTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The desired state: a YAML file or a directory of *.yaml files.
+    #[arg(long, env = "MUSTER_DESIRED_STATE")]
+    pub desired_state: Option<PathBuf>,
+    /// Directory of the event log.
+    #[arg(long, env = "MUSTER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Most members removed in one pass when pruning; past it muster refuses (default 10).
+    #[arg(long, env = "MUSTER_MAX_REMOVALS_PER_PASS")]
+    pub max_removals_per_pass: Option<usize>,
+    /// Graphs reconciled at once (1..64, default 4).
+    #[arg(long, env = "MUSTER_MAX_CONCURRENT_GRAPHS")]
+    pub max_concurrent_graphs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "MUSTER_OUTPUT")]
+    pub output: Output,
+    /// Show email addresses in full instead of masked (j***@example.com).
+    #[arg(long)]
+    pub show_emails: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Show email addresses in full instead of masked (j***@example.com).
+    #[arg(long)]
+    pub show_emails: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Only events about this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only events about this behavior graph.
+    #[arg(long)]
+    pub graph: Option<String>,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-23T10:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<std::time::SystemTime>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("\"{s}\" is not a time like 2026-11-23T10:00:00Z ({e})"))
 }
 
 #[derive(Debug, Args)]

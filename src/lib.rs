@@ -6,7 +6,15 @@
 //! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
 //!   demo run against.
 
+pub mod apply;
+pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod desired;
 pub mod domain;
+pub mod eventlog;
+pub mod observed;
+pub mod plan;
+pub mod reconcile;
+pub mod report;
 pub mod sandbox;

@@ -2,7 +2,11 @@
 
 use anyhow::Context;
 use clap::Parser;
-use muster::cli::{Cli, Command, LogFormat, SandboxArgs};
+use muster::cli::{
+    ApplyArgs, Cli, Command, EventsArgs, LogFormat, Output, PlanArgs, SandboxArgs, SettingsArgs,
+};
+use muster::config::Config;
+use muster::plan::PlanSettings;
 use muster::sandbox::{self, fixture, Sandbox};
 
 /// The demo world, built in so that `muster sandbox` works from any directory.
@@ -20,11 +24,15 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Sandbox(args) => run_sandbox(args).await,
+            Command::Validate(args) => validate(&args),
+            Command::Plan(args) => plan(args).await,
+            Command::Apply(args) => apply(args).await,
+            Command::Events(args) => events(args),
+            Command::Sandbox(args) => run_sandbox(args).await.map(|()| 0),
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -42,6 +50,158 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Exit codes, part of the interface (README.md): 0 ok / nothing to change, 1 error or
+/// invalid, 2 plan has changes.
+const EXIT_OK: u8 = 0;
+const EXIT_ERROR: u8 = 1;
+const EXIT_CHANGES: u8 = 2;
+
+fn load_desired(
+    settings: &SettingsArgs,
+) -> anyhow::Result<Result<(Config, muster::desired::DesiredState), muster::desired::Invalid>> {
+    let config = Config::load(settings)?;
+    Ok(muster::desired::load(&config.desired_state).map(|d| (config, d)))
+}
+
+fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
+    match load_desired(args)? {
+        Ok((config, d)) => {
+            println!(
+                "{}: valid: {} accounts, {} graphs (digest {})",
+                config.desired_state.display(),
+                d.accounts.len(),
+                d.detective.graphs.len(),
+                &d.digest[..12]
+            );
+            Ok(EXIT_OK)
+        }
+        Err(invalid) => {
+            for p in &invalid.0 {
+                println!("{p}");
+            }
+            eprintln!("error: {} problem(s) in the desired state", invalid.0.len());
+            Ok(EXIT_ERROR)
+        }
+    }
+}
+
+fn plan_settings(config: &Config) -> PlanSettings {
+    PlanSettings {
+        max_removals_per_pass: config.max_removals_per_pass,
+        pending_invitation_after: config.pending_invitation_after,
+        member_limit: muster::plan::GRAPH_MEMBER_LIMIT,
+    }
+}
+
+/// AWS settings from the default chain (env, profile, web identity, IMDS), with timeouts.
+async fn aws_config() -> aws_config::SdkConfig {
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        tracing::warn!(endpoint = %endpoint, "AWS_ENDPOINT_URL overrides the AWS endpoint: muster is not talking to AWS itself");
+    }
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(std::time::Duration::from_secs(60))
+                .operation_attempt_timeout(std::time::Duration::from_secs(20))
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
+    let (config, desired) = match load_desired(&args.settings)? {
+        Ok(v) => v,
+        Err(invalid) => anyhow::bail!("{invalid}"),
+    };
+    let api = muster::aws::detective::SdkDetective::new(aws_config().await);
+    let observation =
+        muster::reconcile::observe(&api, &desired, config.max_concurrent_graphs).await;
+    let plan = muster::plan::plan(
+        &desired,
+        &observation.graphs,
+        std::time::SystemTime::now(),
+        &plan_settings(&config),
+    );
+    match args.output {
+        Output::Text => print!(
+            "{}",
+            muster::report::plan_text(&plan, &desired, &observation.failures, args.show_emails)
+        ),
+        Output::Json => println!(
+            "{:#}",
+            muster::report::plan_json(&plan, &desired, &observation.failures, args.show_emails)
+        ),
+    }
+    Ok(if !observation.failures.is_empty() {
+        EXIT_ERROR
+    } else if plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
+    let (config, desired) = match load_desired(&args.settings)? {
+        Ok(v) => v,
+        Err(invalid) => anyhow::bail!("{invalid}"),
+    };
+    let log = muster::eventlog::EventLog::open(&config.state_dir)?;
+    let api = muster::aws::detective::SdkDetective::new(aws_config().await);
+    let run = muster::reconcile::run_id();
+    let span = tracing::info_span!("pass", run = %run);
+    let _enter = span.enter();
+    let report = muster::reconcile::pass(
+        &api,
+        &log,
+        &run,
+        &desired,
+        &plan_settings(&config),
+        config.max_concurrent_graphs,
+    )
+    .await?;
+    print!(
+        "{}",
+        muster::report::plan_text(
+            &report.plan,
+            &desired,
+            &report.observe_failures,
+            args.show_emails
+        )
+    );
+    let a = &report.applied;
+    println!(
+        "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota",
+        a.invited, a.removed, a.unprocessed, a.failed, a.quota_blocked
+    );
+    log.flush()?;
+    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn events(args: EventsArgs) -> anyhow::Result<u8> {
+    let state_dir = muster::config::state_dir(&args.settings)?;
+    let log = muster::eventlog::EventLog::open(&state_dir)?;
+    for e in log.iter() {
+        let e = e?;
+        if args.account.as_deref().is_some_and(|a| !e.kind.mentions(a))
+            || args
+                .graph
+                .as_deref()
+                .is_some_and(|g| e.kind.graph() != Some(g))
+            || args.since.is_some_and(|t| e.at() < t)
+        {
+            continue;
+        }
+        match args.output {
+            Output::Text => println!("{}", muster::report::event_text(&e)),
+            Output::Json => println!("{}", serde_json::to_string(&e)?),
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {

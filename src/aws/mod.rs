@@ -1,0 +1,63 @@
+//! muster's view of AWS: one trait per service returning domain types, the SDK adapters behind
+//! them, and error mapping. aws-sdk types never leave this module.
+
+pub mod detective;
+
+use std::future::Future;
+
+use crate::domain::{AccountId, Email, GraphArn, Region};
+use crate::observed::Member;
+
+/// A failed AWS call, named as AWS named it. (`SdkError`'s own Display says only "service
+/// error".)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {operation} failed: {code}: {message}")]
+pub struct Error {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// What CreateMembers did with a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateOutcome {
+    pub members: Vec<Member>,
+    pub unprocessed: Vec<(AccountId, String)>,
+}
+
+/// What DeleteMembers did with a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeleteOutcome {
+    pub deleted: Vec<AccountId>,
+    pub unprocessed: Vec<(AccountId, String)>,
+}
+
+/// The Detective operations muster uses, as the administrator of its graphs.
+pub trait DetectiveApi: Send + Sync {
+    /// The caller's behavior graphs in `region`.
+    fn list_graphs(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<Vec<GraphArn>, Error>> + Send;
+    /// Every member of `graph`, following every page (200 a page).
+    fn list_members(
+        &self,
+        graph: &GraphArn,
+    ) -> impl Future<Output = Result<Vec<Member>, Error>> + Send;
+    /// One CreateMembers call (at most 50 accounts).
+    fn create_members(
+        &self,
+        graph: &GraphArn,
+        accounts: &[(AccountId, Email)],
+        message: Option<&str>,
+        disable_email_notification: bool,
+    ) -> impl Future<Output = Result<CreateOutcome, Error>> + Send;
+    /// One DeleteMembers call (at most 50 accounts).
+    fn delete_members(
+        &self,
+        graph: &GraphArn,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<DeleteOutcome, Error>> + Send;
+}

@@ -1,0 +1,432 @@
+//! The event log: every observation of drift and every action muster takes, in a sled store
+//! under `state_dir`. An intent is appended and flushed before its AWS call and its outcome after,
+//! so that after a crash an intent without an outcome is known to be "in doubt" and is resolved
+//! by listing the graph again, never by re-sending blind.
+//!
+//! AWS, not the log, is the source of truth for membership: the log is history and intent.
+//! The schema is versioned: variants are added, never repurposed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version written into every event.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unprocessed {
+    pub account: String,
+    pub reason: String,
+}
+
+/// What happened. Serialized with a `type` tag; never rename or repurpose a variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    DesiredStateLoaded {
+        files: Vec<String>,
+        accounts: usize,
+    },
+    DriftObserved {
+        graph: String,
+        account: String,
+        kind: String,
+        detail: String,
+    },
+    MemberStatusChanged {
+        graph: String,
+        account: String,
+        from: Option<String>,
+        to: String,
+    },
+    InviteIntent {
+        batch: String,
+        graph: String,
+        accounts: Vec<String>,
+    },
+    InviteResult {
+        batch: String,
+        graph: String,
+        created: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    InviteFailed {
+        batch: String,
+        graph: String,
+        code: String,
+        message: String,
+    },
+    RemovalIntent {
+        batch: String,
+        graph: String,
+        accounts: Vec<String>,
+        reason: String,
+    },
+    RemovalResult {
+        batch: String,
+        graph: String,
+        removed: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    RemovalFailed {
+        batch: String,
+        graph: String,
+        code: String,
+        message: String,
+    },
+    /// An intent found without an outcome (a crash between the two), settled by listing the
+    /// graph: `present` are members now, `absent` are not.
+    IntentResolved {
+        batch: String,
+        graph: String,
+        present: Vec<String>,
+        absent: Vec<String>,
+    },
+    PruneRefused {
+        graph: String,
+        reason: String,
+    },
+    /// Drift recorded earlier that a later pass no longer sees.
+    DriftResolved {
+        graph: String,
+        account: String,
+        kind: String,
+    },
+    GraphFailed {
+        graph: String,
+        code: String,
+        message: String,
+    },
+    PassFinished {
+        outcome: String,
+        invited: usize,
+        removed: usize,
+        failed: usize,
+        drift: usize,
+    },
+}
+
+impl EventKind {
+    /// The graph an event is about, if any.
+    pub fn graph(&self) -> Option<&str> {
+        use EventKind::*;
+        match self {
+            DriftObserved { graph, .. }
+            | MemberStatusChanged { graph, .. }
+            | InviteIntent { graph, .. }
+            | InviteResult { graph, .. }
+            | InviteFailed { graph, .. }
+            | RemovalIntent { graph, .. }
+            | RemovalResult { graph, .. }
+            | RemovalFailed { graph, .. }
+            | IntentResolved { graph, .. }
+            | PruneRefused { graph, .. }
+            | DriftResolved { graph, .. }
+            | GraphFailed { graph, .. } => Some(graph),
+            DesiredStateLoaded { .. } | PassFinished { .. } => None,
+        }
+    }
+
+    /// Whether an event names `account`.
+    pub fn mentions(&self, account: &str) -> bool {
+        use EventKind::*;
+        let has = |v: &Vec<String>| v.iter().any(|a| a == account);
+        let has_u = |v: &Vec<Unprocessed>| v.iter().any(|u| u.account == account);
+        match self {
+            DriftObserved { account: a, .. } | MemberStatusChanged { account: a, .. } => {
+                a == account
+            }
+            InviteIntent { accounts, .. } | RemovalIntent { accounts, .. } => has(accounts),
+            InviteResult {
+                created,
+                unprocessed,
+                ..
+            } => has(created) || has_u(unprocessed),
+            RemovalResult {
+                removed,
+                unprocessed,
+                ..
+            } => has(removed) || has_u(unprocessed),
+            IntentResolved {
+                present, absent, ..
+            } => has(present) || has(absent),
+            _ => false,
+        }
+    }
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The pass that wrote it.
+    pub run: String,
+    /// The desired-state digest that caused it.
+    pub digest: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(self.at_ms)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventLogError {
+    #[error("the event log in {dir} is in use by another muster (one muster per state_dir); stop it or use another --state-dir")]
+    Locked { dir: PathBuf },
+    #[error("cannot open the event log in {dir}")]
+    Open {
+        dir: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("cannot write to the event log")]
+    Write(#[source] sled::Error),
+    #[error("event {seq} in the event log cannot be read")]
+    Corrupt {
+        seq: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The sled-backed log. Keys are big-endian sequence numbers, so iteration is in order.
+pub struct EventLog {
+    db: sled::Db,
+    events: sled::Tree,
+    next: AtomicU64,
+}
+
+impl EventLog {
+    /// Opens (or creates) the log in `dir`. A second muster on the same directory gets
+    /// `Locked` at once.
+    pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
+        std::fs::create_dir_all(dir).map_err(|e| EventLogError::Open {
+            dir: dir.to_owned(),
+            source: sled::Error::Io(e),
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join("events.sled"))
+            .open()
+            .map_err(|source| match &source {
+                sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    EventLogError::Locked {
+                        dir: dir.to_owned(),
+                    }
+                }
+                sled::Error::Io(e) if e.to_string().contains("lock") => EventLogError::Locked {
+                    dir: dir.to_owned(),
+                },
+                _ => EventLogError::Open {
+                    dir: dir.to_owned(),
+                    source,
+                },
+            })?;
+        let events = db
+            .open_tree("events")
+            .map_err(|source| EventLogError::Open {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        let next = match events.last().map_err(EventLogError::Write)? {
+            Some((k, _)) => seq_of(&k) + 1,
+            None => 1,
+        };
+        Ok(EventLog {
+            db,
+            events,
+            next: AtomicU64::new(next),
+        })
+    }
+
+    /// Appends one event; with `flush`, returns only once it is on disk.
+    pub fn append(
+        &self,
+        run: &str,
+        digest: &str,
+        kind: EventKind,
+        flush: bool,
+    ) -> Result<Event, EventLogError> {
+        let seq = self.next.fetch_add(1, Ordering::SeqCst);
+        let at_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let event = Event {
+            v: SCHEMA_VERSION,
+            seq,
+            at_ms,
+            run: run.to_owned(),
+            digest: digest.to_owned(),
+            kind,
+        };
+        let bytes = serde_json::to_vec(&event).expect("events are plain JSON");
+        self.events
+            .insert(seq.to_be_bytes(), bytes)
+            .map_err(EventLogError::Write)?;
+        if flush {
+            self.db.flush().map_err(EventLogError::Write)?;
+        }
+        Ok(event)
+    }
+
+    pub fn flush(&self) -> Result<(), EventLogError> {
+        self.db.flush().map_err(EventLogError::Write).map(|_| ())
+    }
+
+    /// Every event, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
+        self.events.iter().map(|r| {
+            let (k, v) = r.map_err(EventLogError::Write)?;
+            serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
+                seq: seq_of(&k),
+                source,
+            })
+        })
+    }
+
+    /// Intents with no outcome yet: (batch, graph, accounts), in order.
+    pub fn in_doubt(&self) -> Result<Vec<(String, String, Vec<String>)>, EventLogError> {
+        let mut open: Vec<(String, String, Vec<String>)> = Vec::new();
+        for e in self.iter() {
+            match e?.kind {
+                EventKind::InviteIntent {
+                    batch,
+                    graph,
+                    accounts,
+                }
+                | EventKind::RemovalIntent {
+                    batch,
+                    graph,
+                    accounts,
+                    ..
+                } => open.push((batch, graph, accounts)),
+                EventKind::InviteResult { batch, .. }
+                | EventKind::InviteFailed { batch, .. }
+                | EventKind::RemovalResult { batch, .. }
+                | EventKind::RemovalFailed { batch, .. }
+                | EventKind::IntentResolved { batch, .. } => open.retain(|(b, _, _)| *b != batch),
+                _ => {}
+            }
+        }
+        Ok(open)
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[8 - n..].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("muster-eventlog-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn events_replay_in_order_across_reopen_and_intents_without_outcomes_are_in_doubt() {
+        let d = dir("replay");
+        {
+            let log = EventLog::open(&d).unwrap();
+            log.append(
+                "r1",
+                "abc",
+                EventKind::InviteIntent {
+                    batch: "b1".into(),
+                    graph: "g".into(),
+                    accounts: vec!["1".into()],
+                },
+                true,
+            )
+            .unwrap();
+            log.append(
+                "r1",
+                "abc",
+                EventKind::InviteResult {
+                    batch: "b1".into(),
+                    graph: "g".into(),
+                    created: vec!["1".into()],
+                    unprocessed: vec![],
+                },
+                true,
+            )
+            .unwrap();
+            log.append(
+                "r1",
+                "abc",
+                EventKind::InviteIntent {
+                    batch: "b2".into(),
+                    graph: "g".into(),
+                    accounts: vec!["2".into()],
+                },
+                true,
+            )
+            .unwrap();
+        }
+        let log = EventLog::open(&d).unwrap();
+        let seqs: Vec<u64> = log.iter().map(|e| e.unwrap().seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(
+            log.in_doubt().unwrap(),
+            [("b2".to_owned(), "g".to_owned(), vec!["2".to_owned()])]
+        );
+        let e = log
+            .append(
+                "r2",
+                "abc",
+                EventKind::PassFinished {
+                    outcome: "ok".into(),
+                    invited: 0,
+                    removed: 0,
+                    failed: 0,
+                    drift: 0,
+                },
+                false,
+            )
+            .unwrap();
+        assert_eq!(e.seq, 4);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_schema_is_tagged_json() {
+        let e = Event {
+            v: 1,
+            seq: 7,
+            at_ms: 1000,
+            run: "r".into(),
+            digest: "d".into(),
+            kind: EventKind::PruneRefused {
+                graph: "g".into(),
+                reason: "why".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"v":1,"seq":7,"at_ms":1000,"run":"r","digest":"d","type":"prune_refused","graph":"g","reason":"why"}"#
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! What AWS reports, in domain types: Detective behavior graphs and their members. Built only by
+//! `aws` from validated responses; read by `plan`.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::domain::{AccountId, Email, GraphArn};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberStatus {
+    Invited,
+    VerificationInProgress,
+    VerificationFailed,
+    Enabled,
+    AcceptedButDisabled,
+    /// A status this muster does not know; reported, never acted on.
+    Other(String),
+}
+
+impl MemberStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "INVITED" => MemberStatus::Invited,
+            "VERIFICATION_IN_PROGRESS" => MemberStatus::VerificationInProgress,
+            "VERIFICATION_FAILED" => MemberStatus::VerificationFailed,
+            "ENABLED" => MemberStatus::Enabled,
+            "ACCEPTED_BUT_DISABLED" => MemberStatus::AcceptedButDisabled,
+            other => MemberStatus::Other(other.to_owned()),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            MemberStatus::Invited => "INVITED",
+            MemberStatus::VerificationInProgress => "VERIFICATION_IN_PROGRESS",
+            MemberStatus::VerificationFailed => "VERIFICATION_FAILED",
+            MemberStatus::Enabled => "ENABLED",
+            MemberStatus::AcceptedButDisabled => "ACCEPTED_BUT_DISABLED",
+            MemberStatus::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member of a behavior graph as Detective lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub account_id: AccountId,
+    /// `None` when Detective sent none, or one that is not an address.
+    pub email: Option<Email>,
+    pub status: MemberStatus,
+    pub disabled_reason: Option<String>,
+    pub organization: bool,
+    pub invited_at: Option<SystemTime>,
+    pub updated_at: Option<SystemTime>,
+}
+
+/// One graph and all its members (every page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedGraph {
+    pub arn: GraphArn,
+    pub members: Vec<Member>,
+}

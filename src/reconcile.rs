@@ -1,0 +1,293 @@
+//! One pass: observe what Detective has for every desired graph, settle intents left in doubt
+//! by a crash, record what changed since the last pass, plan, and (for `apply`) carry the plan
+//! out. Level-triggered: a pass never asks why it runs; it re-reads everything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::apply::{apply, ApplyReport};
+use crate::aws::{self, DetectiveApi};
+use crate::desired::{DesiredState, GraphRef};
+use crate::eventlog::{EventKind, EventLog, EventLogError};
+use crate::observed::ObservedGraph;
+use crate::plan::{plan, Plan, PlanSettings};
+
+/// What could be observed, and what could not.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub graphs: Vec<ObservedGraph>,
+    pub failures: Vec<(String, aws::Error)>,
+}
+
+/// Finds each desired graph (ListGraphs for a region) and lists all its members, `concurrency`
+/// graphs at a time. A graph that fails is reported; the others go on.
+pub async fn observe<D: DetectiveApi>(
+    api: &D,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Observation {
+    let mut out = Observation::default();
+    let mut arns = Vec::new();
+    for g in &desired.detective.graphs {
+        match g {
+            GraphRef::Arn(a) => arns.push(a.clone()),
+            GraphRef::Region(r) => match api.list_graphs(r).await {
+                Ok(found) if found.is_empty() => out.failures.push((
+                    g.to_string(),
+                    aws::Error {
+                        service: "detective",
+                        operation: "ListGraphs",
+                        code: "NoGraph".into(),
+                        message: format!(
+                            "this account has no behavior graph in {r}; enable Detective there or list the graph's arn"
+                        ),
+                        retryable: false,
+                    },
+                )),
+                Ok(found) => arns.extend(found.into_iter().take(1)),
+                Err(e) => out.failures.push((g.to_string(), e)),
+            },
+        }
+    }
+    arns.sort();
+    arns.dedup();
+    let listed: Vec<_> = stream::iter(arns)
+        .map(|arn| async move {
+            let r = api.list_members(&arn).await;
+            (arn, r)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for (arn, r) in listed {
+        match r {
+            Ok(members) => out.graphs.push(ObservedGraph { arn, members }),
+            Err(e) => out.failures.push((arn.to_string(), e)),
+        }
+    }
+    out
+}
+
+/// What the log last recorded about each member and each piece of drift.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    pub status: BTreeMap<(String, String), String>,
+    pub drift: BTreeSet<(String, String, String)>,
+}
+
+/// Rebuilds the projection by replaying the log.
+pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
+    let mut p = Projection::default();
+    for e in log.iter() {
+        match e?.kind {
+            EventKind::MemberStatusChanged {
+                graph, account, to, ..
+            } => {
+                if to == "REMOVED" {
+                    p.status.remove(&(graph, account));
+                } else {
+                    p.status.insert((graph, account), to);
+                }
+            }
+            EventKind::DriftObserved {
+                graph,
+                account,
+                kind,
+                ..
+            } => {
+                p.drift.insert((graph, account, kind));
+            }
+            EventKind::DriftResolved {
+                graph,
+                account,
+                kind,
+            } => {
+                p.drift.remove(&(graph, account, kind));
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// The result of an `apply` pass.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub plan: Plan,
+    pub observe_failures: Vec<(String, aws::Error)>,
+    pub applied: ApplyReport,
+}
+
+impl PassReport {
+    pub fn ok(&self) -> bool {
+        self.observe_failures.is_empty() && self.applied.failed == 0
+    }
+}
+
+/// One apply pass, recorded in `log`.
+pub async fn pass<D: DetectiveApi>(
+    api: &D,
+    log: &EventLog,
+    run: &str,
+    desired: &DesiredState,
+    settings: &PlanSettings,
+    concurrency: usize,
+) -> Result<PassReport, EventLogError> {
+    let digest = desired.digest.as_str();
+    let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
+    record(
+        EventKind::DesiredStateLoaded {
+            files: desired
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            accounts: desired.accounts.len(),
+        },
+        false,
+    )?;
+    let mut projection = replay(log)?;
+    let observation = observe(api, desired, concurrency).await;
+    for (graph, e) in &observation.failures {
+        tracing::warn!(graph = %graph, code = %e.code, error = %e.message, "cannot observe graph");
+        record(
+            EventKind::GraphFailed {
+                graph: graph.clone(),
+                code: e.code.clone(),
+                message: e.message.clone(),
+            },
+            false,
+        )?;
+    }
+
+    // Intents a crash left without an outcome are settled by what the listing shows now.
+    for (batch, graph, accounts) in log.in_doubt()? {
+        let Some(g) = observation.graphs.iter().find(|g| g.arn.as_str() == graph) else {
+            continue;
+        };
+        let (present, absent): (Vec<String>, Vec<String>) = accounts
+            .into_iter()
+            .partition(|a| g.members.iter().any(|m| m.account_id.as_str() == a));
+        tracing::warn!(batch = %batch, graph = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing the graph");
+        record(
+            EventKind::IntentResolved {
+                batch,
+                graph,
+                present,
+                absent,
+            },
+            false,
+        )?;
+    }
+
+    // Status changes since the last recorded ones.
+    for g in &observation.graphs {
+        let graph = g.arn.to_string();
+        let mut seen = BTreeSet::new();
+        for m in &g.members {
+            let key = (graph.clone(), m.account_id.to_string());
+            seen.insert(key.1.clone());
+            let now = m.status.as_str().to_owned();
+            if projection.status.get(&key) != Some(&now) {
+                let from = projection.status.insert(key.clone(), now.clone());
+                record(
+                    EventKind::MemberStatusChanged {
+                        graph: key.0,
+                        account: key.1,
+                        from,
+                        to: now,
+                    },
+                    false,
+                )?;
+            }
+        }
+        let gone: Vec<(String, String)> = projection
+            .status
+            .keys()
+            .filter(|(gr, a)| *gr == graph && !seen.contains(a))
+            .cloned()
+            .collect();
+        for key in gone {
+            let from = projection.status.remove(&key);
+            record(
+                EventKind::MemberStatusChanged {
+                    graph: key.0,
+                    account: key.1,
+                    from,
+                    to: "REMOVED".into(),
+                },
+                false,
+            )?;
+        }
+    }
+
+    let plan = plan(desired, &observation.graphs, SystemTime::now(), settings);
+
+    // Drift: record what is new, and what went away, since the last pass.
+    let mut current = BTreeSet::new();
+    for gp in &plan.graphs {
+        for d in &gp.drift {
+            let key = (
+                gp.graph.to_string(),
+                d.account.to_string(),
+                d.kind.as_str().to_owned(),
+            );
+            if !projection.drift.contains(&key) {
+                record(
+                    EventKind::DriftObserved {
+                        graph: key.0.clone(),
+                        account: key.1.clone(),
+                        kind: key.2.clone(),
+                        detail: d.detail.clone(),
+                    },
+                    false,
+                )?;
+            }
+            current.insert(key);
+        }
+    }
+    let observed_graphs: BTreeSet<String> =
+        plan.graphs.iter().map(|g| g.graph.to_string()).collect();
+    for (graph, account, kind) in projection.drift.difference(&current) {
+        if observed_graphs.contains(graph) {
+            record(
+                EventKind::DriftResolved {
+                    graph: graph.clone(),
+                    account: account.clone(),
+                    kind: kind.clone(),
+                },
+                false,
+            )?;
+        }
+    }
+    projection.drift = current;
+
+    let applied = apply(api, log, run, desired, &plan, concurrency).await?;
+    let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum();
+    let failed = applied.failed + observation.failures.len();
+    record(
+        EventKind::PassFinished {
+            outcome: if failed == 0 { "ok" } else { "partial" }.into(),
+            invited: applied.invited,
+            removed: applied.removed,
+            failed,
+            drift,
+        },
+        true,
+    )?;
+    Ok(PassReport {
+        plan,
+        observe_failures: observation.failures,
+        applied,
+    })
+}
+
+/// A run id: time-ordered and unique enough for one state_dir.
+pub fn run_id() -> String {
+    let ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{ms:x}-{:04x}", std::process::id() & 0xffff)
+}

@@ -1,0 +1,115 @@
+//! How plans, passes and events are shown: text tables for people, JSON for machines. Emails
+//! are masked unless the operator asks for them (`--show-emails`).
+
+use serde_json::{json, Value};
+
+use crate::aws;
+use crate::desired::DesiredState;
+use crate::domain::Email;
+use crate::eventlog::Event;
+use crate::plan::Plan;
+
+fn email(e: &Email, show: bool) -> String {
+    if show {
+        e.expose().to_owned()
+    } else {
+        e.masked()
+    }
+}
+
+/// The plan as text, one section per graph.
+pub fn plan_text(
+    plan: &Plan,
+    desired: &DesiredState,
+    failures: &[(String, aws::Error)],
+    show_emails: bool,
+) -> String {
+    let mut out = String::new();
+    for g in &plan.graphs {
+        out += &format!(
+            "graph {} ({} members, {} declared)\n",
+            g.graph,
+            g.members,
+            desired.accounts.len()
+        );
+        if !g.has_changes() && g.drift.is_empty() {
+            out += "  in sync\n";
+        }
+        for (id, e) in &g.invite {
+            let at = desired
+                .accounts
+                .get(id)
+                .map(|a| a.source.to_string())
+                .unwrap_or_default();
+            out += &format!(
+                "  + invite  {id}  {}  (declared at {at})\n",
+                email(e, show_emails)
+            );
+        }
+        for (id, why) in &g.remove {
+            out += &format!("  - remove  {id}  ({})\n", why.as_str());
+        }
+        for d in &g.drift {
+            out += &format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail);
+        }
+        if let Some(r) = &g.prune_refused {
+            out += &format!("  prune refused: {r}\n");
+        }
+    }
+    for (graph, e) in failures {
+        out += &format!("graph {graph}: cannot observe: {}: {}\n", e.code, e.message);
+    }
+    let invites: usize = plan.graphs.iter().map(|g| g.invite.len()).sum();
+    let removals: usize = plan.graphs.iter().map(|g| g.remove.len()).sum();
+    out += &format!(
+        "plan: {invites} to invite, {removals} to remove, {} graph(s) could not be observed\n",
+        failures.len()
+    );
+    out
+}
+
+pub fn plan_json(
+    plan: &Plan,
+    desired: &DesiredState,
+    failures: &[(String, aws::Error)],
+    show_emails: bool,
+) -> Value {
+    json!({
+        "desired_state_digest": desired.digest,
+        "changes": plan.has_changes(),
+        "graphs": plan.graphs.iter().map(|g| json!({
+            "graph": g.graph.to_string(),
+            "members": g.members,
+            "invite": g.invite.iter().map(|(id, e)| json!({
+                "account": id.to_string(),
+                "email": email(e, show_emails),
+                "declared_at": desired.accounts.get(id).map(|a| a.source.to_string()),
+            })).collect::<Vec<_>>(),
+            "remove": g.remove.iter().map(|(id, why)| json!({"account": id.to_string(), "reason": why.as_str()})).collect::<Vec<_>>(),
+            "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+            "prune_refused": g.prune_refused,
+        })).collect::<Vec<_>>(),
+        "failures": failures.iter().map(|(g, e)| json!({"graph": g, "code": e.code, "message": e.message})).collect::<Vec<_>>(),
+    })
+}
+
+/// One event as a line of text.
+pub fn event_text(e: &Event) -> String {
+    let at = humantime::format_rfc3339_millis(e.at());
+    let body = serde_json::to_value(&e.kind).unwrap_or(Value::Null);
+    let kind = body["type"].as_str().unwrap_or("?").to_owned();
+    let mut fields: Vec<String> = Vec::new();
+    if let Value::Object(m) = body {
+        for (k, v) in m {
+            if k == "type" {
+                continue;
+            }
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            fields.push(format!("{k}={v}"));
+        }
+    }
+    format!("{:>6} {at} {kind} {}", e.seq, fields.join(" "))
+}
