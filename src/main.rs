@@ -1,5 +1,7 @@
 //! The muster binary: parse the command line, set up logging, run the command.
 
+use std::io::Write;
+
 use anyhow::Context;
 use clap::Parser;
 use muster::cli::{
@@ -185,6 +187,7 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
 fn events(args: EventsArgs) -> anyhow::Result<u8> {
     let state_dir = muster::config::state_dir(&args.settings)?;
     let log = muster::eventlog::EventLog::open(&state_dir)?;
+    let mut out = std::io::stdout().lock();
     for e in log.iter() {
         let e = e?;
         if args.account.as_deref().is_some_and(|a| !e.kind.mentions(a))
@@ -196,9 +199,16 @@ fn events(args: EventsArgs) -> anyhow::Result<u8> {
         {
             continue;
         }
-        match args.output {
-            Output::Text => println!("{}", muster::report::event_text(&e)),
-            Output::Json => println!("{}", serde_json::to_string(&e)?),
+        let line = match args.output {
+            Output::Text => muster::report::event_text(&e),
+            Output::Json => serde_json::to_string(&e)?,
+        };
+        if let Err(err) = writeln!(out, "{line}") {
+            // A closed pipe (`muster events | head`) is the reader saying it has enough.
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(EXIT_OK);
+            }
+            return Err(err.into());
         }
     }
     Ok(EXIT_OK)

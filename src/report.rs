@@ -7,7 +7,7 @@ use crate::aws;
 use crate::desired::DesiredState;
 use crate::domain::Email;
 use crate::eventlog::Event;
-use crate::plan::Plan;
+use crate::plan::{DriftKind, Plan};
 
 fn email(e: &Email, show: bool) -> String {
     if show {
@@ -49,7 +49,8 @@ pub fn plan_text(
         for (id, why) in &g.remove {
             out += &format!("  - remove  {id}  ({})\n", why.as_str());
         }
-        for d in &g.drift {
+        // Missing accounts are the `+ invite` lines already.
+        for d in g.drift.iter().filter(|d| d.kind != DriftKind::Missing) {
             out += &format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail);
         }
         if let Some(r) = &g.prune_refused {
