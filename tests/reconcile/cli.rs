@@ -1,0 +1,171 @@
+//! The muster binary's commands and exit codes against a sandbox.
+
+use std::process::{Command, Output};
+
+use crate::common::*;
+
+fn muster(sb_endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", sb_endpoint)
+        .env("AWS_ACCESS_KEY_ID", SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn example() -> String {
+    format!(
+        "{}/config/accounts.example.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+// The binary talks to a sandbox served by this test's runtime: it needs its own threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
+    let sb = start(demo()).await;
+    let ep = sb.endpoint();
+    let state = std::env::temp_dir().join(format!("muster-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+
+    let out = muster(&ep, &["plan", "--desired-state", &example()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("+ invite  500000000001  s***@partner-analytics.example.org"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("security@partner-analytics"),
+        "emails are masked: {text}"
+    );
+    assert_eq!(
+        sb.calls()
+            .calls
+            .iter()
+            .filter(|c| c.operation == "CreateMembers")
+            .count(),
+        0,
+        "plan writes nothing"
+    );
+
+    let out = muster(
+        &ep,
+        &[
+            "apply",
+            "--desired-state",
+            &example(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = muster(
+        &ep,
+        &["plan", "--desired-state", &example(), "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["changes"], false);
+
+    sb.set_faults(muster::sandbox::FaultConfig {
+        rules: vec![muster::sandbox::FaultRule {
+            service: Some("detective".into()),
+            operation: Some("ListGraphs".into()),
+            error_probability: 1.0,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let out = muster(&ep, &["plan", "--desired-state", &example()]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = muster(
+        &ep,
+        &[
+            "events",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--account",
+            "500000000003",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("invite_intent"), "{text}");
+    assert!(text.contains("invite_result"), "{text}");
+    std::fs::remove_dir_all(&state).unwrap();
+}
+
+#[test]
+fn validate_prints_every_problem_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("muster-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.yaml");
+    std::fs::write(
+        &f,
+        "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n",
+    )
+    .unwrap();
+    let out = muster(
+        "http://127.0.0.1:9",
+        &["validate", "--desired-state", f.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let shown = f.display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{shown}:3:5: an account needs `email` (its root email address: Detective verifies it)\n\
+             {shown}:3:9: account id 12345 must be quoted so YAML keeps it a string of 12 digits; as a number it lost its leading zeros: write id: \"000000012345\" if that is the account\n\
+             {shown}:4:5: unknown key `emial` in an account (did you mean `email`?)\n"
+        )
+    );
+    let out = muster(
+        "http://127.0.0.1:9",
+        &["validate", "--desired-state", &example()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
+    let dir = std::env::temp_dir().join(format!("muster-lock-{}", std::process::id()));
+    let _held = muster::eventlog::EventLog::open(&dir).unwrap();
+    let sb = start(demo()).await;
+    let out = muster(
+        &sb.endpoint(),
+        &[
+            "apply",
+            "--desired-state",
+            &example(),
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("error: the event log in {} is in use by another muster (one muster per state_dir); stop it or use another --state-dir", dir.display())
+    );
+}

@@ -1,0 +1,8 @@
+//! muster's reconcile pass against the sandbox through the real aws-sdk-detective client:
+//! exact API calls (from the sandbox call log), exact events, and each failure.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod passes;
