@@ -1,0 +1,136 @@
+//! The crash test: `muster apply` is killed with SIGKILL at seeded random moments while its
+//! CreateMembers calls are slowed down, and started again, over and over. At the end the graph has
+//! converged, the log replays, every intent has an outcome or was settled by listing the graph,
+//! and no account was sent to CreateMembers after a listing had already shown it as a member.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use muster::eventlog::EventLog;
+use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster::sandbox::{FaultConfig, FaultRule};
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+const ACCOUNTS: usize = 400;
+
+fn apply(endpoint: &str, desired: &str, state: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    c.args(["apply", "--desired-state", desired, "--state-dir", state])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_points_apply_still_converges_without_doubled_changes() {
+    let sb = start(generate(&Generate {
+        accounts: ACCOUNTS + 2,
+        regions: vec!["us-east-1".into()],
+        seed: 3,
+    }))
+    .await;
+    sb.set_faults(FaultConfig {
+        seed: 1,
+        rules: vec![FaultRule {
+            service: Some("detective".into()),
+            operation: Some("CreateMembers".into()),
+            latency_ms: 60,
+            jitter_ms: 60,
+            ..FaultRule::default()
+        }],
+        fail_next: vec![],
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("muster-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("desired.yaml");
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in 2..2 + ACCOUNTS {
+        let id = format!("{:012}", 100_000_000_000u64 + i as u64);
+        text += &format!("  - {{id: \"{id}\", email: \"aws+{id}@example.com\"}}\n");
+    }
+    text += "detective:\n  graphs: [{region: us-east-1}]\n";
+    std::fs::write(&desired, text).unwrap();
+    let state = dir.join("state");
+    let (desired, state_s) = (desired.to_str().unwrap(), state.to_str().unwrap());
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let mut kills = 0;
+    while kills < 20 {
+        let mut child = apply(&sb.endpoint(), desired, state_s).spawn().unwrap();
+        let wait = Duration::from_millis(rng.random_range(30..400));
+        tokio::time::sleep(wait).await;
+        match child.try_wait().unwrap() {
+            Some(_) => break, // it finished before we could kill it: converged early
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    // Let one run finish, then one more to check there is nothing left to do.
+    for _ in 0..2 {
+        let status = apply(&sb.endpoint(), desired, state_s).status().unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+    assert!(kills >= 10, "only {kills} kills landed mid-run");
+
+    let members = sb.with_world(|w| {
+        w.regions["us-east-1"]
+            .graphs
+            .values()
+            .next()
+            .unwrap()
+            .members
+            .len()
+    });
+    assert_eq!(members, ACCOUNTS, "converged");
+
+    let log = EventLog::open(&state).unwrap();
+    let replayed: Vec<_> = log
+        .iter()
+        .collect::<Result<_, _>>()
+        .expect("the log replays without error");
+    assert!(!replayed.is_empty());
+    assert!(
+        log.in_doubt().unwrap().is_empty(),
+        "every intent has an outcome or was settled"
+    );
+
+    // No account was sent to CreateMembers after a listing had already shown it as a member.
+    let calls = sb.calls();
+    let mut member_since: std::collections::HashMap<String, u64> = Default::default();
+    let mut listings: Vec<u64> = Vec::new();
+    for c in calls.calls.iter().filter(|c| c.service == "detective") {
+        match (c.operation.as_str(), c.status) {
+            ("ListMembers", 200) => listings.push(c.seq),
+            ("CreateMembers", 200) => {
+                for a in &c.account_ids {
+                    if let Some(first) = member_since.get(a) {
+                        let listed_between = listings.iter().any(|s| s > first && *s < c.seq);
+                        assert!(!listed_between, "account {a} was sent again (call {}) after a listing showed it as a member", c.seq);
+                    } else {
+                        member_since.insert(a.clone(), c.seq);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(member_since.len(), ACCOUNTS);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
