@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_REMOVALS_PER_PASS: usize = 10;
 pub const DEFAULT_MAX_CONCURRENT_GRAPHS: usize = 4;
 /// An invitation still open after this long is reported as needing attention (7 days).
 pub const DEFAULT_PENDING_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// Days of history the event log keeps.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 /// Where the event log goes when nothing says otherwise (relative to the working directory).
 pub const DEFAULT_STATE_DIR: &str = "muster-state";
 /// Settings files larger than this are refused.
@@ -29,6 +31,7 @@ struct RawSettings {
     max_removals_per_pass: Option<usize>,
     max_concurrent_graphs: Option<usize>,
     pending_invitation_after_secs: Option<u64>,
+    retention_days: Option<u64>,
 }
 
 /// Checked settings.
@@ -39,6 +42,8 @@ pub struct Config {
     pub max_removals_per_pass: usize,
     pub max_concurrent_graphs: usize,
     pub pending_invitation_after: Duration,
+    /// Events older than this are deleted from the log.
+    pub retention: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +105,14 @@ impl Config {
         let pending = raw
             .pending_invitation_after_secs
             .unwrap_or(DEFAULT_PENDING_AFTER_SECS);
+        let retention_days = raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+        if retention_days == 0 {
+            return Err(ConfigError::Invalid(
+                "retention_days must be at least 1".into(),
+            ));
+        }
         Ok(Config {
+            retention: Duration::from_secs(retention_days * 86_400),
             desired_state,
             state_dir,
             max_removals_per_pass,

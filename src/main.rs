@@ -153,6 +153,10 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
     let log = muster::eventlog::EventLog::open(&config.state_dir)?;
+    let expired = log.apply_retention(config.retention)?;
+    if expired > 0 {
+        tracing::info!(events = expired, "deleted events past the retention period");
+    }
     let api = muster::aws::detective::SdkDetective::new(aws_config().await);
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);

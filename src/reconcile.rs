@@ -10,7 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::apply::{apply, ApplyReport};
 use crate::aws::{self, DetectiveApi};
 use crate::desired::{DesiredState, GraphRef};
-use crate::eventlog::{EventKind, EventLog, EventLogError};
+use crate::eventlog::{EventKind, EventLog, EventLogError, Snapshot};
 use crate::observed::ObservedGraph;
 use crate::plan::{plan, Plan, PlanSettings};
 
@@ -77,10 +77,20 @@ pub struct Projection {
     pub drift: BTreeSet<(String, String, String)>,
 }
 
-/// Rebuilds the projection by replaying the log.
+/// Rebuilds the projection: the last snapshot, then the events after it.
 pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
     let mut p = Projection::default();
-    for e in log.iter() {
+    let mut from = 0;
+    if let Some(s) = log.snapshot()? {
+        from = s.seq;
+        p.status = s
+            .status
+            .into_iter()
+            .map(|(g, a, st)| ((g, a), st))
+            .collect();
+        p.drift = s.drift.into_iter().collect();
+    }
+    for e in log.after(from) {
         match e?.kind {
             EventKind::MemberStatusChanged {
                 graph, account, to, ..
@@ -148,6 +158,15 @@ pub async fn pass<D: DetectiveApi>(
         },
         false,
     )?;
+    if let Some((aside, why)) = &log.rebuilt {
+        record(
+            EventKind::StoreRebuilt {
+                moved_to: aside.display().to_string(),
+                error: why.clone(),
+            },
+            true,
+        )?;
+    }
     let mut projection = replay(log)?;
     let observation = observe(api, desired, concurrency).await;
     for (graph, e) in &observation.failures {
@@ -277,6 +296,16 @@ pub async fn pass<D: DetectiveApi>(
         },
         true,
     )?;
+    // Statuses and drift as they stand now, so the next start replays only newer events.
+    log.save_snapshot(&Snapshot {
+        seq: log.last_seq(),
+        status: projection
+            .status
+            .into_iter()
+            .map(|((g, a), s)| (g, a, s))
+            .collect(),
+        drift: projection.drift.into_iter().collect(),
+    })?;
     Ok(PassReport {
         plan,
         observe_failures: observation.failures,

@@ -99,6 +99,12 @@ pub enum EventKind {
         code: String,
         message: String,
     },
+    /// The store could not be opened as it was: it was moved aside, kept for inspection, and a
+    /// new one started; AWS remains the source of truth, so nothing about membership is lost.
+    StoreRebuilt {
+        moved_to: String,
+        error: String,
+    },
     PassFinished {
         outcome: String,
         invited: usize,
@@ -125,7 +131,7 @@ impl EventKind {
             | PruneRefused { graph, .. }
             | DriftResolved { graph, .. }
             | GraphFailed { graph, .. } => Some(graph),
-            DesiredStateLoaded { .. } | PassFinished { .. } => None,
+            DesiredStateLoaded { .. } | StoreRebuilt { .. } | PassFinished { .. } => None,
         }
     }
 
@@ -198,11 +204,29 @@ pub enum EventLogError {
     },
 }
 
+/// The projection saved at the end of a pass, so that start-up replays only what came after.
+/// Part of the on-disk schema, like `Event`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The last event the snapshot includes.
+    pub seq: u64,
+    /// (graph, account, status): the last recorded member status.
+    pub status: Vec<(String, String, String)>,
+    /// Drift recorded and not yet resolved: (graph, account, kind).
+    pub drift: Vec<(String, String, String)>,
+}
+
+/// How long events are kept by default.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
 /// The sled-backed log. Keys are big-endian sequence numbers, so iteration is in order.
 pub struct EventLog {
     db: sled::Db,
     events: sled::Tree,
+    meta: sled::Tree,
     next: AtomicU64,
+    /// Set when this open moved a corrupt store aside: (where to, why).
+    pub rebuilt: Option<(PathBuf, String)>,
 }
 
 impl EventLog {
@@ -213,29 +237,46 @@ impl EventLog {
             dir: dir.to_owned(),
             source: sled::Error::Io(e),
         })?;
-        let db = sled::Config::new()
-            .path(dir.join("events.sled"))
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    EventLogError::Locked {
-                        dir: dir.to_owned(),
-                    }
+        let store = dir.join("events.sled");
+        let mut rebuilt = None;
+        let db = match sled::Config::new().path(&store).open() {
+            Err(sled::Error::Corruption { .. }) => {
+                let ms = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                let aside = dir.join(format!("events.sled.corrupt-{ms}"));
+                std::fs::rename(&store, &aside).map_err(|e| EventLogError::Open {
+                    dir: dir.to_owned(),
+                    source: sled::Error::Io(e),
+                })?;
+                tracing::error!(dir = %dir.display(), moved_to = %aside.display(), "the event log was corrupt: moved it aside and started a new one; membership will be re-read from AWS");
+                rebuilt = Some((aside, "sled reported corruption".to_owned()));
+                sled::Config::new().path(&store).open()
+            }
+            other => other,
+        };
+        let db = db.map_err(|source| match &source {
+            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                EventLogError::Locked {
+                    dir: dir.to_owned(),
                 }
-                sled::Error::Io(e) if e.to_string().contains("lock") => EventLogError::Locked {
-                    dir: dir.to_owned(),
-                },
-                _ => EventLogError::Open {
-                    dir: dir.to_owned(),
-                    source,
-                },
-            })?;
-        let events = db
-            .open_tree("events")
-            .map_err(|source| EventLogError::Open {
+            }
+            sled::Error::Io(e) if e.to_string().contains("lock") => EventLogError::Locked {
+                dir: dir.to_owned(),
+            },
+            _ => EventLogError::Open {
                 dir: dir.to_owned(),
                 source,
-            })?;
+            },
+        })?;
+        let open_tree = |name: &str| {
+            db.open_tree(name).map_err(|source| EventLogError::Open {
+                dir: dir.to_owned(),
+                source,
+            })
+        };
+        let events = open_tree("events")?;
+        let meta = open_tree("meta")?;
         let next = match events.last().map_err(EventLogError::Write)? {
             Some((k, _)) => seq_of(&k) + 1,
             None => 1,
@@ -243,8 +284,70 @@ impl EventLog {
         Ok(EventLog {
             db,
             events,
+            meta,
             next: AtomicU64::new(next),
+            rebuilt,
         })
+    }
+
+    /// Deletes events older than `retention`, oldest first; returns how many went.
+    pub fn apply_retention(&self, retention: std::time::Duration) -> Result<usize, EventLogError> {
+        let cutoff = SystemTime::now()
+            .checked_sub(retention)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut removed = 0;
+        for entry in self.events.iter() {
+            let (k, v) = entry.map_err(EventLogError::Write)?;
+            let at_ms = serde_json::from_slice::<Event>(&v).map_or(0, |e| e.at_ms);
+            if at_ms >= cutoff {
+                break;
+            }
+            self.events.remove(k).map_err(EventLogError::Write)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The last saved snapshot, if any.
+    pub fn snapshot(&self) -> Result<Option<Snapshot>, EventLogError> {
+        match self.meta.get("snapshot").map_err(EventLogError::Write)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|source| EventLogError::Corrupt { seq: 0, source }),
+        }
+    }
+
+    pub fn save_snapshot(&self, s: &Snapshot) -> Result<(), EventLogError> {
+        let bytes = serde_json::to_vec(s).expect("a snapshot is plain JSON");
+        self.meta
+            .insert("snapshot", bytes)
+            .map_err(EventLogError::Write)?;
+        Ok(())
+    }
+
+    /// Events after `seq`, in order.
+    pub fn after(&self, seq: u64) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
+        self.events
+            .range(seq.saturating_add(1).to_be_bytes()..)
+            .map(|r| {
+                let (k, v) = r.map_err(EventLogError::Write)?;
+                serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
+                    seq: seq_of(&k),
+                    source,
+                })
+            })
+    }
+
+    /// The sequence number of the last event, 0 when empty.
+    pub fn last_seq(&self) -> u64 {
+        self.next.load(Ordering::SeqCst).saturating_sub(1)
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
     }
 
     /// Appends one event; with `flush`, returns only once it is on disk.
@@ -407,6 +510,84 @@ mod tests {
             )
             .unwrap();
         assert_eq!(e.seq, 4);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_store_is_moved_aside_and_a_new_one_started() {
+        let d = dir("corrupt");
+        {
+            let log = EventLog::open(&d).unwrap();
+            log.append(
+                "r",
+                "d",
+                EventKind::PassFinished {
+                    outcome: "ok".into(),
+                    invited: 0,
+                    removed: 0,
+                    failed: 0,
+                    drift: 0,
+                },
+                true,
+            )
+            .unwrap();
+        }
+        std::fs::write(d.join("events.sled").join("conf"), b"not a sled config").unwrap();
+        let log = EventLog::open(&d).unwrap();
+        let (aside, _) = log.rebuilt.clone().unwrap();
+        assert!(
+            aside.join("conf").exists(),
+            "the corrupt store is kept for inspection"
+        );
+        assert!(log.is_empty());
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn retention_drops_only_old_events_and_snapshots_round_trip() {
+        let d = dir("retention");
+        let log = EventLog::open(&d).unwrap();
+        let old = Event {
+            v: 1,
+            seq: 1,
+            at_ms: 1_000,
+            run: "r".into(),
+            digest: "d".into(),
+            kind: EventKind::PruneRefused {
+                graph: "g".into(),
+                reason: "x".into(),
+            },
+        };
+        log.events
+            .insert(1u64.to_be_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        log.next.store(2, Ordering::SeqCst);
+        log.append(
+            "r",
+            "d",
+            EventKind::PruneRefused {
+                graph: "g".into(),
+                reason: "y".into(),
+            },
+            true,
+        )
+        .unwrap();
+        assert_eq!(log.apply_retention(DEFAULT_RETENTION).unwrap(), 1);
+        assert_eq!(log.iter().map(|e| e.unwrap().seq).collect::<Vec<_>>(), [2]);
+        let s = Snapshot {
+            seq: 2,
+            status: vec![("g".into(), "a".into(), "ENABLED".into())],
+            drift: vec![],
+        };
+        log.save_snapshot(&s).unwrap();
+        assert_eq!(log.snapshot().unwrap(), Some(s));
+        assert_eq!(
+            log.after(1).map(|e| e.unwrap().seq).collect::<Vec<_>>(),
+            [2]
+        );
+        assert_eq!(log.after(2).count(), 0);
         drop(log);
         std::fs::remove_dir_all(&d).unwrap();
     }

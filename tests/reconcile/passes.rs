@@ -385,3 +385,39 @@ async fn prune_removes_undeclared_members_only_within_its_guards() {
         .collect();
     assert_eq!(deletes, [vec!["500000000005".to_owned()]]);
 }
+
+#[tokio::test]
+async fn drift_is_recorded_once_and_its_end_is_recorded_too() {
+    let h = Harness::new(demo(), SECURITY).await;
+    let text = |email: &str| {
+        format!("version: 1\naccounts:\n  - {{id: \"500000000003\", email: {email}}}\ndetective:\n  graphs: [{{region: eu-west-1}}]\n")
+    };
+    let d = parse_files(&[("d.yaml".into(), text("ops@partner.example.net"))]).unwrap();
+    let drift_events = |h: &Harness| {
+        h.events()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    EventKind::DriftObserved { .. } | EventKind::DriftResolved { .. }
+                )
+            })
+            .count()
+    };
+    h.pass(&d).await; // missing
+    h.pass(&d).await; // verification_failed (missing resolved)
+    let after_two = drift_events(&h);
+    h.pass(&d).await; // nothing new: the snapshot remembers it
+    assert_eq!(drift_events(&h), after_two);
+    assert!(h.log.snapshot().unwrap().is_some());
+    let kinds: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::DriftObserved { kind, .. } => Some(format!("+{kind}")),
+            EventKind::DriftResolved { kind, .. } => Some(format!("-{kind}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["+missing", "+verification_failed", "-missing"]);
+}
