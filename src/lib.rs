@@ -2,6 +2,10 @@
 //! line with a desired state kept in git, and shows drift as metrics.
 //!
 //! Layout (see ARCHITECTURE.md for the whole map):
+//! - `desired`, `config`: what must be true (desired state) and how muster runs (settings);
+//! - `aws`, `observed`: what AWS has, in domain types (`domain`);
+//! - `plan` (pure), `apply`, `reconcile`: the drift and what is done about it;
+//! - `eventlog`: every observation and action, crash-safe; `report`: how they are shown;
 //! - `cli`: the command line (clap derive);
 //! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
 //!   demo run against.
