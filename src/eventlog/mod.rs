@@ -290,6 +290,31 @@ impl EventLog {
         })
     }
 
+    /// Opens the log for reading even while another muster holds it: the store is copied to a
+    /// temporary directory and the copy opened (sled recovers the copy to its last consistent
+    /// state). The copy is removed when the returned guard drops.
+    pub fn open_for_reading(dir: &Path) -> Result<(EventLog, Option<TempCopy>), EventLogError> {
+        match EventLog::open(dir) {
+            Err(EventLogError::Locked { .. }) => {
+                let copy = std::env::temp_dir().join(format!(
+                    "muster-events-copy-{}-{}",
+                    std::process::id(),
+                    SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                ));
+                let io = |e: std::io::Error| EventLogError::Open {
+                    dir: dir.to_owned(),
+                    source: sled::Error::Io(e),
+                };
+                copy_dir(&dir.join("events.sled"), &copy.join("events.sled")).map_err(io)?;
+                let guard = TempCopy(copy.clone());
+                Ok((EventLog::open(&copy)?, Some(guard)))
+            }
+            other => other.map(|log| (log, None)),
+        }
+    }
+
     /// Deletes events older than `retention`, oldest first; returns how many went.
     pub fn apply_retention(&self, retention: std::time::Duration) -> Result<usize, EventLogError> {
         let cutoff = SystemTime::now()
@@ -429,6 +454,29 @@ impl EventLog {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
+}
+
+/// A temporary copy of a store, removed on drop.
+pub struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 fn seq_of(key: &[u8]) -> u64 {

@@ -151,7 +151,20 @@ fn validate_prints_every_problem_and_exits_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
     let dir = std::env::temp_dir().join(format!("muster-lock-{}", std::process::id()));
-    let _held = muster::eventlog::EventLog::open(&dir).unwrap();
+    let held = muster::eventlog::EventLog::open(&dir).unwrap();
+    held.append(
+        "r",
+        "d",
+        muster::eventlog::EventKind::PassFinished {
+            outcome: "ok".into(),
+            invited: 1,
+            removed: 0,
+            failed: 0,
+            drift: 0,
+        },
+        true,
+    )
+    .unwrap();
     let sb = start(demo()).await;
     let out = muster(
         &sb.endpoint(),
@@ -168,4 +181,28 @@ async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
         String::from_utf8_lossy(&out.stderr).trim(),
         format!("error: the event log in {} is in use by another muster (one muster per state_dir); stop it or use another --state-dir", dir.display())
     );
+    // History stays readable while the log is held.
+    let out = muster(
+        &sb.endpoint(),
+        &[
+            "events",
+            "--state-dir",
+            dir.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains(r#""type":"pass_finished","outcome":"ok","invited":1"#),
+        "{line}"
+    );
+    drop(held);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
