@@ -85,9 +85,18 @@ async fn apply_graph<D: DetectiveApi>(
     let graph = gp.graph.to_string();
     let mut report = ApplyReport::default();
     let mut n = 0usize;
+    // Progress in the logs: "batch 3/12" per graph.
+    let removals = |why| gp.remove.iter().filter(|(_, r)| *r == why).count();
+    let total = removals(RemovalReason::EmailCorrected).div_ceil(BATCH)
+        + removals(RemovalReason::Undeclared).div_ceil(BATCH)
+        + gp.invite.len().div_ceil(BATCH);
     let mut batch_id = || {
         n += 1;
         format!("{run}/{}/{n}", &graph[graph.len().saturating_sub(8)..])
+    };
+    let progress = |batch: &str| {
+        let n = batch.rsplit('/').next().unwrap_or("?");
+        format!("{n}/{total}")
     };
     if let Some(reason) = &gp.prune_refused {
         tracing::warn!(graph = %graph, reason = %reason, "prune refused");
@@ -126,7 +135,7 @@ async fn apply_graph<D: DetectiveApi>(
                 Ok(out) => {
                     report.removed += out.deleted.len();
                     report.unprocessed += out.unprocessed.len();
-                    tracing::info!(graph = %graph, batch = %batch, removed = out.deleted.len(), unprocessed = out.unprocessed.len(), "removed members");
+                    tracing::info!(graph = %graph, batch = %batch, progress = %progress(&batch), removed = out.deleted.len(), unprocessed = out.unprocessed.len(), "removed members");
                     log.append(
                         run,
                         digest,
@@ -192,7 +201,7 @@ async fn apply_graph<D: DetectiveApi>(
                 for (a, r) in out.unprocessed.iter().filter(|(_, r)| !already_member(r)) {
                     tracing::warn!(graph = %graph, account = %a, reason = %r, "account not invited");
                 }
-                tracing::info!(graph = %graph, batch = %batch, invited = out.members.len(), unprocessed = out.unprocessed.len(), "invited accounts");
+                tracing::info!(graph = %graph, batch = %batch, progress = %progress(&batch), invited = out.members.len(), unprocessed = out.unprocessed.len(), "invited accounts");
                 log.append(
                     run,
                     digest,
