@@ -4,7 +4,7 @@
 //! on disk.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
@@ -41,28 +41,37 @@ pub fn is_region_name(s: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountId(String);
+/// A 12-digit account id, held as a number (cheap to copy and compare; it is planned over by
+/// the hundred thousand) and always shown with its 12 digits, leading zeros included.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(u64);
 
 impl AccountId {
     pub fn parse(s: &str) -> Option<Self> {
-        is_account_id(s).then(|| AccountId(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
+        if is_account_id(s) {
+            s.parse().ok().map(AccountId)
+        } else {
+            None
+        }
     }
 }
 
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{:012}", self.0)
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({:012})", self.0)
     }
 }
 
 /// An account's root email. Personal data: `Display` masks it (`j***@example.com`); the full
 /// address is only for AWS calls and, on request, for the operator.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Email(String);
+pub struct Email(Arc<str>);
 
 /// The most characters Detective's model allows in an email address.
 pub const EMAIL_MAX_CHARS: usize = 64;
@@ -70,7 +79,7 @@ pub const EMAIL_MAX_CHARS: usize = 64;
 impl Email {
     pub fn parse(s: &str) -> Option<Self> {
         let n = s.chars().count();
-        ((1..=EMAIL_MAX_CHARS).contains(&n) && EMAIL.is_match(s)).then(|| Email(s.to_owned()))
+        ((1..=EMAIL_MAX_CHARS).contains(&n) && EMAIL.is_match(s)).then(|| Email(Arc::from(s)))
     }
     /// The full address, for AWS calls and `--show-emails`.
     pub fn expose(&self) -> &str {
@@ -151,6 +160,14 @@ impl fmt::Display for GraphArn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_keep_their_leading_zeros() {
+        let id = AccountId::parse("012345678901").unwrap();
+        assert_eq!(id.to_string(), "012345678901");
+        assert!(AccountId::parse("12345678901").is_none());
+        assert!(AccountId::parse("+12345678901").is_none());
+    }
 
     #[test]
     fn emails_are_masked_wherever_they_are_shown() {

@@ -4,6 +4,7 @@
 //! Drift that only a member account can fix (an invitation nobody accepted, a disabled member)
 //! is reported, never "fixed" by muster.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -59,7 +60,7 @@ pub struct Drift {
     pub kind: DriftKind,
     pub account: AccountId,
     /// For humans; never contains an email address.
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,10 +140,10 @@ fn plan_graph(
     let mut invite = Vec::new();
     let mut remove = Vec::new();
     let mut drift = Vec::new();
-    let mut note = |kind, account: &AccountId, detail: String| {
+    let mut note = |kind, account: &AccountId, detail: Cow<'static, str>| {
         drift.push(Drift {
             kind,
-            account: account.clone(),
+            account: *account,
             detail,
         })
     };
@@ -179,7 +180,8 @@ fn plan_graph(
                 format!(
                     "accepted but disabled ({})",
                     m.disabled_reason.as_deref().unwrap_or("no reason given")
-                ),
+                )
+                .into(),
             ),
             MemberStatus::Invited => {
                 let waited = m
@@ -193,7 +195,8 @@ fn plan_graph(
                         format!(
                             "invited {} days ago and not accepted (only the member account can accept)",
                             waited.as_secs() / 86_400
-                        ),
+                        )
+                        .into(),
                     );
                 }
             }
@@ -259,10 +262,8 @@ fn plan_graph(
             note(
                 DriftKind::QuotaBlocked,
                 &id,
-                format!(
-                    "the graph would pass {} members; not invited until members are removed",
-                    settings.member_limit
-                ),
+                "the graph would pass its member limit; not invited until members are removed"
+                    .into(),
             );
         }
         invite.sort_by(|a, b| a.0.cmp(&b.0));

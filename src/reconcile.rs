@@ -90,7 +90,8 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
             .collect();
         p.drift = s.drift.into_iter().collect();
     }
-    for e in log.after(from) {
+    let wanted = ["member_status_changed", "drift_observed", "drift_resolved"];
+    for e in log.after_of_types(from, &wanted) {
         match e?.kind {
             EventKind::MemberStatusChanged {
                 graph, account, to, ..
@@ -188,7 +189,7 @@ pub async fn pass<D: DetectiveApi>(
         };
         let (present, absent): (Vec<String>, Vec<String>) = accounts
             .into_iter()
-            .partition(|a| g.members.iter().any(|m| m.account_id.as_str() == a));
+            .partition(|a| g.members.iter().any(|m| m.account_id.to_string() == *a));
         tracing::warn!(batch = %batch, graph = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing the graph");
         record(
             EventKind::IntentResolved {
@@ -259,7 +260,7 @@ pub async fn pass<D: DetectiveApi>(
                         graph: key.0.clone(),
                         account: key.1.clone(),
                         kind: key.2.clone(),
-                        detail: d.detail.clone(),
+                        detail: d.detail.to_string(),
                     },
                     false,
                 )?;

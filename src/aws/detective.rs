@@ -175,7 +175,7 @@ impl DetectiveApi for SdkDetective {
             .iter()
             .map(|(id, email)| {
                 Account::builder()
-                    .account_id(id.as_str())
+                    .account_id(id.to_string())
                     .email_address(email.expose())
                     .build()
                     .map_err(|e| invalid("CreateMembers", e.to_string()))
@@ -210,9 +210,7 @@ impl DetectiveApi for SdkDetective {
             .client(&graph.region())
             .delete_members()
             .graph_arn(graph.as_str())
-            .set_account_ids(Some(
-                accounts.iter().map(|a| a.as_str().to_owned()).collect(),
-            ))
+            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
             .send()
             .await
             .map_err(|e| map_err("DeleteMembers", e))?;
