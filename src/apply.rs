@@ -116,7 +116,7 @@ async fn apply_graph<D: DetectiveApi>(
             .remove
             .iter()
             .filter(|(_, r)| *r == reason)
-            .map(|(a, _)| a.clone())
+            .map(|(a, _)| *a)
             .collect();
         for chunk in accounts.chunks(BATCH) {
             let batch = batch_id();
@@ -170,7 +170,7 @@ async fn apply_graph<D: DetectiveApi>(
     let invites = &gp.invite;
     for (i, chunk) in invites.chunks(BATCH).enumerate() {
         let batch = batch_id();
-        let accounts: Vec<AccountId> = chunk.iter().map(|(a, _)| a.clone()).collect();
+        let accounts: Vec<AccountId> = chunk.iter().map(|(a, _)| *a).collect();
         log.append(
             run,
             digest,

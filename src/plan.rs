@@ -132,11 +132,9 @@ fn plan_graph(
     now: SystemTime,
     settings: &PlanSettings,
 ) -> GraphPlan {
-    let members: BTreeMap<&AccountId, &Member> = observed
-        .members
-        .iter()
-        .map(|m| (&m.account_id, m))
-        .collect();
+    let members: BTreeMap<AccountId, &Member> =
+        observed.members.iter().map(|m| (m.account_id, m)).collect();
+    let mut missing = Vec::new();
     let mut invite = Vec::new();
     let mut remove = Vec::new();
     let mut drift = Vec::new();
@@ -150,8 +148,7 @@ fn plan_graph(
 
     for (id, want) in &desired.accounts {
         let Some(m) = members.get(id) else {
-            note(DriftKind::Missing, id, "not a member".into());
-            invite.push((id.clone(), want.email.clone()));
+            missing.push((*id, want.email.clone()));
             continue;
         };
         let email_differs = m
@@ -165,8 +162,8 @@ fn plan_graph(
                     id,
                     "verification failed with an email the desired state has since corrected: removing and inviting again".into(),
                 );
-                remove.push((id.clone(), RemovalReason::EmailCorrected));
-                invite.push((id.clone(), want.email.clone()));
+                remove.push((*id, RemovalReason::EmailCorrected));
+                invite.push((*id, want.email.clone()));
                 continue;
             }
             MemberStatus::VerificationFailed => note(
@@ -211,9 +208,9 @@ fn plan_graph(
         }
     }
 
-    let undeclared: Vec<&AccountId> = members
+    let undeclared: Vec<AccountId> = members
         .keys()
-        .filter(|id| !desired.accounts.contains_key(**id))
+        .filter(|id| !desired.accounts.contains_key(*id))
         .copied()
         .collect();
     for id in &undeclared {
@@ -237,36 +234,32 @@ fn plan_graph(
                 settings.max_removals_per_pass
             ));
         } else {
-            remove.extend(
-                undeclared
-                    .iter()
-                    .map(|id| ((*id).clone(), RemovalReason::Undeclared)),
-            );
+            remove.extend(undeclared.iter().map(|id| (*id, RemovalReason::Undeclared)));
         }
     }
-    remove.sort_by(|a, b| a.0.cmp(&b.0));
+    remove.sort_by_key(|r| r.0);
 
     // What fits under the member limit once removals are done; the rest waits, reported.
-    // Accounts removed to be invited again go first: their removal made the room.
+    // Accounts removed to be invited again take the room their removal made.
     let room = settings
         .member_limit
-        .saturating_sub(members.len() - remove.len());
-    if invite.len() > room {
-        let reinvite = |id: &AccountId| {
-            remove
-                .iter()
-                .any(|(r, why)| r == id && *why == RemovalReason::EmailCorrected)
-        };
-        invite.sort_by_key(|(id, _)| !reinvite(id));
-        for (id, _) in invite.split_off(room) {
+        .saturating_sub(members.len() - remove.len())
+        .saturating_sub(invite.len());
+    let reinvites = !invite.is_empty();
+    for (n, (id, email)) in missing.into_iter().enumerate() {
+        if n < room {
+            note(DriftKind::Missing, &id, "not a member".into());
+            invite.push((id, email));
+        } else {
             note(
                 DriftKind::QuotaBlocked,
                 &id,
-                "the graph would pass its member limit; not invited until members are removed"
-                    .into(),
+                "not a member, and the graph is at its member limit: not invited until members are removed".into(),
             );
         }
-        invite.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    if reinvites {
+        invite.sort_by_key(|i| i.0);
     }
 
     GraphPlan {

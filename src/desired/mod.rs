@@ -399,7 +399,7 @@ impl Checker {
             }
             let source = self.source(pos);
             self.accounts.insert(
-                id.clone(),
+                id,
                 DesiredAccount {
                     id,
                     email,

@@ -216,7 +216,7 @@ fn invitations_past_the_member_limit_are_blocked_not_sent() {
         &s,
     );
     assert_eq!(
-        p.invite.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(),
+        p.invite.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         [id(2), id(3)]
     );
     assert_eq!(
