@@ -5,7 +5,6 @@
 //! is reported, never "fixed" by muster.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -132,8 +131,12 @@ fn plan_graph(
     now: SystemTime,
     settings: &PlanSettings,
 ) -> GraphPlan {
-    let members: BTreeMap<AccountId, &Member> =
-        observed.members.iter().map(|m| (m.account_id, m)).collect();
+    // Both sides in account order, walked together once (a merge join): no lookups.
+    let mut members: Vec<&Member> = observed.members.iter().collect();
+    members.sort_by_key(|m| m.account_id);
+    members.dedup_by_key(|m| m.account_id);
+    let mut undeclared: Vec<AccountId> = Vec::new();
+    let mut next = members.iter().peekable();
     let mut missing = Vec::new();
     let mut invite = Vec::new();
     let mut remove = Vec::new();
@@ -147,7 +150,10 @@ fn plan_graph(
     };
 
     for (id, want) in &desired.accounts {
-        let Some(m) = members.get(id) else {
+        while let Some(m) = next.next_if(|m| m.account_id < *id) {
+            undeclared.push(m.account_id);
+        }
+        let Some(m) = next.next_if(|m| m.account_id == *id) else {
             missing.push((*id, want.email.clone()));
             continue;
         };
@@ -208,11 +214,7 @@ fn plan_graph(
         }
     }
 
-    let undeclared: Vec<AccountId> = members
-        .keys()
-        .filter(|id| !desired.accounts.contains_key(*id))
-        .copied()
-        .collect();
+    undeclared.extend(next.map(|m| m.account_id));
     for id in &undeclared {
         note(
             DriftKind::Undeclared,
