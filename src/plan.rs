@@ -110,20 +110,40 @@ impl Plan {
     }
 }
 
-/// Plans every observed graph against the desired state.
+/// Plans every observed graph against the desired state. Graphs are independent, so a large
+/// plan is spread over the machine's cores (no IO; the result is the same either way).
 pub fn plan(
     desired: &DesiredState,
     observed: &[ObservedGraph],
     now: SystemTime,
     settings: &PlanSettings,
 ) -> Plan {
-    Plan {
-        graphs: observed
-            .iter()
-            .map(|g| plan_graph(desired, g, now, settings))
-            .collect(),
+    let one = |g: &ObservedGraph| plan_graph(desired, g, now, settings);
+    let work = desired.accounts.len().saturating_mul(observed.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(observed.len());
+    if threads <= 1 || work < PARALLEL_WORK {
+        return Plan {
+            graphs: observed.iter().map(one).collect(),
+        };
     }
+    let per_thread = observed.len().div_ceil(threads);
+    let graphs = std::thread::scope(|scope| {
+        let handles: Vec<_> = observed
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    Plan { graphs }
 }
+
+/// Below this many (desired account, graph) pairs a plan is quicker on one thread.
+const PARALLEL_WORK: usize = 50_000;
 
 fn plan_graph(
     desired: &DesiredState,

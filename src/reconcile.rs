@@ -90,8 +90,7 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
             .collect();
         p.drift = s.drift.into_iter().collect();
     }
-    let wanted = ["member_status_changed", "drift_observed", "drift_resolved"];
-    for e in log.after_of_types(from, &wanted) {
+    for e in log.projection_after(from) {
         match e?.kind {
             EventKind::MemberStatusChanged {
                 graph, account, to, ..

@@ -114,7 +114,21 @@ pub enum EventKind {
     },
 }
 
+/// The event types a projection is rebuilt from; they are also kept in a tree of their own so
+/// that replay reads them without reading the large intents and results.
+pub const PROJECTION_TYPES: [&str; 3] =
+    ["member_status_changed", "drift_observed", "drift_resolved"];
+
 impl EventKind {
+    fn feeds_projection(&self) -> bool {
+        matches!(
+            self,
+            EventKind::MemberStatusChanged { .. }
+                | EventKind::DriftObserved { .. }
+                | EventKind::DriftResolved { .. }
+        )
+    }
+
     /// The graph an event is about, if any.
     pub fn graph(&self) -> Option<&str> {
         use EventKind::*;
@@ -224,6 +238,8 @@ pub struct EventLog {
     db: sled::Db,
     events: sled::Tree,
     meta: sled::Tree,
+    /// The projection's events again, same keys: what replay reads.
+    projection: sled::Tree,
     next: AtomicU64,
     /// Set when this open moved a corrupt store aside: (where to, why).
     pub rebuilt: Option<(PathBuf, String)>,
@@ -277,17 +293,56 @@ impl EventLog {
         };
         let events = open_tree("events")?;
         let meta = open_tree("meta")?;
+        let projection = open_tree("projection")?;
         let next = match events.last().map_err(EventLogError::Write)? {
             Some((k, _)) => seq_of(&k) + 1,
             None => 1,
         };
-        Ok(EventLog {
+        let log = EventLog {
             db,
             events,
             meta,
+            projection,
             next: AtomicU64::new(next),
             rebuilt,
-        })
+        };
+        log.catch_up_projection()?;
+        Ok(log)
+    }
+
+    /// A crash between writing an event and its projection copy leaves the projection tree
+    /// behind; copy what it lacks from the log.
+    fn catch_up_projection(&self) -> Result<(), EventLogError> {
+        let have = match self.projection.last().map_err(EventLogError::Write)? {
+            Some((k, _)) => seq_of(&k),
+            None => 0,
+        };
+        let missing: Vec<Event> = self
+            .after_of_types(have, &PROJECTION_TYPES)
+            .collect::<Result<_, _>>()?;
+        for e in missing {
+            let bytes = serde_json::to_vec(&e).expect("events are plain JSON");
+            self.projection
+                .insert(e.seq.to_be_bytes(), bytes)
+                .map_err(EventLogError::Write)?;
+        }
+        Ok(())
+    }
+
+    /// The projection's events after `seq`, in order.
+    pub fn projection_after(
+        &self,
+        seq: u64,
+    ) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
+        self.projection
+            .range(seq.saturating_add(1).to_be_bytes()..)
+            .map(|r| {
+                let (k, v) = r.map_err(EventLogError::Write)?;
+                serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
+                    seq: seq_of(&k),
+                    source,
+                })
+            })
     }
 
     /// Opens the log for reading even while another muster holds it: the store is copied to a
@@ -328,7 +383,8 @@ impl EventLog {
             if at_ms >= cutoff {
                 break;
             }
-            self.events.remove(k).map_err(EventLogError::Write)?;
+            self.events.remove(&k).map_err(EventLogError::Write)?;
+            self.projection.remove(&k).map_err(EventLogError::Write)?;
             removed += 1;
         }
         Ok(removed)
@@ -426,9 +482,15 @@ impl EventLog {
             kind,
         };
         let bytes = serde_json::to_vec(&event).expect("events are plain JSON");
+        // The log first: a crash before the copy is mended at the next open.
         self.events
-            .insert(seq.to_be_bytes(), bytes)
+            .insert(seq.to_be_bytes(), bytes.as_slice())
             .map_err(EventLogError::Write)?;
+        if event.kind.feeds_projection() {
+            self.projection
+                .insert(seq.to_be_bytes(), bytes)
+                .map_err(EventLogError::Write)?;
+        }
         if flush {
             self.db.flush().map_err(EventLogError::Write)?;
         }
@@ -697,6 +759,50 @@ mod tests {
         let raw = serde_json::to_vec(&e).unwrap();
         assert_eq!(type_of(&raw), Some("drift_resolved"));
         assert_eq!(type_of(b"{}"), None);
+    }
+
+    #[test]
+    fn the_projection_tree_catches_up_with_the_log_at_open() {
+        let d = dir("catchup");
+        let status = |a: &str| EventKind::MemberStatusChanged {
+            graph: "g".into(),
+            account: a.into(),
+            from: None,
+            to: "ENABLED".into(),
+        };
+        {
+            let log = EventLog::open(&d).unwrap();
+            log.append("r", "d", status("1"), false).unwrap();
+            log.append(
+                "r",
+                "d",
+                EventKind::PruneRefused {
+                    graph: "g".into(),
+                    reason: "x".into(),
+                },
+                false,
+            )
+            .unwrap();
+            // As if a crash came between the log write and its projection copy.
+            let e = Event {
+                v: 1,
+                seq: 3,
+                at_ms: 1,
+                run: "r".into(),
+                digest: "d".into(),
+                kind: status("2"),
+            };
+            log.events
+                .insert(3u64.to_be_bytes(), serde_json::to_vec(&e).unwrap())
+                .unwrap();
+            log.flush().unwrap();
+            assert_eq!(log.projection_after(0).count(), 1);
+        }
+        let log = EventLog::open(&d).unwrap();
+        let seqs: Vec<u64> = log.projection_after(0).map(|e| e.unwrap().seq).collect();
+        assert_eq!(seqs, [1, 3]);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

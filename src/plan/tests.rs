@@ -227,3 +227,35 @@ fn invitations_past_the_member_limit_are_blocked_not_sent() {
         [(DriftKind::QuotaBlocked, "000000000004".into())]
     );
 }
+
+#[test]
+fn a_plan_spread_over_threads_is_the_plan_made_on_one() {
+    let accounts: Vec<(u64, String)> = (1..=4_000)
+        .map(|n| (n, format!("a{n}@example.com")))
+        .collect();
+    let pairs: Vec<(u64, &str)> = accounts.iter().map(|(n, e)| (*n, e.as_str())).collect();
+    let d = desired(&pairs, false);
+    let graphs: Vec<ObservedGraph> = (0..16)
+        .map(|g| ObservedGraph {
+            arn: GraphArn::parse(&format!(
+                "arn:aws:detective:us-east-1:{:012}:graph:0123456789abcdef0123456789abcdef",
+                g + 1
+            ))
+            .unwrap(),
+            members: (1..=300 + g * 10)
+                .map(|n| member(n as u64 * 3, "x@example.com", MemberStatus::Enabled))
+                .collect(),
+        })
+        .collect();
+    let now = SystemTime::UNIX_EPOCH;
+    let together = plan(&d, &graphs, now, &settings());
+    let one_by_one: Vec<GraphPlan> = graphs
+        .iter()
+        .map(|g| {
+            plan(&d, std::slice::from_ref(g), now, &settings())
+                .graphs
+                .remove(0)
+        })
+        .collect();
+    assert_eq!(together.graphs, one_by_one);
+}
