@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::common::*;
 
-const ACCOUNTS: usize = 400;
+const ACCOUNTS: usize = 1_000;
+const KILLS: usize = 20;
 
 fn apply(endpoint: &str, desired: &str, state: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
@@ -45,8 +46,8 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
         rules: vec![FaultRule {
             service: Some("detective".into()),
             operation: Some("CreateMembers".into()),
-            latency_ms: 60,
-            jitter_ms: 60,
+            latency_ms: 100,
+            jitter_ms: 100,
             ..FaultRule::default()
         }],
         fail_next: vec![],
@@ -67,26 +68,37 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
     let (desired, state_s) = (desired.to_str().unwrap(), state.to_str().unwrap());
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    // 20 batches of 50, each CreateMembers slowed by 100-200 ms: a run needs seconds to write,
+    // and each kill lands within 400 ms of its first listing.
     let mut kills = 0;
-    while kills < 20 {
+    let mut runs = 0;
+    while kills < KILLS && runs < 3 * KILLS {
+        runs += 1;
+        let listed = sb.calls().count("detective", "ListMembers");
         let mut child = apply(&sb.endpoint(), desired, state_s).spawn().unwrap();
-        let wait = Duration::from_millis(rng.random_range(30..400));
+        // Wait until this run has listed the graph (it is about to write), then kill it a random
+        // moment later: mostly while a slowed CreateMembers is in flight.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while sb.calls().count("detective", "ListMembers") == listed
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let wait = Duration::from_millis(rng.random_range(0..400));
         tokio::time::sleep(wait).await;
-        match child.try_wait().unwrap() {
-            Some(_) => break, // it finished before we could kill it: converged early
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-            }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
         }
     }
+    assert_eq!(kills, KILLS, "every kill landed in a running apply");
     // Let one run finish, then one more to check there is nothing left to do.
     for _ in 0..2 {
         let status = apply(&sb.endpoint(), desired, state_s).status().unwrap();
         assert_eq!(status.code(), Some(0));
     }
-    assert!(kills >= 10, "only {kills} kills landed mid-run");
 
     let members = sb.with_world(|w| {
         w.regions["us-east-1"]
@@ -108,6 +120,14 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
     assert!(
         log.in_doubt().unwrap().is_empty(),
         "every intent has an outcome or was settled"
+    );
+    let settled = replayed
+        .iter()
+        .filter(|e| matches!(e.kind, muster::eventlog::EventKind::IntentResolved { .. }))
+        .count();
+    assert!(
+        settled > 0,
+        "some kills landed between an intent and its outcome"
     );
 
     // No account was sent to CreateMembers after a listing had already shown it as a member.

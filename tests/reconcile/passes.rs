@@ -421,3 +421,40 @@ async fn drift_is_recorded_once_and_its_end_is_recorded_too() {
         .collect();
     assert_eq!(kinds, ["+missing", "+verification_failed", "-missing"]);
 }
+
+#[tokio::test]
+async fn a_corrupt_event_store_is_rebuilt_and_says_so() {
+    let h = Harness::new(demo(), SECURITY).await;
+    let d = desired(2..4, &["us-east-1"], false);
+    h.pass(&d).await;
+    let dir = h.dir.join("second");
+    {
+        let first = EventLog::open(&dir).unwrap();
+        first
+            .append(
+                "r",
+                "d",
+                EventKind::PruneRefused {
+                    graph: "g".into(),
+                    reason: "x".into(),
+                },
+                true,
+            )
+            .unwrap();
+    }
+    std::fs::write(dir.join("events.sled").join("conf"), b"not a sled config").unwrap();
+    let log = EventLog::open(&dir).unwrap();
+    let r = pass(&h.api, &log, "after", &d, &settings(), 4)
+        .await
+        .unwrap();
+    assert!(r.ok());
+    let first: Vec<EventKind> = log.iter().take(2).map(|e| e.unwrap().kind).collect();
+    assert!(
+        matches!(&first[0], EventKind::DesiredStateLoaded { .. }),
+        "{first:?}"
+    );
+    assert!(
+        matches!(&first[1], EventKind::StoreRebuilt { moved_to, .. } if moved_to.contains("events.sled.corrupt-")),
+        "{first:?}"
+    );
+}
