@@ -334,15 +334,7 @@ impl EventLog {
         &self,
         seq: u64,
     ) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        self.projection
-            .range(seq.saturating_add(1).to_be_bytes()..)
-            .map(|r| {
-                let (k, v) = r.map_err(EventLogError::Write)?;
-                serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
-                    seq: seq_of(&k),
-                    source,
-                })
-            })
+        events_after(&self.projection, seq)
     }
 
     /// Opens the log for reading even while another muster holds it: the store is copied to a
@@ -410,15 +402,7 @@ impl EventLog {
 
     /// Events after `seq`, in order.
     pub fn after(&self, seq: u64) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        self.events
-            .range(seq.saturating_add(1).to_be_bytes()..)
-            .map(|r| {
-                let (k, v) = r.map_err(EventLogError::Write)?;
-                serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
-                    seq: seq_of(&k),
-                    source,
-                })
-            })
+        events_after(&self.events, seq)
     }
 
     /// Events after `seq` whose `type` is one of `types`, in order. Events of other types are not
@@ -442,12 +426,7 @@ impl EventLog {
                         return None;
                     }
                 }
-                Some(
-                    serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
-                        seq: seq_of(&k),
-                        source,
-                    }),
-                )
+                Some(decode(&k, &v))
             })
     }
 
@@ -503,13 +482,7 @@ impl EventLog {
 
     /// Every event, in order.
     pub fn iter(&self) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        self.events.iter().map(|r| {
-            let (k, v) = r.map_err(EventLogError::Write)?;
-            serde_json::from_slice(&v).map_err(|source| EventLogError::Corrupt {
-                seq: seq_of(&k),
-                source,
-            })
-        })
+        events_after(&self.events, 0)
     }
 
     /// Intents with no outcome yet: (batch, graph, accounts), in order.
@@ -546,6 +519,24 @@ impl EventLog {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
+}
+
+/// The events of `tree` after `seq`, decoded, in order.
+fn events_after(
+    tree: &sled::Tree,
+    seq: u64,
+) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
+    tree.range(seq.saturating_add(1).to_be_bytes()..).map(|r| {
+        let (k, v) = r.map_err(EventLogError::Write)?;
+        decode(&k, &v)
+    })
+}
+
+fn decode(key: &[u8], value: &[u8]) -> Result<Event, EventLogError> {
+    serde_json::from_slice(value).map_err(|source| EventLogError::Corrupt {
+        seq: seq_of(key),
+        source,
+    })
 }
 
 /// A temporary copy of a store, removed on drop.
