@@ -172,3 +172,28 @@ fn nearest_keys_are_offered_only_for_likely_typos() {
         Some("disable_email_notification")
     );
 }
+
+#[test]
+fn long_messages_and_alias_bombs_are_refused_with_their_place() {
+    let long = format!("version: 1\ndetective:\n  message: {}\n", "x".repeat(1001));
+    let errs = check(&[("m.yaml", &long)]).unwrap_err();
+    assert_eq!(
+        errs,
+        ["m.yaml:3:12: `message` has 1001 characters; Detective accepts 1 to 1000"]
+    );
+
+    let mut bomb = String::from("version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..8 {
+        bomb += &format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        );
+    }
+    let errs = check(&[("bomb.yaml", &bomb)]).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("bomb.yaml:")
+            && errs[0].contains("invalid YAML: aliases expand the document past 200000 nodes"),
+        "{errs:?}"
+    );
+}
