@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::apply::{apply, ApplyReport};
 use crate::aws::{self, DetectiveApi};
 use crate::desired::{DesiredState, GraphRef};
+use crate::domain::AccountId;
 use crate::eventlog::{EventKind, EventLog, EventLogError, Snapshot};
 use crate::observed::ObservedGraph;
 use crate::plan::{plan, Plan, PlanSettings};
@@ -186,9 +187,10 @@ pub async fn pass<D: DetectiveApi>(
         let Some(g) = observation.graphs.iter().find(|g| g.arn.as_str() == graph) else {
             continue;
         };
+        let members: BTreeSet<AccountId> = g.members.iter().map(|m| m.account_id).collect();
         let (present, absent): (Vec<String>, Vec<String>) = accounts
             .into_iter()
-            .partition(|a| g.members.iter().any(|m| m.account_id.to_string() == *a));
+            .partition(|a| AccountId::parse(a).is_some_and(|id| members.contains(&id)));
         tracing::warn!(batch = %batch, graph = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing the graph");
         record(
             EventKind::IntentResolved {
