@@ -65,30 +65,17 @@ pub enum ConfigError {
 impl Config {
     /// Settings from the file `args.config` names (if any), overridden by flags and variables.
     pub fn load(args: &SettingsArgs) -> Result<Config, ConfigError> {
-        let (raw, base) = match &args.config {
-            Some(path) => (
-                read(path)?,
-                path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            ),
-            None => (RawSettings::default(), PathBuf::new()),
-        };
-        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let (raw, base) = file_settings(args)?;
         let desired_state = args
             .desired_state
             .clone()
-            .or(raw.desired_state.map(resolve))
+            .or(raw.desired_state.clone().map(|p| resolve(&base, p)))
             .ok_or_else(|| {
                 ConfigError::Invalid(
                     "no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE".into(),
                 )
             })?;
-        let state_dir = args
-            .state_dir
-            .clone()
-            .or(raw
-                .state_dir
-                .map(|p| if p.is_absolute() { p } else { base.join(p) }))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let state_dir = state_dir_of(args, &raw, &base);
         let max_removals_per_pass = args
             .max_removals_per_pass
             .or(raw.max_removals_per_pass)
@@ -124,19 +111,35 @@ impl Config {
 
 /// Only the event log's directory: what `events` needs, without a desired state.
 pub fn state_dir(args: &SettingsArgs) -> Result<PathBuf, ConfigError> {
-    if let Some(dir) = &args.state_dir {
-        return Ok(dir.clone());
+    let (raw, base) = file_settings(args)?;
+    Ok(state_dir_of(args, &raw, &base))
+}
+
+/// The settings file's contents (empty without one) and the directory its paths are relative to.
+fn file_settings(args: &SettingsArgs) -> Result<(RawSettings, PathBuf), ConfigError> {
+    match &args.config {
+        Some(path) => Ok((
+            read(path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )),
+        None => Ok((RawSettings::default(), PathBuf::new())),
     }
-    let Some(path) = &args.config else {
-        return Ok(PathBuf::from(DEFAULT_STATE_DIR));
-    };
-    let raw = read(path)?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(match raw.state_dir {
-        Some(p) if p.is_absolute() => p,
-        Some(p) => base.join(p),
-        None => PathBuf::from(DEFAULT_STATE_DIR),
-    })
+}
+
+fn resolve(base: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+/// The flag or variable, else the file's (relative to it), else the default.
+fn state_dir_of(args: &SettingsArgs, raw: &RawSettings, base: &Path) -> PathBuf {
+    args.state_dir
+        .clone()
+        .or_else(|| raw.state_dir.clone().map(|p| resolve(base, p)))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
 fn read(path: &Path) -> Result<RawSettings, ConfigError> {

@@ -300,6 +300,7 @@ pub async fn pass<D: DetectiveApi>(
     )?;
     // Statuses and drift as they stand now, so the next start replays only newer events.
     log.save_snapshot(&Snapshot {
+        in_doubt: log.in_doubt()?,
         seq: log.last_seq(),
         status: projection
             .status

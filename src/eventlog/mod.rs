@@ -114,6 +114,17 @@ pub enum EventKind {
     },
 }
 
+/// The event types that open and close an intent.
+const INTENT_TYPES: [&str; 7] = [
+    "invite_intent",
+    "removal_intent",
+    "invite_result",
+    "invite_failed",
+    "removal_result",
+    "removal_failed",
+    "intent_resolved",
+];
+
 /// The event types a projection is rebuilt from; they are also kept in a tree of their own so
 /// that replay reads them without reading the large intents and results.
 pub const PROJECTION_TYPES: [&str; 3] =
@@ -228,6 +239,9 @@ pub struct Snapshot {
     pub status: Vec<(String, String, String)>,
     /// Drift recorded and not yet resolved: (graph, account, kind).
     pub drift: Vec<(String, String, String)>,
+    /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
+    #[serde(default)]
+    pub in_doubt: Vec<(String, String, Vec<String>)>,
 }
 
 /// How long events are kept by default.
@@ -487,8 +501,13 @@ impl EventLog {
 
     /// Intents with no outcome yet: (batch, graph, accounts), in order.
     pub fn in_doubt(&self) -> Result<Vec<(String, String, Vec<String>)>, EventLogError> {
-        let mut open: Vec<(String, String, Vec<String>)> = Vec::new();
-        for e in self.iter() {
+        // Everything before the snapshot is settled but what it carries; after it, only intents
+        // and outcomes are decoded.
+        let (from, mut open) = match self.snapshot()? {
+            Some(s) => (s.seq, s.in_doubt),
+            None => (0, Vec::new()),
+        };
+        for e in self.after_of_types(from, &INTENT_TYPES) {
             match e?.kind {
                 EventKind::InviteIntent {
                     batch,
@@ -721,6 +740,7 @@ mod tests {
             seq: 2,
             status: vec![("g".into(), "a".into(), "ENABLED".into())],
             drift: vec![],
+            in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         };
         log.save_snapshot(&s).unwrap();
         assert_eq!(log.snapshot().unwrap(), Some(s));
@@ -729,6 +749,35 @@ mod tests {
             [2]
         );
         assert_eq!(log.after(2).count(), 0);
+        // In-doubt intents come from the snapshot plus what follows it.
+        log.append(
+            "r",
+            "d",
+            EventKind::InviteIntent {
+                batch: "b1".into(),
+                graph: "g".into(),
+                accounts: vec!["2".into()],
+            },
+            false,
+        )
+        .unwrap();
+        log.append(
+            "r",
+            "d",
+            EventKind::IntentResolved {
+                batch: "b0".into(),
+                graph: "g".into(),
+                present: vec!["1".into()],
+                absent: vec![],
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            log.in_doubt().unwrap(),
+            [("b1".to_owned(), "g".to_owned(), vec!["2".to_owned()])]
+        );
+
         drop(log);
         std::fs::remove_dir_all(&d).unwrap();
     }
