@@ -71,6 +71,7 @@ fn bench_plan() {
                     organization: false,
                     invited_at: Some(SystemTime::UNIX_EPOCH),
                     updated_at: Some(SystemTime::UNIX_EPOCH),
+                    percent_of_graph_utilization: None,
                 })
                 .collect(),
         })

@@ -3,6 +3,8 @@
 //! One failed batch never stops the others; a graph at Detective's member quota gets what fits
 //! and the rest is reported, not retried in a loop.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_util::stream::{self, StreamExt};
 
 use crate::aws::DetectiveApi;
@@ -23,6 +25,13 @@ pub struct ApplyReport {
     /// Batches whose call failed.
     pub failed: usize,
     pub quota_blocked: usize,
+    /// Of `unprocessed`, those that were removals.
+    pub remove_unprocessed: usize,
+    /// Accounts in batches whose call failed, invitations and removals.
+    pub invite_failed_accounts: usize,
+    pub remove_failed_accounts: usize,
+    /// Set when a shutdown stopped the pass before every batch was sent.
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -32,10 +41,15 @@ impl ApplyReport {
         self.unprocessed += o.unprocessed;
         self.failed += o.failed;
         self.quota_blocked += o.quota_blocked;
+        self.remove_unprocessed += o.remove_unprocessed;
+        self.invite_failed_accounts += o.invite_failed_accounts;
+        self.remove_failed_accounts += o.remove_failed_accounts;
+        self.interrupted |= o.interrupted;
     }
 }
 
-/// Applies every graph's plan, `concurrency` graphs at a time.
+/// Applies every graph's plan, `concurrency` graphs at a time. Once `stop` is set no new batch
+/// starts; the batches in flight finish and record their outcomes.
 pub async fn apply<D: DetectiveApi>(
     api: &D,
     log: &EventLog,
@@ -43,9 +57,10 @@ pub async fn apply<D: DetectiveApi>(
     desired: &DesiredState,
     plan: &Plan,
     concurrency: usize,
+    stop: &AtomicBool,
 ) -> Result<ApplyReport, EventLogError> {
     let results: Vec<Result<ApplyReport, EventLogError>> = stream::iter(&plan.graphs)
-        .map(|g| apply_graph(api, log, run, desired, g))
+        .map(|g| apply_graph(api, log, run, desired, g, stop))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -80,6 +95,7 @@ async fn apply_graph<D: DetectiveApi>(
     run: &str,
     desired: &DesiredState,
     gp: &GraphPlan,
+    stop: &AtomicBool,
 ) -> Result<ApplyReport, EventLogError> {
     let digest = desired.digest.as_str();
     let graph = gp.graph.to_string();
@@ -119,6 +135,10 @@ async fn apply_graph<D: DetectiveApi>(
             .map(|(a, _)| *a)
             .collect();
         for chunk in accounts.chunks(BATCH) {
+            if stop.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                return Ok(report);
+            }
             let batch = batch_id();
             log.append(
                 run,
@@ -135,6 +155,7 @@ async fn apply_graph<D: DetectiveApi>(
                 Ok(out) => {
                     report.removed += out.deleted.len();
                     report.unprocessed += out.unprocessed.len();
+                    report.remove_unprocessed += out.unprocessed.len();
                     tracing::info!(graph = %graph, batch = %batch, progress = %progress(&batch), removed = out.deleted.len(), unprocessed = out.unprocessed.len(), "removed members");
                     log.append(
                         run,
@@ -150,6 +171,7 @@ async fn apply_graph<D: DetectiveApi>(
                 }
                 Err(e) => {
                     report.failed += 1;
+                    report.remove_failed_accounts += chunk.len();
                     tracing::warn!(graph = %graph, batch = %batch, code = %e.code, error = %e.message, "remove members failed");
                     log.append(
                         run,
@@ -169,6 +191,10 @@ async fn apply_graph<D: DetectiveApi>(
 
     let invites = &gp.invite;
     for (i, chunk) in invites.chunks(BATCH).enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            return Ok(report);
+        }
         let batch = batch_id();
         let accounts: Vec<AccountId> = chunk.iter().map(|(a, _)| *a).collect();
         log.append(
@@ -220,6 +246,7 @@ async fn apply_graph<D: DetectiveApi>(
             }
             Err(e) => {
                 report.failed += 1;
+                report.invite_failed_accounts += chunk.len();
                 tracing::warn!(graph = %graph, batch = %batch, code = %e.code, error = %e.message, "invite failed");
                 let quota = e.code == "ServiceQuotaExceededException";
                 log.append(
@@ -237,6 +264,7 @@ async fn apply_graph<D: DetectiveApi>(
                     // The graph is full: the rest would fail the same way.
                     let rest = invites.len().saturating_sub((i + 1) * BATCH);
                     report.quota_blocked += rest + chunk.len();
+                    report.invite_failed_accounts -= chunk.len();
                     break;
                 }
             }

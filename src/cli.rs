@@ -34,6 +34,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make Detective membership match the desired state. Exit 0 done, 1 error or partial.
     Apply(ApplyArgs),
+    /// Reconcile at start, on the schedule and when the desired state changes; serve metrics.
+    /// Runs until SIGTERM/SIGINT, then exits 0.
+    Run(RunArgs),
     /// Show the event log: every observation of drift and every action, with outcomes.
     Events(EventsArgs),
     /// Run the built-in emulator of Detective, Security Hub and Organizations until SIGINT/SIGTERM.
@@ -58,6 +61,25 @@ pub struct SettingsArgs {
     /// Graphs reconciled at once (1..64, default 4).
     #[arg(long, env = "MUSTER_MAX_CONCURRENT_GRAPHS")]
     pub max_concurrent_graphs: Option<usize>,
+    /// When `run` reconciles: cron, 5 fields or 6 with seconds first (default "0 */10 * * * *").
+    #[arg(long, env = "MUSTER_SCHEDULE")]
+    pub schedule: Option<String>,
+    /// Address of /metrics, /healthz and /readyz (default 127.0.0.1:9464).
+    #[arg(long, env = "MUSTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Observe and report drift, write nothing to AWS.
+    #[arg(long, env = "MUSTER_SUSPEND")]
+    pub suspend: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Start the built-in sandbox (config/sandbox.yaml) and reconcile
+    /// config/accounts.example.yaml against it: the whole job with no AWS account.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

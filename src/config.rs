@@ -20,6 +20,17 @@ pub const DEFAULT_PENDING_AFTER_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 /// Where the event log goes when nothing says otherwise (relative to the working directory).
 pub const DEFAULT_STATE_DIR: &str = "muster-state";
+/// When passes run: every 10 minutes, at second 0.
+pub const DEFAULT_SCHEDULE: &str = "0 */10 * * * *";
+/// Where `/metrics`, `/healthz` and `/readyz` are served.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Attempts per AWS call, first included (the SDK's standard retry mode).
+pub const DEFAULT_AWS_MAX_ATTEMPTS: u32 = 5;
+/// Seconds an AWS call may take in all, retries included, and one attempt of it.
+pub const DEFAULT_AWS_OPERATION_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS: u64 = 20;
+/// Seconds a SIGTERM waits for the batch in flight before muster exits.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 /// Settings files larger than this are refused.
 const MAX_SETTINGS_BYTES: u64 = 256 * 1024;
 
@@ -32,6 +43,13 @@ struct RawSettings {
     max_concurrent_graphs: Option<usize>,
     pending_invitation_after_secs: Option<u64>,
     retention_days: Option<u64>,
+    schedule: Option<String>,
+    metrics_listen: Option<String>,
+    suspend: Option<bool>,
+    aws_max_attempts: Option<u32>,
+    aws_operation_timeout_secs: Option<u64>,
+    aws_attempt_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 /// Checked settings.
@@ -44,6 +62,95 @@ pub struct Config {
     pub pending_invitation_after: Duration,
     /// Events older than this are deleted from the log.
     pub retention: Duration,
+    /// When `muster run` reconciles, besides at start and on a change to the desired state.
+    pub schedule: Schedule,
+    pub metrics_listen: std::net::SocketAddr,
+    /// Observe and report drift, write nothing to AWS.
+    pub suspend: bool,
+    pub aws: AwsSettings,
+    /// How long a SIGTERM waits for the batch in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// How muster's AWS clients behave: the SDK has no timeouts by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub max_attempts: u32,
+    pub operation_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+/// A checked cron schedule, kept in the six-field form (seconds first) that
+/// tokio-cron-scheduler reads. Five-field schedules get second 0.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    text: String,
+    cron: croner::Cron,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for Schedule {}
+
+impl Schedule {
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        let six = match fields {
+            5 => format!("0 {}", text.trim()),
+            6 | 7 => text.split_whitespace().collect::<Vec<_>>().join(" "),
+            n => {
+                return Err(format!(
+                    "schedule {text:?} has {n} fields; write a cron schedule of 5 fields (minute hour day month weekday) or 6 (second first), e.g. \"*/10 * * * *\""
+                ))
+            }
+        };
+        // The same parser settings tokio-cron-scheduler uses, so what passes here runs there.
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&six)
+            .map_err(|e| format!("schedule {text:?} is not a valid cron schedule: {e}"))?;
+        let s = Schedule { text: six, cron };
+        if s.next_after(chrono::Utc::now()).is_none() {
+            return Err(format!("schedule {text:?} never fires"));
+        }
+        Ok(s)
+    }
+
+    /// Six fields, seconds first.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn next_after(
+        &self,
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron.find_next_occurrence(&t, false).ok()
+    }
+
+    /// The shortest gap between the next few runs: what backoff stays below.
+    pub fn shortest_interval(&self) -> Duration {
+        let mut t = chrono::Utc::now();
+        let mut shortest: Option<Duration> = None;
+        let mut prev: Option<chrono::DateTime<chrono::Utc>> = None;
+        for _ in 0..8 {
+            let Some(next) = self.next_after(t) else {
+                break;
+            };
+            if let Some(p) = prev {
+                let gap = next.signed_duration_since(p).to_std().unwrap_or_default();
+                shortest = Some(shortest.map_or(gap, |s: Duration| s.min(gap)));
+            }
+            prev = Some(next);
+            t = next;
+        }
+        shortest.unwrap_or(Duration::from_secs(600))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +205,58 @@ impl Config {
                 "retention_days must be at least 1".into(),
             ));
         }
+        let schedule = Schedule::parse(
+            args.schedule
+                .as_deref()
+                .or(raw.schedule.as_deref())
+                .unwrap_or(DEFAULT_SCHEDULE),
+        )
+        .map_err(ConfigError::Invalid)?;
+        let listen = args
+            .metrics_listen
+            .as_deref()
+            .or(raw.metrics_listen.as_deref())
+            .unwrap_or(DEFAULT_METRICS_LISTEN);
+        let metrics_listen = listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "metrics_listen {listen:?} is not an address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"
+            ))
+        })?;
+        let max_attempts = raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS);
+        if !(1..=10).contains(&max_attempts) {
+            return Err(ConfigError::Invalid(format!(
+                "aws_max_attempts must be between 1 and 10, got {max_attempts}"
+            )));
+        }
+        let operation_timeout = raw
+            .aws_operation_timeout_secs
+            .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS);
+        let attempt_timeout = raw
+            .aws_attempt_timeout_secs
+            .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS);
+        if attempt_timeout == 0 || operation_timeout < attempt_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "aws_attempt_timeout_secs ({attempt_timeout}) must be at least 1 and at most aws_operation_timeout_secs ({operation_timeout})"
+            )));
+        }
+        let grace = raw
+            .shutdown_grace_secs
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+        if grace > 300 {
+            return Err(ConfigError::Invalid(format!(
+                "shutdown_grace_secs must be at most 300, got {grace}"
+            )));
+        }
         Ok(Config {
+            schedule,
+            metrics_listen,
+            suspend: args.suspend || raw.suspend.unwrap_or(false),
+            aws: AwsSettings {
+                max_attempts,
+                operation_timeout: Duration::from_secs(operation_timeout),
+                attempt_timeout: Duration::from_secs(attempt_timeout),
+            },
+            shutdown_grace: Duration::from_secs(grace),
             retention: Duration::from_secs(retention_days * 86_400),
             desired_state,
             state_dir,
@@ -175,6 +333,9 @@ mod tests {
             state_dir: None,
             max_removals_per_pass: None,
             max_concurrent_graphs: None,
+            schedule: None,
+            metrics_listen: None,
+            suspend: false,
         }
     }
 
@@ -208,6 +369,55 @@ mod tests {
         assert!(err.contains("unknown field `state_dri`"), "{err}");
         assert!(err.contains("line 2 column 1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn schedules_are_checked_at_load_with_the_reason() {
+        assert_eq!(
+            Schedule::parse("*/10 * * * *").unwrap().as_str(),
+            "0 */10 * * * *"
+        );
+        assert_eq!(
+            Schedule::parse("*/2 * * * * *")
+                .unwrap()
+                .shortest_interval(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            Schedule::parse("0 */10 * * * *")
+                .unwrap()
+                .shortest_interval(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            Schedule::parse("every 10 minutes").unwrap_err(),
+            "schedule \"every 10 minutes\" has 3 fields; write a cron schedule of 5 fields (minute hour day month weekday) or 6 (second first), e.g. \"*/10 * * * *\""
+        );
+        let err = Schedule::parse("*/10 * * * 9").unwrap_err();
+        assert!(
+            err.starts_with("schedule \"*/10 * * * 9\" is not a valid cron schedule: "),
+            "{err}"
+        );
+        let mut a = args(None);
+        a.desired_state = Some("a.yaml".into());
+        a.schedule = Some("61 * * * *".into());
+        let err = Config::load(&a).unwrap_err().to_string();
+        assert!(
+            err.starts_with("schedule \"61 * * * *\" is not a valid"),
+            "{err}"
+        );
+        a.schedule = None;
+        a.metrics_listen = Some("localhost".into());
+        assert_eq!(
+            Config::load(&a).unwrap_err().to_string(),
+            "metrics_listen \"localhost\" is not an address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"
+        );
+        a.metrics_listen = None;
+        let c = Config::load(&a).unwrap();
+        assert_eq!(c.schedule.as_str(), "0 */10 * * * *");
+        assert_eq!(c.metrics_listen.to_string(), "127.0.0.1:9464");
+        assert!(!c.suspend);
+        assert_eq!(c.aws.max_attempts, 5);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Parser;
 use muster::cli::{
-    ApplyArgs, Cli, Command, EventsArgs, LogFormat, Output, PlanArgs, SandboxArgs, SettingsArgs,
+    ApplyArgs, Cli, Command, EventsArgs, LogFormat, Output, PlanArgs, RunArgs, SandboxArgs,
+    SettingsArgs,
 };
 use muster::config::Config;
 use muster::plan::PlanSettings;
@@ -29,6 +30,7 @@ fn main() -> std::process::ExitCode {
             Command::Validate(args) => validate(&args),
             Command::Plan(args) => plan(args).await,
             Command::Apply(args) => apply(args).await,
+            Command::Run(args) => run(args).await.map(|()| EXIT_OK),
             Command::Events(args) => events(args),
             Command::Sandbox(args) => run_sandbox(args).await.map(|()| 0),
         }
@@ -44,7 +46,7 @@ fn main() -> std::process::ExitCode {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -97,29 +99,12 @@ fn plan_settings(config: &Config) -> PlanSettings {
     }
 }
 
-/// AWS settings from the default chain (env, profile, web identity, IMDS), with timeouts.
-async fn aws_config() -> aws_config::SdkConfig {
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        tracing::warn!(endpoint = %endpoint, "AWS_ENDPOINT_URL overrides the AWS endpoint: muster is not talking to AWS itself");
-    }
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(std::time::Duration::from_secs(60))
-                .operation_attempt_timeout(std::time::Duration::from_secs(20))
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await
-}
-
 async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let (config, desired) = match load_desired(&args.settings)? {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let api = muster::aws::detective::SdkDetective::new(aws_config().await);
+    let api = muster::aws::detective::SdkDetective::new(muster::aws::sdk_config(&config.aws).await);
     let observation =
         muster::reconcile::observe(&api, &desired, config.max_concurrent_graphs).await;
     let plan = muster::plan::plan(
@@ -157,19 +142,21 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     if expired > 0 {
         tracing::info!(events = expired, "deleted events past the retention period");
     }
-    let api = muster::aws::detective::SdkDetective::new(aws_config().await);
+    let api = muster::aws::detective::SdkDetective::new(muster::aws::sdk_config(&config.aws).await);
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);
     let _enter = span.enter();
-    let report = muster::reconcile::pass(
-        &api,
-        &log,
-        &run,
-        &desired,
-        &plan_settings(&config),
-        config.max_concurrent_graphs,
-    )
-    .await?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = muster::reconcile::PassOptions {
+        plan: plan_settings(&config),
+        concurrency: config.max_concurrent_graphs,
+        suspend: config.suspend,
+        stop: &stop,
+    };
+    if config.suspend {
+        tracing::warn!("suspended: nothing is written to AWS");
+    }
+    let report = muster::reconcile::pass(&api, &log, &run, &desired, &opts).await?;
     print!(
         "{}",
         muster::report::plan_text(
@@ -186,6 +173,68 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     );
     log.flush()?;
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+/// The daemon. With `--sandbox`, the built-in sandbox plays AWS and the example desired state
+/// is reconciled against it, acting as the demo's security account.
+async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    let mut sandbox = None;
+    let sdk = if args.sandbox {
+        let sb = Sandbox::start(
+            fixture::parse("config/sandbox.yaml (built in)", DEMO_FIXTURE)?,
+            "127.0.0.1:0".parse()?,
+        )
+        .await?;
+        if args.settings.desired_state.is_none() && args.settings.config.is_none() {
+            let local = std::path::PathBuf::from("config/accounts.example.yaml");
+            args.settings.desired_state = Some(if local.exists() {
+                local
+            } else {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(local)
+            });
+        }
+        if args.settings.state_dir.is_none() {
+            args.settings.state_dir =
+                Some(std::env::temp_dir().join(format!("muster-sandbox-{}", std::process::id())));
+        }
+        tracing::info!(endpoint = %sb.endpoint(), "sandbox started: muster acts as the demo's security account 222222222222 (no AWS is used)");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(sb.endpoint())
+            .credentials_provider(aws_sdk_detective::config::Credentials::new(
+                "AKIASANDBOXSECURITY",
+                "sandbox",
+                None,
+                None,
+                "muster-sandbox",
+            ))
+            .load()
+            .await;
+        sandbox = Some(sb);
+        Some(sdk)
+    } else {
+        None
+    };
+    let config = Config::load(&args.settings)?;
+    let log = muster::eventlog::EventLog::open(&config.state_dir)?;
+    tracing::info!(state_dir = %config.state_dir.display(), desired_state = %config.desired_state.display(), "event log open (read it with `muster events --state-dir`)");
+    let sdk = match sdk {
+        Some(s) => s,
+        None => muster::aws::sdk_config(&config.aws).await,
+    };
+    let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
+    let api = muster::aws::detective::SdkDetective::new(sdk).with_metrics(metrics.clone());
+    let ctx = muster::daemon::Context {
+        config,
+        api,
+        log,
+        metrics,
+    };
+    muster::daemon::run(ctx, shutdown_signal()).await?;
+    if let Some(sb) = sandbox {
+        sb.shutdown().await;
+    }
+    Ok(())
 }
 
 fn events(args: EventsArgs) -> anyhow::Result<u8> {

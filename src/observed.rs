@@ -57,6 +57,8 @@ pub struct Member {
     pub organization: bool,
     pub invited_at: Option<SystemTime>,
     pub updated_at: Option<SystemTime>,
+    /// PercentOfGraphUtilization: the member's share of the graph's data volume limit (0-100).
+    pub percent_of_graph_utilization: Option<f64>,
 }
 
 /// One graph and all its members (every page).

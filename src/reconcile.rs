@@ -3,6 +3,7 @@
 //! out. Level-triggered: a pass never asks why it runs; it re-reads everything.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt};
@@ -123,29 +124,57 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
     Ok(p)
 }
 
-/// The result of an `apply` pass.
+/// The result of a pass.
 #[derive(Debug, Default)]
 pub struct PassReport {
     pub plan: Plan,
+    /// The graphs as listed at the start of the pass.
+    pub observed: Vec<ObservedGraph>,
     pub observe_failures: Vec<(String, aws::Error)>,
     pub applied: ApplyReport,
+    /// Nothing was written: settings say `suspend`.
+    pub suspended: bool,
 }
 
 impl PassReport {
     pub fn ok(&self) -> bool {
-        self.observe_failures.is_empty() && self.applied.failed == 0
+        self.observe_failures.is_empty() && self.applied.failed == 0 && !self.applied.interrupted
+    }
+
+    /// The `pass_finished` outcome and the `result` label of `muster_passes_total`.
+    pub fn outcome(&self) -> &'static str {
+        if self.applied.interrupted {
+            "interrupted"
+        } else if !self.observe_failures.is_empty() || self.applied.failed > 0 {
+            "partial"
+        } else if self.suspended {
+            "suspended"
+        } else {
+            "ok"
+        }
     }
 }
 
-/// One apply pass, recorded in `log`.
+/// How a pass runs.
+pub struct PassOptions<'a> {
+    pub plan: PlanSettings,
+    /// Graphs observed and applied at once.
+    pub concurrency: usize,
+    /// Observe, record and report drift; write nothing to AWS.
+    pub suspend: bool,
+    /// Set by a shutdown: no new batch starts, the ones in flight finish.
+    pub stop: &'a AtomicBool,
+}
+
+/// One pass, recorded in `log`.
 pub async fn pass<D: DetectiveApi>(
     api: &D,
     log: &EventLog,
     run: &str,
     desired: &DesiredState,
-    settings: &PlanSettings,
-    concurrency: usize,
+    opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
+    let (settings, concurrency) = (&opts.plan, opts.concurrency);
     let digest = desired.digest.as_str();
     let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
     record(
@@ -285,12 +314,27 @@ pub async fn pass<D: DetectiveApi>(
     }
     projection.drift = current;
 
-    let applied = apply(api, log, run, desired, &plan, concurrency).await?;
+    let applied = if opts.suspend {
+        if plan.has_changes() {
+            tracing::info!("suspended: the plan's changes are not made");
+        }
+        ApplyReport::default()
+    } else {
+        apply(api, log, run, desired, &plan, concurrency, opts.stop).await?
+    };
     let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum();
     let failed = applied.failed + observation.failures.len();
+    let mut report = PassReport {
+        plan,
+        observed: Vec::new(),
+        observe_failures: observation.failures,
+        applied,
+        suspended: opts.suspend,
+    };
+    let applied = &report.applied;
     record(
         EventKind::PassFinished {
-            outcome: if failed == 0 { "ok" } else { "partial" }.into(),
+            outcome: report.outcome().into(),
             invited: applied.invited,
             removed: applied.removed,
             failed,
@@ -309,11 +353,8 @@ pub async fn pass<D: DetectiveApi>(
             .collect(),
         drift: projection.drift.into_iter().collect(),
     })?;
-    Ok(PassReport {
-        plan,
-        observe_failures: observation.failures,
-        applied,
-    })
+    report.observed = observation.graphs;
+    Ok(report)
 }
 
 /// A run id: time-ordered and unique enough for one state_dir.

@@ -3,15 +3,17 @@
 //! on), errors mapped to `aws::Error` with AWS's error name.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use aws_sdk_detective::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_detective::types::{Account, MemberDetail};
 use aws_sdk_detective::Client;
 
+use super::telemetry::RequestMetrics;
 use super::{CreateOutcome, DeleteOutcome, DetectiveApi, Error};
 use crate::domain::{AccountId, Email, GraphArn, Region};
+use crate::metrics::Metrics;
 use crate::observed::{Member, MemberStatus};
 
 /// Members asked for per ListMembers page: the most Detective allows.
@@ -20,6 +22,7 @@ pub const PAGE_SIZE: i32 = 200;
 pub struct SdkDetective {
     base: aws_config::SdkConfig,
     clients: Mutex<HashMap<String, Client>>,
+    metrics: Option<RequestMetrics>,
 }
 
 impl SdkDetective {
@@ -27,7 +30,14 @@ impl SdkDetective {
         SdkDetective {
             base,
             clients: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts every attempt and retry in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(RequestMetrics::new("detective", metrics));
+        self
     }
 
     fn client(&self, region: &Region) -> Client {
@@ -35,12 +45,13 @@ impl SdkDetective {
         clients
             .entry(region.as_str().to_owned())
             .or_insert_with(|| {
-                let conf = aws_sdk_detective::config::Builder::from(&self.base)
-                    .region(aws_sdk_detective::config::Region::new(
-                        region.as_str().to_owned(),
-                    ))
-                    .build();
-                Client::from_conf(conf)
+                let mut conf = aws_sdk_detective::config::Builder::from(&self.base).region(
+                    aws_sdk_detective::config::Region::new(region.as_str().to_owned()),
+                );
+                if let Some(m) = &self.metrics {
+                    conf = conf.interceptor(m.clone());
+                }
+                Client::from_conf(conf.build())
             })
             .clone()
     }
@@ -106,6 +117,10 @@ fn member(operation: &'static str, m: &MemberDetail) -> Result<Member, Error> {
         organization: m.invitation_type().map(|t| t.as_str()) == Some("ORGANIZATION"),
         invited_at: time(m.invited_time()),
         updated_at: time(m.updated_time()),
+        #[allow(deprecated)]
+        percent_of_graph_utilization: m
+            .percent_of_graph_utilization()
+            .filter(|p| p.is_finite() && *p >= 0.0),
     })
 }
 

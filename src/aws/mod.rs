@@ -2,11 +2,33 @@
 //! them, and error mapping. aws-sdk types never leave this module.
 
 pub mod detective;
+pub mod telemetry;
 
 use std::future::Future;
 
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::Member;
+
+/// SDK settings from the default chain (environment, profile, web identity, IMDS) with
+/// muster's timeouts and retries: the SDK has no timeouts by default.
+pub async fn sdk_config(settings: &crate::config::AwsSettings) -> aws_config::SdkConfig {
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        tracing::warn!(endpoint = %endpoint, "AWS_ENDPOINT_URL overrides the AWS endpoint: muster is not talking to AWS itself");
+    }
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(settings.operation_timeout)
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build(),
+        )
+        .retry_config(
+            aws_config::retry::RetryConfig::standard().with_max_attempts(settings.max_attempts),
+        )
+        .load()
+        .await
+}
 
 /// A failed AWS call, named as AWS named it. (`SdkError`'s own Display says only "service
 /// error".)

@@ -33,6 +33,7 @@ fn member(n: u64, email: &str, status: MemberStatus) -> Member {
         organization: false,
         invited_at: Some(SystemTime::UNIX_EPOCH),
         updated_at: Some(SystemTime::UNIX_EPOCH),
+        percent_of_graph_utilization: None,
     }
 }
 

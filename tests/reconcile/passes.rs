@@ -1,12 +1,13 @@
 //! Passes through the library API (`reconcile::pass`), asserting call counts and events.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 use muster::aws::detective::SdkDetective;
 use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, PassReport};
+use muster::reconcile::{pass, PassOptions, PassReport};
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster::sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
 
@@ -47,6 +48,17 @@ fn world(accounts: usize, regions: &[&str]) -> Fixture {
     })
 }
 
+static NO_STOP: AtomicBool = AtomicBool::new(false);
+
+fn options(concurrency: usize) -> PassOptions<'static> {
+    PassOptions {
+        plan: settings(),
+        concurrency,
+        suspend: false,
+        stop: &NO_STOP,
+    }
+}
+
 fn settings() -> PlanSettings {
     PlanSettings {
         max_removals_per_pass: 10,
@@ -79,7 +91,7 @@ impl Harness {
     }
 
     async fn pass(&self, d: &DesiredState) -> PassReport {
-        pass(&self.api, &self.log, "test-run", d, &settings(), 4)
+        pass(&self.api, &self.log, "test-run", d, &options(4))
             .await
             .unwrap()
     }
@@ -258,9 +270,7 @@ async fn one_graph_failing_does_not_stop_another() {
     })
     .unwrap();
     // One graph at a time, so that the three failures land on the first graph's batch.
-    let r = pass(&h.api, &h.log, "r1", &d, &settings(), 1)
-        .await
-        .unwrap();
+    let r = pass(&h.api, &h.log, "r1", &d, &options(1)).await.unwrap();
     assert!(!r.ok());
     assert_eq!(r.applied.failed, 1);
     assert_eq!(r.applied.invited, 10);
@@ -366,9 +376,9 @@ async fn prune_removes_undeclared_members_only_within_its_guards() {
     assert_eq!(h.sb.calls().count("detective", "DeleteMembers"), 0);
     assert!(h.events().iter().any(|e| matches!(e, EventKind::PruneRefused { reason, .. } if reason.contains("never prunes a graph to empty"))));
 
-    let mut tight = settings();
-    tight.max_removals_per_pass = 0;
-    let r = pass(&h.api, &h.log, "tight", &d(declared), &tight, 4)
+    let mut tight = options(4);
+    tight.plan.max_removals_per_pass = 0;
+    let r = pass(&h.api, &h.log, "tight", &d(declared), &tight)
         .await
         .unwrap();
     assert!(r.plan.graphs[0].remove.is_empty());
@@ -444,9 +454,7 @@ async fn a_corrupt_event_store_is_rebuilt_and_says_so() {
     }
     std::fs::write(dir.join("events.sled").join("conf"), b"not a sled config").unwrap();
     let log = EventLog::open(&dir).unwrap();
-    let r = pass(&h.api, &log, "after", &d, &settings(), 4)
-        .await
-        .unwrap();
+    let r = pass(&h.api, &log, "after", &d, &options(4)).await.unwrap();
     assert!(r.ok());
     let first: Vec<EventKind> = log.iter().take(2).map(|e| e.unwrap().kind).collect();
     assert!(

@@ -1,0 +1,496 @@
+//! `muster run`: reconcile at start, on the cron schedule and within seconds of a change to the
+//! desired state; serve metrics; stop cleanly.
+//!
+//! Triggers (startup, schedule tick, file change, retry after a failure) only wake the pass
+//! loop; the loop is the one place passes run, so there are never two at once, and triggers that
+//! arrive during a pass coalesce into one follow-up (a `Notify` holds at most one permit). Each
+//! pass re-reads the desired state; a broken one keeps the last good one in use.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tokio::sync::Notify;
+
+use crate::aws::DetectiveApi;
+use crate::config::Config;
+use crate::desired::{self, DesiredState};
+use crate::eventlog::{EventLog, EventLogError};
+use crate::http::{self, Health};
+use crate::metrics::{Metrics, PassResult, PassView};
+use crate::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
+use crate::reconcile::{self, PassOptions};
+
+/// Quiet time after a file event before the desired state is re-read: editors and
+/// `kubectl`/git-sync swaps write in several steps.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// A burst of events longer than this still triggers a reload.
+const DEBOUNCE_MAX: Duration = Duration::from_millis(1000);
+/// The first retry after a failed pass; it doubles up to the cap.
+const BACKOFF_START: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Listen(std::io::Error),
+    #[error("cannot start the schedule: {0}")]
+    Schedule(String),
+    #[error("cannot watch the desired state {path}: {message}")]
+    Watch { path: PathBuf, message: String },
+    #[error(transparent)]
+    EventLog(#[from] EventLogError),
+}
+
+/// Why the pass loop woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    Startup,
+    Schedule,
+    FileChanged,
+    Retry,
+}
+
+/// Wake-ups for the pass loop. Firing during a pass leaves one permit: one follow-up pass
+/// however many triggers arrived.
+#[derive(Debug, Default)]
+pub struct Triggers {
+    reasons: Mutex<BTreeSet<Reason>>,
+    notify: Notify,
+}
+
+impl Triggers {
+    pub fn fire(&self, reason: Reason) {
+        self.reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reason);
+        self.notify.notify_one();
+    }
+
+    /// Waits for the next wake-up and takes every reason gathered since the last.
+    pub async fn next(&self) -> BTreeSet<Reason> {
+        self.notify.notified().await;
+        std::mem::take(&mut *self.reasons.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// What `run` needs: settings, the Detective API, the event log, the metrics.
+pub struct Context<D> {
+    pub config: Config,
+    pub api: D,
+    pub log: EventLog,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The delay before retrying after `failures` failed passes in a row: 5 s doubling, capped at
+/// half the schedule's interval (and 5 minutes), so that the schedule still runs.
+pub fn backoff(failures: u32, schedule_interval: Duration) -> Duration {
+    let cap = (schedule_interval / 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
+    let exp = BACKOFF_START.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    exp.min(cap)
+}
+
+/// Runs until `shutdown` completes. On shutdown no new batch starts; the batch in flight gets
+/// `config.shutdown_grace` to finish and record its outcome; the log is flushed.
+pub async fn run<D: DetectiveApi + 'static>(
+    ctx: Context<D>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let Context {
+        config,
+        api,
+        log,
+        metrics,
+    } = ctx;
+    let mut shutdown = std::pin::pin!(shutdown.fuse());
+    metrics.set_suspended(config.suspend);
+    if config.suspend {
+        tracing::warn!("suspended: muster observes and reports drift and writes nothing to AWS");
+    }
+
+    // HTTP first, so that probes and scrapes work while the first pass runs.
+    let health = Arc::new(Health::default());
+    let listener = http::bind(config.metrics_listen)
+        .await
+        .map_err(DaemonError::Listen)?;
+    let local = listener.local_addr().map_err(DaemonError::Listen)?;
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = http::router(metrics.clone(), health.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    tracing::info!(listen = %local, "serving /metrics, /healthz and /readyz");
+
+    let triggers = Arc::new(Triggers::default());
+    let mut scheduler = schedule(&config, triggers.clone()).await?;
+    let _watcher = watch(&config.desired_state, triggers.clone())?;
+    let _watchdog = systemd_watchdog();
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let expired = log.apply_retention(config.retention)?;
+    if expired > 0 {
+        tracing::info!(events = expired, "deleted events past the retention period");
+    }
+    let mut retention_at = Instant::now();
+
+    let interval = config.schedule.shortest_interval();
+    let plan_settings = PlanSettings {
+        max_removals_per_pass: config.max_removals_per_pass,
+        pending_invitation_after: config.pending_invitation_after,
+        member_limit: GRAPH_MEMBER_LIMIT,
+    };
+    let mut current: Option<DesiredState> = None;
+    let mut failures = 0u32;
+    let mut retry: Option<tokio::task::JoinHandle<()>> = None;
+    triggers.fire(Reason::Startup);
+    loop {
+        let reasons = tokio::select! {
+            () = &mut shutdown => break,
+            r = triggers.next() => r,
+        };
+        let only_file = reasons.iter().all(|r| *r == Reason::FileChanged);
+        match desired::load(&config.desired_state) {
+            Ok(d) => {
+                health.desired_valid.store(true, Ordering::SeqCst);
+                let same = current.as_ref().is_some_and(|c| c.digest == d.digest);
+                if only_file && same {
+                    tracing::debug!("desired state unchanged");
+                    continue;
+                }
+                if !same {
+                    tracing::info!(digest = %&d.digest[..12], accounts = d.accounts.len(), files = d.files.len(), "desired state loaded");
+                }
+                metrics.desired_state_loaded(&d);
+                current = Some(d);
+            }
+            Err(invalid) => {
+                health.desired_valid.store(false, Ordering::SeqCst);
+                metrics.desired_state_invalid();
+                for p in &invalid.0 {
+                    tracing::error!(problem = %p, "desired state invalid");
+                }
+                match &current {
+                    Some(c) => tracing::warn!(problems = invalid.0.len(), digest = %&c.digest[..12], "the desired state on disk is invalid; the last good one stays in use"),
+                    None => tracing::warn!(problems = invalid.0.len(), "the desired state on disk is invalid and there is no good one yet: no pass runs until it is fixed"),
+                }
+                if only_file || current.is_none() {
+                    continue;
+                }
+            }
+        }
+        let Some(desired) = current.as_ref() else {
+            continue;
+        };
+
+        if retention_at.elapsed() > Duration::from_secs(24 * 3600) {
+            retention_at = Instant::now();
+            let expired = log.apply_retention(config.retention)?;
+            tracing::info!(events = expired, "deleted events past the retention period");
+        }
+
+        let run_id = reconcile::run_id();
+        let span = tracing::info_span!("pass", run = %run_id);
+        let stop = AtomicBool::new(false);
+        let opts = PassOptions {
+            plan: plan_settings.clone(),
+            concurrency: config.max_concurrent_graphs,
+            suspend: config.suspend,
+            stop: &stop,
+        };
+        let started = Instant::now();
+        let seq_before = log.last_seq();
+        tracing::info!(parent: &span, reasons = ?reasons, "pass started");
+        let pass = tracing::Instrument::instrument(
+            reconcile::pass(&api, &log, &run_id, desired, &opts),
+            span.clone(),
+        );
+        let mut pass = std::pin::pin!(pass);
+        let mut stopping = false;
+        let result = tokio::select! {
+            r = &mut pass => Some(r),
+            () = &mut shutdown => {
+                stopping = true;
+                stop.store(true, Ordering::SeqCst);
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+                tracing::info!(parent: &span, grace = ?config.shutdown_grace, "stopping: waiting for the batch in flight");
+                match tokio::time::timeout(config.shutdown_grace, &mut pass).await {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        tracing::warn!(parent: &span, "the batch in flight did not finish within the grace period; its intent is settled at the next start");
+                        None
+                    }
+                }
+            }
+        };
+        let took = started.elapsed();
+        metrics.events_appended(log.last_seq().saturating_sub(seq_before));
+        metrics.eventlog_size(log.size_on_disk());
+        let result_label = match &result {
+            Some(Ok(report)) => {
+                let view = PassView {
+                    desired,
+                    desired_graphs: desired
+                        .detective
+                        .graphs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    observed: &report.observed,
+                    plan: &report.plan,
+                    applied: Some(&report.applied),
+                };
+                let r = match report.outcome() {
+                    "ok" => PassResult::Ok,
+                    "suspended" => PassResult::Suspended,
+                    "interrupted" => PassResult::Interrupted,
+                    _ => PassResult::Partial,
+                };
+                metrics.pass_finished(r, took, Some(view));
+                health.passed.store(true, Ordering::SeqCst);
+                let a = &report.applied;
+                let drift: usize = report.plan.graphs.iter().map(|g| g.drift.len()).sum();
+                tracing::info!(parent: &span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
+                let status = format!(
+                    "last pass {}: drift {drift}, {} invited, {} removed",
+                    r.as_str(),
+                    a.invited,
+                    a.removed
+                );
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
+                r
+            }
+            Some(Err(e)) => {
+                tracing::error!(parent: &span, error = %e, "pass failed");
+                metrics.pass_finished(PassResult::Failed, took, None);
+                PassResult::Failed
+            }
+            None => {
+                metrics.pass_finished(PassResult::Interrupted, took, None);
+                PassResult::Interrupted
+            }
+        };
+        if stopping {
+            break;
+        }
+        if matches!(result_label, PassResult::Ok | PassResult::Suspended) {
+            failures = 0;
+        } else {
+            failures += 1;
+            let wait = backoff(failures, interval);
+            tracing::warn!(failures, retry_in = ?wait, "pass did not complete cleanly; retrying");
+            if let Some(old) = retry.take() {
+                old.abort();
+            }
+            let t = triggers.clone();
+            retry = Some(tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                t.fire(Reason::Retry);
+            }));
+        }
+    }
+
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(r) = retry {
+        r.abort();
+    }
+    let _ = scheduler.shutdown().await;
+    log.flush()?;
+    let _ = http_stop.send(());
+    let _ = server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The cron schedule, firing `Reason::Schedule`.
+async fn schedule(
+    config: &Config,
+    triggers: Arc<Triggers>,
+) -> Result<tokio_cron_scheduler::JobScheduler, DaemonError> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let err = |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Schedule(e.to_string());
+    let scheduler = JobScheduler::new().await.map_err(err)?;
+    let job = Job::new_async(config.schedule.as_str(), move |_, _| {
+        let t = triggers.clone();
+        Box::pin(async move { t.fire(Reason::Schedule) })
+    })
+    .map_err(err)?;
+    scheduler.add(job).await.map_err(err)?;
+    scheduler.start().await.map_err(err)?;
+    tracing::info!(schedule = %config.schedule.as_str(), "schedule started");
+    Ok(scheduler)
+}
+
+/// The directories whose changes can change what `path` reads: its own directory, the
+/// directory a symlinked path resolves into, and the parent of every symlink on the way (a
+/// Kubernetes ConfigMap swaps `..data`, git-sync swaps its `current` link). A desired state that
+/// is a directory is watched itself too.
+pub fn watch_dirs(path: &Path) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    if abs.is_dir() {
+        dirs.insert(abs.clone());
+    }
+    if let Some(parent) = abs.parent() {
+        dirs.insert(parent.to_path_buf());
+    }
+    let mut prefix = PathBuf::new();
+    for part in abs.components() {
+        prefix.push(part);
+        if prefix
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            if let Some(parent) = prefix.parent() {
+                dirs.insert(parent.to_path_buf());
+            }
+        }
+    }
+    if let Ok(real) = abs.canonicalize() {
+        if real.is_dir() {
+            dirs.insert(real.clone());
+        }
+        if let Some(parent) = real.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// Watches the desired state; after a quiet `DEBOUNCE` fires `Reason::FileChanged`. The pass
+/// loop re-reads the files and runs only if their digest changed.
+fn watch(path: &Path, triggers: Arc<Triggers>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        match res {
+            // Opens and reads (muster's own among them) change nothing.
+            Ok(e) if matches!(e.kind, EventKind::Access(_)) => {}
+            Ok(_) => {
+                let _ = tx.send(());
+            }
+            Err(e) => tracing::warn!(error = %e, "file watch error"),
+        }
+    })
+    .map_err(|e| DaemonError::Watch {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let target = path.to_owned();
+    let mut watched = BTreeSet::new();
+    let rewatch = move |watcher: &mut notify::RecommendedWatcher,
+                        watched: &mut BTreeSet<PathBuf>| {
+        let want = watch_dirs(&target);
+        for gone in watched.difference(&want) {
+            let _ = watcher.unwatch(gone);
+        }
+        for dir in want.difference(watched) {
+            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory");
+            }
+        }
+        *watched = want;
+    };
+    rewatch(&mut watcher, &mut watched);
+    if watched.is_empty() {
+        return Err(DaemonError::Watch {
+            path: path.to_owned(),
+            message: "no directory of it exists".into(),
+        });
+    }
+    tracing::info!(dirs = ?watched, "watching the desired state");
+    Ok(tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            let burst = Instant::now();
+            while burst.elapsed() < DEBOUNCE_MAX {
+                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            // Symlinks may have moved: follow them.
+            rewatch(&mut watcher, &mut watched);
+            tracing::debug!("desired state files changed");
+            triggers.fire(Reason::FileChanged);
+        }
+    }))
+}
+
+/// Pings systemd's watchdog at half its interval when the unit sets `WatchdogSec`.
+fn systemd_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let every = sd_notify::watchdog_enabled()? / 2;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stays_below_the_schedule() {
+        let ten_minutes = Duration::from_secs(600);
+        let got: Vec<u64> = (1..=9).map(|n| backoff(n, ten_minutes).as_secs()).collect();
+        assert_eq!(got, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(backoff(3, Duration::from_secs(30)), Duration::from_secs(15));
+        assert_eq!(backoff(1, Duration::from_secs(2)), Duration::from_secs(1));
+        assert_eq!(backoff(40, ten_minutes), Duration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn triggers_during_a_pass_coalesce_into_one_follow_up() {
+        let t = Arc::new(Triggers::default());
+        t.fire(Reason::Startup);
+        assert_eq!(t.next().await, BTreeSet::from([Reason::Startup]));
+        // A "pass" is running: many triggers arrive.
+        for _ in 0..50 {
+            t.fire(Reason::FileChanged);
+            t.fire(Reason::Schedule);
+        }
+        assert_eq!(
+            t.next().await,
+            BTreeSet::from([Reason::Schedule, Reason::FileChanged])
+        );
+        // Nothing more is pending: exactly one follow-up.
+        let more = tokio::time::timeout(Duration::from_millis(50), t.next()).await;
+        assert!(more.is_err(), "a second follow-up was queued: {more:?}");
+    }
+
+    #[test]
+    fn a_symlink_swap_is_watched_where_it_happens() {
+        let root = std::env::temp_dir().join(format!("muster-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("rev1")).unwrap();
+        std::fs::write(root.join("rev1/accounts.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink("rev1", root.join("current")).unwrap();
+        let dirs = watch_dirs(&root.join("current/accounts.yaml"));
+        // The link lives in root: a swap of `current` shows there.
+        assert!(dirs.contains(&root), "{dirs:?}");
+        assert!(dirs.contains(&root.join("current")), "{dirs:?}");
+        assert!(
+            dirs.contains(&root.canonicalize().unwrap().join("rev1")),
+            "{dirs:?}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,485 @@
+//! Every metric muster exports, in one place. Names follow Prometheus conventions
+//! (`muster_` prefix, base units, `_total` counters); labels come from small fixed sets
+//! (service, region, graph, status, kind, operation, outcome, result), never an account id or
+//! an email. README.md lists them all; `deploy/prometheus/` alerts on them.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::apply::ApplyReport;
+use crate::desired::DesiredState;
+use crate::observed::{MemberStatus, ObservedGraph};
+use crate::plan::{DriftKind, Plan, GRAPH_MEMBER_LIMIT};
+
+/// Every drift kind, exported even at 0 so that "drift fell to 0" is a value, not an absence.
+pub const DRIFT_KINDS: [DriftKind; 7] = [
+    DriftKind::Missing,
+    DriftKind::Undeclared,
+    DriftKind::VerificationFailed,
+    DriftKind::Disabled,
+    DriftKind::PendingTooLong,
+    DriftKind::EmailMismatch,
+    DriftKind::QuotaBlocked,
+];
+
+/// Detective member statuses as label values; anything unknown is `other`.
+const MEMBER_STATUSES: [&str; 6] = [
+    "invited",
+    "verification_in_progress",
+    "verification_failed",
+    "enabled",
+    "accepted_but_disabled",
+    "other",
+];
+
+fn status_label(s: &MemberStatus) -> &'static str {
+    match s {
+        MemberStatus::Invited => "invited",
+        MemberStatus::VerificationInProgress => "verification_in_progress",
+        MemberStatus::VerificationFailed => "verification_failed",
+        MemberStatus::Enabled => "enabled",
+        MemberStatus::AcceptedButDisabled => "accepted_but_disabled",
+        MemberStatus::Other(_) => "other",
+    }
+}
+
+/// How a pass ended, as the `result` label of `muster_passes_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassResult {
+    /// Everything observed, every change made.
+    Ok,
+    /// Some graph could not be observed or some change failed; the rest went on.
+    Partial,
+    /// The pass could not run (event log, settings).
+    Failed,
+    /// `suspend`: observed and reported, nothing written.
+    Suspended,
+    /// Stopped by SIGTERM/SIGINT after the batch in flight.
+    Interrupted,
+}
+
+impl PassResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResult::Ok => "ok",
+            PassResult::Partial => "partial",
+            PassResult::Failed => "failed",
+            PassResult::Suspended => "suspended",
+            PassResult::Interrupted => "interrupted",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Held while a pass's gauges are rewritten and while /metrics is encoded, so a scrape never
+    /// sees half a pass.
+    update: Mutex<BTreeSet<(String, String)>>,
+    declared: IntGaugeVec,
+    members: IntGaugeVec,
+    drift: IntGaugeVec,
+    member_utilization: GaugeVec,
+    volume_utilization: GaugeVec,
+    passes: IntCounterVec,
+    pass_duration: Histogram,
+    last_success: Gauge,
+    aws_requests: IntCounterVec,
+    aws_retries: IntCounterVec,
+    desired_valid: IntGauge,
+    reload_failures: IntCounter,
+    desired_info: IntGaugeVec,
+    changes: IntCounterVec,
+    eventlog_size: IntGauge,
+    events_appended: IntCounter,
+    suspended: IntGauge,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
+    // Names are fixed and distinct: registering cannot fail but for a programming error.
+    r.register(Box::new(c.clone()))
+        .expect("metric names are distinct");
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
+        let target = ["service", "region", "graph"];
+        let m = Metrics {
+            declared: gauge_vec(
+                &r,
+                "muster_declared_accounts",
+                "Accounts the desired state declares for a target.",
+                &target,
+            ),
+            members: gauge_vec(
+                &r,
+                "muster_members",
+                "Members a target has, by status, at the last pass that observed it.",
+                &["service", "region", "graph", "status"],
+            ),
+            drift: gauge_vec(
+                &r,
+                "muster_drift",
+                "Accounts whose membership differs from the desired state, by kind of drift.",
+                &["service", "region", "graph", "kind"],
+            ),
+            member_utilization: register(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "muster_graph_member_utilization_ratio",
+                        "Members of a behavior graph as a fraction of Detective's 1,200 member limit.",
+                    ),
+                    &["service", "region", "graph"],
+                )
+                .expect("valid metric"),
+            ),
+            volume_utilization: register(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "muster_graph_volume_utilization_ratio",
+                        "Highest PercentOfGraphUtilization among a graph's members, as a fraction.",
+                    ),
+                    &["service", "region", "graph"],
+                )
+                .expect("valid metric"),
+            ),
+            passes: counter_vec(
+                &r,
+                "muster_passes_total",
+                "Reconcile passes, by result (ok, partial, failed, suspended, interrupted).",
+                &["result"],
+            ),
+            pass_duration: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "muster_pass_duration_seconds",
+                        "Time a reconcile pass took, observe to last outcome.",
+                    )
+                    .buckets(vec![
+                        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+                    ]),
+                )
+                .expect("valid metric"),
+            ),
+            last_success: register(
+                &r,
+                Gauge::new(
+                    "muster_last_successful_pass_timestamp_seconds",
+                    "Unix time the last pass with result ok or suspended finished.",
+                )
+                .expect("valid metric"),
+            ),
+            aws_requests: counter_vec(
+                &r,
+                "muster_aws_requests_total",
+                "HTTP requests to AWS (each attempt), by outcome: ok, throttled, error.",
+                &["service", "operation", "outcome"],
+            ),
+            aws_retries: counter_vec(
+                &r,
+                "muster_aws_retries_total",
+                "Attempts after the first that the AWS SDK made (standard retry mode).",
+                &["service", "operation"],
+            ),
+            desired_valid: register(
+                &r,
+                IntGauge::new(
+                    "muster_desired_state_valid",
+                    "1 when the desired state on disk parses and validates, 0 when it does not.",
+                )
+                .expect("valid metric"),
+            ),
+            reload_failures: register(
+                &r,
+                IntCounter::new(
+                    "muster_desired_state_reload_failures_total",
+                    "Loads of the desired state that failed to read, parse or validate.",
+                )
+                .expect("valid metric"),
+            ),
+            desired_info: gauge_vec(
+                &r,
+                "muster_desired_state_info",
+                "The desired state in use (the last good one): its sha256 digest, value 1.",
+                &["digest"],
+            ),
+            changes: counter_vec(
+                &r,
+                "muster_changes_total",
+                "Membership changes muster made, by kind (invite, remove) and outcome (ok, unprocessed, failed, quota_blocked).",
+                &["service", "kind", "outcome"],
+            ),
+            eventlog_size: register(
+                &r,
+                IntGauge::new(
+                    "muster_eventlog_size_bytes",
+                    "Size on disk of the event log.",
+                )
+                .expect("valid metric"),
+            ),
+            events_appended: register(
+                &r,
+                IntCounter::new(
+                    "muster_events_appended_total",
+                    "Events appended to the event log.",
+                )
+                .expect("valid metric"),
+            ),
+            suspended: register(
+                &r,
+                IntGauge::new(
+                    "muster_suspended",
+                    "1 when muster runs suspended: it observes and reports, and writes nothing.",
+                )
+                .expect("valid metric"),
+            ),
+            update: Mutex::new(BTreeSet::new()),
+            registry: r,
+        };
+        for result in [
+            PassResult::Ok,
+            PassResult::Partial,
+            PassResult::Failed,
+            PassResult::Suspended,
+            PassResult::Interrupted,
+        ] {
+            m.passes.with_label_values(&[result.as_str()]);
+        }
+        m
+    }
+
+    /// The text exposition format, for `/metrics`.
+    pub fn encode(&self) -> String {
+        let _held = self.update.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = Vec::new();
+        // Encoding into a Vec fails only on invalid metric families, which `new` rules out.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn set_suspended(&self, on: bool) {
+        self.suspended.set(i64::from(on));
+    }
+
+    /// A desired state loaded and checked: it is the one in use from now on.
+    pub fn desired_state_loaded(&self, desired: &DesiredState) {
+        self.desired_valid.set(1);
+        self.desired_info.reset();
+        self.desired_info
+            .with_label_values(&[desired.digest.as_str()])
+            .set(1);
+    }
+
+    /// The desired state on disk is broken; the last good one (if any) stays in use.
+    pub fn desired_state_invalid(&self) {
+        self.desired_valid.set(0);
+        self.reload_failures.inc();
+    }
+
+    /// One AWS HTTP attempt, classified by the SDK interceptor.
+    pub fn aws_request(&self, service: &str, operation: &str, outcome: &str) {
+        self.aws_requests
+            .with_label_values(&[service, operation, outcome])
+            .inc();
+    }
+
+    pub fn aws_retry(&self, service: &str, operation: &str) {
+        self.aws_retries
+            .with_label_values(&[service, operation])
+            .inc();
+    }
+
+    pub fn events_appended(&self, n: u64) {
+        self.events_appended.inc_by(n);
+    }
+
+    pub fn eventlog_size(&self, bytes: u64) {
+        self.eventlog_size
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The end of a pass: its result and duration, and (when it got that far) what it saw.
+    pub fn pass_finished(&self, result: PassResult, took: Duration, seen: Option<PassView<'_>>) {
+        let mut exported = self.update.lock().unwrap_or_else(|e| e.into_inner());
+        self.passes.with_label_values(&[result.as_str()]).inc();
+        self.pass_duration.observe(took.as_secs_f64());
+        if matches!(result, PassResult::Ok | PassResult::Suspended) {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_success.set(now.as_secs_f64());
+        }
+        if let Some(view) = seen {
+            self.record_view(&mut exported, &view);
+        }
+    }
+
+    fn record_view(&self, exported: &mut BTreeSet<(String, String)>, v: &PassView<'_>) {
+        const SERVICE: &str = "detective";
+        let declared = i64::try_from(v.desired.accounts.len()).unwrap_or(i64::MAX);
+        let mut now_exported = BTreeSet::new();
+        for g in v.observed {
+            let region = g.arn.region().as_str().to_owned();
+            let graph = g.arn.to_string();
+            let t = [SERVICE, region.as_str(), graph.as_str()];
+            self.declared.with_label_values(&t).set(declared);
+            for status in MEMBER_STATUSES {
+                let n = g
+                    .members
+                    .iter()
+                    .filter(|m| status_label(&m.status) == status)
+                    .count();
+                self.members
+                    .with_label_values(&[SERVICE, &region, &graph, status])
+                    .set(n as i64);
+            }
+            self.member_utilization
+                .with_label_values(&t)
+                .set(g.members.len() as f64 / GRAPH_MEMBER_LIMIT as f64);
+            let volume = g
+                .members
+                .iter()
+                .filter_map(|m| m.percent_of_graph_utilization)
+                .fold(0.0_f64, f64::max);
+            self.volume_utilization
+                .with_label_values(&t)
+                .set(volume / 100.0);
+            let drift = v.plan.graphs.iter().find(|p| p.graph == g.arn);
+            for kind in DRIFT_KINDS {
+                let n = drift.map_or(0, |p| p.drift.iter().filter(|d| d.kind == kind).count());
+                self.drift
+                    .with_label_values(&[SERVICE, &region, &graph, kind.as_str()])
+                    .set(n as i64);
+            }
+            now_exported.insert((region, graph));
+        }
+        // Graphs that could not be observed keep their last values; graphs no longer desired go.
+        let desired: BTreeSet<String> = v.desired_graphs.iter().cloned().collect();
+        for (region, graph) in exported.iter() {
+            if now_exported.contains(&(region.clone(), graph.clone())) {
+                continue;
+            }
+            if desired.contains(graph) || desired.contains(region) {
+                now_exported.insert((region.clone(), graph.clone()));
+                continue;
+            }
+            let t = [SERVICE, region.as_str(), graph.as_str()];
+            let _ = self.declared.remove_label_values(&t);
+            let _ = self.member_utilization.remove_label_values(&t);
+            let _ = self.volume_utilization.remove_label_values(&t);
+            for status in MEMBER_STATUSES {
+                let _ = self
+                    .members
+                    .remove_label_values(&[SERVICE, region, graph, status]);
+            }
+            for kind in DRIFT_KINDS {
+                let _ = self
+                    .drift
+                    .remove_label_values(&[SERVICE, region, graph, kind.as_str()]);
+            }
+        }
+        *exported = now_exported;
+        if let Some(a) = v.applied {
+            let c = |kind: &str, outcome: &str, n: usize| {
+                self.changes
+                    .with_label_values(&[SERVICE, kind, outcome])
+                    .inc_by(n as u64);
+            };
+            c("invite", "ok", a.invited);
+            c("remove", "ok", a.removed);
+            c(
+                "invite",
+                "unprocessed",
+                a.unprocessed.saturating_sub(a.remove_unprocessed),
+            );
+            c("remove", "unprocessed", a.remove_unprocessed);
+            c("invite", "failed", a.invite_failed_accounts);
+            c("remove", "failed", a.remove_failed_accounts);
+            c("invite", "quota_blocked", a.quota_blocked);
+        }
+    }
+}
+
+/// What a pass saw and did, for the gauges.
+pub struct PassView<'a> {
+    pub desired: &'a DesiredState,
+    /// The graphs the desired state names (ARNs or regions), observed or not.
+    pub desired_graphs: Vec<String>,
+    pub observed: &'a [ObservedGraph],
+    pub plan: &'a Plan,
+    pub applied: Option<&'a ApplyReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exported_with_help_and_no_account_or_email() {
+        let m = Metrics::new();
+        m.set_suspended(false);
+        m.desired_state_invalid();
+        m.aws_request("detective", "ListMembers", "ok");
+        m.aws_retry("detective", "ListMembers");
+        m.events_appended(3);
+        m.eventlog_size(4096);
+        m.pass_finished(PassResult::Ok, Duration::from_millis(20), None);
+        let text = m.encode();
+        for name in [
+            "muster_passes_total{result=\"ok\"} 1",
+            "muster_passes_total{result=\"partial\"} 0",
+            "muster_pass_duration_seconds_count 1",
+            "muster_aws_requests_total{operation=\"ListMembers\",outcome=\"ok\",service=\"detective\"} 1",
+            "muster_aws_retries_total{operation=\"ListMembers\",service=\"detective\"} 1",
+            "muster_desired_state_valid 0",
+            "muster_desired_state_reload_failures_total 1",
+            "muster_events_appended_total 3",
+            "muster_eventlog_size_bytes 4096",
+            "muster_suspended 0",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+}
