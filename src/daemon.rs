@@ -143,6 +143,7 @@ pub async fn run<D: DetectiveApi + 'static>(
     let mut retention_at = Instant::now();
 
     let interval = config.schedule.shortest_interval();
+    metrics.set_schedule_interval(interval);
     let plan_settings = PlanSettings {
         max_removals_per_pass: config.max_removals_per_pass,
         pending_invitation_after: config.pending_invitation_after,

@@ -98,6 +98,7 @@ pub struct Metrics {
     eventlog_size: IntGauge,
     events_appended: IntCounter,
     suspended: IntGauge,
+    schedule_interval: Gauge,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
@@ -275,6 +276,14 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            schedule_interval: register(
+                &r,
+                Gauge::new(
+                    "muster_schedule_interval_seconds",
+                    "The shortest interval between two scheduled passes (alerts count in it).",
+                )
+                .expect("valid metric"),
+            ),
             update: Mutex::new(BTreeSet::new()),
             registry: r,
         };
@@ -297,6 +306,10 @@ impl Metrics {
         // Encoding into a Vec fails only on invalid metric families, which `new` rules out.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn set_schedule_interval(&self, interval: Duration) {
+        self.schedule_interval.set(interval.as_secs_f64());
     }
 
     pub fn set_suspended(&self, on: bool) {

@@ -1,0 +1,206 @@
+//! `muster run` as operators run it: the binary against a sandbox, driven through its files,
+//! signals and HTTP endpoints; a real Prometheus server scraping it with the shipped rules;
+//! promtool and systemd-analyze on what `deploy/` ships.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod behaviour;
+mod checks;
+mod prometheus;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on now (bound and released; fine on a test machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-daemon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// GET `path` from `port` on loopback: (status, body). `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Some((status, body))
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `limit` passes.
+pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of the one sample of `name{labels}` in a metrics text (labels as printed, sorted).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// A `muster run` process with its settings file, state directory and log in `dir`.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Daemon {
+    /// Writes `dir/muster.yaml` (the given keys, plus state_dir and metrics_listen) and starts
+    /// `muster run --config dir/muster.yaml` acting as the security account.
+    pub fn start(endpoint: &str, dir: &Path, settings: &str, extra_args: &[&str]) -> Daemon {
+        Self::spawn(endpoint, dir, settings, extra_args, free_port())
+    }
+
+    /// As `start`, serving metrics on `port` (a restart keeps its scrape target).
+    pub fn start_on(endpoint: &str, dir: &Path, settings: &str, port: u16) -> Daemon {
+        Self::spawn(endpoint, dir, settings, &[], port)
+    }
+
+    fn spawn(endpoint: &str, dir: &Path, settings: &str, extra_args: &[&str], port: u16) -> Daemon {
+        std::fs::write(
+            dir.join("muster.yaml"),
+            format!("{settings}\nstate_dir: state\nmetrics_listen: \"127.0.0.1:{port}\"\n"),
+        )
+        .unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("muster.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_muster"))
+            .arg("run")
+            .arg("--config")
+            .arg(dir.join("muster.yaml"))
+            .args(extra_args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", common::SECURITY)
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("MUSTER_LOG", "info,muster=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            dir: dir.to_owned(),
+            port,
+        }
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        http_get(self.port, "/metrics").map(|(_, body)| body)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("muster.log")).unwrap_or_default()
+    }
+
+    /// Waits until /metrics shows `series` with `value`.
+    pub async fn wait_for(&self, series: &str, value: f64, limit: Duration) {
+        eventually(
+            limit,
+            &format!("{series} == {value} (log in {})", self.dir.display()),
+            || {
+                let m = self.metrics()?;
+                (sample(&m, series) == Some(value)).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        eventually(
+            Duration::from_secs(30),
+            "muster to exit after SIGTERM",
+            || self.child.try_wait().unwrap(),
+        )
+        .await
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The events muster recorded, as JSON lines, through `muster events` (works while it runs).
+pub fn events(dir: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["events", "--output", "json", "--state-dir"])
+        .arg(dir.join("state"))
+        .env("MUSTER_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Event types in order.
+pub fn types(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// A program the tests need from Debian's packages; `tests/install-system-deps` installs it.
+pub fn tool(name: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run tests/install-system-deps (or tests/run-all, which does)");
+}
