@@ -331,101 +331,161 @@ async fn schedule(
     Ok(scheduler)
 }
 
-/// The directories whose changes can change what `path` reads: its own directory, the
-/// directory a symlinked path resolves into, and the parent of every symlink on the way (a
-/// Kubernetes ConfigMap swaps `..data`, git-sync swaps its `current` link). A desired state that
-/// is a directory is watched itself too.
-pub fn watch_dirs(path: &Path) -> BTreeSet<PathBuf> {
-    let mut dirs = BTreeSet::new();
+/// Every path met while resolving `path` with symlinks followed (the path, each link on the
+/// way, what they point to), the links among them, and where it ends up.
+fn resolve(path: &Path) -> (BTreeSet<PathBuf>, BTreeSet<PathBuf>, PathBuf) {
+    use std::ffi::OsString;
+    use std::path::Component;
+    enum Part {
+        Root,
+        Up,
+        Name(OsString),
+    }
+    fn parts(p: &Path) -> Vec<Part> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::RootDir | Component::Prefix(_) => Some(Part::Root),
+                Component::ParentDir => Some(Part::Up),
+                Component::CurDir => None,
+                Component::Normal(n) => Some(Part::Name(n.to_os_string())),
+            })
+            .collect()
+    }
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir().unwrap_or_default().join(path)
     };
-    if abs.is_dir() {
-        dirs.insert(abs.clone());
-    }
-    if let Some(parent) = abs.parent() {
-        dirs.insert(parent.to_path_buf());
-    }
-    let mut prefix = PathBuf::new();
-    for part in abs.components() {
-        prefix.push(part);
-        if prefix
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
-            if let Some(parent) = prefix.parent() {
-                dirs.insert(parent.to_path_buf());
+    let (mut chain, mut links) = (BTreeSet::new(), BTreeSet::new());
+    let mut todo = parts(&abs);
+    todo.reverse(); // a stack: next part last
+    let mut cur = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part {
+            Part::Root => cur = PathBuf::from("/"),
+            Part::Up => {
+                cur.pop();
+            }
+            Part::Name(name) => {
+                let next = cur.join(name);
+                chain.insert(next.clone());
+                match std::fs::read_link(&next) {
+                    Ok(target) if hops < 40 => {
+                        hops += 1;
+                        links.insert(next);
+                        todo.extend(parts(&target).into_iter().rev());
+                    }
+                    _ => cur = next,
+                }
             }
         }
     }
-    if let Ok(real) = abs.canonicalize() {
-        if real.is_dir() {
-            dirs.insert(real.clone());
+    (chain, links, cur)
+}
+
+/// What to watch for `path`, and which changed paths matter.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WatchPlan {
+    /// Directories to watch (not recursively): where the file is, where it resolves to, and
+    /// where each symlink on the way lives (a Kubernetes ConfigMap swaps `..data`, git-sync
+    /// swaps its `current` link).
+    pub dirs: BTreeSet<PathBuf>,
+    /// Paths whose change can change what muster reads.
+    pub relevant: BTreeSet<PathBuf>,
+    /// Set when the desired state is a directory: its *.yaml / *.yml files matter too.
+    pub dir: Option<PathBuf>,
+}
+
+impl WatchPlan {
+    pub fn of(path: &Path) -> WatchPlan {
+        let (relevant, links, end) = resolve(path);
+        let mut dirs = BTreeSet::new();
+        for p in links.iter().chain([&end]) {
+            if let Some(parent) = p.parent() {
+                dirs.insert(parent.to_path_buf());
+            }
         }
-        if let Some(parent) = real.parent() {
-            dirs.insert(parent.to_path_buf());
+        let dir = end.is_dir().then(|| end.clone());
+        if let Some(d) = &dir {
+            dirs.insert(d.clone());
+        }
+        dirs.retain(|d| d.is_dir());
+        WatchPlan {
+            dirs,
+            relevant,
+            dir,
         }
     }
-    dirs.retain(|d| d.is_dir());
-    dirs
+
+    /// Whether a change to `changed` can change the desired state.
+    pub fn matters(&self, changed: &Path) -> bool {
+        self.relevant.contains(changed)
+            || self.dir.as_deref().is_some_and(|d| {
+                changed.parent() == Some(d)
+                    && matches!(
+                        changed.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml")
+                    )
+            })
+    }
 }
 
 /// Watches the desired state; after a quiet `DEBOUNCE` fires `Reason::FileChanged`. The pass
 /// loop re-reads the files and runs only if their digest changed.
 fn watch(path: &Path, triggers: Arc<Triggers>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             // Opens and reads (muster's own among them) change nothing.
             Ok(e) if matches!(e.kind, EventKind::Access(_)) => {}
-            Ok(_) => {
-                let _ = tx.send(());
+            Ok(e) => {
+                let _ = tx.send(e.paths);
             }
             Err(e) => tracing::warn!(error = %e, "file watch error"),
-        }
-    })
-    .map_err(|e| DaemonError::Watch {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+        })
+        .map_err(|e| DaemonError::Watch {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     let target = path.to_owned();
-    let mut watched = BTreeSet::new();
-    let rewatch = move |watcher: &mut notify::RecommendedWatcher,
-                        watched: &mut BTreeSet<PathBuf>| {
-        let want = watch_dirs(&target);
-        for gone in watched.difference(&want) {
+    let mut plan = WatchPlan::default();
+    let rewatch = move |watcher: &mut notify::RecommendedWatcher, plan: &mut WatchPlan| {
+        let want = WatchPlan::of(&target);
+        for gone in plan.dirs.difference(&want.dirs) {
             let _ = watcher.unwatch(gone);
         }
-        for dir in want.difference(watched) {
+        for dir in want.dirs.difference(&plan.dirs) {
             if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory");
             }
         }
-        *watched = want;
+        *plan = want;
     };
-    rewatch(&mut watcher, &mut watched);
-    if watched.is_empty() {
+    rewatch(&mut watcher, &mut plan);
+    if plan.dirs.is_empty() {
         return Err(DaemonError::Watch {
             path: path.to_owned(),
             message: "no directory of it exists".into(),
         });
     }
-    tracing::info!(dirs = ?watched, "watching the desired state");
+    tracing::info!(dirs = ?plan.dirs, "watching the desired state");
     Ok(tokio::spawn(async move {
-        while rx.recv().await.is_some() {
+        while let Some(paths) = rx.recv().await {
+            if !paths.iter().any(|p| plan.matters(p)) {
+                continue;
+            }
             let burst = Instant::now();
             while burst.elapsed() < DEBOUNCE_MAX {
                 match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    Ok(Some(())) => continue,
+                    Ok(Some(_)) => continue,
                     Ok(None) => return,
                     Err(_) => break,
                 }
             }
             // Symlinks may have moved: follow them.
-            rewatch(&mut watcher, &mut watched);
+            rewatch(&mut watcher, &mut plan);
             tracing::debug!("desired state files changed");
             triggers.fire(Reason::FileChanged);
         }
@@ -478,20 +538,40 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_swap_is_watched_where_it_happens() {
+    fn symlink_swaps_are_watched_where_they_happen_and_other_files_do_not_matter() {
         let root = std::env::temp_dir().join(format!("muster-watch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("rev1")).unwrap();
-        std::fs::write(root.join("rev1/accounts.yaml"), "x").unwrap();
-        std::os::unix::fs::symlink("rev1", root.join("current")).unwrap();
-        let dirs = watch_dirs(&root.join("current/accounts.yaml"));
-        // The link lives in root: a swap of `current` shows there.
-        assert!(dirs.contains(&root), "{dirs:?}");
-        assert!(dirs.contains(&root.join("current")), "{dirs:?}");
-        assert!(
-            dirs.contains(&root.canonicalize().unwrap().join("rev1")),
-            "{dirs:?}"
+        // git-sync: repo/current -> worktrees/aaa.
+        std::fs::create_dir_all(root.join("repo/worktrees/aaa")).unwrap();
+        std::fs::write(root.join("repo/worktrees/aaa/accounts.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink("worktrees/aaa", root.join("repo/current")).unwrap();
+        let root = root.canonicalize().unwrap();
+        let w = WatchPlan::of(&root.join("repo/current/accounts.yaml"));
+        assert_eq!(
+            w.dirs,
+            BTreeSet::from([root.join("repo"), root.join("repo/worktrees/aaa")])
         );
+        assert!(w.matters(&root.join("repo/current")));
+        assert!(w.matters(&root.join("repo/worktrees/aaa/accounts.yaml")));
+        assert!(!w.matters(&root.join("repo/worktrees/aaa/muster.log")));
+        assert!(!w.matters(&root.join("repo/current.tmp")));
+
+        // A ConfigMap volume: accounts.yaml -> ..data/accounts.yaml, ..data -> ..rev1.
+        let cm = root.join("cm");
+        std::fs::create_dir_all(cm.join("..rev1")).unwrap();
+        std::fs::write(cm.join("..rev1/accounts.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink("..rev1", cm.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/accounts.yaml", cm.join("accounts.yaml")).unwrap();
+        let w = WatchPlan::of(&cm.join("accounts.yaml"));
+        assert_eq!(w.dirs, BTreeSet::from([cm.clone(), cm.join("..rev1")]));
+        assert!(w.matters(&cm.join("..data")));
+        assert!(!w.matters(&cm.join("..data_tmp")));
+
+        // A directory of files: its YAML files matter, nothing else in it.
+        let w = WatchPlan::of(&root.join("repo/current"));
+        assert!(w.dirs.contains(&root.join("repo/worktrees/aaa")));
+        assert!(w.matters(&root.join("repo/worktrees/aaa/new.yml")));
+        assert!(!w.matters(&root.join("repo/worktrees/aaa/notes.txt")));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -62,6 +62,10 @@ const EXIT_OK: u8 = 0;
 const EXIT_ERROR: u8 = 1;
 const EXIT_CHANGES: u8 = 2;
 
+/// How long `apply` and `run` wait for the event log's lock (held briefly by `muster events`
+/// when no muster runs) before they report it in use.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn load_desired(
     settings: &SettingsArgs,
 ) -> anyhow::Result<Result<(Config, muster::desired::DesiredState), muster::desired::Invalid>> {
@@ -137,7 +141,7 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let log = muster::eventlog::EventLog::open(&config.state_dir)?;
+    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
     let expired = log.apply_retention(config.retention)?;
     if expired > 0 {
         tracing::info!(events = expired, "deleted events past the retention period");
@@ -216,7 +220,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         None
     };
     let config = Config::load(&args.settings)?;
-    let log = muster::eventlog::EventLog::open(&config.state_dir)?;
+    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
     tracing::info!(state_dir = %config.state_dir.display(), desired_state = %config.desired_state.display(), "event log open (read it with `muster events --state-dir`)");
     let sdk = match sdk {
         Some(s) => s,

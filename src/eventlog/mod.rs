@@ -213,6 +213,8 @@ impl Event {
 pub enum EventLogError {
     #[error("the event log in {dir} is in use by another muster (one muster per state_dir); stop it or use another --state-dir")]
     Locked { dir: PathBuf },
+    #[error("there is no event log in {dir} (muster has not run with this state_dir)")]
+    Missing { dir: PathBuf },
     #[error("cannot open the event log in {dir}")]
     Open {
         dir: PathBuf,
@@ -262,6 +264,23 @@ pub struct EventLog {
 impl EventLog {
     /// Opens (or creates) the log in `dir`. A second muster on the same directory gets
     /// `Locked` at once.
+    /// As `open`, waiting up to `patience` for the lock: a reader (`muster events`) holds it
+    /// for as long as it reads when no muster runs.
+    pub fn open_waiting(
+        dir: &Path,
+        patience: std::time::Duration,
+    ) -> Result<EventLog, EventLogError> {
+        let start = std::time::Instant::now();
+        loop {
+            match EventLog::open(dir) {
+                Err(EventLogError::Locked { .. }) if start.elapsed() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
         std::fs::create_dir_all(dir).map_err(|e| EventLogError::Open {
             dir: dir.to_owned(),
@@ -355,6 +374,13 @@ impl EventLog {
     /// temporary directory and the copy opened (sled recovers the copy to its last consistent
     /// state). The copy is removed when the returned guard drops.
     pub fn open_for_reading(dir: &Path) -> Result<(EventLog, Option<TempCopy>), EventLogError> {
+        // A reader never creates a store (and so never holds the lock of one a muster is about
+        // to open).
+        if !dir.join("events.sled").exists() {
+            return Err(EventLogError::Missing {
+                dir: dir.to_owned(),
+            });
+        }
         match EventLog::open(dir) {
             Err(EventLogError::Locked { .. }) => {
                 let copy = std::env::temp_dir().join(format!(

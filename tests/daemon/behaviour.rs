@@ -1,1 +1,441 @@
-//! placeholder
+//! The daemon's lifecycle: reload on a change (plain rename, ConfigMap `..data` swap, git-sync
+//! `current` swap), a broken desired state, suspend, SIGTERM mid-pass, single-flight.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
+
+use crate::common::*;
+use crate::*;
+
+/// Never in a test's lifetime: only startup and file changes trigger passes.
+const YEARLY: &str = "0 0 0 1 1 *";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn id(i: usize) -> String {
+    format!("{:012}", 100_000_000_000u64 + i as u64)
+}
+
+/// A desired state declaring generated accounts `ids` in us-east-1.
+fn desired(ids: std::ops::Range<usize>, prune: bool) -> String {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in ids {
+        text += &format!(
+            "  - {{id: \"{}\", email: \"aws+{}@example.com\"}}\n",
+            id(i),
+            id(i)
+        );
+    }
+    text + &format!("detective:\n  graphs: [{{region: us-east-1}}]\n  prune: {prune}\n")
+}
+
+async fn world(accounts: usize) -> Sandbox {
+    start(generate(&Generate {
+        accounts,
+        regions: vec!["us-east-1".into()],
+        seed: 11,
+    }))
+    .await
+}
+
+fn slow(sb: &Sandbox, operation: &str, ms: u64) {
+    sb.set_faults(FaultConfig {
+        seed: 1,
+        rules: vec![FaultRule {
+            service: Some("detective".into()),
+            operation: Some(operation.into()),
+            latency_ms: ms,
+            ..FaultRule::default()
+        }],
+        fail_next: vec![],
+    })
+    .unwrap();
+}
+
+fn writes(sb: &Sandbox) -> (u64, u64) {
+    let c = sb.calls();
+    (
+        c.count("detective", "CreateMembers"),
+        c.count("detective", "DeleteMembers"),
+    )
+}
+
+/// Writes `text` to `path` the way editors and config tools do: a temporary file renamed over it.
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Waits for the next CreateMembers after `before` calls; the time it took from `since`.
+async fn next_create(sb: &Sandbox, before: u64, since: Instant) -> Duration {
+    eventually(LIMIT, "a CreateMembers call", || {
+        (writes(sb).0 > before).then(|| since.elapsed())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
+    let sb = world(40).await;
+    let dir = scratch("reload");
+    // A ConfigMap volume: accounts.yaml -> ..data/accounts.yaml, ..data -> ..2026_rev1.
+    let cm = dir.join("cm");
+    std::fs::create_dir_all(cm.join("..2026_rev1")).unwrap();
+    std::fs::write(cm.join("..2026_rev1/accounts.yaml"), desired(2..7, false)).unwrap();
+    std::os::unix::fs::symlink("..2026_rev1", cm.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/accounts.yaml", cm.join("accounts.yaml")).unwrap();
+    let d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        &format!("desired_state: cm/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    assert_eq!(writes(&sb), (1, 0));
+
+    // The kubelet's swap: a new revision directory, a new link renamed over ..data.
+    std::fs::create_dir_all(cm.join("..2026_rev2")).unwrap();
+    std::fs::write(cm.join("..2026_rev2/accounts.yaml"), desired(2..12, false)).unwrap();
+    std::os::unix::fs::symlink("..2026_rev2", cm.join("..data_tmp")).unwrap();
+    let t = Instant::now();
+    std::fs::rename(cm.join("..data_tmp"), cm.join("..data")).unwrap();
+    let took = next_create(&sb, 1, t).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "swap applied after {took:?}\n{}",
+        d.log()
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
+        .await;
+    assert_eq!(writes(&sb), (2, 0), "one batch for the 5 new accounts");
+
+    // A file that is not a symlink, replaced by rename.
+    std::fs::remove_file(cm.join("accounts.yaml")).unwrap();
+    std::fs::write(cm.join("accounts.yaml"), desired(2..12, false)).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let t = Instant::now();
+    replace(&cm.join("accounts.yaml"), &desired(2..15, false));
+    let took = next_create(&sb, 2, t).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "rename applied after {took:?}\n{}",
+        d.log()
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 3.0, LIMIT)
+        .await;
+    // Startup, the swap, the rename; rewriting the same content ran no pass.
+    assert_eq!(writes(&sb), (3, 0));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}"),
+        Some(3.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_sync_link_swap_above_the_file_is_followed() {
+    let sb = world(40).await;
+    let dir = scratch("gitsync");
+    // git-sync: repo/current -> worktrees/<rev>, the desired state inside it.
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(repo.join("worktrees/aaa")).unwrap();
+    std::fs::write(
+        repo.join("worktrees/aaa/accounts.yaml"),
+        desired(2..7, false),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("worktrees/aaa", repo.join("current")).unwrap();
+    let d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        &format!("desired_state: repo/current/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    std::fs::create_dir_all(repo.join("worktrees/bbb")).unwrap();
+    std::fs::write(
+        repo.join("worktrees/bbb/accounts.yaml"),
+        desired(2..9, false),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("worktrees/bbb", repo.join("current.tmp")).unwrap();
+    let t = Instant::now();
+    std::fs::rename(repo.join("current.tmp"), repo.join("current")).unwrap();
+    let took = next_create(&sb, 1, t).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "swap applied after {took:?}\n{}",
+        d.log()
+    );
+    // And again: the watch moved to the new worktree.
+    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
+        .await;
+    let t = Instant::now();
+    replace(
+        &repo.join("worktrees/bbb/accounts.yaml"),
+        &desired(2..11, false),
+    );
+    let took = next_create(&sb, 2, t).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "edit applied after {took:?}\n{}",
+        d.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_nothing() {
+    let sb = world(40).await;
+    let dir = scratch("broken");
+    let file = dir.join("accounts.yaml");
+    std::fs::write(&file, desired(2..12, true)).unwrap();
+    let d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        "desired_state: accounts.yaml\nschedule: \"* * * * * *\"\n",
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    assert_eq!(writes(&sb), (1, 0));
+    let good = sample_digest(&d);
+    assert_eq!(http_get(d.port, "/readyz").unwrap().0, 200);
+
+    // Ten more accounts, one of them with a 5-digit id: nothing of it may reach AWS.
+    let broken = desired(2..22, true).replacen(&id(15), "12345", 1);
+    replace(&file, &broken);
+    d.wait_for("muster_desired_state_valid", 0.0, LIMIT).await;
+    let (status, body) = http_get(d.port, "/readyz").unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            503,
+            "not ready: the desired state is not valid (see the log)\n"
+        )
+    );
+    // Scheduled passes go on with the last good state, which is converged: no writes.
+    let ok = sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}").unwrap();
+    d.wait_for("muster_passes_total{result=\"ok\"}", ok + 2.0, LIMIT)
+        .await;
+    assert_eq!(writes(&sb), (1, 0), "a broken desired state reached AWS");
+    assert_eq!(sample_digest(&d), good);
+    let located = format!(
+        "problem={}:16:10: account id \"12345\" must be 12 digits (quote ids that start with 0)",
+        file.display()
+    );
+    assert!(
+        d.log().contains(&located),
+        "the located error is logged:\n{}",
+        d.log()
+    );
+
+    // An empty file is not "no accounts": prune is on, and still nothing is removed.
+    replace(&file, "");
+    let failures = sample(
+        &d.metrics().unwrap(),
+        "muster_desired_state_reload_failures_total",
+    )
+    .unwrap();
+    eventually(LIMIT, "the empty file to count as a reload failure", || {
+        let m = d.metrics()?;
+        (sample(&m, "muster_desired_state_reload_failures_total")? > failures).then_some(())
+    })
+    .await;
+    let ok = sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}").unwrap();
+    d.wait_for("muster_passes_total{result=\"ok\"}", ok + 2.0, LIMIT)
+        .await;
+    assert_eq!(
+        writes(&sb),
+        (1, 0),
+        "an empty desired state removed members"
+    );
+    assert_eq!(
+        sample(&d.metrics().unwrap(), "muster_desired_state_valid"),
+        Some(0.0)
+    );
+
+    // Fixed: the new accounts go out in one batch.
+    replace(&file, &desired(2..22, true));
+    d.wait_for("muster_desired_state_valid", 1.0, LIMIT).await;
+    eventually(LIMIT, "the fixed state to be applied", || {
+        (writes(&sb) == (2, 0)).then_some(())
+    })
+    .await;
+    assert_ne!(sample_digest(&d), good);
+}
+
+/// The digest label of muster_desired_state_info.
+fn sample_digest(d: &Daemon) -> String {
+    let m = d.metrics().unwrap();
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("muster_desired_state_info{"))
+        .unwrap_or_else(|| panic!("no info metric:\n{m}"));
+    line.split('"').nth(1).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_observes_and_records_drift_and_writes_nothing() {
+    let sb = world(40).await;
+    let dir = scratch("suspend");
+    std::fs::write(dir.join("accounts.yaml"), desired(2..12, true)).unwrap();
+    let d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        "desired_state: accounts.yaml\nschedule: \"* * * * * *\"\nsuspend: true\n",
+    );
+    d.wait_for("muster_passes_total{result=\"suspended\"}", 3.0, LIMIT)
+        .await;
+    assert_eq!(writes(&sb), (0, 0));
+    let m = d.metrics().unwrap();
+    assert_eq!(sample(&m, "muster_suspended"), Some(1.0));
+    assert_eq!(sample(&m, "muster_passes_total{result=\"ok\"}"), Some(0.0));
+    let ev = events(&dir);
+    let drift: Vec<&serde_json::Value> = ev
+        .iter()
+        .filter(|e| e["type"] == "drift_observed")
+        .collect();
+    assert_eq!(
+        drift.len(),
+        10,
+        "each drift recorded once, not once per pass"
+    );
+    assert!(drift.iter().all(|e| e["kind"] == "missing"));
+    assert!(!types(&ev)
+        .iter()
+        .any(|t| t == "invite_intent" || t == "removal_intent"));
+    let outcomes: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["type"] == "pass_finished")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.len() >= 3 && outcomes.iter().all(|o| *o == "suspended"),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_pass_exits_0_after_the_batch_in_flight_records_its_outcome() {
+    let sb = world(200).await;
+    slow(&sb, "CreateMembers", 1500);
+    let dir = scratch("sigterm");
+    // 150 accounts: three batches of 50, each taking 1.5 s.
+    std::fs::write(dir.join("accounts.yaml"), desired(2..152, false)).unwrap();
+    let mut d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+    );
+    eventually(LIMIT, "the first invite intent", || {
+        types(&events(&dir))
+            .iter()
+            .any(|t| t == "invite_intent")
+            .then_some(())
+    })
+    .await;
+    let status = d.terminate().await;
+    assert!(status.success(), "exit {status:?}\n{}", d.log());
+    let ev = events(&dir);
+    let batches = |kind: &str| -> Vec<String> {
+        ev.iter()
+            .filter(|e| e["type"] == kind)
+            .map(|e| e["batch"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (intents, results) = (batches("invite_intent"), batches("invite_result"));
+    assert_eq!(intents, results, "every intent has its outcome");
+    assert!(
+        !intents.is_empty() && intents.len() < 3,
+        "stopped after the batch in flight: {intents:?}"
+    );
+    assert_eq!(writes(&sb).0, intents.len() as u64);
+    let last = ev.last().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["outcome"].as_str()),
+        (Some("pass_finished"), Some("interrupted"))
+    );
+    let log = d.log();
+    assert!(
+        log.contains("stopping: waiting for the batch in flight"),
+        "{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_changes_run_one_pass_at_a_time_and_the_last_change_is_applied() {
+    let sb = world(60).await;
+    let dir = scratch("singleflight");
+    let file = dir.join("accounts.yaml");
+    std::fs::write(&file, desired(2..5, false)).unwrap();
+    let d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    // Each pass now takes at least 400 ms (one ListMembers).
+    slow(&sb, "ListMembers", 400);
+    // 20 changes in 2 s, each a different desired state.
+    for n in 0..20 {
+        replace(&file, &desired(2..(6 + n), false));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let final_accounts = 6 + 19 - 2;
+    let admin = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
+    let graph = graph(&admin).await;
+    let mut members = 0;
+    for _ in 0..100 {
+        let listed = admin
+            .list_members()
+            .graph_arn(&graph)
+            .max_results(200)
+            .send()
+            .await
+            .unwrap();
+        members = listed.member_details().len();
+        if members == final_accounts {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        members,
+        final_accounts,
+        "the last change was applied\n{}",
+        d.log()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ev = events(&dir);
+    // Runs never interleave: each run's events form one contiguous block.
+    let mut seen = Vec::<String>::new();
+    for e in &ev {
+        let run = e["run"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&run) {
+            assert!(!seen.contains(&run), "run {run} interleaved with another");
+            seen.push(run);
+        }
+    }
+    let passes = types(&ev).iter().filter(|t| *t == "pass_finished").count();
+    // One startup pass; then the changes coalesce: a pass takes >= 400 ms, so 20 changes in
+    // 2 s cannot each get their own.
+    assert!((2..=8).contains(&passes), "{passes} passes for 20 changes");
+    let last_loaded = ev
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "desired_state_loaded")
+        .unwrap();
+    assert_eq!(last_loaded["accounts"], final_accounts);
+    let c = sb.calls();
+    assert_eq!(c.count("detective", "DeleteMembers"), 0);
+}
