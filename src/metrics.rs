@@ -28,6 +28,15 @@ pub const DRIFT_KINDS: [DriftKind; 7] = [
     DriftKind::QuotaBlocked,
 ];
 
+/// The operations muster calls, by service: their request and retry counters start at 0, so
+/// that rates and alerts see them before the first failure.
+const OPERATIONS: [(&str, &str); 4] = [
+    ("detective", "ListGraphs"),
+    ("detective", "ListMembers"),
+    ("detective", "CreateMembers"),
+    ("detective", "DeleteMembers"),
+];
+
 /// Detective member statuses as label values; anything unknown is `other`.
 const MEMBER_STATUSES: [&str; 6] = [
     "invited",
@@ -295,6 +304,13 @@ impl Metrics {
             PassResult::Interrupted,
         ] {
             m.passes.with_label_values(&[result.as_str()]);
+        }
+        for (service, operation) in OPERATIONS {
+            for outcome in ["ok", "throttled", "error"] {
+                m.aws_requests
+                    .with_label_values(&[service, operation, outcome]);
+            }
+            m.aws_retries.with_label_values(&[service, operation]);
         }
         m
     }

@@ -96,6 +96,21 @@ async fn promtool_check_metrics_finds_nothing_in_musters_metrics() {
     let (ok, out) = run("promtool", &["check", "metrics"], Some(&text));
     assert!(ok, "promtool check metrics failed:\n{out}");
     assert_eq!(out, "", "promtool check metrics reported problems");
+    // Every metric the alerts and the dashboard use is one muster exports.
+    let names = regex::Regex::new(r"\bmuster_[a-z_]+").unwrap();
+    for file in [
+        "deploy/prometheus/muster-rules.yaml",
+        "deploy/grafana/muster-dashboard.json",
+    ] {
+        let text_of_file = std::fs::read_to_string(repo(file)).unwrap();
+        for name in names.find_iter(&text_of_file) {
+            let name = name.as_str();
+            assert!(
+                text.lines().any(|l| l.starts_with(name)),
+                "{file} uses {name}, which muster does not export"
+            );
+        }
+    }
     // Labels never carry an account id or an email.
     let account = regex::Regex::new(r#"="\d{12}""#).unwrap();
     assert!(
@@ -128,4 +143,130 @@ fn the_systemd_unit_scores_2_or_lower() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no score in:\n{out}"));
     assert!(score <= 2.0, "exposure {score} > 2.0:\n{out}");
+}
+
+fn yaml(path: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&std::fs::read_to_string(repo(path)).unwrap())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_prometheus_rule_for_the_operator_carries_the_same_rules() {
+    let rules = yaml("deploy/prometheus/muster-rules.yaml");
+    let crd = yaml("deploy/kubernetes/prometheusrule.yaml");
+    assert_eq!(crd["kind"], "PrometheusRule");
+    assert_eq!(crd["spec"]["groups"], rules["groups"]);
+}
+
+#[test]
+fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
+    let k = yaml("deploy/kubernetes/kustomization.yaml");
+    for r in k["resources"].as_sequence().unwrap() {
+        yaml(&format!("deploy/kubernetes/{}", r.as_str().unwrap()));
+    }
+    let ns = yaml("deploy/kubernetes/namespace.yaml");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let sa = yaml("deploy/kubernetes/serviceaccount.yaml");
+    assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
+    let ss = yaml("deploy/kubernetes/statefulset.yaml");
+    assert_eq!(ss["kind"], "StatefulSet");
+    assert_eq!(ss["spec"]["replicas"], 1);
+    let pod = &ss["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // Settings in the image's ConfigMap are valid muster settings.
+    for settings in [
+        "deploy/kubernetes/muster.yaml",
+        "deploy/kubernetes/git-sync/muster.yaml",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["validate", "--config"])
+            .arg(repo(settings))
+            .arg("--desired-state")
+            .arg(repo("deploy/kubernetes/desired/accounts.yaml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{settings}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let overlay = yaml("deploy/kubernetes/git-sync/kustomization.yaml");
+    assert_eq!(overlay["resources"][0], "../");
+    yaml("deploy/kubernetes/git-sync/statefulset-git-sync.yaml");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
+    let sb = start(demo()).await;
+    let dir = scratch("iam");
+    // The example, pruning: 500000000005 is an undeclared member in us-east-1.
+    let example = std::fs::read_to_string(repo("config/accounts.example.yaml")).unwrap();
+    let pruning = example.replace("  prune: false", "  prune: true");
+    assert_ne!(example, pruning);
+    std::fs::write(dir.join("accounts.yaml"), pruning).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["apply", "--desired-state"])
+        .arg(dir.join("accounts.yaml"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env("AWS_ENDPOINT_URL", sb.endpoint())
+        .env("AWS_ACCESS_KEY_ID", SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut called: Vec<String> = sb
+        .calls()
+        .counts
+        .iter()
+        .map(|c| format!("{}:{}", c.service, c.operation))
+        .collect();
+    called.sort();
+    called.dedup();
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("deploy/iam/policy.json")).unwrap())
+            .unwrap();
+    let mut allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    allowed.sort();
+    assert_eq!(allowed, called);
+    // Deletes only in their own statement, for prune.
+    let prune = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "PruneMembers")
+        .unwrap();
+    assert_eq!(
+        prune["Action"],
+        serde_json::json!(["detective:DeleteMembers"])
+    );
 }
