@@ -1,0 +1,223 @@
+//! `muster run` as a process: idle memory with 1,200 declared accounts, CPU per pass with no
+//! drift over 1,200 accounts x 16 regions, and the time from a change to the desired state to
+//! the first CreateMembers. muster is the release binary, a child process; the sandbox runs in
+//! this process, so muster's CPU and memory are its own.
+//!
+//! Run: `cargo bench --locked --bench daemon`
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster::sandbox::Sandbox;
+
+const REGIONS: [&str; 16] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "sa-east-1",
+];
+const DECLARED: usize = 1200;
+
+fn id(i: usize) -> String {
+    format!("{:012}", 100_000_000_000u64 + i as u64)
+}
+
+fn desired(n: usize) -> String {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in 2..2 + n {
+        text += &format!(
+            "  - {{id: \"{}\", email: \"aws+{}@example.com\"}}\n",
+            id(i),
+            id(i)
+        );
+    }
+    text += "detective:\n  graphs:\n";
+    for r in REGIONS {
+        text += &format!("    - region: {r}\n");
+    }
+    text
+}
+
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(sb: &Sandbox, dir: &Path, schedule: &str, port: u16) -> Child {
+    std::fs::write(
+        dir.join("muster.yaml"),
+        format!(
+            "desired_state: accounts.yaml\nstate_dir: state\nschedule: \"{schedule}\"\nmetrics_listen: \"127.0.0.1:{port}\"\nmax_concurrent_graphs: 4\n"
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["run", "--config"])
+        .arg(dir.join("muster.yaml"))
+        .env("AWS_ENDPOINT_URL", sb.endpoint())
+        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn metric(port: u16, series: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines().find_map(|l| {
+        let (name, v) = l.rsplit_once(' ')?;
+        (name == series).then(|| v.parse().ok())?
+    })
+}
+
+fn passes(port: u16) -> f64 {
+    metric(port, "muster_passes_total{result=\"ok\"}").unwrap_or(0.0)
+}
+
+async fn wait_passes(port: u16, at_least: f64) {
+    let start = Instant::now();
+    while passes(port) < at_least {
+        assert!(start.elapsed() < Duration::from_secs(600), "no pass");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (resident KiB, peak resident KiB) of a process.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// User + system CPU seconds a process has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sb = Sandbox::start(
+            generate(&Generate {
+                accounts: DECLARED + 40,
+                regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+                seed: 5,
+            }),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("muster-bench-daemon-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("accounts.yaml");
+        std::fs::write(&file, desired(DECLARED)).unwrap();
+
+        // Converge, then passes with no drift every 2 s.
+        let port = free_port();
+        let mut child = start(&sb, &dir, "*/2 * * * * *", port);
+        let pid = child.id();
+        let t = Instant::now();
+        wait_passes(port, 1.0).await;
+        println!(
+            "first pass (invites {DECLARED} accounts into 16 graphs): {:.2?}",
+            t.elapsed()
+        );
+        wait_passes(port, 3.0).await;
+        let (n0, c0) = (passes(port), cpu_secs(pid));
+        const N: f64 = 10.0;
+        wait_passes(port, n0 + N).await;
+        let (n1, c1) = (passes(port), cpu_secs(pid));
+        println!(
+            "cpu per no-drift pass, {DECLARED} accounts x 16 regions: {:.1} ms ({} passes)",
+            (c1 - c0) * 1000.0 / (n1 - n0),
+            n1 - n0
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+
+        // Idle: a restart with the log in place, one pass, then nothing scheduled.
+        let port = free_port();
+        let mut child = start(&sb, &dir, "0 0 0 1 1 *", port);
+        let pid = child.id();
+        wait_passes(port, 1.0).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (rss, peak) = rss_kib(pid);
+        println!(
+            "idle rss with {DECLARED} declared accounts x 16 graphs: {:.1} MiB (peak {:.1} MiB)",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+
+        // Change to first CreateMembers: one more account each time.
+        let mut took = Vec::new();
+        for k in 0..10 {
+            let before = sb.calls().count("detective", "CreateMembers");
+            replace(&file, &desired(DECLARED + k + 1));
+            let t = Instant::now();
+            while sb.calls().count("detective", "CreateMembers") == before {
+                assert!(t.elapsed() < Duration::from_secs(30), "no CreateMembers");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            took.push(t.elapsed());
+            wait_passes(port, 2.0 + k as f64).await;
+        }
+        took.sort();
+        println!(
+            "desired-state change to first CreateMembers (10 changes): median {:.0?}, max {:.0?}",
+            took[took.len() / 2],
+            took[took.len() - 1]
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        sb.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
