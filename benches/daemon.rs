@@ -36,7 +36,7 @@ fn id(i: usize) -> String {
     format!("{:012}", 100_000_000_000u64 + i as u64)
 }
 
-fn desired(n: usize) -> String {
+fn desired(n: usize, regions: &[&str]) -> String {
     let mut text = String::from("version: 1\naccounts:\n");
     for i in 2..2 + n {
         text += &format!(
@@ -46,7 +46,7 @@ fn desired(n: usize) -> String {
         );
     }
     text += "detective:\n  graphs:\n";
-    for r in REGIONS {
+    for r in regions {
         text += &format!("    - region: {r}\n");
     }
     text
@@ -102,6 +102,18 @@ fn metric(port: u16, series: &str) -> Option<f64> {
     })
 }
 
+fn drift_total(port: u16) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body.lines()
+        .filter(|l| l.starts_with("muster_drift{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 fn passes(port: u16) -> f64 {
     metric(port, "muster_passes_total{result=\"ok\"}").unwrap_or(0.0)
 }
@@ -137,6 +149,50 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
+/// A sandbox of `accounts` organization accounts in `regions`, all active and with no data
+/// volume limit, so that every member ends ENABLED: converged means no drift at all.
+async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
+    let sb = Sandbox::start(
+        generate(&Generate {
+            accounts,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            seed: 5,
+        }),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    sb.with_world(|w| {
+        w.settings.graph_volume_limit_bytes = u64::MAX;
+        for a in w.accounts.values_mut() {
+            a.state = muster::sandbox::world::AccountState::Active;
+        }
+    });
+    sb
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Idle RSS after one pass and 5 s of nothing scheduled.
+async fn idle_rss(sb: &Sandbox, dir: &Path, label: &str) -> (Child, u16) {
+    let port = free_port();
+    let child = start(sb, dir, "0 0 0 1 1 *", port);
+    wait_passes(port, 1.0).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, peak) = rss_kib(child.id());
+    println!(
+        "idle rss, {label}: {:.1} MiB (peak {:.1} MiB)",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    (child, port)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -144,23 +200,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let sb = Sandbox::start(
-            generate(&Generate {
-                accounts: DECLARED + 40,
-                regions: REGIONS.iter().map(|r| r.to_string()).collect(),
-                seed: 5,
-            }),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
-        let dir = std::env::temp_dir().join(format!("muster-bench-daemon-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("accounts.yaml");
-        std::fs::write(&file, desired(DECLARED)).unwrap();
-
-        // Converge, then passes with no drift every 2 s.
+        // 1,200 accounts x 16 regions: converge, then passes with no drift every 2 s.
+        let sb = world(DECLARED + 2, &REGIONS).await;
+        let dir = scratch("cpu");
+        std::fs::write(dir.join("accounts.yaml"), desired(DECLARED, &REGIONS)).unwrap();
         let port = free_port();
         let mut child = start(&sb, &dir, "*/2 * * * * *", port);
         let pid = child.id();
@@ -171,6 +214,7 @@ fn main() {
             t.elapsed()
         );
         wait_passes(port, 3.0).await;
+        assert_eq!(drift_total(port), 0.0, "converged means no drift");
         let (n0, c0) = (passes(port), cpu_secs(pid));
         const N: f64 = 10.0;
         wait_passes(port, n0 + N).await;
@@ -182,25 +226,32 @@ fn main() {
         );
         let _ = child.kill();
         let _ = child.wait();
+        let (mut child, _) = idle_rss(&sb, &dir, "1,200 accounts x 16 graphs").await;
+        let _ = child.kill();
+        let _ = child.wait();
+        sb.shutdown().await;
 
-        // Idle: a restart with the log in place, one pass, then nothing scheduled.
+        // 1,200 accounts, one graph: idle memory; then changes, 10 times one more account
+        // (the graph holds 1,200 members at most, so it starts at 1,190).
+        let sb = world(DECLARED + 2, &REGIONS[..1]).await;
+        let dir = scratch("latency");
+        std::fs::write(dir.join("accounts.yaml"), desired(DECLARED, &REGIONS[..1])).unwrap();
+        let (mut child, _) = idle_rss(&sb, &dir, "1,200 accounts x 1 graph").await;
+        let _ = child.kill();
+        let _ = child.wait();
+        sb.shutdown().await;
+
+        let sb = world(DECLARED + 2, &REGIONS[..1]).await;
+        let file = dir.join("accounts.yaml");
+        std::fs::write(&file, desired(DECLARED - 10, &REGIONS[..1])).unwrap();
+        let _ = std::fs::remove_dir_all(dir.join("state"));
         let port = free_port();
         let mut child = start(&sb, &dir, "0 0 0 1 1 *", port);
-        let pid = child.id();
         wait_passes(port, 1.0).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let (rss, peak) = rss_kib(pid);
-        println!(
-            "idle rss with {DECLARED} declared accounts x 16 graphs: {:.1} MiB (peak {:.1} MiB)",
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0
-        );
-
-        // Change to first CreateMembers: one more account each time.
         let mut took = Vec::new();
         for k in 0..10 {
             let before = sb.calls().count("detective", "CreateMembers");
-            replace(&file, &desired(DECLARED + k + 1));
+            replace(&file, &desired(DECLARED - 9 + k, &REGIONS[..1]));
             let t = Instant::now();
             while sb.calls().count("detective", "CreateMembers") == before {
                 assert!(t.elapsed() < Duration::from_secs(30), "no CreateMembers");
@@ -211,13 +262,12 @@ fn main() {
         }
         took.sort();
         println!(
-            "desired-state change to first CreateMembers (10 changes): median {:.0?}, max {:.0?}",
+            "desired-state change to first CreateMembers, 1,200 accounts (10 changes): median {:.0?}, max {:.0?}",
             took[took.len() / 2],
             took[took.len() - 1]
         );
         let _ = child.kill();
         let _ = child.wait();
         sb.shutdown().await;
-        let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -87,10 +87,10 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
         from = s.seq;
         p.status = s
             .status
-            .into_iter()
-            .map(|(g, a, st)| ((g, a), st))
+            .iter()
+            .map(|(g, a, st)| ((g.clone(), a.clone()), st.clone()))
             .collect();
-        p.drift = s.drift.into_iter().collect();
+        p.drift = s.drift.iter().cloned().collect();
     }
     for e in log.projection_after(from) {
         match e?.kind {
@@ -343,7 +343,7 @@ pub async fn pass<D: DetectiveApi>(
         true,
     )?;
     // Statuses and drift as they stand now, so the next start replays only newer events.
-    log.save_snapshot(&Snapshot {
+    log.save_snapshot(Snapshot {
         in_doubt: log.in_doubt()?,
         seq: log.last_seq(),
         status: projection

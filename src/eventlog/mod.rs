@@ -257,6 +257,9 @@ pub struct EventLog {
     /// The projection's events again, same keys: what replay reads.
     projection: sled::Tree,
     next: AtomicU64,
+    /// The snapshot as last read or saved: a daemon reads it several times a pass, and decoding
+    /// it is most of what replay costs.
+    snapshot: std::sync::Mutex<Option<std::sync::Arc<Snapshot>>>,
     /// Set when this open moved a corrupt store aside: (where to, why).
     pub rebuilt: Option<(PathBuf, String)>,
 }
@@ -288,7 +291,7 @@ impl EventLog {
         })?;
         let store = dir.join("events.sled");
         let mut rebuilt = None;
-        let db = match sled::Config::new().path(&store).open() {
+        let db = match store_config(&store).open() {
             Err(sled::Error::Corruption { .. }) => {
                 let ms = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
@@ -300,7 +303,7 @@ impl EventLog {
                 })?;
                 tracing::error!(dir = %dir.display(), moved_to = %aside.display(), "the event log was corrupt: moved it aside and started a new one; membership will be re-read from AWS");
                 rebuilt = Some((aside, "sled reported corruption".to_owned()));
-                sled::Config::new().path(&store).open()
+                store_config(&store).open()
             }
             other => other,
         };
@@ -337,6 +340,7 @@ impl EventLog {
             meta,
             projection,
             next: AtomicU64::new(next),
+            snapshot: std::sync::Mutex::new(None),
             rebuilt,
         };
         log.catch_up_projection()?;
@@ -423,20 +427,43 @@ impl EventLog {
     }
 
     /// The last saved snapshot, if any.
-    pub fn snapshot(&self) -> Result<Option<Snapshot>, EventLogError> {
+    pub fn snapshot(&self) -> Result<Option<std::sync::Arc<Snapshot>>, EventLogError> {
+        let mut cached = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = cached.as_ref() {
+            return Ok(Some(s.clone()));
+        }
         match self.meta.get("snapshot").map_err(EventLogError::Write)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|source| EventLogError::Corrupt { seq: 0, source }),
+            Some(v) => {
+                let s: Snapshot = serde_json::from_slice(&v)
+                    .map_err(|source| EventLogError::Corrupt { seq: 0, source })?;
+                let s = std::sync::Arc::new(s);
+                *cached = Some(s.clone());
+                Ok(Some(s))
+            }
         }
     }
 
-    pub fn save_snapshot(&self, s: &Snapshot) -> Result<(), EventLogError> {
-        let bytes = serde_json::to_vec(s).expect("a snapshot is plain JSON");
+    /// Saves `s` unless it says what the last snapshot says (statuses, drift and intents in
+    /// doubt unchanged) and few events came since: then the older one still holds, and replay
+    /// and the in-doubt check read the same few events after it.
+    pub fn save_snapshot(&self, s: Snapshot) -> Result<(), EventLogError> {
+        /// Events after a snapshot past which an unchanged one is saved anyway.
+        const RESAVE_AFTER: u64 = 1000;
+        if let Some(old) = self.snapshot()? {
+            if old.status == s.status
+                && old.drift == s.drift
+                && old.in_doubt == s.in_doubt
+                && s.seq.saturating_sub(old.seq) < RESAVE_AFTER
+            {
+                return Ok(());
+            }
+        }
+        let bytes = serde_json::to_vec(&s).expect("a snapshot is plain JSON");
         self.meta
             .insert("snapshot", bytes)
             .map_err(EventLogError::Write)?;
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(s));
         Ok(())
     }
 
@@ -530,7 +557,7 @@ impl EventLog {
         // Everything before the snapshot is settled but what it carries; after it, only intents
         // and outcomes are decoded.
         let (from, mut open) = match self.snapshot()? {
-            Some(s) => (s.seq, s.in_doubt),
+            Some(s) => (s.seq, s.in_doubt.clone()),
             None => (0, Vec::new()),
         };
         for e in self.after_of_types(from, &INTENT_TYPES) {
@@ -591,6 +618,14 @@ impl Drop for TempCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// sled's page cache defaults to 1 GiB; muster reads the log only at start and appends in
+/// between, so a small cache keeps a long-running muster small.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+fn store_config(store: &Path) -> sled::Config {
+    sled::Config::new().path(store).cache_capacity(CACHE_BYTES)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -768,8 +803,16 @@ mod tests {
             drift: vec![],
             in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         };
-        log.save_snapshot(&s).unwrap();
-        assert_eq!(log.snapshot().unwrap(), Some(s));
+        log.save_snapshot(s.clone()).unwrap();
+        assert_eq!(log.snapshot().unwrap().as_deref(), Some(&s));
+        // An unchanged snapshot a few events later is not written again; a changed one is.
+        let mut later = s.clone();
+        later.seq = 5;
+        log.save_snapshot(later.clone()).unwrap();
+        assert_eq!(log.snapshot().unwrap().unwrap().seq, 2);
+        later.drift.push(("g".into(), "a".into(), "missing".into()));
+        log.save_snapshot(later.clone()).unwrap();
+        assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
         assert_eq!(
             log.after(1).map(|e| e.unwrap().seq).collect::<Vec<_>>(),
             [2]

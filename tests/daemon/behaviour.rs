@@ -439,3 +439,151 @@ async fn rapid_changes_run_one_pass_at_a_time_and_the_last_change_is_applied() {
     let c = sb.calls();
     assert_eq!(c.count("detective", "DeleteMembers"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exits_1_naming_a_bad_schedule_or_a_busy_port() {
+    let sb = world(10).await;
+    let dir = scratch("refuse");
+    std::fs::write(dir.join("accounts.yaml"), desired(2..4, false)).unwrap();
+    let mut d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        "desired_state: accounts.yaml\nschedule: \"*/10 * * *\"\n",
+    );
+    let status = eventually(LIMIT, "muster to exit", || d.child.try_wait().unwrap()).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        d.log().contains("error: schedule \"*/10 * * *\" has 4 fields; write a cron schedule of 5 fields (minute hour day month weekday) or 6 (second first), e.g. \"*/10 * * * *\""),
+        "{}",
+        d.log()
+    );
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let mut d = Daemon::start_on(&sb.endpoint(), &dir, "desired_state: accounts.yaml\n", port);
+    let status = eventually(LIMIT, "muster to exit", || d.child.try_wait().unwrap()).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        d.log().contains(&format!(
+            "error: cannot listen on 127.0.0.1:{port} (metrics_listen): "
+        )),
+        "{}",
+        d.log()
+    );
+    assert_eq!(writes(&sb), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_status_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let sb = world(10).await;
+    let dir = scratch("notify");
+    std::fs::write(dir.join("accounts.yaml"), desired(2..4, false)).unwrap();
+    let socket = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("muster.yaml"),
+        format!("desired_state: accounts.yaml\nstate_dir: state\nschedule: \"{YEARLY}\"\nmetrics_listen: \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["run", "--config"])
+        .arg(dir.join("muster.yaml"))
+        .env("AWS_ENDPOINT_URL", sb.endpoint())
+        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("NOTIFY_SOCKET", dir.join("notify.sock"))
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut heard = Vec::<String>::new();
+    let mut listen = |until: &dyn Fn(&[String]) -> bool| {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while !until(&heard) {
+            assert!(start.elapsed() < LIMIT, "heard only {heard:?}");
+            if let Ok(n) = socket.recv(&mut buf) {
+                heard.push(String::from_utf8_lossy(&buf[..n]).trim().to_owned());
+            }
+        }
+    };
+    listen(&|h| h.iter().any(|m| m.starts_with("STATUS=last pass ok")));
+    assert_eq!(heard[0], "READY=1", "{heard:?}");
+    assert!(
+        heard.contains(&"STATUS=last pass ok: drift 2, 2 invited, 0 removed".to_owned()),
+        "{heard:?}"
+    );
+    listen(&|h| h.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3);
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    listen(&|h| h.iter().any(|m| m == "STOPPING=1"));
+    let status = eventually(LIMIT, "exit", || child.try_wait().unwrap()).await;
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_first_command_runs_the_whole_job_against_the_sandbox() {
+    let dir = scratch("quickstart");
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args([
+            "run",
+            "--sandbox",
+            "--metrics-listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("MUSTER_LOG", "info")
+        .stderr(std::fs::File::create(dir.join("muster.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let metrics = eventually(LIMIT, "the first pass", || {
+        let (_, m) = http_get(port, "/metrics")?;
+        (sample(&m, "muster_passes_total{result=\"ok\"}") == Some(1.0)).then_some(m)
+    })
+    .await;
+    // The demo's us-east-1 graph has a member nobody declared (500000000005).
+    let undeclared: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("muster_drift{")
+                && l.contains("region=\"us-east-1\"")
+                && l.contains("kind=\"undeclared\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(undeclared, 1.0, "{metrics}");
+    assert_eq!(
+        http_get(port, "/readyz").unwrap(),
+        (200, "ready\n".to_owned())
+    );
+    let ev = events(&dir);
+    assert!(types(&ev).iter().any(|t| t == "invite_intent"), "{ev:?}");
+    assert!(types(&ev).iter().any(|t| t == "pass_finished"), "{ev:?}");
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = eventually(LIMIT, "exit", || child.try_wait().unwrap()).await;
+    assert!(status.success());
+    let log = std::fs::read_to_string(dir.join("muster.log")).unwrap();
+    assert!(
+        log.contains("sandbox started: muster acts as the demo's security account"),
+        "{log}"
+    );
+}
