@@ -505,29 +505,33 @@ async fn systemd_hears_ready_status_watchdog_and_stopping() {
         .spawn()
         .unwrap();
     let mut heard = Vec::<String>::new();
-    let mut listen = |until: &dyn Fn(&[String]) -> bool| {
+    let listen = |heard: &mut Vec<String>, until: &dyn Fn(&[String]) -> bool| {
         let start = Instant::now();
         let mut buf = [0u8; 4096];
-        while !until(&heard) {
+        while !until(heard) {
             assert!(start.elapsed() < LIMIT, "heard only {heard:?}");
             if let Ok(n) = socket.recv(&mut buf) {
                 heard.push(String::from_utf8_lossy(&buf[..n]).trim().to_owned());
             }
         }
     };
-    listen(&|h| h.iter().any(|m| m.starts_with("STATUS=last pass ok")));
+    listen(&mut heard, &|h| {
+        h.iter().any(|m| m.starts_with("STATUS=last pass ok"))
+    });
     assert_eq!(heard[0], "READY=1", "{heard:?}");
     assert!(
         heard.contains(&"STATUS=last pass ok: drift 2, 2 invited, 0 removed".to_owned()),
         "{heard:?}"
     );
-    listen(&|h| h.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3);
+    listen(&mut heard, &|h| {
+        h.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
+    });
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
-    listen(&|h| h.iter().any(|m| m == "STOPPING=1"));
+    listen(&mut heard, &|h| h.iter().any(|m| m == "STOPPING=1"));
     let status = eventually(LIMIT, "exit", || child.try_wait().unwrap()).await;
     assert!(status.success());
 }
