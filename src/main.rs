@@ -18,6 +18,9 @@ const DEMO_FIXTURE: &str = include_str!("../config/sandbox.yaml");
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    if matches!(cli.command, Command::Run(_)) {
+        muster::daemon::limit_arenas();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
