@@ -24,7 +24,7 @@ pub struct Observation {
 }
 
 /// Finds each desired graph (ListGraphs for a region) and lists all its members, `concurrency`
-/// graphs at a time. A graph that fails is reported; the others go on.
+/// regions and graphs at a time. A graph that fails is reported; the others go on.
 pub async fn observe<D: DetectiveApi>(
     api: &D,
     desired: &DesiredState,
@@ -32,10 +32,21 @@ pub async fn observe<D: DetectiveApi>(
 ) -> Observation {
     let mut out = Observation::default();
     let mut arns = Vec::new();
-    for g in &desired.detective.graphs {
-        match g {
-            GraphRef::Arn(a) => arns.push(a.clone()),
-            GraphRef::Region(r) => match api.list_graphs(r).await {
+    let found: Vec<_> = stream::iter(&desired.detective.graphs)
+        .map(|g| async move {
+            match g {
+                GraphRef::Arn(_) => (g, None),
+                GraphRef::Region(r) => (g, Some(api.list_graphs(r).await)),
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    for (g, listed) in found {
+        match (g, listed) {
+            (GraphRef::Arn(a), _) => arns.push(a.clone()),
+            (GraphRef::Region(_), None) => {}
+            (GraphRef::Region(r), Some(listed)) => match listed {
                 Ok(found) if found.is_empty() => out.failures.push((
                     g.to_string(),
                     aws::Error {
