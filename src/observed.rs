@@ -1,5 +1,5 @@
-//! What AWS reports, in domain types: Detective behavior graphs and their members. Built only by
-//! `aws` from validated responses; read by `plan`.
+//! What AWS reports, in domain types: Detective behavior graphs and their members, Security Hub
+//! members. Built only by `aws` from validated responses; read by `plan`.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -66,4 +66,87 @@ pub struct Member {
 pub struct ObservedGraph {
     pub arn: GraphArn,
     pub members: Vec<Member>,
+}
+
+/// A Security Hub member's `MemberStatus` as ListMembers reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HubMemberStatus {
+    /// Associated, invitation not yet sent (accounts outside the organization).
+    Created,
+    Invited,
+    Enabled,
+    /// The administrator disassociated it.
+    Removed,
+    /// The member left.
+    Resigned,
+    Deleted,
+    AccountSuspended,
+    /// A status this muster does not know; reported, never acted on.
+    Other(String),
+}
+
+impl HubMemberStatus {
+    /// Security Hub documents these in mixed case (`Created`, `AccountSuspended`); compared
+    /// without regard to case.
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "created" => HubMemberStatus::Created,
+            "invited" => HubMemberStatus::Invited,
+            "enabled" | "associated" => HubMemberStatus::Enabled,
+            "removed" => HubMemberStatus::Removed,
+            "resigned" => HubMemberStatus::Resigned,
+            "deleted" => HubMemberStatus::Deleted,
+            "accountsuspended" => HubMemberStatus::AccountSuspended,
+            _ => HubMemberStatus::Other(s.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            HubMemberStatus::Created => "Created",
+            HubMemberStatus::Invited => "Invited",
+            HubMemberStatus::Enabled => "Enabled",
+            HubMemberStatus::Removed => "Removed",
+            HubMemberStatus::Resigned => "Resigned",
+            HubMemberStatus::Deleted => "Deleted",
+            HubMemberStatus::AccountSuspended => "AccountSuspended",
+            HubMemberStatus::Other(s) => s,
+        }
+    }
+}
+
+/// A member of the caller's Security Hub administration in one region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubMember {
+    pub account_id: AccountId,
+    pub email: Option<Email>,
+    pub status: HubMemberStatus,
+    pub administrator: Option<AccountId>,
+    pub updated_at: Option<SystemTime>,
+}
+
+/// A root or an organizational unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgUnit {
+    /// `r-...` or `ou-...`.
+    pub id: String,
+    pub name: String,
+}
+
+/// An account's status in Organizations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgAccountStatus {
+    Active,
+    Suspended,
+    PendingClosure,
+    Other(String),
+}
+
+/// An account as Organizations lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgAccount {
+    pub id: AccountId,
+    pub name: String,
+    pub email: Option<Email>,
+    pub status: OrgAccountStatus,
 }

@@ -62,29 +62,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) => (
-            s.err().code().unwrap_or("Unknown").to_owned(),
-            s.err().message().unwrap_or("").to_owned(),
-        ),
-        other => (
-            "NoResponse".to_owned(),
-            format!("{}", aws_sdk_detective::error::DisplayErrorContext(other)),
-        ),
-    };
-    let retryable = retryable
-        || matches!(
-            code.as_str(),
-            "TooManyRequestsException" | "InternalServerException"
-        );
-    Error {
-        service: "detective",
-        operation,
-        code,
-        message,
-        retryable,
-    }
+    super::sdk_error("detective", operation, e)
 }
 
 fn invalid(operation: &'static str, what: String) -> Error {

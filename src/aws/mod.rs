@@ -2,12 +2,14 @@
 //! them, and error mapping. aws-sdk types never leave this module.
 
 pub mod detective;
+pub mod organizations;
+pub mod securityhub;
 pub mod telemetry;
 
 use std::future::Future;
 
 use crate::domain::{AccountId, Email, GraphArn, Region};
-use crate::observed::Member;
+use crate::observed::{HubMember, Member, OrgAccount, OrgUnit};
 
 /// SDK settings from the default chain (environment, profile, web identity, IMDS) with
 /// muster's timeouts and retries: the SDK has no timeouts by default.
@@ -28,6 +30,48 @@ pub async fn sdk_config(settings: &crate::config::AwsSettings) -> aws_config::Sd
         )
         .load()
         .await
+}
+
+/// Maps an SDK error to `Error`, named as AWS named it. Throttling, internal errors and calls
+/// that got no answer are retryable.
+pub(crate) fn sdk_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let no_answer = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) => (
+            s.err().code().unwrap_or("Unknown").to_owned(),
+            s.err().message().unwrap_or("").to_owned(),
+        ),
+        other => (
+            "NoResponse".to_owned(),
+            aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        ),
+    };
+    let retryable = no_answer
+        || matches!(
+            code.as_str(),
+            "TooManyRequestsException"
+                | "ThrottlingException"
+                | "LimitExceededException"
+                | "InternalServerException"
+                | "InternalException"
+                | "ServiceException"
+        );
+    Error {
+        service,
+        operation,
+        code,
+        message,
+        retryable,
+    }
 }
 
 /// A failed AWS call, named as AWS named it. (`SdkError`'s own Display says only "service
@@ -82,4 +126,38 @@ pub trait DetectiveApi: Send + Sync {
         graph: &GraphArn,
         accounts: &[AccountId],
     ) -> impl Future<Output = Result<DeleteOutcome, Error>> + Send;
+}
+
+/// The Security Hub operations muster uses as an administrator, per region.
+pub trait SecurityHubApi: Send + Sync {
+    /// Every member in `region`, associated or not (`OnlyAssociated=false`), 50 a page.
+    fn list_members(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<Vec<HubMember>, Error>> + Send;
+    /// One CreateMembers call (at most 50 accounts); the accounts it did not process.
+    fn create_members(
+        &self,
+        region: &Region,
+        accounts: &[(AccountId, Option<Email>)],
+    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
+    /// One InviteMembers call (at most 50 accounts); the accounts it did not process.
+    fn invite_members(
+        &self,
+        region: &Region,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
+}
+
+/// The Organizations reads muster uses to expand OUs into accounts.
+pub trait OrganizationsApi: Send + Sync {
+    /// The organization's roots (one today), every page.
+    fn list_roots(&self) -> impl Future<Output = Result<Vec<OrgUnit>, Error>> + Send;
+    /// The OUs directly under `parent` (a root or OU id), every page, 20 a page.
+    fn list_ous(&self, parent: &str) -> impl Future<Output = Result<Vec<OrgUnit>, Error>> + Send;
+    /// The accounts directly under `parent`, every page, 20 a page.
+    fn list_accounts(
+        &self,
+        parent: &str,
+    ) -> impl Future<Output = Result<Vec<OrgAccount>, Error>> + Send;
 }

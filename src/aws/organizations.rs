@@ -1,0 +1,130 @@
+//! `OrganizationsApi` over aws-sdk-organizations: the reads that expand OUs into accounts,
+//! 20 a page (the most ListAccountsForParent and ListOrganizationalUnitsForParent return).
+//! Organizations is a global service: one client, in the region the SDK settings name.
+
+use std::sync::Arc;
+
+use aws_sdk_organizations::Client;
+
+use super::telemetry::RequestMetrics;
+use super::{sdk_error, Error, OrganizationsApi};
+use crate::domain::{AccountId, Email};
+use crate::metrics::Metrics;
+use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
+
+pub const PAGE_SIZE: i32 = 20;
+
+const SERVICE: &str = "organizations";
+
+pub struct SdkOrganizations {
+    client: Client,
+}
+
+impl SdkOrganizations {
+    pub fn new(base: &aws_config::SdkConfig, metrics: Option<Arc<Metrics>>) -> Self {
+        let mut conf = aws_sdk_organizations::config::Builder::from(base);
+        if let Some(m) = metrics {
+            conf = conf.interceptor(RequestMetrics::new(SERVICE, m));
+        }
+        SdkOrganizations {
+            client: Client::from_conf(conf.build()),
+        }
+    }
+}
+
+fn invalid(operation: &'static str, what: String) -> Error {
+    Error {
+        service: SERVICE,
+        operation,
+        code: "InvalidResponse".into(),
+        message: what,
+        retryable: false,
+    }
+}
+
+fn unit(operation: &'static str, id: Option<&str>, name: Option<&str>) -> Result<OrgUnit, Error> {
+    let id = id.unwrap_or_default();
+    if !(id.starts_with("r-") || id.starts_with("ou-")) {
+        return Err(invalid(
+            operation,
+            format!("\"{id}\" is not a root or OU id"),
+        ));
+    }
+    Ok(OrgUnit {
+        id: id.to_owned(),
+        name: name.unwrap_or_default().to_owned(),
+    })
+}
+
+impl OrganizationsApi for SdkOrganizations {
+    async fn list_roots(&self) -> Result<Vec<OrgUnit>, Error> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_roots()
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(SERVICE, "ListRoots", e))?;
+            for r in page.roots() {
+                out.push(unit("ListRoots", r.id(), r.name())?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_ous(&self, parent: &str) -> Result<Vec<OrgUnit>, Error> {
+        let op = "ListOrganizationalUnitsForParent";
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_organizational_units_for_parent()
+            .parent_id(parent)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(SERVICE, op, e))?;
+            for ou in page.organizational_units() {
+                out.push(unit(op, ou.id(), ou.name())?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_accounts(&self, parent: &str) -> Result<Vec<OrgAccount>, Error> {
+        let op = "ListAccountsForParent";
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_accounts_for_parent()
+            .parent_id(parent)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(SERVICE, op, e))?;
+            for a in page.accounts() {
+                let raw = a.id().unwrap_or_default();
+                let id = AccountId::parse(raw).ok_or_else(|| {
+                    invalid(op, format!("an account id \"{raw}\" is not 12 digits"))
+                })?;
+                #[allow(deprecated)]
+                let status = match a.status().map(|s| s.as_str()) {
+                    Some("ACTIVE") => OrgAccountStatus::Active,
+                    Some("SUSPENDED") => OrgAccountStatus::Suspended,
+                    Some("PENDING_CLOSURE") => OrgAccountStatus::PendingClosure,
+                    other => OrgAccountStatus::Other(other.unwrap_or_default().to_owned()),
+                };
+                out.push(OrgAccount {
+                    id,
+                    name: a.name().unwrap_or_default().to_owned(),
+                    email: a.email().and_then(Email::parse),
+                    status,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
