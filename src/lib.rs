@@ -21,6 +21,7 @@ pub mod eventlog;
 pub mod http;
 pub mod metrics;
 pub mod observed;
+pub mod org;
 pub mod plan;
 pub mod reconcile;
 pub mod report;

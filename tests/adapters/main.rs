@@ -148,3 +148,99 @@ async fn organizations_lists_roots_ous_and_accounts_20_a_page() {
     );
     assert_eq!(err.code, "ParentNotFoundException");
 }
+
+fn ids(expanded: &[muster::org::Expanded]) -> Vec<String> {
+    expanded.iter().map(|e| e.account.id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_organization_is_listed_once_and_expanded_by_ou() {
+    use muster::org::{expand, fetch, ExpandError, Include, Selection};
+    let sb = start(demo()).await;
+    let api = SdkOrganizations::new(&sdk(&sb, MANAGEMENT, "us-east-1").await, None);
+    let tree = fetch(&api, 4).await.unwrap();
+    // Root, Security, Workloads, Workloads/Sandbox: one OU listing each; accounts 20 a page
+    // (the root 1, Security 2, Workloads 40 in two pages, Sandbox 12).
+    let calls = sb.calls();
+    assert_eq!(calls.count("organizations", "ListRoots"), 1);
+    assert_eq!(
+        calls.count("organizations", "ListOrganizationalUnitsForParent"),
+        4
+    );
+    assert_eq!(calls.count("organizations", "ListAccountsForParent"), 5);
+    assert_eq!(tree.paths["ou-m5tr-sandboxes"], "Root/Workloads/Sandbox");
+
+    let ou = |id: &str, recursive| Include::Ou {
+        id: id.into(),
+        recursive,
+    };
+    let select = |include| Selection {
+        include,
+        management: AccountId::parse(MANAGEMENT),
+        ..Selection::default()
+    };
+    // Workloads alone: 40 accounts, one suspended.
+    let only = expand(&tree, &select(vec![ou("ou-m5tr-workloads", false)])).unwrap();
+    assert_eq!(only.len(), 39);
+    assert!(
+        !ids(&only).contains(&"300000000040".to_owned()),
+        "suspended accounts are skipped"
+    );
+    assert!(only.iter().all(|e| e.from == "Root/Workloads"));
+    // Recursive: the nested Sandbox OU too.
+    let all = expand(&tree, &select(vec![ou("ou-m5tr-workloads", true)])).unwrap();
+    assert_eq!(all.len(), 51);
+    let sandbox = all
+        .iter()
+        .find(|e| e.account.id.to_string() == "400000000001")
+        .unwrap();
+    assert_eq!(sandbox.from, "Root/Workloads/Sandbox");
+    // The whole organization minus the Sandbox OU and one account; the management account
+    // only when asked for.
+    let mut s = select(vec![Include::Root]);
+    s.exclude_ous.insert("ou-m5tr-sandboxes".into());
+    s.exclude_accounts
+        .insert(AccountId::parse("300000000001").unwrap());
+    let root = expand(&tree, &s).unwrap();
+    assert_eq!(root.len(), 2 + 39 - 1);
+    assert!(!ids(&root).contains(&MANAGEMENT.to_owned()));
+    s.include_management = true;
+    assert!(ids(&expand(&tree, &s).unwrap()).contains(&MANAGEMENT.to_owned()));
+    // Overlapping selections take each account once.
+    let both = expand(
+        &tree,
+        &select(vec![
+            ou("ou-m5tr-workloads", true),
+            ou("ou-m5tr-sandboxes", false),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(both.len(), 51);
+    assert_eq!(
+        expand(&tree, &select(vec![ou("ou-m5tr-nothere1", true)])).unwrap_err(),
+        ExpandError::UnknownOu("ou-m5tr-nothere1".into())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() {
+    use muster::sandbox::{FailNext, FaultConfig};
+    let sb = start(demo()).await;
+    sb.set_faults(FaultConfig {
+        seed: 1,
+        rules: vec![],
+        fail_next: vec![FailNext {
+            service: "organizations".into(),
+            operation: "ListAccountsForParent".into(),
+            count: 10,
+            error: "AccessDeniedException".into(),
+        }],
+    })
+    .unwrap();
+    let api = SdkOrganizations::new(&sdk(&sb, MANAGEMENT, "us-east-1").await, None);
+    let err = muster::org::fetch(&api, 4).await.unwrap_err();
+    assert_eq!(
+        (err.operation, err.code.as_str()),
+        ("ListAccountsForParent", "AccessDeniedException")
+    );
+}

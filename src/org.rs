@@ -1,0 +1,149 @@
+//! AWS Organizations as muster reads it: the tree of roots, OUs and accounts (listed once a
+//! pass), and the expansion of "these OUs, recursively, minus those" into accounts, each with
+//! where it came from. Groundwork for issue 5: not yet read from the desired state.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::aws::{self, OrganizationsApi};
+use crate::domain::AccountId;
+use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
+
+/// The organization as listed: every root and OU with its path, and the accounts directly
+/// under each.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OrgTree {
+    pub roots: Vec<OrgUnit>,
+    /// Parent id → the OUs directly under it.
+    pub children: BTreeMap<String, Vec<OrgUnit>>,
+    /// Parent id → the accounts directly under it.
+    pub accounts: BTreeMap<String, Vec<OrgAccount>>,
+    /// Root or OU id → its path of names, e.g. `Root/Workloads/Sandbox`.
+    pub paths: BTreeMap<String, String>,
+}
+
+/// Lists the whole tree: ListRoots, then for every root and OU (breadth first,
+/// `concurrency` parents at a time) ListOrganizationalUnitsForParent and ListAccountsForParent,
+/// every page. Any failure fails the listing: a partial tree is never used.
+pub async fn fetch<O: OrganizationsApi>(
+    api: &O,
+    concurrency: usize,
+) -> Result<OrgTree, aws::Error> {
+    let mut tree = OrgTree {
+        roots: api.list_roots().await?,
+        ..OrgTree::default()
+    };
+    let mut level: Vec<(String, String)> = tree
+        .roots
+        .iter()
+        .map(|r| (r.id.clone(), r.name.clone()))
+        .collect();
+    while !level.is_empty() {
+        let listed: Vec<_> = stream::iter(level.iter().cloned())
+            .map(|(id, path)| async move {
+                let ous = api.list_ous(&id).await;
+                let accounts = api.list_accounts(&id).await;
+                (id, path, ous, accounts)
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut next = Vec::new();
+        for (id, path, ous, accounts) in listed {
+            let ous = ous?;
+            for ou in &ous {
+                next.push((ou.id.clone(), format!("{path}/{}", ou.name)));
+            }
+            tree.children.insert(id.clone(), ous);
+            tree.accounts.insert(id.clone(), accounts?);
+            tree.paths.insert(id, path);
+        }
+        level = next;
+    }
+    Ok(tree)
+}
+
+/// What to take from the organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Include {
+    /// Every account under the root(s), recursively.
+    Root,
+    /// The accounts of an OU, and with `recursive` those of the OUs under it.
+    Ou { id: String, recursive: bool },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub include: Vec<Include>,
+    pub exclude_accounts: BTreeSet<AccountId>,
+    /// OUs left out with everything under them.
+    pub exclude_ous: BTreeSet<String>,
+    /// The management account is left out unless this names it.
+    pub management: Option<AccountId>,
+    pub include_management: bool,
+}
+
+/// An account the selection takes, and the OU path it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expanded {
+    pub account: OrgAccount,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("organizational unit {0} is not in the organization")]
+    UnknownOu(String),
+}
+
+/// The ACTIVE accounts `selection` takes from `tree`, each once, ordered by id.
+pub fn expand(tree: &OrgTree, selection: &Selection) -> Result<Vec<Expanded>, ExpandError> {
+    for id in selection
+        .include
+        .iter()
+        .filter_map(|i| match i {
+            Include::Ou { id, .. } => Some(id),
+            Include::Root => None,
+        })
+        .chain(&selection.exclude_ous)
+    {
+        if !tree.paths.contains_key(id) {
+            return Err(ExpandError::UnknownOu(id.clone()));
+        }
+    }
+    let mut out: BTreeMap<AccountId, Expanded> = BTreeMap::new();
+    let mut queue: VecDeque<(String, bool)> = VecDeque::new();
+    for inc in &selection.include {
+        match inc {
+            Include::Root => queue.extend(tree.roots.iter().map(|r| (r.id.clone(), true))),
+            Include::Ou { id, recursive } => queue.push_back((id.clone(), *recursive)),
+        }
+    }
+    let mut seen = BTreeSet::new();
+    while let Some((parent, recursive)) = queue.pop_front() {
+        if selection.exclude_ous.contains(&parent) || !seen.insert((parent.clone(), recursive)) {
+            continue;
+        }
+        let from = tree.paths.get(&parent).cloned().unwrap_or_default();
+        for a in tree.accounts.get(&parent).into_iter().flatten() {
+            let management = selection.management == Some(a.id);
+            if a.status != OrgAccountStatus::Active
+                || selection.exclude_accounts.contains(&a.id)
+                || (management && !selection.include_management)
+            {
+                continue;
+            }
+            out.entry(a.id).or_insert_with(|| Expanded {
+                account: a.clone(),
+                from: from.clone(),
+            });
+        }
+        if recursive {
+            for ou in tree.children.get(&parent).into_iter().flatten() {
+                queue.push_back((ou.id.clone(), true));
+            }
+        }
+    }
+    Ok(out.into_values().collect())
+}
