@@ -79,8 +79,13 @@ fn load_desired(
 fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
     match load_desired(args)? {
         Ok((config, d)) => {
+            let hub = d
+                .securityhub
+                .as_ref()
+                .map(|s| format!(", Security Hub in {} region(s)", s.regions.len()))
+                .unwrap_or_default();
             println!(
-                "{}: valid: {} accounts, {} graphs (digest {})",
+                "{}: valid: {} accounts, {} graphs{hub} (digest {})",
                 config.desired_state.display(),
                 d.accounts.len(),
                 d.detective.graphs.len(),

@@ -68,10 +68,21 @@ pub struct DetectiveSettings {
     pub prune: bool,
 }
 
+/// Security Hub membership over the same accounts (issue 5: read and checked, not yet
+/// reconciled).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityHubSettings {
+    /// The regions whose hub must have the accounts as members.
+    pub regions: Vec<Region>,
+    pub prune: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredState {
     pub accounts: BTreeMap<AccountId, DesiredAccount>,
     pub detective: DetectiveSettings,
+    /// Absent when the desired state has no `securityhub` section.
+    pub securityhub: Option<SecurityHubSettings>,
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
     pub files: Vec<PathBuf>,
@@ -212,6 +223,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
         Ok(DesiredState {
             accounts: c.accounts,
             detective: c.detective.map(|(d, _)| d).unwrap_or_default(),
+            securityhub: c.securityhub.map(|(s, _)| s),
             digest: format!("{:x}", hasher.finalize()),
             files: Vec::new(),
         })
@@ -223,7 +235,8 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
     }
 }
 
-const TOP_KEYS: &[&str] = &["version", "accounts", "detective"];
+const TOP_KEYS: &[&str] = &["version", "accounts", "detective", "securityhub"];
+const SECURITYHUB_KEYS: &[&str] = &["regions", "prune"];
 const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];
 const DETECTIVE_KEYS: &[&str] = &["graphs", "message", "disable_email_notification", "prune"];
 const GRAPH_KEYS: &[&str] = &["region", "arn"];
@@ -234,6 +247,7 @@ struct Checker {
     problems: Vec<Problem>,
     accounts: BTreeMap<AccountId, DesiredAccount>,
     detective: Option<(DetectiveSettings, Source)>,
+    securityhub: Option<(SecurityHubSettings, Source)>,
 }
 
 impl Checker {
@@ -328,6 +342,7 @@ impl Checker {
             match key {
                 "accounts" => self.check_accounts(value),
                 "detective" => self.check_detective(value),
+                "securityhub" => self.check_securityhub(value),
                 _ => {}
             }
         }
@@ -513,6 +528,75 @@ impl Checker {
         }
         let source = self.source(node.pos);
         self.detective = Some((d, source));
+    }
+
+    fn check_securityhub(&mut self, node: &Node) {
+        let fields = self.entries(node, "`securityhub`", SECURITYHUB_KEYS);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return;
+        }
+        if let Some((_, first)) = &self.securityhub {
+            let first = first.to_string();
+            self.at(
+                node.pos,
+                format!("`securityhub` is already set at {first}; keep the settings in one file"),
+            );
+            return;
+        }
+        let mut s = SecurityHubSettings::default();
+        let mut regions_given = false;
+        for (key, v) in fields {
+            match key {
+                "regions" => {
+                    regions_given = true;
+                    s.regions = self.regions(v);
+                }
+                "prune" => s.prune = self.boolean(key, v),
+                _ => {}
+            }
+        }
+        if !regions_given {
+            self.at(
+                node.pos,
+                "`securityhub` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)".into(),
+            );
+        }
+        let source = self.source(node.pos);
+        self.securityhub = Some((s, source));
+    }
+
+    /// A non-empty list of distinct region names.
+    fn regions(&mut self, node: &Node) -> Vec<Region> {
+        let Kind::Seq(items) = &node.kind else {
+            self.at(
+                node.pos,
+                format!("`regions` must be a list, not {}", node.describe()),
+            );
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.at(
+                node.pos,
+                "`regions` is empty; name at least one region".into(),
+            );
+        }
+        let mut out: Vec<Region> = Vec::new();
+        for item in items {
+            match item.scalar().and_then(Region::parse) {
+                Some(r) if out.contains(&r) => {
+                    self.at(item.pos, format!("region {r} is listed twice"));
+                }
+                Some(r) => out.push(r),
+                None => self.at(
+                    item.pos,
+                    format!(
+                        "\"{}\" is not a region name like us-east-1",
+                        item.scalar().unwrap_or("")
+                    ),
+                ),
+            }
+        }
+        out
     }
 
     fn boolean(&mut self, key: &str, v: &Node) -> bool {

@@ -197,3 +197,48 @@ fn long_messages_and_alias_bombs_are_refused_with_their_place() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_securityhub_section_names_regions_and_is_checked_like_the_rest() {
+    let with = format!("{GOOD}securityhub:\n  regions: [us-east-1, eu-west-1]\n  prune: false\n");
+    let d = check(&[("accounts.yaml", &with)]).unwrap();
+    let s = d.securityhub.unwrap();
+    assert_eq!(
+        s.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["us-east-1", "eu-west-1"]
+    );
+    assert!(!s.prune);
+    assert_eq!(check(&[("accounts.yaml", GOOD)]).unwrap().securityhub, None);
+
+    let bad =
+        format!("{GOOD}securityhub:\n  regions: [us-east-1, useast1, us-east-1]\n  prnue: true\n");
+    assert_eq!(
+        check(&[("accounts.yaml", &bad)]).unwrap_err(),
+        [
+            "accounts.yaml:15:24: \"useast1\" is not a region name like us-east-1",
+            "accounts.yaml:15:33: region us-east-1 is listed twice",
+            "accounts.yaml:16:3: unknown key `prnue` in `securityhub` (did you mean `prune`?)",
+        ]
+    );
+    let empty = format!("{GOOD}securityhub:\n  regions: []\n");
+    assert_eq!(
+        check(&[("accounts.yaml", &empty)]).unwrap_err(),
+        ["accounts.yaml:15:12: `regions` is empty; name at least one region"]
+    );
+    let none = format!("{GOOD}securityhub:\n  prune: true\n");
+    assert_eq!(
+        check(&[("accounts.yaml", &none)]).unwrap_err(),
+        ["accounts.yaml:15:3: `securityhub` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)"]
+    );
+    let twice = [
+        ("a.yaml", with.as_str()),
+        (
+            "b.yaml",
+            "version: 1\nsecurityhub:\n  regions: [us-east-1]\n",
+        ),
+    ];
+    assert_eq!(
+        check(&twice).unwrap_err(),
+        ["b.yaml:3:3: `securityhub` is already set at a.yaml:15:3; keep the settings in one file"]
+    );
+}
