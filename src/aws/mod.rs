@@ -2,6 +2,7 @@
 //! them, and error mapping. aws-sdk types never leave this module.
 
 pub mod detective;
+pub mod limiter;
 pub mod organizations;
 pub mod securityhub;
 pub mod telemetry;

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use aws_sdk_securityhub::types::AccountDetails;
 use aws_sdk_securityhub::Client;
 
+use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::RequestMetrics;
 use super::{sdk_error, Error, SecurityHubApi};
 use crate::domain::{AccountId, Email, Region};
@@ -21,7 +22,8 @@ const SERVICE: &str = "securityhub";
 
 pub struct SdkSecurityHub {
     base: aws_config::SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    /// A client and a rate limiter per region: Security Hub's limits are per region.
+    clients: Mutex<HashMap<String, (Client, Arc<TokenBucket>)>>,
     metrics: Option<RequestMetrics>,
 }
 
@@ -40,20 +42,28 @@ impl SdkSecurityHub {
         self
     }
 
-    fn client(&self, region: &Region) -> Client {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(region.as_str().to_owned())
-            .or_insert_with(|| {
-                let mut conf = aws_sdk_securityhub::config::Builder::from(&self.base).region(
-                    aws_sdk_securityhub::config::Region::new(region.as_str().to_owned()),
-                );
-                if let Some(m) = &self.metrics {
-                    conf = conf.interceptor(m.clone());
-                }
-                Client::from_conf(conf.build())
-            })
-            .clone()
+    /// The region's client, once the region's rate limiter lets a request go.
+    async fn client(&self, region: &Region) -> Client {
+        let (client, bucket) = {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            clients
+                .entry(region.as_str().to_owned())
+                .or_insert_with(|| {
+                    let mut conf = aws_sdk_securityhub::config::Builder::from(&self.base).region(
+                        aws_sdk_securityhub::config::Region::new(region.as_str().to_owned()),
+                    );
+                    if let Some(m) = &self.metrics {
+                        conf = conf.interceptor(m.clone());
+                    }
+                    (
+                        Client::from_conf(conf.build()),
+                        Arc::new(TokenBucket::new(SECURITYHUB_PER_SECOND, SECURITYHUB_BURST)),
+                    )
+                })
+                .clone()
+        };
+        bucket.acquire().await;
+        client
     }
 }
 
@@ -97,15 +107,19 @@ fn unprocessed(
 impl SecurityHubApi for SdkSecurityHub {
     async fn list_members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
         let mut out = Vec::new();
-        let mut pages = self
-            .client(region)
-            .list_members()
-            .only_associated(false)
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(SERVICE, "ListMembers", e))?;
+        // Page by page, each page waiting for the region's limiter like any other request.
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client(region)
+                .await
+                .list_members()
+                .only_associated(false)
+                .max_results(PAGE_SIZE)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "ListMembers", e))?;
             for m in page.members() {
                 out.push(HubMember {
                     account_id: account("ListMembers", m.account_id())?,
@@ -114,6 +128,10 @@ impl SecurityHubApi for SdkSecurityHub {
                     administrator: m.administrator_id().and_then(AccountId::parse),
                     updated_at: m.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
                 });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => break,
             }
         }
         Ok(out)
@@ -135,6 +153,7 @@ impl SecurityHubApi for SdkSecurityHub {
             .collect();
         let out = self
             .client(region)
+            .await
             .create_members()
             .set_account_details(Some(details))
             .send()
@@ -150,6 +169,7 @@ impl SecurityHubApi for SdkSecurityHub {
     ) -> Result<Vec<(AccountId, String)>, Error> {
         let out = self
             .client(region)
+            .await
             .invite_members()
             .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
             .send()

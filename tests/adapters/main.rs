@@ -244,3 +244,22 @@ async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() 
         ("ListAccountsForParent", "AccessDeniedException")
     );
 }
+
+#[tokio::test]
+async fn security_hub_requests_wait_for_the_documented_rate() {
+    let sb = start(demo()).await;
+    let api = SdkSecurityHub::new(sdk(&sb, SECURITY, "us-east-1").await);
+    let region = Region::parse("eu-west-1").unwrap();
+    let start = std::time::Instant::now();
+    // 40 requests: the burst of 30 at once, then 10 at 10 a second.
+    for _ in 0..40 {
+        api.list_members(&region).await.unwrap();
+    }
+    let took = start.elapsed();
+    assert!(took >= std::time::Duration::from_millis(950), "{took:?}");
+    assert_eq!(sb.calls().count("securityhub", "ListMembers"), 40);
+    assert_eq!(
+        sb.calls().count_status("securityhub", "ListMembers", 429),
+        0
+    );
+}
