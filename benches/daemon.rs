@@ -5,31 +5,17 @@
 //!
 //! Run: `cargo bench --locked --bench daemon`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::REGIONS;
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster::sandbox::Sandbox;
 
-const REGIONS: [&str; 16] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "sa-east-1",
-];
 const DECLARED: usize = 1200;
 
 fn id(i: usize) -> String {

@@ -3,8 +3,12 @@
 //!
 //! Run: `cargo bench --locked --bench reconcile` (or `-- plan`, `-- append`, `-- replay`).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant, SystemTime};
 
+use common::REGIONS;
 use muster::desired::parse_files;
 use muster::domain::{AccountId, Email, GraphArn};
 use muster::eventlog::{EventKind, EventLog};
@@ -26,24 +30,7 @@ fn bench_plan() {
         );
     }
     text += "detective:\n  graphs:\n";
-    let regions = [
-        "us-east-1",
-        "us-east-2",
-        "us-west-1",
-        "us-west-2",
-        "eu-west-1",
-        "eu-west-2",
-        "eu-west-3",
-        "eu-central-1",
-        "eu-north-1",
-        "ap-south-1",
-        "ap-northeast-1",
-        "ap-northeast-2",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "ca-central-1",
-        "sa-east-1",
-    ];
+    let regions = REGIONS;
     for r in regions {
         text += &format!("    - region: {r}\n");
     }

@@ -9,10 +9,14 @@
 //! Run: `cargo bench --bench sandbox` (both), or `cargo bench --bench sandbox -- memory`.
 //! The client runs in the same process on the same cores, so throughput is a lower bound.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::REGIONS;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,25 +26,6 @@ use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster::sandbox::Sandbox;
 
 type Http = Client<HttpConnector, Full<Bytes>>;
-
-const REGIONS: [&str; 16] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "sa-east-1",
-];
 
 fn auth(account: &str, region: &str, service: &str) -> String {
     format!(
