@@ -66,13 +66,7 @@ where
 }
 
 fn invalid(operation: &'static str, what: String) -> Error {
-    Error {
-        service: "detective",
-        operation,
-        code: "InvalidResponse".into(),
-        message: what,
-        retryable: false,
-    }
+    Error::invalid_response("detective", operation, what)
 }
 
 fn time(t: Option<&aws_sdk_detective::primitives::DateTime>) -> Option<SystemTime> {

@@ -87,6 +87,20 @@ pub struct Error {
     pub retryable: bool,
 }
 
+impl Error {
+    /// A response muster will not act on (an account id that is not 12 digits, say): the call
+    /// is treated as failed, never half-read.
+    pub fn invalid_response(service: &'static str, operation: &'static str, what: String) -> Error {
+        Error {
+            service,
+            operation,
+            code: "InvalidResponse".into(),
+            message: what,
+            retryable: false,
+        }
+    }
+}
+
 /// What CreateMembers did with a batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CreateOutcome {

@@ -33,13 +33,7 @@ impl SdkOrganizations {
 }
 
 fn invalid(operation: &'static str, what: String) -> Error {
-    Error {
-        service: SERVICE,
-        operation,
-        code: "InvalidResponse".into(),
-        message: what,
-        retryable: false,
-    }
+    Error::invalid_response(SERVICE, operation, what)
 }
 
 fn unit(operation: &'static str, id: Option<&str>, name: Option<&str>) -> Result<OrgUnit, Error> {

@@ -68,13 +68,7 @@ impl SdkSecurityHub {
 }
 
 fn invalid(operation: &'static str, what: String) -> Error {
-    Error {
-        service: SERVICE,
-        operation,
-        code: "InvalidResponse".into(),
-        message: what,
-        retryable: false,
-    }
+    Error::invalid_response(SERVICE, operation, what)
 }
 
 fn account(operation: &'static str, raw: Option<&str>) -> Result<AccountId, Error> {
