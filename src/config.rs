@@ -170,6 +170,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// What the pure plan needs from the settings.
+    pub fn plan_settings(&self) -> crate::plan::PlanSettings {
+        crate::plan::PlanSettings {
+            max_removals_per_pass: self.max_removals_per_pass,
+            pending_invitation_after: self.pending_invitation_after,
+            member_limit: crate::plan::GRAPH_MEMBER_LIMIT,
+        }
+    }
+
     /// Settings from the file `args.config` names (if any), overridden by flags and variables.
     pub fn load(args: &SettingsArgs) -> Result<Config, ConfigError> {
         let (raw, base) = file_settings(args)?;

@@ -22,7 +22,6 @@ use crate::desired::{self, DesiredState};
 use crate::eventlog::{EventLog, EventLogError};
 use crate::http::{self, Health};
 use crate::metrics::{Metrics, PassResult, PassView};
-use crate::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
 use crate::reconcile::{self, PassOptions};
 
 /// Quiet time after a file event before the desired state is re-read: editors and
@@ -144,11 +143,7 @@ pub async fn run<D: DetectiveApi + 'static>(
 
     let interval = config.schedule.shortest_interval();
     metrics.set_schedule_interval(interval);
-    let plan_settings = PlanSettings {
-        max_removals_per_pass: config.max_removals_per_pass,
-        pending_invitation_after: config.pending_invitation_after,
-        member_limit: GRAPH_MEMBER_LIMIT,
-    };
+    let plan_settings = config.plan_settings();
     let mut current: Option<DesiredState> = None;
     let mut failures = 0u32;
     let mut retry: Option<tokio::task::JoinHandle<()>> = None;
@@ -239,22 +234,12 @@ pub async fn run<D: DetectiveApi + 'static>(
             Some(Ok(report)) => {
                 let view = PassView {
                     desired,
-                    desired_graphs: desired
-                        .detective
-                        .graphs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect(),
+                    desired_graphs: &desired.detective.graphs,
                     observed: &report.observed,
                     plan: &report.plan,
                     applied: Some(&report.applied),
                 };
-                let r = match report.outcome() {
-                    "ok" => PassResult::Ok,
-                    "suspended" => PassResult::Suspended,
-                    "interrupted" => PassResult::Interrupted,
-                    _ => PassResult::Partial,
-                };
+                let r = report.result();
                 metrics.pass_finished(r, took, Some(view));
                 health.passed.store(true, Ordering::SeqCst);
                 let a = &report.applied;

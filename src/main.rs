@@ -9,7 +9,6 @@ use muster::cli::{
     SettingsArgs,
 };
 use muster::config::Config;
-use muster::plan::PlanSettings;
 use muster::sandbox::{self, fixture, Sandbox};
 
 /// The demo world, built in so that `muster sandbox` works from any directory.
@@ -103,14 +102,6 @@ fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn plan_settings(config: &Config) -> PlanSettings {
-    PlanSettings {
-        max_removals_per_pass: config.max_removals_per_pass,
-        pending_invitation_after: config.pending_invitation_after,
-        member_limit: muster::plan::GRAPH_MEMBER_LIMIT,
-    }
-}
-
 async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let (config, desired) = match load_desired(&args.settings)? {
         Ok(v) => v,
@@ -123,7 +114,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         &desired,
         &observation.graphs,
         std::time::SystemTime::now(),
-        &plan_settings(&config),
+        &config.plan_settings(),
     );
     match args.output {
         Output::Text => print!(
@@ -160,7 +151,7 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     let _enter = span.enter();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let opts = muster::reconcile::PassOptions {
-        plan: plan_settings(&config),
+        plan: config.plan_settings(),
         concurrency: config.max_concurrent_graphs,
         suspend: config.suspend,
         stop: &stop,

@@ -13,9 +13,10 @@ use prometheus::{
 };
 
 use crate::apply::ApplyReport;
-use crate::desired::DesiredState;
+use crate::desired::{DesiredState, GraphRef};
 use crate::observed::{MemberStatus, ObservedGraph};
 use crate::plan::{DriftKind, Plan, GRAPH_MEMBER_LIMIT};
+pub use crate::reconcile::PassResult;
 
 /// Every drift kind, exported even at 0 so that "drift fell to 0" is a value, not an absence.
 pub const DRIFT_KINDS: [DriftKind; 7] = [
@@ -55,33 +56,6 @@ fn status_label(s: &MemberStatus) -> &'static str {
         MemberStatus::Enabled => "enabled",
         MemberStatus::AcceptedButDisabled => "accepted_but_disabled",
         MemberStatus::Other(_) => "other",
-    }
-}
-
-/// How a pass ended, as the `result` label of `muster_passes_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassResult {
-    /// Everything observed, every change made.
-    Ok,
-    /// Some graph could not be observed or some change failed; the rest went on.
-    Partial,
-    /// The pass could not run (event log, settings).
-    Failed,
-    /// `suspend`: observed and reported, nothing written.
-    Suspended,
-    /// Stopped by SIGTERM/SIGINT after the batch in flight.
-    Interrupted,
-}
-
-impl PassResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PassResult::Ok => "ok",
-            PassResult::Partial => "partial",
-            PassResult::Failed => "failed",
-            PassResult::Suspended => "suspended",
-            PassResult::Interrupted => "interrupted",
-        }
     }
 }
 
@@ -425,12 +399,17 @@ impl Metrics {
             now_exported.insert((region, graph));
         }
         // Graphs that could not be observed keep their last values; graphs no longer desired go.
-        let desired: BTreeSet<String> = v.desired_graphs.iter().cloned().collect();
+        let still_desired = |region: &str, graph: &str| {
+            v.desired_graphs.iter().any(|g| match g {
+                GraphRef::Region(r) => r.as_str() == region,
+                GraphRef::Arn(a) => a.as_str() == graph,
+            })
+        };
         for (region, graph) in exported.iter() {
             if now_exported.contains(&(region.clone(), graph.clone())) {
                 continue;
             }
-            if desired.contains(graph) || desired.contains(region) {
+            if still_desired(region, graph) {
                 now_exported.insert((region.clone(), graph.clone()));
                 continue;
             }
@@ -475,7 +454,7 @@ impl Metrics {
 pub struct PassView<'a> {
     pub desired: &'a DesiredState,
     /// The graphs the desired state names (ARNs or regions), observed or not.
-    pub desired_graphs: Vec<String>,
+    pub desired_graphs: &'a [GraphRef],
     pub observed: &'a [ObservedGraph],
     pub plan: &'a Plan,
     pub applied: Option<&'a ApplyReport>,
@@ -510,5 +489,56 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn a_graph_that_could_not_be_listed_keeps_its_values_until_it_is_no_longer_desired() {
+        use crate::desired::parse_files;
+        use crate::domain::GraphArn;
+        use crate::plan::{plan, PlanSettings};
+        let desired = |graphs: &str| {
+            parse_files(&[(
+                "d.yaml".into(),
+                format!("version: 1\naccounts:\n  - {{id: \"222222222222\", email: a@example.com}}\ndetective:\n  graphs: {graphs}\n"),
+            )])
+            .unwrap()
+        };
+        let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
+        let graph = ObservedGraph {
+            arn: GraphArn::parse(arn).unwrap(),
+            members: vec![],
+        };
+        let settings = PlanSettings {
+            max_removals_per_pass: 10,
+            pending_invitation_after: Duration::from_secs(60),
+            member_limit: GRAPH_MEMBER_LIMIT,
+        };
+        let m = Metrics::new();
+        let series = format!(
+            "muster_drift{{graph=\"{arn}\",kind=\"missing\",region=\"us-east-1\",service=\"detective\"}} 1"
+        );
+        let pass = |d: &DesiredState, observed: &[ObservedGraph]| {
+            let p = plan(d, observed, SystemTime::now(), &settings);
+            m.pass_finished(
+                PassResult::Partial,
+                Duration::ZERO,
+                Some(PassView {
+                    desired: d,
+                    desired_graphs: &d.detective.graphs,
+                    observed,
+                    plan: &p,
+                    applied: None,
+                }),
+            );
+        };
+        let by_region = desired("[{region: us-east-1}]");
+        pass(&by_region, std::slice::from_ref(&graph));
+        assert!(m.encode().contains(&series), "{}", m.encode());
+        // Listed nothing (the graph failed): the last values stay.
+        pass(&by_region, &[]);
+        assert!(m.encode().contains(&series), "{}", m.encode());
+        // The desired state names another region now: the series go.
+        pass(&desired("[{region: eu-west-1}]"), &[]);
+        assert!(!m.encode().contains("muster_drift{"), "{}", m.encode());
     }
 }

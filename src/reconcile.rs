@@ -152,16 +152,44 @@ impl PassReport {
         self.observe_failures.is_empty() && self.applied.failed == 0 && !self.applied.interrupted
     }
 
-    /// The `pass_finished` outcome and the `result` label of `muster_passes_total`.
-    pub fn outcome(&self) -> &'static str {
+    /// How the pass ended: the `pass_finished` outcome and the `result` label of
+    /// `muster_passes_total`.
+    pub fn result(&self) -> PassResult {
         if self.applied.interrupted {
-            "interrupted"
+            PassResult::Interrupted
         } else if !self.observe_failures.is_empty() || self.applied.failed > 0 {
-            "partial"
+            PassResult::Partial
         } else if self.suspended {
-            "suspended"
+            PassResult::Suspended
         } else {
-            "ok"
+            PassResult::Ok
+        }
+    }
+}
+
+/// How a pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassResult {
+    /// Everything observed, every change made.
+    Ok,
+    /// Some graph could not be observed or some change failed; the rest went on.
+    Partial,
+    /// The pass could not run (event log, settings).
+    Failed,
+    /// `suspend`: observed and reported, nothing written.
+    Suspended,
+    /// Stopped by SIGTERM/SIGINT after the batch in flight.
+    Interrupted,
+}
+
+impl PassResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResult::Ok => "ok",
+            PassResult::Partial => "partial",
+            PassResult::Failed => "failed",
+            PassResult::Suspended => "suspended",
+            PassResult::Interrupted => "interrupted",
         }
     }
 }
@@ -345,7 +373,7 @@ pub async fn pass<D: DetectiveApi>(
     let applied = &report.applied;
     record(
         EventKind::PassFinished {
-            outcome: report.outcome().into(),
+            outcome: report.result().as_str().into(),
             invited: applied.invited,
             removed: applied.removed,
             failed,
