@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::Notify;
 
-use crate::aws::DetectiveApi;
+use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::config::Config;
 use crate::desired::{self, DesiredState};
 use crate::eventlog::{EventLog, EventLogError};
 use crate::http::{self, Health};
 use crate::metrics::{Metrics, PassResult, PassView};
+use crate::reconcile::Apis;
 use crate::reconcile::{self, PassOptions};
 
 /// Quiet time after a file event before the desired state is re-read: editors and
@@ -78,10 +79,10 @@ impl Triggers {
     }
 }
 
-/// What `run` needs: settings, the Detective API, the event log, the metrics.
-pub struct Context<D> {
+/// What `run` needs: settings, the AWS APIs, the event log, the metrics.
+pub struct Context<D, H, O> {
     pub config: Config,
-    pub api: D,
+    pub apis: Apis<D, H, O>,
     pub log: EventLog,
     pub metrics: Arc<Metrics>,
 }
@@ -96,13 +97,18 @@ pub fn backoff(failures: u32, schedule_interval: Duration) -> Duration {
 
 /// Runs until `shutdown` completes. On shutdown no new batch starts; the batch in flight gets
 /// `config.shutdown_grace` to finish and record its outcome; the log is flushed.
-pub async fn run<D: DetectiveApi + 'static>(
-    ctx: Context<D>,
+pub async fn run<D, H, O>(
+    ctx: Context<D, H, O>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError> {
+) -> Result<(), DaemonError>
+where
+    D: DetectiveApi + 'static,
+    H: SecurityHubApi + 'static,
+    O: OrganizationsApi + 'static,
+{
     let Context {
         config,
-        api,
+        apis,
         log,
         metrics,
     } = ctx;
@@ -206,7 +212,7 @@ pub async fn run<D: DetectiveApi + 'static>(
         let seq_before = log.last_seq();
         tracing::info!(parent: &span, reasons = ?reasons, "pass started");
         let pass = tracing::Instrument::instrument(
-            reconcile::pass(&api, &log, &run_id, desired, &opts),
+            reconcile::pass(&apis, &log, &run_id, desired, &opts),
             span.clone(),
         );
         let mut pass = std::pin::pin!(pass);
@@ -232,18 +238,44 @@ pub async fn run<D: DetectiveApi + 'static>(
         metrics.eventlog_size(log.size_on_disk());
         let result_label = match &result {
             Some(Ok(report)) => {
+                let watched = desired.member.as_ref().map(|m| m.watched());
+                let hub_regions = desired
+                    .securityhub
+                    .as_ref()
+                    .map_or(&[][..], |s| s.regions.as_slice());
                 let view = PassView {
                     desired,
                     desired_graphs: &desired.detective.graphs,
                     observed: &report.observed,
                     plan: &report.plan,
                     applied: Some(&report.applied),
+                    effective: report.effective.as_ref(),
+                    hubs: &report.hubs,
+                    hub_regions,
+                    org: Some(&report.org),
+                    member_regions: watched.as_deref(),
+                    invitations: &report.invitations,
+                    expected: desired
+                        .member
+                        .as_ref()
+                        .map_or(&[][..], |m| m.expected_administrators.as_slice()),
                 };
                 let r = report.result();
                 metrics.pass_finished(r, took, Some(view));
                 health.passed.store(true, Ordering::SeqCst);
                 let a = &report.applied;
-                let drift: usize = report.plan.graphs.iter().map(|g| g.drift.len()).sum();
+                let drift: usize = report
+                    .plan
+                    .graphs
+                    .iter()
+                    .map(|g| g.drift.len())
+                    .sum::<usize>()
+                    + report
+                        .plan
+                        .hubs
+                        .iter()
+                        .map(|h| h.drift.len())
+                        .sum::<usize>();
                 tracing::info!(parent: &span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
                 let status = format!(
                     "last pass {}: drift {drift}, {} invited, {} removed",

@@ -19,6 +19,7 @@ pub mod desired;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod member;
 pub mod metrics;
 pub mod observed;
 pub mod org;

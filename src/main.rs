@@ -107,26 +107,32 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let api = muster::aws::detective::SdkDetective::new(muster::aws::sdk_config(&config.aws).await);
-    let observation =
-        muster::reconcile::observe(&api, &desired, config.max_concurrent_graphs).await;
-    let plan = muster::plan::plan(
+    if desired.member.is_some() {
+        anyhow::bail!("the desired state is for a member account (`member:`): `plan` shows administrator changes; run `muster apply` or `muster run` to handle invitations");
+    }
+    let apis =
+        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    let survey = muster::reconcile::survey(
+        &apis,
+        None,
         &desired,
-        &observation.graphs,
-        std::time::SystemTime::now(),
         &config.plan_settings(),
-    );
+        config.max_concurrent_graphs,
+    )
+    .await?;
+    let (plan, failures) = (&survey.plan, &survey.failures);
+    let desired = survey.desired.as_ref().unwrap_or(&desired);
     match args.output {
         Output::Text => print!(
             "{}",
-            muster::report::plan_text(&plan, &desired, &observation.failures, args.show_emails)
+            muster::report::plan_text(plan, desired, failures, args.show_emails)
         ),
         Output::Json => println!(
             "{:#}",
-            muster::report::plan_json(&plan, &desired, &observation.failures, args.show_emails)
+            muster::report::plan_json(plan, desired, failures, args.show_emails)
         ),
     }
-    Ok(if !observation.failures.is_empty() {
+    Ok(if !failures.is_empty() {
         EXIT_ERROR
     } else if plan.has_changes() {
         EXIT_CHANGES
@@ -145,7 +151,8 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     if expired > 0 {
         tracing::info!(events = expired, "deleted events past the retention period");
     }
-    let api = muster::aws::detective::SdkDetective::new(muster::aws::sdk_config(&config.aws).await);
+    let apis =
+        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);
     let _enter = span.enter();
@@ -159,12 +166,12 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     if config.suspend {
         tracing::warn!("suspended: nothing is written to AWS");
     }
-    let report = muster::reconcile::pass(&api, &log, &run, &desired, &opts).await?;
+    let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
     print!(
         "{}",
         muster::report::plan_text(
             &report.plan,
-            &desired,
+            report.effective.as_ref().unwrap_or(&desired),
             &report.observe_failures,
             args.show_emails
         )
@@ -226,10 +233,10 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         None => muster::aws::sdk_config(&config.aws).await,
     };
     let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
-    let api = muster::aws::detective::SdkDetective::new(sdk).with_metrics(metrics.clone());
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(metrics.clone()));
     let ctx = muster::daemon::Context {
         config,
-        api,
+        apis,
         log,
         metrics,
     };

@@ -14,11 +14,52 @@ use prometheus::{
 
 use crate::apply::ApplyReport;
 use crate::desired::{DesiredState, GraphRef};
-use crate::observed::{MemberStatus, ObservedGraph};
+use crate::domain::Region;
+use crate::observed::{
+    HubMemberStatus, Invitation, InvitationStatus, MemberStatus, ObservedGraph, ObservedHub,
+};
 use crate::plan::{DriftKind, Plan, GRAPH_MEMBER_LIMIT};
 pub use crate::reconcile::PassResult;
+use crate::reconcile::{OrgOutcome, OrgStatus};
 
-/// Every drift kind, exported even at 0 so that "drift fell to 0" is a value, not an absence.
+/// Security Hub's drift kinds, exported even at 0.
+pub const HUB_DRIFT_KINDS: [DriftKind; 7] = [
+    DriftKind::Missing,
+    DriftKind::Undeclared,
+    DriftKind::NotInvited,
+    DriftKind::PendingTooLong,
+    DriftKind::Removed,
+    DriftKind::Resigned,
+    DriftKind::AccountSuspended,
+];
+
+/// Security Hub member statuses as label values.
+const HUB_STATUSES: [&str; 8] = [
+    "created",
+    "invited",
+    "enabled",
+    "removed",
+    "resigned",
+    "deleted",
+    "account_suspended",
+    "other",
+];
+
+fn hub_status_label(s: &HubMemberStatus) -> &'static str {
+    match s {
+        HubMemberStatus::Created => "created",
+        HubMemberStatus::Invited => "invited",
+        HubMemberStatus::Enabled => "enabled",
+        HubMemberStatus::Removed => "removed",
+        HubMemberStatus::Resigned => "resigned",
+        HubMemberStatus::Deleted => "deleted",
+        HubMemberStatus::AccountSuspended => "account_suspended",
+        HubMemberStatus::Other(_) => "other",
+    }
+}
+
+/// Every Detective drift kind, exported even at 0 so that "drift fell to 0" is a value, not an
+/// absence.
 pub const DRIFT_KINDS: [DriftKind; 7] = [
     DriftKind::Missing,
     DriftKind::Undeclared,
@@ -31,11 +72,18 @@ pub const DRIFT_KINDS: [DriftKind; 7] = [
 
 /// The operations muster calls, by service: their request and retry counters start at 0, so
 /// that rates and alerts see them before the first failure.
-const OPERATIONS: [(&str, &str); 4] = [
+const OPERATIONS: [(&str, &str); 11] = [
     ("detective", "ListGraphs"),
     ("detective", "ListMembers"),
     ("detective", "CreateMembers"),
     ("detective", "DeleteMembers"),
+    ("securityhub", "ListMembers"),
+    ("securityhub", "CreateMembers"),
+    ("securityhub", "InviteMembers"),
+    ("organizations", "ListRoots"),
+    ("organizations", "ListOrganizationalUnitsForParent"),
+    ("organizations", "ListAccountsForParent"),
+    ("detective", "ListInvitations"),
 ];
 
 /// Detective member statuses as label values; anything unknown is `other`.
@@ -63,7 +111,11 @@ pub struct Metrics {
     registry: Registry,
     /// Held while a pass's gauges are rewritten and while /metrics is encoded, so a scrape never
     /// sees half a pass.
-    update: Mutex<BTreeSet<(String, String)>>,
+    update: Mutex<BTreeSet<(String, String, String)>>,
+    org_stale: IntGauge,
+    org_accounts: IntGauge,
+    org_listed: Gauge,
+    invitations: IntGaugeVec,
     declared: IntGaugeVec,
     members: IntGaugeVec,
     drift: IntGaugeVec,
@@ -267,6 +319,36 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            org_stale: register(
+                &r,
+                IntGauge::new(
+                    "muster_organization_stale",
+                    "1 when the last pass could not list the organization and went on with the last good listing (prune waits).",
+                )
+                .expect("valid metric"),
+            ),
+            org_accounts: register(
+                &r,
+                IntGauge::new(
+                    "muster_organization_accounts",
+                    "Accounts the desired state's organization section takes, at the listing in use.",
+                )
+                .expect("valid metric"),
+            ),
+            org_listed: register(
+                &r,
+                Gauge::new(
+                    "muster_organization_listed_timestamp_seconds",
+                    "Unix time of the organization listing in use.",
+                )
+                .expect("valid metric"),
+            ),
+            invitations: gauge_vec(
+                &r,
+                "muster_invitations",
+                "Member side: invitations this account has, by administrator (expected, unexpected) and status (open, accepted).",
+                &["service", "region", "administrator", "status"],
+            ),
             update: Mutex::new(BTreeSet::new()),
             registry: r,
         };
@@ -359,9 +441,11 @@ impl Metrics {
         }
     }
 
-    fn record_view(&self, exported: &mut BTreeSet<(String, String)>, v: &PassView<'_>) {
+    fn record_view(&self, exported: &mut BTreeSet<(String, String, String)>, v: &PassView<'_>) {
         const SERVICE: &str = "detective";
-        let declared = i64::try_from(v.desired.accounts.len()).unwrap_or(i64::MAX);
+        const HUB: &str = "securityhub";
+        let declared =
+            i64::try_from(v.effective.unwrap_or(v.desired).accounts.len()).unwrap_or(i64::MAX);
         let mut now_exported = BTreeSet::new();
         for g in v.observed {
             let region = g.arn.region().as_str().to_owned();
@@ -396,39 +480,120 @@ impl Metrics {
                     .with_label_values(&[SERVICE, &region, &graph, kind.as_str()])
                     .set(n as i64);
             }
-            now_exported.insert((region, graph));
+            now_exported.insert((SERVICE.to_owned(), region, graph));
+        }
+        let declared_hub =
+            i64::try_from(v.effective.unwrap_or(v.desired).accounts.len()).unwrap_or(i64::MAX);
+        for h in v.hubs {
+            let region = h.region.as_str();
+            self.declared
+                .with_label_values(&[HUB, region, ""])
+                .set(declared_hub);
+            for status in HUB_STATUSES {
+                let n = h
+                    .members
+                    .iter()
+                    .filter(|m| hub_status_label(&m.status) == status)
+                    .count();
+                self.members
+                    .with_label_values(&[HUB, region, "", status])
+                    .set(n as i64);
+            }
+            let drift = v.plan.hubs.iter().find(|p| p.region == h.region);
+            for kind in HUB_DRIFT_KINDS {
+                let n = drift.map_or(0, |p| p.drift.iter().filter(|d| d.kind == kind).count());
+                self.drift
+                    .with_label_values(&[HUB, region, "", kind.as_str()])
+                    .set(n as i64);
+            }
+            now_exported.insert((HUB.to_owned(), region.to_owned(), String::new()));
         }
         // Graphs that could not be observed keep their last values; graphs no longer desired go.
-        let still_desired = |region: &str, graph: &str| {
+        let still_desired = |service: &str, region: &str, graph: &str| {
+            if service == HUB {
+                return v.hub_regions.iter().any(|r| r.as_str() == region);
+            }
             v.desired_graphs.iter().any(|g| match g {
                 GraphRef::Region(r) => r.as_str() == region,
                 GraphRef::Arn(a) => a.as_str() == graph,
             })
         };
-        for (region, graph) in exported.iter() {
-            if now_exported.contains(&(region.clone(), graph.clone())) {
+        for key in exported.iter() {
+            let (service, region, graph) = key;
+            if now_exported.contains(key) {
                 continue;
             }
-            if still_desired(region, graph) {
-                now_exported.insert((region.clone(), graph.clone()));
+            if still_desired(service, region, graph) {
+                now_exported.insert(key.clone());
                 continue;
             }
-            let t = [SERVICE, region.as_str(), graph.as_str()];
+            let t = [service.as_str(), region.as_str(), graph.as_str()];
             let _ = self.declared.remove_label_values(&t);
             let _ = self.member_utilization.remove_label_values(&t);
             let _ = self.volume_utilization.remove_label_values(&t);
-            for status in MEMBER_STATUSES {
-                let _ = self
-                    .members
-                    .remove_label_values(&[SERVICE, region, graph, status]);
+            for status in MEMBER_STATUSES.iter().chain(&HUB_STATUSES) {
+                let _ =
+                    self.members
+                        .remove_label_values(&[service.as_str(), region, graph, status]);
             }
-            for kind in DRIFT_KINDS {
-                let _ = self
-                    .drift
-                    .remove_label_values(&[SERVICE, region, graph, kind.as_str()]);
+            for kind in DRIFT_KINDS.iter().chain(&HUB_DRIFT_KINDS) {
+                let _ = self.drift.remove_label_values(&[
+                    service.as_str(),
+                    region,
+                    graph,
+                    kind.as_str(),
+                ]);
             }
         }
         *exported = now_exported;
+        if let Some(org) = v.org {
+            match &org.status {
+                OrgStatus::NotUsed => {}
+                OrgStatus::Fresh => {
+                    self.org_stale.set(0);
+                    self.org_accounts.set(org.accounts as i64);
+                    self.org_listed.set(unix_now());
+                }
+                OrgStatus::Stale { last_listed, .. } => {
+                    self.org_stale.set(1);
+                    self.org_accounts.set(org.accounts as i64);
+                    self.org_listed.set(last_listed.map_or(0.0, |t| {
+                        t.duration_since(SystemTime::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .as_secs_f64()
+                    }));
+                }
+            }
+        }
+        if let Some(regions) = v.member_regions {
+            self.invitations.reset();
+            for (service, region) in regions {
+                for admin in ["expected", "unexpected"] {
+                    for status in ["open", "accepted"] {
+                        self.invitations
+                            .with_label_values(&[service, region.as_str(), admin, status])
+                            .set(0);
+                    }
+                }
+            }
+            for (service, region, list) in v.invitations {
+                for i in list {
+                    let admin = if v.expected.contains(&i.administrator) {
+                        "expected"
+                    } else {
+                        "unexpected"
+                    };
+                    let status = match i.status {
+                        InvitationStatus::Open => "open",
+                        InvitationStatus::Accepted => "accepted",
+                        InvitationStatus::Other(_) => continue,
+                    };
+                    self.invitations
+                        .with_label_values(&[service, region.as_str(), admin, status])
+                        .inc();
+                }
+            }
+        }
         if let Some(a) = v.applied {
             let c = |kind: &str, outcome: &str, n: usize| {
                 self.changes
@@ -446,8 +611,20 @@ impl Metrics {
             c("invite", "failed", a.invite_failed_accounts);
             c("remove", "failed", a.remove_failed_accounts);
             c("invite", "quota_blocked", a.quota_blocked);
+            for ((service, kind, outcome), n) in &a.counts {
+                self.changes
+                    .with_label_values(&[service, kind, outcome])
+                    .inc_by(*n as u64);
+            }
         }
     }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// What a pass saw and did, for the gauges.
@@ -458,6 +635,17 @@ pub struct PassView<'a> {
     pub observed: &'a [ObservedGraph],
     pub plan: &'a Plan,
     pub applied: Option<&'a ApplyReport>,
+    /// The desired state with the organization's accounts merged in, when it differs.
+    pub effective: Option<&'a DesiredState>,
+    /// The Security Hubs as listed, and the regions the desired state names for them.
+    pub hubs: &'a [ObservedHub],
+    pub hub_regions: &'a [Region],
+    pub org: Option<&'a OrgOutcome>,
+    /// Member side: the (service, region) pairs watched, the invitations seen, and the
+    /// expected administrators.
+    pub member_regions: Option<&'a [(&'static str, Region)]>,
+    pub invitations: &'a [(&'static str, Region, Vec<Invitation>)],
+    pub expected: &'a [crate::domain::AccountId],
 }
 
 #[cfg(test)]
@@ -528,6 +716,13 @@ mod tests {
                     observed,
                     plan: &p,
                     applied: None,
+                    effective: None,
+                    hubs: &[],
+                    hub_regions: &[],
+                    org: None,
+                    member_regions: None,
+                    invitations: &[],
+                    expected: &[],
                 }),
             );
         };

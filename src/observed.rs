@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::domain::{AccountId, Email, GraphArn};
+use crate::domain::{AccountId, Email, GraphArn, Region};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MemberStatus {
@@ -125,12 +125,26 @@ pub struct HubMember {
     pub updated_at: Option<SystemTime>,
 }
 
+/// One region's Security Hub as its administrator sees it: every member, associated or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedHub {
+    pub region: Region,
+    pub members: Vec<HubMember>,
+}
+
+/// How events and logs name a region's Security Hub (Detective graphs are named by ARN).
+pub fn hub_target(region: &Region) -> String {
+    format!("securityhub:{region}")
+}
+
 /// A root or an organizational unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgUnit {
     /// `r-...` or `ou-...`.
     pub id: String,
     pub name: String,
+    /// Roots' ARNs name the management account: `arn:aws:organizations::<management>:root/...`.
+    pub arn: Option<String>,
 }
 
 /// An account's status in Organizations.
@@ -149,4 +163,35 @@ pub struct OrgAccount {
     pub name: String,
     pub email: Option<Email>,
     pub status: OrgAccountStatus,
+}
+
+/// Whether an invitation to a member account is still open or was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Open,
+    Accepted,
+    /// Reported, never acted on.
+    Other(String),
+}
+
+impl InvitationStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            InvitationStatus::Open => "open",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Other(s) => s,
+        }
+    }
+}
+
+/// An invitation a member account received, or the membership it became.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub administrator: AccountId,
+    /// Detective: the behavior graph that invites.
+    pub graph: Option<GraphArn>,
+    /// Security Hub: the invitation's id, needed to accept it.
+    pub id: Option<String>,
+    pub status: InvitationStatus,
+    pub invited_at: Option<SystemTime>,
 }

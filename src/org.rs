@@ -1,13 +1,16 @@
 //! AWS Organizations as muster reads it: the tree of roots, OUs and accounts (listed once a
-//! pass), and the expansion of "these OUs, recursively, minus those" into accounts, each with
-//! where it came from. Groundwork for issue 5: not yet read from the desired state.
+//! pass), the expansion of "these OUs, recursively, minus those" into accounts, each with
+//! where it came from, and the merge of those accounts into the hand-listed ones.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
 
 use crate::aws::{self, OrganizationsApi};
-use crate::domain::AccountId;
+use crate::desired::{DesiredAccount, DesiredState, OrganizationSettings};
+use crate::domain::{AccountId, Email};
+use crate::eventlog::SavedExpansion;
 use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
 
 /// The organization as listed: every root and OU with its path, and the accounts directly
@@ -21,6 +24,25 @@ pub struct OrgTree {
     pub accounts: BTreeMap<String, Vec<OrgAccount>>,
     /// Root or OU id → its path of names, e.g. `Root/Workloads/Sandbox`.
     pub paths: BTreeMap<String, String>,
+}
+
+impl OrgTree {
+    /// The management account, as a root's ARN names it
+    /// (`arn:aws:organizations::<management>:root/o-.../r-...`).
+    pub fn management(&self) -> Option<AccountId> {
+        self.roots.iter().find_map(|r| {
+            r.arn
+                .as_deref()?
+                .split(':')
+                .nth(4)
+                .and_then(AccountId::parse)
+        })
+    }
+
+    /// Every account in the organization, whatever its status.
+    pub fn all_accounts(&self) -> BTreeSet<AccountId> {
+        self.accounts.values().flatten().map(|a| a.id).collect()
+    }
 }
 
 /// Lists the whole tree: ListRoots, then for every root and OU (breadth first,
@@ -146,4 +168,118 @@ pub fn expand(tree: &OrgTree, selection: &Selection) -> Result<Vec<Expanded>, Ex
         }
     }
     Ok(out.into_values().collect())
+}
+
+/// The accounts a selection took at one listing, and every account of the organization then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expansion {
+    /// (account, email, name, OU path), ordered by id.
+    pub accounts: Vec<(AccountId, Email, String, String)>,
+    /// Every account in the organization (any status): accounts in it need no invitation to
+    /// Security Hub.
+    pub organization: BTreeSet<AccountId>,
+    /// Accounts taken without a usable email (Organizations always has one; reported).
+    pub without_email: Vec<AccountId>,
+    pub listed_at: SystemTime,
+}
+
+/// Expands `settings` over `tree` (the management account found from the root's ARN).
+pub fn expansion(
+    tree: &OrgTree,
+    settings: &OrganizationSettings,
+    now: SystemTime,
+) -> Result<Expansion, ExpandError> {
+    let mut selection = settings.selection.clone();
+    selection.management = tree.management();
+    let mut out = Expansion {
+        accounts: Vec::new(),
+        organization: tree.all_accounts(),
+        without_email: Vec::new(),
+        listed_at: now,
+    };
+    for e in expand(tree, &selection)? {
+        match e.account.email {
+            Some(email) => out
+                .accounts
+                .push((e.account.id, email, e.account.name, e.from)),
+            None => out.without_email.push(e.account.id),
+        }
+    }
+    Ok(out)
+}
+
+/// A stable name for a selection: a saved expansion is reused only for the selection it
+/// expanded.
+pub fn selection_key(settings: &OrganizationSettings) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(format!("{:?}", settings.selection)))
+}
+
+impl Expansion {
+    pub fn to_saved(&self, selection: String) -> SavedExpansion {
+        SavedExpansion {
+            listed_ms: self
+                .listed_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            selection,
+            accounts: self
+                .accounts
+                .iter()
+                .map(|(id, email, name, from)| {
+                    (
+                        id.to_string(),
+                        email.expose().to_owned(),
+                        name.clone(),
+                        from.clone(),
+                    )
+                })
+                .collect(),
+            organization: self.organization.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// A saved expansion, if every entry still reads (entries that do not are dropped).
+    pub fn from_saved(s: &SavedExpansion) -> Expansion {
+        Expansion {
+            accounts: s
+                .accounts
+                .iter()
+                .filter_map(|(id, email, name, from)| {
+                    Some((
+                        AccountId::parse(id)?,
+                        Email::parse(email)?,
+                        name.clone(),
+                        from.clone(),
+                    ))
+                })
+                .collect(),
+            organization: s
+                .organization
+                .iter()
+                .filter_map(|a| AccountId::parse(a))
+                .collect(),
+            without_email: Vec::new(),
+            listed_at: SystemTime::UNIX_EPOCH + Duration::from_millis(s.listed_ms),
+        }
+    }
+}
+
+/// The desired state with the organization's accounts added. A hand-listed entry wins over
+/// the organization's for the same account (its email and name are the ones used).
+pub fn merge(desired: &DesiredState, expansion: &Expansion) -> DesiredState {
+    let mut out = desired.clone();
+    let Some(settings) = &desired.organization else {
+        return out;
+    };
+    for (id, email, name, from) in &expansion.accounts {
+        out.accounts.entry(*id).or_insert_with(|| DesiredAccount {
+            id: *id,
+            email: email.clone(),
+            name: (!name.is_empty()).then(|| name.clone()),
+            source: settings.source.clone(),
+            ou: Some(from.clone()),
+        });
+    }
+    out
 }

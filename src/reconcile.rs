@@ -1,20 +1,54 @@
-//! One pass: observe what Detective has for every desired graph, settle intents left in doubt
-//! by a crash, record what changed since the last pass, plan, and (for `apply`) carry the plan
-//! out. Level-triggered: a pass never asks why it runs; it re-reads everything.
+//! One pass: expand the organization, observe what Detective and Security Hub have for every
+//! desired graph and hub, settle intents left in doubt by a crash, record what changed since the
+//! last pass, plan, and (for `apply`) carry the plan out. Level-triggered: a pass never asks
+//! why it runs; it re-reads everything. A desired state with `member:` runs the member side
+//! instead (`member`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::apply::{apply, ApplyReport};
-use crate::aws::{self, DetectiveApi};
+use crate::apply::{apply, apply_hubs, ApplyReport};
+use crate::aws::detective::SdkDetective;
+use crate::aws::organizations::SdkOrganizations;
+use crate::aws::securityhub::SdkSecurityHub;
+use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::AccountId;
-use crate::eventlog::{EventKind, EventLog, EventLogError, Snapshot};
-use crate::observed::ObservedGraph;
-use crate::plan::{plan, Plan, PlanSettings};
+use crate::eventlog::{Event, EventKind, EventLog, EventLogError, Snapshot};
+use crate::metrics::Metrics;
+use crate::observed::{hub_target, HubMemberStatus, Invitation, ObservedGraph, ObservedHub};
+use crate::org::{self, Expansion};
+use crate::plan::{plan, plan_hubs, Drift, Plan, PlanSettings};
+
+/// The three services muster talks to.
+pub struct Apis<D, H, O> {
+    pub detective: D,
+    pub securityhub: H,
+    pub organizations: O,
+}
+
+/// The SDK clients, counting their requests in `metrics` when given.
+pub type SdkApis = Apis<SdkDetective, SdkSecurityHub, SdkOrganizations>;
+
+impl SdkApis {
+    pub fn from_sdk(config: &aws_config::SdkConfig, metrics: Option<Arc<Metrics>>) -> SdkApis {
+        let mut detective = SdkDetective::new(config.clone());
+        let mut securityhub = SdkSecurityHub::new(config.clone());
+        if let Some(m) = &metrics {
+            detective = detective.with_metrics(m.clone());
+            securityhub = securityhub.with_metrics(m.clone());
+        }
+        Apis {
+            detective,
+            securityhub,
+            organizations: SdkOrganizations::new(config, metrics),
+        }
+    }
+}
 
 /// What could be observed, and what could not.
 #[derive(Debug, Default)]
@@ -141,10 +175,17 @@ pub struct PassReport {
     pub plan: Plan,
     /// The graphs as listed at the start of the pass.
     pub observed: Vec<ObservedGraph>,
+    /// The Security Hubs as listed at the start of the pass.
+    pub hubs: Vec<ObservedHub>,
     pub observe_failures: Vec<(String, aws::Error)>,
     pub applied: ApplyReport,
     /// Nothing was written: settings say `suspend`.
     pub suspended: bool,
+    pub org: OrgOutcome,
+    /// Member side: the invitations seen, by (service, region).
+    pub invitations: Vec<(&'static str, crate::domain::Region, Vec<Invitation>)>,
+    /// The desired state the pass worked to (organization accounts merged in).
+    pub effective: Option<DesiredState>,
 }
 
 impl PassReport {
@@ -205,14 +246,186 @@ pub struct PassOptions<'a> {
     pub stop: &'a AtomicBool,
 }
 
+/// How the organization's accounts were found for this pass.
+#[derive(Debug, Clone, Default)]
+pub enum OrgStatus {
+    /// The desired state takes no accounts from the organization.
+    #[default]
+    NotUsed,
+    /// Listed this pass.
+    Fresh,
+    /// Could not be listed: the last good expansion (if any) is in use, and prune waits.
+    Stale {
+        error: aws::Error,
+        last_listed: Option<SystemTime>,
+    },
+}
+
+/// The organization, as far as this pass knows it.
+#[derive(Debug, Clone, Default)]
+pub struct OrgOutcome {
+    pub status: OrgStatus,
+    /// Every account in the organization, when known.
+    pub organization: Option<BTreeSet<AccountId>>,
+    /// Accounts the selection took.
+    pub accounts: usize,
+}
+
+/// The desired state with the organization's accounts merged in. Lists the organization once;
+/// when that fails, uses the last good expansion saved in `log` (if any) and blocks prune.
+pub async fn resolve_desired<O: OrganizationsApi>(
+    api: &O,
+    log: Option<&EventLog>,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Result<(DesiredState, OrgOutcome), EventLogError> {
+    let Some(settings) = &desired.organization else {
+        return Ok((desired.clone(), OrgOutcome::default()));
+    };
+    let key = org::selection_key(settings);
+    let listed = match org::fetch(api, concurrency).await {
+        Ok(tree) => org::expansion(&tree, settings, SystemTime::now()).map_err(|e| aws::Error {
+            service: "organizations",
+            operation: "expand",
+            code: "UnknownOrganizationalUnit".into(),
+            message: format!("{e} (check `organization` in the desired state)"),
+            retryable: false,
+        }),
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok(exp) => {
+            for id in &exp.without_email {
+                tracing::warn!(account = %id, "Organizations lists no usable email for an account the organization section takes: left out");
+            }
+            if let Some(log) = log {
+                log.save_expansion(&exp.to_saved(key))?;
+            }
+            tracing::info!(
+                accounts = exp.accounts.len(),
+                organization = exp.organization.len(),
+                "listed the organization"
+            );
+            let out = OrgOutcome {
+                status: OrgStatus::Fresh,
+                organization: Some(exp.organization.clone()),
+                accounts: exp.accounts.len(),
+            };
+            Ok((org::merge(desired, &exp), out))
+        }
+        Err(error) => {
+            let last = match log {
+                Some(log) => log.expansion()?.filter(|s| s.selection == key),
+                None => None,
+            }
+            .map(|s| Expansion::from_saved(&s));
+            let mut effective = match &last {
+                Some(exp) => org::merge(desired, exp),
+                None => desired.clone(),
+            };
+            let why = match &last {
+                Some(_) => format!("the organization could not be listed ({}); the accounts are those of the last good listing, and prune waits until it can be listed again", error.code),
+                None => format!("the organization could not be listed ({}) and no earlier listing is kept: only hand-listed accounts are known, and prune waits", error.code),
+            };
+            tracing::warn!(code = %error.code, error = %error.message, kept = last.as_ref().map_or(0, |e| e.accounts.len()), "{why}");
+            effective.prune_blocked = Some(why);
+            let out = OrgOutcome {
+                organization: last.as_ref().map(|e| e.organization.clone()),
+                accounts: last.as_ref().map_or(0, |e| e.accounts.len()),
+                status: OrgStatus::Stale {
+                    error,
+                    last_listed: last.map(|e| e.listed_at),
+                },
+            };
+            Ok((effective, out))
+        }
+    }
+}
+
+/// Lists every member of each desired region's Security Hub, `concurrency` regions at a time.
+pub async fn observe_hubs<H: SecurityHubApi>(
+    api: &H,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> (Vec<ObservedHub>, Vec<(String, aws::Error)>) {
+    let regions = desired
+        .securityhub
+        .as_ref()
+        .map(|s| s.regions.clone())
+        .unwrap_or_default();
+    let listed: Vec<_> = stream::iter(regions)
+        .map(|region| async move {
+            let r = api.list_members(&region).await;
+            (region, r)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let (mut hubs, mut failures) = (Vec::new(), Vec::new());
+    for (region, r) in listed {
+        match r {
+            Ok(members) => hubs.push(ObservedHub { region, members }),
+            Err(e) => failures.push((hub_target(&region), e)),
+        }
+    }
+    (hubs, failures)
+}
+
+/// Everything a plan needs, read from AWS: the organization, the graphs, the hubs.
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// The desired state with the organization's accounts merged in.
+    pub desired: Option<DesiredState>,
+    pub org: OrgOutcome,
+    pub graphs: Vec<ObservedGraph>,
+    pub hubs: Vec<ObservedHub>,
+    pub failures: Vec<(String, aws::Error)>,
+    pub plan: Plan,
+}
+
+/// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
+/// organization listing and keeps the new one).
+pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
+    log: Option<&EventLog>,
+    desired: &DesiredState,
+    settings: &PlanSettings,
+    concurrency: usize,
+) -> Result<Survey, EventLogError> {
+    let (effective, org) = resolve_desired(&apis.organizations, log, desired, concurrency).await?;
+    let (observation, (hubs, hub_failures)) = tokio::join!(
+        observe(&apis.detective, &effective, concurrency),
+        observe_hubs(&apis.securityhub, &effective, concurrency)
+    );
+    let mut failures = observation.failures;
+    if let OrgStatus::Stale { error, .. } = &org.status {
+        failures.insert(0, ("organization".into(), error.clone()));
+    }
+    failures.extend(hub_failures);
+    let now = SystemTime::now();
+    let mut p = plan(&effective, &observation.graphs, now, settings);
+    p.hubs = plan_hubs(&effective, &hubs, org.organization.as_ref(), now, settings);
+    Ok(Survey {
+        desired: Some(effective),
+        org,
+        graphs: observation.graphs,
+        hubs,
+        failures,
+        plan: p,
+    })
+}
+
 /// One pass, recorded in `log`.
-pub async fn pass<D: DetectiveApi>(
-    api: &D,
+pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
     log: &EventLog,
     run: &str,
     desired: &DesiredState,
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
+    if let Some(member) = &desired.member {
+        return crate::member::pass(apis, log, run, desired, member, opts).await;
+    }
     let (settings, concurrency) = (&opts.plan, opts.concurrency);
     let digest = desired.digest.as_str();
     let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
@@ -237,9 +450,28 @@ pub async fn pass<D: DetectiveApi>(
         )?;
     }
     let mut projection = replay(log)?;
-    let observation = observe(api, desired, concurrency).await;
-    for (graph, e) in &observation.failures {
-        tracing::warn!(graph = %graph, code = %e.code, error = %e.message, "cannot observe graph");
+    let mut survey = survey(apis, Some(log), desired, settings, concurrency).await?;
+    let effective = survey.desired.take().unwrap_or_else(|| desired.clone());
+    if let OrgStatus::Stale { error, last_listed } = &survey.org.status {
+        record(
+            EventKind::OrganizationStale {
+                code: error.code.clone(),
+                message: error.message.clone(),
+                last_listed_ms: last_listed.and_then(|t| {
+                    t.duration_since(SystemTime::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_millis() as u64)
+                }),
+                accounts: survey.org.accounts,
+            },
+            false,
+        )?;
+    }
+    for (graph, e) in &survey.failures {
+        if graph == "organization" {
+            continue;
+        }
+        tracing::warn!(target_name = %graph, code = %e.code, error = %e.message, "cannot observe");
         record(
             EventKind::GraphFailed {
                 graph: graph.clone(),
@@ -250,16 +482,118 @@ pub async fn pass<D: DetectiveApi>(
         )?;
     }
 
-    // Intents a crash left without an outcome are settled by what the listing shows now.
+    // Who is listed where now, by target (graph ARN or `securityhub:<region>`).
+    let mut listed: BTreeMap<String, Vec<(AccountId, String)>> = BTreeMap::new();
+    for g in &survey.graphs {
+        listed.insert(
+            g.arn.to_string(),
+            g.members
+                .iter()
+                .map(|m| (m.account_id, m.status.as_str().to_owned()))
+                .collect(),
+        );
+    }
+    for h in &survey.hubs {
+        listed.insert(
+            hub_target(&h.region),
+            h.members
+                .iter()
+                .filter(|m| !matches!(m.status, HubMemberStatus::Deleted))
+                .map(|m| (m.account_id, m.status.as_str().to_owned()))
+                .collect(),
+        );
+    }
+
+    settle_in_doubt(log, &record, &listed)?;
+    let plan = std::mem::take(&mut survey.plan);
+    let drifts: Vec<(String, &[Drift])> = plan
+        .graphs
+        .iter()
+        .map(|g| (g.graph.to_string(), g.drift.as_slice()))
+        .chain(plan.hubs.iter().map(|h| (h.target(), h.drift.as_slice())))
+        .collect();
+    record_changes(&record, &mut projection, &listed, &drifts)?;
+
+    let applied = if opts.suspend {
+        if plan.has_changes() {
+            tracing::info!("suspended: the plan's changes are not made");
+        }
+        ApplyReport::default()
+    } else {
+        let mut a = apply(
+            &apis.detective,
+            log,
+            run,
+            &effective,
+            &plan,
+            concurrency,
+            opts.stop,
+        )
+        .await?;
+        let hubs = apply_hubs(
+            &apis.securityhub,
+            log,
+            run,
+            digest,
+            &plan.hubs,
+            concurrency,
+            opts.stop,
+        )
+        .await?;
+        a.add(&hubs);
+        a
+    };
+    let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum::<usize>()
+        + plan.hubs.iter().map(|h| h.drift.len()).sum::<usize>();
+    let failed = applied.failed + survey.failures.len();
+    let mut report = PassReport {
+        plan,
+        observed: Vec::new(),
+        hubs: Vec::new(),
+        observe_failures: std::mem::take(&mut survey.failures),
+        applied,
+        suspended: opts.suspend,
+        org: survey.org.clone(),
+        invitations: Vec::new(),
+        effective: None,
+    };
+    let applied = &report.applied;
+    record(
+        EventKind::PassFinished {
+            outcome: report.result().as_str().into(),
+            invited: applied.invited + applied.count("securityhub", "create", "ok"),
+            removed: applied.removed + applied.count("securityhub", "remove", "ok"),
+            failed,
+            drift,
+        },
+        true,
+    )?;
+    save_projection(log, projection)?;
+    report.observed = survey.graphs;
+    report.hubs = survey.hubs;
+    report.effective = Some(effective);
+    Ok(report)
+}
+
+/// Who is listed where, by target: (account, status).
+pub(crate) type Listed = BTreeMap<String, Vec<(AccountId, String)>>;
+
+/// Intents a crash left without an outcome, settled by what the listing shows now: `present`
+/// are listed at the intent's target, `absent` are not. Targets not listed this pass wait.
+pub(crate) fn settle_in_doubt(
+    log: &EventLog,
+    record: &dyn Fn(EventKind, bool) -> Result<Event, EventLogError>,
+    listed: &Listed,
+) -> Result<(), EventLogError> {
     for (batch, graph, accounts) in log.in_doubt()? {
-        let Some(g) = observation.graphs.iter().find(|g| g.arn.as_str() == graph) else {
+        let Some(members) = listed.get(&graph) else {
             continue;
         };
-        let members: BTreeSet<AccountId> = g.members.iter().map(|m| m.account_id).collect();
+        let members: BTreeSet<AccountId> = members.iter().map(|(a, _)| *a).collect();
         let (present, absent): (Vec<String>, Vec<String>) = accounts
             .into_iter()
             .partition(|a| AccountId::parse(a).is_some_and(|id| members.contains(&id)));
-        tracing::warn!(batch = %batch, graph = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing the graph");
+        tracing::warn!(batch = %batch, target_name = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing again");
         record(
             EventKind::IntentResolved {
                 batch,
@@ -270,23 +604,30 @@ pub async fn pass<D: DetectiveApi>(
             false,
         )?;
     }
+    Ok(())
+}
 
-    // Status changes since the last recorded ones.
-    for g in &observation.graphs {
-        let graph = g.arn.to_string();
+/// Records status changes and drift since the last pass (the projection), and updates the
+/// projection to what stands now. Drift on targets not listed this pass stays as it was.
+pub(crate) fn record_changes(
+    record: &dyn Fn(EventKind, bool) -> Result<Event, EventLogError>,
+    projection: &mut Projection,
+    listed: &Listed,
+    drifts: &[(String, &[Drift])],
+) -> Result<(), EventLogError> {
+    for (target, members) in listed {
         let mut seen = BTreeSet::new();
-        for m in &g.members {
-            let key = (graph.clone(), m.account_id.to_string());
+        for (account, now) in members {
+            let key = (target.clone(), account.to_string());
             seen.insert(key.1.clone());
-            let now = m.status.as_str().to_owned();
-            if projection.status.get(&key) != Some(&now) {
+            if projection.status.get(&key) != Some(now) {
                 let from = projection.status.insert(key.clone(), now.clone());
                 record(
                     EventKind::MemberStatusChanged {
                         graph: key.0,
                         account: key.1,
                         from,
-                        to: now,
+                        to: now.clone(),
                     },
                     false,
                 )?;
@@ -295,7 +636,7 @@ pub async fn pass<D: DetectiveApi>(
         let gone: Vec<(String, String)> = projection
             .status
             .keys()
-            .filter(|(gr, a)| *gr == graph && !seen.contains(a))
+            .filter(|(gr, a)| gr == target && !seen.contains(a))
             .cloned()
             .collect();
         for key in gone {
@@ -311,15 +652,11 @@ pub async fn pass<D: DetectiveApi>(
             )?;
         }
     }
-
-    let plan = plan(desired, &observation.graphs, SystemTime::now(), settings);
-
-    // Drift: record what is new, and what went away, since the last pass.
     let mut current = BTreeSet::new();
-    for gp in &plan.graphs {
-        for d in &gp.drift {
+    for (target, drift) in drifts {
+        for d in drift.iter() {
             let key = (
-                gp.graph.to_string(),
+                target.clone(),
                 d.account.to_string(),
                 d.kind.as_str().to_owned(),
             );
@@ -337,10 +674,8 @@ pub async fn pass<D: DetectiveApi>(
             current.insert(key);
         }
     }
-    let observed_graphs: BTreeSet<String> =
-        plan.graphs.iter().map(|g| g.graph.to_string()).collect();
     for (graph, account, kind) in projection.drift.difference(&current) {
-        if observed_graphs.contains(graph) {
+        if listed.contains_key(graph) {
             record(
                 EventKind::DriftResolved {
                     graph: graph.clone(),
@@ -351,37 +686,19 @@ pub async fn pass<D: DetectiveApi>(
             )?;
         }
     }
+    current.extend(
+        projection
+            .drift
+            .iter()
+            .filter(|(g, _, _)| !listed.contains_key(g))
+            .cloned(),
+    );
     projection.drift = current;
+    Ok(())
+}
 
-    let applied = if opts.suspend {
-        if plan.has_changes() {
-            tracing::info!("suspended: the plan's changes are not made");
-        }
-        ApplyReport::default()
-    } else {
-        apply(api, log, run, desired, &plan, concurrency, opts.stop).await?
-    };
-    let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum();
-    let failed = applied.failed + observation.failures.len();
-    let mut report = PassReport {
-        plan,
-        observed: Vec::new(),
-        observe_failures: observation.failures,
-        applied,
-        suspended: opts.suspend,
-    };
-    let applied = &report.applied;
-    record(
-        EventKind::PassFinished {
-            outcome: report.result().as_str().into(),
-            invited: applied.invited,
-            removed: applied.removed,
-            failed,
-            drift,
-        },
-        true,
-    )?;
-    // Statuses and drift as they stand now, so the next start replays only newer events.
+/// Saves the projection as it stands, so the next start replays only newer events.
+pub(crate) fn save_projection(log: &EventLog, projection: Projection) -> Result<(), EventLogError> {
     log.save_snapshot(Snapshot {
         in_doubt: log.in_doubt()?,
         seq: log.last_seq(),
@@ -391,9 +708,7 @@ pub async fn pass<D: DetectiveApi>(
             .map(|((g, a), s)| (g, a, s))
             .collect(),
         drift: projection.drift.into_iter().collect(),
-    })?;
-    report.observed = observation.graphs;
-    Ok(report)
+    })
 }
 
 /// A run id: time-ordered and unique enough for one state_dir.

@@ -36,14 +36,10 @@ pub fn plan_text(
             out += "  in sync\n";
         }
         for (id, e) in &g.invite {
-            let at = desired
-                .accounts
-                .get(id)
-                .map(|a| a.source.to_string())
-                .unwrap_or_default();
             out += &format!(
-                "  + invite  {id}  {}  (declared at {at})\n",
-                email(e, show_emails)
+                "  + invite  {id}  {}  (declared at {})\n",
+                email(e, show_emails),
+                origin(desired, id)
             );
         }
         for (id, why) in &g.remove {
@@ -57,8 +53,51 @@ pub fn plan_text(
             out += &format!("  prune refused: {r}\n");
         }
     }
-    for (graph, e) in failures {
-        out += &format!("graph {graph}: cannot observe: {}: {}\n", e.code, e.message);
+    for h in &plan.hubs {
+        out += &format!(
+            "securityhub {} ({} members, {} declared)\n",
+            h.region,
+            h.members,
+            desired.accounts.len()
+        );
+        if !h.has_changes() && h.drift.is_empty() {
+            out += "  in sync\n";
+        }
+        for (id, _) in &h.create {
+            let then = if h.invite.contains(id) {
+                ", then invite"
+            } else {
+                ""
+            };
+            out += &format!(
+                "  + create{then}  {id}  (declared at {})\n",
+                origin(desired, id)
+            );
+        }
+        for id in h
+            .invite
+            .iter()
+            .filter(|id| !h.create.iter().any(|(c, _)| c == *id))
+        {
+            out += &format!("  + invite  {id}\n");
+        }
+        for id in &h.remove {
+            out += &format!("  - remove  {id}  (undeclared)\n");
+        }
+        for d in h.drift.iter().filter(|d| d.kind != DriftKind::Missing) {
+            out += &format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail);
+        }
+        if let Some(r) = &h.prune_refused {
+            out += &format!("  prune refused: {r}\n");
+        }
+    }
+    for (what, e) in failures {
+        let what = if what.starts_with("securityhub:") || what == "organization" {
+            what.clone()
+        } else {
+            format!("graph {what}")
+        };
+        out += &format!("{what}: cannot observe: {}: {}\n", e.code, e.message);
     }
     let invites: usize = plan.graphs.iter().map(|g| g.invite.len()).sum();
     let removals: usize = plan.graphs.iter().map(|g| g.remove.len()).sum();
@@ -66,7 +105,24 @@ pub fn plan_text(
         "plan: {invites} to invite, {removals} to remove, {} graph(s) could not be observed\n",
         failures.len()
     );
+    if !plan.hubs.is_empty() {
+        let creates: usize = plan.hubs.iter().map(|h| h.create.len()).sum();
+        let invites: usize = plan.hubs.iter().map(|h| h.invite.len()).sum();
+        let removals: usize = plan.hubs.iter().map(|h| h.remove.len()).sum();
+        out += &format!(
+            "securityhub: {creates} to create, {invites} to invite, {removals} to remove\n"
+        );
+    }
     out
+}
+
+/// Where a desired account came from: `file:line:col`, or its OU path.
+fn origin(desired: &DesiredState, id: &crate::domain::AccountId) -> String {
+    desired
+        .accounts
+        .get(id)
+        .map(|a| a.origin())
+        .unwrap_or_default()
 }
 
 pub fn plan_json(
@@ -85,10 +141,24 @@ pub fn plan_json(
                 "account": id.to_string(),
                 "email": email(e, show_emails),
                 "declared_at": desired.accounts.get(id).map(|a| a.source.to_string()),
+                "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
             })).collect::<Vec<_>>(),
             "remove": g.remove.iter().map(|(id, why)| json!({"account": id.to_string(), "reason": why.as_str()})).collect::<Vec<_>>(),
             "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
             "prune_refused": g.prune_refused,
+        })).collect::<Vec<_>>(),
+        "securityhub": plan.hubs.iter().map(|h| json!({
+            "region": h.region.as_str(),
+            "members": h.members,
+            "create": h.create.iter().map(|(id, _)| json!({
+                "account": id.to_string(),
+                "declared_at": desired.accounts.get(id).map(|a| a.source.to_string()),
+                "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
+            })).collect::<Vec<_>>(),
+            "invite": h.invite.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "remove": h.remove.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+            "prune_refused": h.prune_refused,
         })).collect::<Vec<_>>(),
         "failures": failures.iter().map(|(g, e)| json!({"graph": g, "code": e.code, "message": e.message})).collect::<Vec<_>>(),
     })

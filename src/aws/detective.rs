@@ -14,7 +14,7 @@ use super::telemetry::RequestMetrics;
 use super::{CreateOutcome, DeleteOutcome, DetectiveApi, Error};
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::metrics::Metrics;
-use crate::observed::{Member, MemberStatus};
+use crate::observed::{Invitation, InvitationStatus, Member, MemberStatus};
 
 /// Members asked for per ListMembers page: the most Detective allows.
 pub const PAGE_SIZE: i32 = 200;
@@ -217,5 +217,64 @@ impl DetectiveApi for SdkDetective {
             deleted,
             unprocessed: unprocessed("DeleteMembers", out.unprocessed_accounts())?,
         })
+    }
+
+    async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
+        let op = "ListInvitations";
+        let mut out = Vec::new();
+        let mut pages = self
+            .client(region)
+            .list_invitations()
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_err(op, e))?;
+            for m in page.invitations() {
+                let raw = m.administrator_id().unwrap_or_default();
+                let administrator = AccountId::parse(raw).ok_or_else(|| {
+                    invalid(
+                        op,
+                        format!("an administrator id \"{raw}\" is not 12 digits"),
+                    )
+                })?;
+                let arn = m.graph_arn().unwrap_or_default();
+                let graph = GraphArn::parse(arn)
+                    .ok_or_else(|| invalid(op, format!("\"{arn}\" is not a behavior graph ARN")))?;
+                let status = match m.status().map(|s| s.as_str()) {
+                    Some("INVITED") => InvitationStatus::Open,
+                    Some("ENABLED" | "ACCEPTED_BUT_DISABLED") => InvitationStatus::Accepted,
+                    other => InvitationStatus::Other(other.unwrap_or_default().to_owned()),
+                };
+                out.push(Invitation {
+                    administrator,
+                    graph: Some(graph),
+                    id: None,
+                    status,
+                    invited_at: time(m.invited_time()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn accept_invitation(&self, graph: &GraphArn) -> Result<(), Error> {
+        self.client(&graph.region())
+            .accept_invitation()
+            .graph_arn(graph.as_str())
+            .send()
+            .await
+            .map_err(|e| map_err("AcceptInvitation", e))?;
+        Ok(())
+    }
+
+    async fn reject_invitation(&self, graph: &GraphArn) -> Result<(), Error> {
+        self.client(&graph.region())
+            .reject_invitation()
+            .graph_arn(graph.as_str())
+            .send()
+            .await
+            .map_err(|e| map_err("RejectInvitation", e))?;
+        Ok(())
     }
 }

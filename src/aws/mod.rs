@@ -10,7 +10,7 @@ pub mod telemetry;
 use std::future::Future;
 
 use crate::domain::{AccountId, Email, GraphArn, Region};
-use crate::observed::{HubMember, Member, OrgAccount, OrgUnit};
+use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
 
 /// SDK settings from the default chain (environment, profile, web identity, IMDS) with
 /// muster's timeouts and retries: the SDK has no timeouts by default.
@@ -141,6 +141,18 @@ pub trait DetectiveApi: Send + Sync {
         graph: &GraphArn,
         accounts: &[AccountId],
     ) -> impl Future<Output = Result<DeleteOutcome, Error>> + Send;
+    /// Member side: the caller's open and accepted invitations in `region`, every page (200 a
+    /// page).
+    fn list_invitations(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<Vec<Invitation>, Error>> + Send;
+    /// Member side: AcceptInvitation for `graph`.
+    fn accept_invitation(&self, graph: &GraphArn)
+        -> impl Future<Output = Result<(), Error>> + Send;
+    /// Member side: RejectInvitation for `graph`.
+    fn reject_invitation(&self, graph: &GraphArn)
+        -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// The Security Hub operations muster uses as an administrator, per region.
@@ -161,6 +173,37 @@ pub trait SecurityHubApi: Send + Sync {
         &self,
         region: &Region,
         accounts: &[AccountId],
+    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
+    /// One DisassociateMembers call (at most 50 accounts).
+    fn disassociate_members(
+        &self,
+        region: &Region,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// One DeleteMembers call (at most 50 accounts); the accounts it did not process.
+    fn delete_members(
+        &self,
+        region: &Region,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
+    /// Member side: the open invitations in `region` (every page, 50 a page) and the
+    /// membership the caller accepted there (GetAdministratorAccount), if any.
+    fn list_invitations(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<Vec<Invitation>, Error>> + Send;
+    /// Member side: AcceptAdministratorInvitation.
+    fn accept_invitation(
+        &self,
+        region: &Region,
+        administrator: AccountId,
+        invitation: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Member side: one DeclineInvitations call; the accounts it did not process.
+    fn decline_invitations(
+        &self,
+        region: &Region,
+        administrators: &[AccountId],
     ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
 }
 

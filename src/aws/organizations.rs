@@ -36,7 +36,12 @@ fn invalid(operation: &'static str, what: String) -> Error {
     Error::invalid_response(SERVICE, operation, what)
 }
 
-fn unit(operation: &'static str, id: Option<&str>, name: Option<&str>) -> Result<OrgUnit, Error> {
+fn unit(
+    operation: &'static str,
+    id: Option<&str>,
+    name: Option<&str>,
+    arn: Option<&str>,
+) -> Result<OrgUnit, Error> {
     let id = id.unwrap_or_default();
     if !(id.starts_with("r-") || id.starts_with("ou-")) {
         return Err(invalid(
@@ -47,6 +52,7 @@ fn unit(operation: &'static str, id: Option<&str>, name: Option<&str>) -> Result
     Ok(OrgUnit {
         id: id.to_owned(),
         name: name.unwrap_or_default().to_owned(),
+        arn: arn.map(str::to_owned),
     })
 }
 
@@ -62,7 +68,7 @@ impl OrganizationsApi for SdkOrganizations {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| sdk_error(SERVICE, "ListRoots", e))?;
             for r in page.roots() {
-                out.push(unit("ListRoots", r.id(), r.name())?);
+                out.push(unit("ListRoots", r.id(), r.name(), r.arn())?);
             }
         }
         Ok(out)
@@ -81,7 +87,7 @@ impl OrganizationsApi for SdkOrganizations {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| sdk_error(SERVICE, op, e))?;
             for ou in page.organizational_units() {
-                out.push(unit(op, ou.id(), ou.name())?);
+                out.push(unit(op, ou.id(), ou.name(), ou.arn())?);
             }
         }
         Ok(out)

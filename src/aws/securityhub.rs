@@ -13,7 +13,7 @@ use super::telemetry::RequestMetrics;
 use super::{sdk_error, Error, SecurityHubApi};
 use crate::domain::{AccountId, Email, Region};
 use crate::metrics::Metrics;
-use crate::observed::{HubMember, HubMemberStatus};
+use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
 
 /// Members asked for per ListMembers page: the most Security Hub allows.
 pub const PAGE_SIZE: i32 = 50;
@@ -170,5 +170,124 @@ impl SecurityHubApi for SdkSecurityHub {
             .await
             .map_err(|e| sdk_error(SERVICE, "InviteMembers", e))?;
         unprocessed("InviteMembers", out.unprocessed_accounts())
+    }
+
+    async fn disassociate_members(
+        &self,
+        region: &Region,
+        accounts: &[AccountId],
+    ) -> Result<(), Error> {
+        self.client(region)
+            .await
+            .disassociate_members()
+            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "DisassociateMembers", e))?;
+        Ok(())
+    }
+
+    async fn delete_members(
+        &self,
+        region: &Region,
+        accounts: &[AccountId],
+    ) -> Result<Vec<(AccountId, String)>, Error> {
+        let out = self
+            .client(region)
+            .await
+            .delete_members()
+            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "DeleteMembers", e))?;
+        unprocessed("DeleteMembers", out.unprocessed_accounts())
+    }
+
+    async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
+        let op = "ListInvitations";
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client(region)
+                .await
+                .list_invitations()
+                .max_results(PAGE_SIZE)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, op, e))?;
+            for i in page.invitations() {
+                out.push(Invitation {
+                    administrator: account(op, i.account_id())?,
+                    graph: None,
+                    id: i.invitation_id().map(str::to_owned),
+                    status: InvitationStatus::Open,
+                    invited_at: i.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        let op = "GetAdministratorAccount";
+        let admin = self
+            .client(region)
+            .await
+            .get_administrator_account()
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, op, e))?;
+        if let Some(a) = admin.administrator() {
+            let status = HubMemberStatus::parse(a.member_status().unwrap_or_default());
+            out.push(Invitation {
+                administrator: account(op, a.account_id())?,
+                graph: None,
+                id: a.invitation_id().map(str::to_owned),
+                status: match status {
+                    HubMemberStatus::Enabled => InvitationStatus::Accepted,
+                    HubMemberStatus::Invited => InvitationStatus::Open,
+                    other => InvitationStatus::Other(other.as_str().to_owned()),
+                },
+                invited_at: a.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn accept_invitation(
+        &self,
+        region: &Region,
+        administrator: AccountId,
+        invitation: &str,
+    ) -> Result<(), Error> {
+        self.client(region)
+            .await
+            .accept_administrator_invitation()
+            .administrator_id(administrator.to_string())
+            .invitation_id(invitation)
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "AcceptAdministratorInvitation", e))?;
+        Ok(())
+    }
+
+    async fn decline_invitations(
+        &self,
+        region: &Region,
+        administrators: &[AccountId],
+    ) -> Result<Vec<(AccountId, String)>, Error> {
+        let out = self
+            .client(region)
+            .await
+            .decline_invitations()
+            .set_account_ids(Some(
+                administrators.iter().map(ToString::to_string).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "DeclineInvitations", e))?;
+        unprocessed("DeclineInvitations", out.unprocessed_accounts())
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{AccountId, Email, GraphArn, Region, EMAIL_MAX_CHARS};
+use crate::org::{Include, Selection};
 use yaml::{Kind, Node, Pos};
 
 /// Files larger than this are refused: a desired state is a list of accounts, not a dump.
@@ -41,7 +42,22 @@ pub struct DesiredAccount {
     pub id: AccountId,
     pub email: Email,
     pub name: Option<String>,
+    /// Where it was declared: its line, or for accounts taken from the organization the
+    /// `organization` section.
     pub source: Source,
+    /// For accounts taken from the organization: the OU path they were found under.
+    pub ou: Option<String>,
+}
+
+impl DesiredAccount {
+    /// Where the account came from, for `plan`: `file:line:col` or `OU path (organization at
+    /// file:line:col)`.
+    pub fn origin(&self) -> String {
+        match &self.ou {
+            None => self.source.to_string(),
+            Some(path) => format!("{path} (organization at {})", self.source),
+        }
+    }
 }
 
 /// A behavior graph muster manages: the caller's graph in a region, or one named by ARN.
@@ -68,8 +84,7 @@ pub struct DetectiveSettings {
     pub prune: bool,
 }
 
-/// Security Hub membership over the same accounts (issue 5: read and checked, not yet
-/// reconciled).
+/// Security Hub membership over the same accounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityHubSettings {
     /// The regions whose hub must have the accounts as members.
@@ -83,9 +98,61 @@ pub struct DesiredState {
     pub detective: DetectiveSettings,
     /// Absent when the desired state has no `securityhub` section.
     pub securityhub: Option<SecurityHubSettings>,
+    /// Accounts to take from AWS Organizations, merged with `accounts` at every pass.
+    pub organization: Option<OrganizationSettings>,
+    /// Present for a muster that runs in a member account: it watches the invitations the
+    /// account receives instead of managing members.
+    pub member: Option<MemberSettings>,
+    /// Set at a pass when prune must not act (the organization could not be listed, so the
+    /// accounts are those of the last good listing): why.
+    pub prune_blocked: Option<String>,
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
     pub files: Vec<PathBuf>,
+}
+
+/// Which accounts come from the organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSettings {
+    /// The management account is filled in at expansion, from the organization's root ARN.
+    pub selection: Selection,
+    pub source: Source,
+}
+
+/// A muster in a member account: the administrators it may belong to, and what to do with
+/// invitations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSettings {
+    pub expected_administrators: Vec<AccountId>,
+    pub regions: Vec<Region>,
+    /// Watch Detective invitations.
+    pub detective: bool,
+    /// Watch Security Hub invitations.
+    pub securityhub: bool,
+    /// Accept open invitations from expected administrators.
+    pub accept: bool,
+    /// Decline (Detective: reject) invitations from anyone else.
+    pub decline_unexpected: bool,
+}
+
+impl MemberSettings {
+    pub fn expects(&self, administrator: AccountId) -> bool {
+        self.expected_administrators.contains(&administrator)
+    }
+
+    /// The (service, region) pairs whose invitations are watched.
+    pub fn watched(&self) -> Vec<(&'static str, Region)> {
+        let mut out = Vec::new();
+        for r in &self.regions {
+            if self.detective {
+                out.push(("detective", r.clone()));
+            }
+            if self.securityhub {
+                out.push(("securityhub", r.clone()));
+            }
+        }
+        out
+    }
 }
 
 /// One problem, located.
@@ -219,11 +286,15 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
         c.file = name.clone();
         c.check_file(text);
     }
+    c.check_whole();
     if c.problems.is_empty() {
         Ok(DesiredState {
             accounts: c.accounts,
             detective: c.detective.map(|(d, _)| d).unwrap_or_default(),
             securityhub: c.securityhub.map(|(s, _)| s),
+            organization: c.organization,
+            member: c.member.map(|(m, _)| m),
+            prune_blocked: None,
             digest: format!("{:x}", hasher.finalize()),
             files: Vec::new(),
         })
@@ -235,7 +306,25 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
     }
 }
 
-const TOP_KEYS: &[&str] = &["version", "accounts", "detective", "securityhub"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "accounts",
+    "detective",
+    "securityhub",
+    "organization",
+    "member",
+];
+const ORGANIZATION_KEYS: &[&str] = &["include", "exclude", "include_management_account"];
+const INCLUDE_KEYS: &[&str] = &["ou", "root", "recursive"];
+const EXCLUDE_KEYS: &[&str] = &["accounts", "ous"];
+const MEMBER_KEYS: &[&str] = &[
+    "expected_administrators",
+    "regions",
+    "detective",
+    "securityhub",
+    "accept",
+    "decline_unexpected",
+];
 const SECURITYHUB_KEYS: &[&str] = &["regions", "prune"];
 const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];
 const DETECTIVE_KEYS: &[&str] = &["graphs", "message", "disable_email_notification", "prune"];
@@ -248,6 +337,13 @@ struct Checker {
     accounts: BTreeMap<AccountId, DesiredAccount>,
     detective: Option<(DetectiveSettings, Source)>,
     securityhub: Option<(SecurityHubSettings, Source)>,
+    organization: Option<OrganizationSettings>,
+    member: Option<(MemberSettings, Source)>,
+    /// Where `accounts` was first given (member mode takes none).
+    accounts_at: Option<Source>,
+    /// Excluded account ids with where they were excluded, checked against `accounts` once
+    /// every file is read.
+    excluded_at: Vec<(AccountId, Pos, String)>,
 }
 
 impl Checker {
@@ -343,12 +439,17 @@ impl Checker {
                 "accounts" => self.check_accounts(value),
                 "detective" => self.check_detective(value),
                 "securityhub" => self.check_securityhub(value),
+                "organization" => self.check_organization(value),
+                "member" => self.check_member(value),
                 _ => {}
             }
         }
     }
 
     fn check_accounts(&mut self, node: &Node) {
+        if self.accounts_at.is_none() {
+            self.accounts_at = Some(self.source(node.pos));
+        }
         if node.is_null() {
             return;
         }
@@ -420,6 +521,7 @@ impl Checker {
                     email,
                     name,
                     source,
+                    ou: None,
                 },
             );
         }
@@ -565,6 +667,294 @@ impl Checker {
         self.securityhub = Some((s, source));
     }
 
+    fn check_organization(&mut self, node: &Node) {
+        let fields = self.entries(node, "`organization`", ORGANIZATION_KEYS);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return;
+        }
+        if let Some(first) = &self.organization {
+            let first = first.source.to_string();
+            self.at(
+                node.pos,
+                format!("`organization` is already set at {first}; keep the settings in one file"),
+            );
+            return;
+        }
+        let mut sel = Selection::default();
+        let mut include_at: Vec<(String, Pos)> = Vec::new();
+        let mut exclude_ous_at: Vec<(String, Pos)> = Vec::new();
+        let mut include_given = false;
+        for (key, v) in fields {
+            match key {
+                "include" => {
+                    include_given = true;
+                    let Kind::Seq(items) = &v.kind else {
+                        self.at(
+                            v.pos,
+                            format!("`include` must be a list, not {}", v.describe()),
+                        );
+                        continue;
+                    };
+                    if items.is_empty() {
+                        self.at(
+                            v.pos,
+                            "`include` is empty; name an OU (`{ou: ou-...}`) or the root (`{root: true}`)".into(),
+                        );
+                    }
+                    for item in items {
+                        if let Some(inc) = self.include(item) {
+                            if sel.include.contains(&inc) {
+                                self.at(item.pos, "this is included twice".into());
+                                continue;
+                            }
+                            if let Include::Ou { id, .. } = &inc {
+                                include_at.push((id.clone(), item.pos));
+                            }
+                            sel.include.push(inc);
+                        }
+                    }
+                }
+                "exclude" => {
+                    let fields = self.entries(v, "`exclude`", EXCLUDE_KEYS);
+                    for (key, list) in fields {
+                        let Kind::Seq(items) = &list.kind else {
+                            self.at(
+                                list.pos,
+                                format!("`{key}` must be a list, not {}", list.describe()),
+                            );
+                            continue;
+                        };
+                        for item in items {
+                            if key == "accounts" {
+                                if let Some(id) = self.account_id(item) {
+                                    if !sel.exclude_accounts.insert(id) {
+                                        self.at(
+                                            item.pos,
+                                            format!("account {id} is excluded twice"),
+                                        );
+                                    } else {
+                                        self.excluded_at.push((id, item.pos, self.file.clone()));
+                                    }
+                                }
+                            } else if let Some(id) = self.ou_id(item) {
+                                if !sel.exclude_ous.insert(id.clone()) {
+                                    self.at(item.pos, format!("{id} is excluded twice"));
+                                } else {
+                                    exclude_ous_at.push((id, item.pos));
+                                }
+                            }
+                        }
+                    }
+                }
+                "include_management_account" => sel.include_management = self.boolean(key, v),
+                _ => {}
+            }
+        }
+        if !include_given {
+            self.at(
+                node.pos,
+                "`organization` needs `include`: the OUs (`{ou: ou-..., recursive: true}`) or the root (`{root: true}`) whose accounts are desired".into(),
+            );
+        }
+        for (id, pos) in &exclude_ous_at {
+            if let Some((_, inc)) = include_at.iter().find(|(i, _)| i == id) {
+                self.at(
+                    *pos,
+                    format!(
+                        "{id} is both included (line {}) and excluded; keep one",
+                        inc.line
+                    ),
+                );
+            }
+        }
+        let source = self.source(node.pos);
+        self.organization = Some(OrganizationSettings {
+            selection: sel,
+            source,
+        });
+    }
+
+    /// One `include` entry: `{ou: ou-..., recursive: bool}` or `{root: true}`.
+    fn include(&mut self, item: &Node) -> Option<Include> {
+        let fields = self.entries(item, "an `include` entry", INCLUDE_KEYS);
+        if !matches!(item.kind, Kind::Map(_)) {
+            return None;
+        }
+        let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        match (get("ou"), get("root")) {
+            (Some(ou), None) => {
+                let recursive = get("recursive").is_none_or(|r| self.boolean("recursive", r));
+                let id = self.ou_id(ou)?;
+                Some(Include::Ou { id, recursive })
+            }
+            (None, Some(root)) => {
+                if get("recursive").is_some() {
+                    self.at(
+                        item.pos,
+                        "`recursive` goes with `ou`; the root is always taken whole".into(),
+                    );
+                }
+                if self.boolean("root", root) {
+                    Some(Include::Root)
+                } else {
+                    self.at(
+                        root.pos,
+                        "`root: false` includes nothing; remove the entry".into(),
+                    );
+                    None
+                }
+            }
+            (Some(_), Some(_)) => {
+                self.at(
+                    item.pos,
+                    "an `include` entry takes `ou` or `root`, not both".into(),
+                );
+                None
+            }
+            (None, None) => {
+                self.at(
+                    item.pos,
+                    "an `include` entry needs `ou` (an OU id like ou-ab12-cdef3456) or `root: true`"
+                        .into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// An OU id as Organizations writes it: `ou-` then 4 to 32 and 8 to 32 lower-case letters
+    /// or digits.
+    fn ou_id(&mut self, v: &Node) -> Option<String> {
+        let raw = v.scalar().unwrap_or_default();
+        if is_ou_id(raw) {
+            Some(raw.to_owned())
+        } else {
+            self.at(
+                v.pos,
+                format!("\"{raw}\" is not an OU id like ou-ab12-cdef3456"),
+            );
+            None
+        }
+    }
+
+    fn check_member(&mut self, node: &Node) {
+        let fields = self.entries(node, "`member`", MEMBER_KEYS);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return;
+        }
+        if let Some((_, first)) = &self.member {
+            let first = first.to_string();
+            self.at(
+                node.pos,
+                format!("`member` is already set at {first}; keep the settings in one file"),
+            );
+            return;
+        }
+        let mut m = MemberSettings {
+            expected_administrators: Vec::new(),
+            regions: Vec::new(),
+            detective: true,
+            securityhub: true,
+            accept: false,
+            decline_unexpected: false,
+        };
+        let (mut admins_given, mut regions_given) = (false, false);
+        for (key, v) in fields {
+            match key {
+                "expected_administrators" => {
+                    admins_given = true;
+                    let Kind::Seq(items) = &v.kind else {
+                        self.at(
+                            v.pos,
+                            format!(
+                                "`expected_administrators` must be a list of account ids, not {}",
+                                v.describe()
+                            ),
+                        );
+                        continue;
+                    };
+                    if items.is_empty() {
+                        self.at(v.pos, "`expected_administrators` is empty; name the administrator accounts this account may join".into());
+                    }
+                    for item in items {
+                        if let Some(id) = self.account_id(item) {
+                            if m.expected_administrators.contains(&id) {
+                                self.at(item.pos, format!("administrator {id} is listed twice"));
+                            } else {
+                                m.expected_administrators.push(id);
+                            }
+                        }
+                    }
+                }
+                "regions" => {
+                    regions_given = true;
+                    m.regions = self.regions(v);
+                }
+                "detective" => m.detective = self.boolean(key, v),
+                "securityhub" => m.securityhub = self.boolean(key, v),
+                "accept" => m.accept = self.boolean(key, v),
+                "decline_unexpected" => m.decline_unexpected = self.boolean(key, v),
+                _ => {}
+            }
+        }
+        if !admins_given {
+            self.at(node.pos, "`member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)".into());
+        }
+        if !regions_given {
+            self.at(
+                node.pos,
+                "`member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)"
+                    .into(),
+            );
+        }
+        if !m.detective && !m.securityhub {
+            self.at(
+                node.pos,
+                "`member` watches nothing: `detective` and `securityhub` are both false".into(),
+            );
+        }
+        let source = self.source(node.pos);
+        self.member = Some((m, source));
+    }
+
+    /// Checks that need every file: a hand-listed account that is also excluded; member mode
+    /// mixed with administrator sections.
+    fn check_whole(&mut self) {
+        for (id, pos, file) in std::mem::take(&mut self.excluded_at) {
+            if let Some(a) = self.accounts.get(&id) {
+                let listed = a.source.to_string();
+                self.problems.push(problem(
+                    &file,
+                    Some(pos),
+                    format!("account {id} is excluded from the organization but listed by hand at {listed}; keep one"),
+                ));
+            }
+        }
+        if let Some((_, member_at)) = &self.member {
+            let member_at = member_at.clone();
+            let mut admin = Vec::new();
+            if let Some(s) = &self.accounts_at {
+                admin.push(("accounts", s.clone()));
+            }
+            if let Some((_, s)) = &self.detective {
+                admin.push(("detective", s.clone()));
+            }
+            if let Some((_, s)) = &self.securityhub {
+                admin.push(("securityhub", s.clone()));
+            }
+            if let Some(o) = &self.organization {
+                admin.push(("organization", o.source.clone()));
+            }
+            for (key, at) in admin {
+                self.problems.push(problem(
+                    &at.file,
+                    Some(at.pos),
+                    format!("`{key}` is for a muster that manages members; this desired state has `member` (at {member_at}), for a muster in a member account: keep one kind"),
+                ));
+            }
+        }
+    }
+
     /// A non-empty list of distinct region names.
     fn regions(&mut self, node: &Node) -> Vec<Region> {
         let Kind::Seq(items) = &node.kind else {
@@ -665,6 +1055,18 @@ impl Checker {
         }
         out
     }
+}
+
+/// True for an OU id: `ou-`, 4 to 32 lower-case letters or digits, `-`, 8 to 32 more.
+pub fn is_ou_id(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("ou-") else {
+        return false;
+    };
+    let ok = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    matches!(rest.split_once('-'), Some((a, b)) if (4..=32).contains(&a.len()) && (8..=32).contains(&b.len()) && ok(a) && ok(b))
 }
 
 /// The allowed key closest to `key`, if it is close enough to be a typo.

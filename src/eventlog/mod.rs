@@ -105,6 +105,40 @@ pub enum EventKind {
         moved_to: String,
         error: String,
     },
+    /// An action on a Security Hub or on a member account's invitations, flushed before its
+    /// call. `target` is `securityhub:<region>` (administrator side) or
+    /// `<service>-invitations:<region>` (member side); `action` is the AWS operation.
+    ActionIntent {
+        batch: String,
+        service: String,
+        target: String,
+        action: String,
+        accounts: Vec<String>,
+    },
+    /// The call answered: `done` are the accounts it processed.
+    ActionResult {
+        batch: String,
+        target: String,
+        action: String,
+        done: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    ActionFailed {
+        batch: String,
+        target: String,
+        action: String,
+        code: String,
+        message: String,
+    },
+    /// The organization could not be listed: the last good expansion stays in use and prune
+    /// waits.
+    OrganizationStale {
+        code: String,
+        message: String,
+        /// When the expansion in use was listed (ms since the epoch), if there is one.
+        last_listed_ms: Option<u64>,
+        accounts: usize,
+    },
     PassFinished {
         outcome: String,
         invited: usize,
@@ -115,7 +149,10 @@ pub enum EventKind {
 }
 
 /// The event types that open and close an intent.
-const INTENT_TYPES: [&str; 7] = [
+const INTENT_TYPES: [&str; 10] = [
+    "action_intent",
+    "action_result",
+    "action_failed",
     "invite_intent",
     "removal_intent",
     "invite_result",
@@ -156,7 +193,13 @@ impl EventKind {
             | PruneRefused { graph, .. }
             | DriftResolved { graph, .. }
             | GraphFailed { graph, .. } => Some(graph),
-            DesiredStateLoaded { .. } | StoreRebuilt { .. } | PassFinished { .. } => None,
+            ActionIntent { target, .. }
+            | ActionResult { target, .. }
+            | ActionFailed { target, .. } => Some(target),
+            DesiredStateLoaded { .. }
+            | StoreRebuilt { .. }
+            | OrganizationStale { .. }
+            | PassFinished { .. } => None,
         }
     }
 
@@ -169,7 +212,12 @@ impl EventKind {
             DriftObserved { account: a, .. } | MemberStatusChanged { account: a, .. } => {
                 a == account
             }
-            InviteIntent { accounts, .. } | RemovalIntent { accounts, .. } => has(accounts),
+            InviteIntent { accounts, .. }
+            | RemovalIntent { accounts, .. }
+            | ActionIntent { accounts, .. } => has(accounts),
+            ActionResult {
+                done, unprocessed, ..
+            } => has(done) || has_u(unprocessed),
             InviteResult {
                 created,
                 unprocessed,
@@ -244,6 +292,19 @@ pub struct Snapshot {
     /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
     #[serde(default)]
     pub in_doubt: Vec<(String, String, Vec<String>)>,
+}
+
+/// The last organization listing that expanded: kept so that a pass that cannot list the
+/// organization (even after a restart) goes on with it instead of with no accounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedExpansion {
+    pub listed_ms: u64,
+    /// The selection's digest: a listing is reused only for the selection it expanded.
+    pub selection: String,
+    /// (id, email, name, OU path) of each account taken.
+    pub accounts: Vec<(String, String, String, String)>,
+    /// Every account in the organization, any status.
+    pub organization: Vec<String>,
 }
 
 /// How long events are kept by default.
@@ -444,6 +505,24 @@ impl EventLog {
         }
     }
 
+    /// The last organization expansion saved, if any.
+    pub fn expansion(&self) -> Result<Option<SavedExpansion>, EventLogError> {
+        match self.meta.get("expansion").map_err(EventLogError::Write)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|source| EventLogError::Corrupt { seq: 0, source }),
+        }
+    }
+
+    pub fn save_expansion(&self, e: &SavedExpansion) -> Result<(), EventLogError> {
+        let bytes = serde_json::to_vec(e).expect("an expansion is plain JSON");
+        self.meta
+            .insert("expansion", bytes)
+            .map_err(EventLogError::Write)?;
+        Ok(())
+    }
+
     /// Saves `s` unless it says what the last snapshot says (statuses, drift and intents in
     /// doubt unchanged) and few events came since: then the older one still holds, and replay
     /// and the in-doubt check read the same few events after it.
@@ -572,12 +651,20 @@ impl EventLog {
                     graph,
                     accounts,
                     ..
+                }
+                | EventKind::ActionIntent {
+                    batch,
+                    target: graph,
+                    accounts,
+                    ..
                 } => open.push((batch, graph, accounts)),
                 EventKind::InviteResult { batch, .. }
                 | EventKind::InviteFailed { batch, .. }
                 | EventKind::RemovalResult { batch, .. }
                 | EventKind::RemovalFailed { batch, .. }
-                | EventKind::IntentResolved { batch, .. } => open.retain(|(b, _, _)| *b != batch),
+                | EventKind::IntentResolved { batch, .. }
+                | EventKind::ActionResult { batch, .. }
+                | EventKind::ActionFailed { batch, .. } => open.retain(|(b, _, _)| *b != batch),
                 _ => {}
             }
         }

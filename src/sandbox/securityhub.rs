@@ -26,6 +26,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/members/disassociate") => "DisassociateMembers",
         ("GET", "/invitations") => "ListInvitations",
         ("POST", "/administrator") => "AcceptAdministratorInvitation",
+        ("GET", "/administrator") => "GetAdministratorAccount",
         ("POST", "/invitations/decline") => "DeclineInvitations",
         _ => return None,
     };
@@ -47,6 +48,7 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
         "DeleteMembers" | "DisassociateMembers" => remove_members(world, req, op),
         "ListInvitations" => list_invitations(world, req),
         "AcceptAdministratorInvitation" => accept(world, req),
+        "GetAdministratorAccount" => administrator(world, req),
         "DeclineInvitations" => decline(world, req),
         _ => Err(ApiError::new(
             404,
@@ -271,7 +273,13 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
                 existing.status,
                 HubMemberStatus::Removed | HubMemberStatus::Resigned | HubMemberStatus::Deleted
             ) {
-                existing.status = HubMemberStatus::Created;
+                // Organization accounts come back enabled, as when first created.
+                existing.status = if org_active[i] {
+                    HubMemberStatus::Enabled
+                } else {
+                    HubMemberStatus::Created
+                };
+                existing.organization_managed = org_active[i];
                 existing.email = email.or(existing.email.take());
                 existing.updated_at = req.now;
             } else {
@@ -497,6 +505,27 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         })
         .collect();
     Ok(req.with_token(&scope, json!({ "Invitations": list }), next))
+}
+
+/// The administrator whose member the caller is (associated), if any.
+fn administrator(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    require_hub(world, req)?;
+    let admins = world.regions.get(&req.region).map(|r| &r.hub_members);
+    let found = admins.into_iter().flatten().find_map(|(admin, ms)| {
+        let m = ms.get(&req.caller)?;
+        (m.status == HubMemberStatus::Enabled).then_some((admin, m))
+    });
+    Ok(match found {
+        None => json!({}),
+        Some((admin, m)) => json!({
+            "Administrator": {
+                "AccountId": admin,
+                "InvitationId": m.invitation_id,
+                "InvitedAt": m.invited_at.map(iso8601),
+                "MemberStatus": m.status.as_str(),
+            }
+        }),
+    })
 }
 
 fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {

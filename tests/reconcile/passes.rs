@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use muster::aws::detective::SdkDetective;
 use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, PassOptions, PassReport};
+use muster::reconcile::{pass, PassOptions, PassReport, SdkApis};
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster::sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
 
@@ -69,7 +68,7 @@ fn settings() -> PlanSettings {
 
 struct Harness {
     sb: Sandbox,
-    api: SdkDetective,
+    api: SdkApis,
     log: EventLog,
     dir: PathBuf,
 }
@@ -77,7 +76,7 @@ struct Harness {
 impl Harness {
     async fn new(f: Fixture, admin: &str) -> Harness {
         let sb = start(f).await;
-        let api = SdkDetective::new(sdk(&sb, admin, "us-east-1").await);
+        let api = SdkApis::from_sdk(&sdk(&sb, admin, "us-east-1").await, None);
         let dir = std::env::temp_dir().join(format!(
             "muster-reconcile-{}-{}",
             std::process::id(),

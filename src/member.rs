@@ -1,0 +1,357 @@
+//! The member side: a muster running in a member account watches the invitations it receives
+//! from Detective behavior graphs and Security Hub administrators. Invitations from
+//! administrators on `expected_administrators` are accepted when `accept` is on; any other is a
+//! security signal (someone outside the allow-list asks for this account's data), reported as
+//! drift and declined when `decline_unexpected` is on. Every accept and decline is an
+//! intent/outcome pair in the event log.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::apply::{recorded, ApplyReport};
+use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
+use crate::desired::{DesiredState, MemberSettings};
+use crate::domain::{AccountId, Region};
+use crate::eventlog::{EventKind, EventLog, EventLogError};
+use crate::observed::{Invitation, InvitationStatus};
+use crate::plan::{Drift, DriftKind};
+use crate::reconcile::{
+    record_changes, replay, save_projection, settle_in_doubt, Apis, Listed, PassOptions, PassReport,
+};
+
+pub const DETECTIVE: &str = "detective";
+pub const SECURITYHUB: &str = "securityhub";
+
+/// How events name a region's invitations for a service: `detective-invitations:us-east-1`.
+pub fn target(service: &str, region: &Region) -> String {
+    format!("{service}-invitations:{region}")
+}
+
+/// What to do about one region's invitations for one service. Pure.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InvitationPlan {
+    pub drift: Vec<Drift>,
+    pub accept: Vec<Invitation>,
+    pub decline: Vec<Invitation>,
+}
+
+/// Plans one service's invitations in one region. Detective: every open invitation from an
+/// expected administrator is accepted (an account may be in several graphs). Security Hub: an
+/// account has one administrator, so only when none is accepted yet, and only the most
+/// recent open invitation from an expected administrator.
+pub fn plan_invitations(
+    service: &str,
+    invitations: &[Invitation],
+    settings: &MemberSettings,
+) -> InvitationPlan {
+    let mut out = InvitationPlan::default();
+    let has_accepted = invitations
+        .iter()
+        .any(|i| i.status == InvitationStatus::Accepted && settings.expects(i.administrator));
+    let mut expected_open: Vec<&Invitation> = Vec::new();
+    for i in invitations {
+        let expected = settings.expects(i.administrator);
+        match (&i.status, expected) {
+            (InvitationStatus::Open, true) => expected_open.push(i),
+            (InvitationStatus::Open, false) => {
+                out.drift.push(Drift {
+                    kind: DriftKind::UnexpectedAdministrator,
+                    account: i.administrator,
+                    detail: "an invitation from an administrator not in expected_administrators"
+                        .into(),
+                });
+                if settings.decline_unexpected {
+                    out.decline.push(i.clone());
+                }
+            }
+            (InvitationStatus::Accepted, false) => out.drift.push(Drift {
+                kind: DriftKind::UnexpectedAdministrator,
+                account: i.administrator,
+                detail: "a membership with an administrator not in expected_administrators (muster does not leave it; disassociate by hand if it is wrong)".into(),
+            }),
+            _ => {}
+        }
+    }
+    let take: Vec<&Invitation> = if service == SECURITYHUB {
+        if has_accepted {
+            Vec::new()
+        } else {
+            expected_open
+                .iter()
+                .max_by_key(|i| i.invited_at)
+                .into_iter()
+                .copied()
+                .collect()
+        }
+    } else {
+        expected_open.clone()
+    };
+    for i in &expected_open {
+        let taken = take.iter().any(|t| std::ptr::eq(*t, *i));
+        if settings.accept && taken {
+            out.accept.push((*i).clone());
+        } else {
+            out.drift.push(Drift {
+                kind: DriftKind::InvitationOpen,
+                account: i.administrator,
+                detail: if settings.accept {
+                    "an open invitation from an expected administrator, not accepted: this account already has a Security Hub administrator".into()
+                } else {
+                    "an open invitation from an expected administrator (accept is off)".into()
+                },
+            });
+        }
+    }
+    out
+}
+
+type Listing = (&'static str, Region, Result<Vec<Invitation>, aws::Error>);
+
+/// One member-side pass, recorded in `log`.
+pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
+    log: &EventLog,
+    run: &str,
+    desired: &DesiredState,
+    settings: &MemberSettings,
+    opts: &PassOptions<'_>,
+) -> Result<PassReport, EventLogError> {
+    let digest = desired.digest.as_str();
+    let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
+    record(
+        EventKind::DesiredStateLoaded {
+            files: desired
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            accounts: 0,
+        },
+        false,
+    )?;
+    let mut projection = replay(log)?;
+    let wanted = settings.watched();
+    let listings: Vec<Listing> = stream::iter(wanted)
+        .map(|(service, region)| async move {
+            let r = if service == DETECTIVE {
+                apis.detective.list_invitations(&region).await
+            } else {
+                apis.securityhub.list_invitations(&region).await
+            };
+            (service, region, r)
+        })
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut report = PassReport {
+        suspended: opts.suspend,
+        ..PassReport::default()
+    };
+    let mut listed = Listed::new();
+    for (service, region, r) in listings {
+        let t = target(service, &region);
+        match r {
+            Ok(invitations) => {
+                listed.insert(
+                    t,
+                    invitations
+                        .iter()
+                        .map(|i| (i.administrator, i.status.as_str().to_owned()))
+                        .collect(),
+                );
+                report.invitations.push((service, region, invitations));
+            }
+            Err(e) => {
+                tracing::warn!(target_name = %t, code = %e.code, error = %e.message, "cannot list invitations");
+                record(
+                    EventKind::GraphFailed {
+                        graph: t.clone(),
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    },
+                    false,
+                )?;
+                report.observe_failures.push((t, e));
+            }
+        }
+    }
+    settle_in_doubt(log, &record, &listed)?;
+
+    let plans: BTreeMap<String, (&'static str, Region, InvitationPlan)> = report
+        .invitations
+        .iter()
+        .map(|(service, region, inv)| {
+            (
+                target(service, region),
+                (
+                    *service,
+                    region.clone(),
+                    plan_invitations(service, inv, settings),
+                ),
+            )
+        })
+        .collect();
+    let drifts: Vec<(String, &[Drift])> = plans
+        .iter()
+        .map(|(t, (_, _, p))| (t.clone(), p.drift.as_slice()))
+        .collect();
+    record_changes(&record, &mut projection, &listed, &drifts)?;
+
+    let mut applied = ApplyReport::default();
+    if !opts.suspend {
+        'targets: for (t, (service, region, p)) in &plans {
+            let mut n = 0;
+            let mut batch = || {
+                n += 1;
+                format!("{run}/{t}/{n}")
+            };
+            for i in &p.accept {
+                if opts.stop.load(Ordering::SeqCst) {
+                    applied.interrupted = true;
+                    break 'targets;
+                }
+                let admin = vec![i.administrator.to_string()];
+                let r = if *service == DETECTIVE {
+                    let Some(graph) = &i.graph else { continue };
+                    recorded(
+                        log,
+                        run,
+                        digest,
+                        batch(),
+                        DETECTIVE,
+                        t,
+                        "AcceptInvitation",
+                        admin,
+                        async {
+                            apis.detective
+                                .accept_invitation(graph)
+                                .await
+                                .map(|()| Vec::new())
+                        },
+                    )
+                    .await?
+                } else {
+                    let Some(id) = &i.id else { continue };
+                    recorded(
+                        log,
+                        run,
+                        digest,
+                        batch(),
+                        SECURITYHUB,
+                        t,
+                        "AcceptAdministratorInvitation",
+                        admin,
+                        async {
+                            apis.securityhub
+                                .accept_invitation(region, i.administrator, id)
+                                .await
+                                .map(|()| Vec::new())
+                        },
+                    )
+                    .await?
+                };
+                tally(&mut applied, service, "accept", r.as_deref());
+            }
+            if p.decline.is_empty() {
+                continue;
+            }
+            if *service == DETECTIVE {
+                for i in &p.decline {
+                    if opts.stop.load(Ordering::SeqCst) {
+                        applied.interrupted = true;
+                        break 'targets;
+                    }
+                    let Some(graph) = &i.graph else { continue };
+                    let admin = vec![i.administrator.to_string()];
+                    let r = recorded(
+                        log,
+                        run,
+                        digest,
+                        batch(),
+                        DETECTIVE,
+                        t,
+                        "RejectInvitation",
+                        admin,
+                        async {
+                            apis.detective
+                                .reject_invitation(graph)
+                                .await
+                                .map(|()| Vec::new())
+                        },
+                    )
+                    .await?;
+                    tally(&mut applied, service, "decline", r.as_deref());
+                }
+            } else {
+                let mut admins: Vec<AccountId> =
+                    p.decline.iter().map(|i| i.administrator).collect();
+                admins.dedup();
+                for chunk in admins.chunks(crate::apply::BATCH) {
+                    if opts.stop.load(Ordering::SeqCst) {
+                        applied.interrupted = true;
+                        break 'targets;
+                    }
+                    let ids = chunk.iter().map(ToString::to_string).collect();
+                    let r = recorded(
+                        log,
+                        run,
+                        digest,
+                        batch(),
+                        SECURITYHUB,
+                        t,
+                        "DeclineInvitations",
+                        ids,
+                        apis.securityhub.decline_invitations(region, chunk),
+                    )
+                    .await?;
+                    match r {
+                        Some(u) => {
+                            applied.tally((SECURITYHUB, "decline", "ok"), chunk.len() - u.len());
+                            applied.tally((SECURITYHUB, "decline", "unprocessed"), u.len());
+                        }
+                        None => {
+                            applied.failed += 1;
+                            applied.tally((SECURITYHUB, "decline", "failed"), chunk.len());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let drift: usize = plans.values().map(|(_, _, p)| p.drift.len()).sum();
+    report.applied = applied;
+    let a = &report.applied;
+    record(
+        EventKind::PassFinished {
+            outcome: report.result().as_str().into(),
+            invited: a.count(DETECTIVE, "accept", "ok") + a.count(SECURITYHUB, "accept", "ok"),
+            removed: a.count(DETECTIVE, "decline", "ok") + a.count(SECURITYHUB, "decline", "ok"),
+            failed: a.failed + report.observe_failures.len(),
+            drift,
+        },
+        true,
+    )?;
+    save_projection(log, projection)?;
+    report.effective = Some(desired.clone());
+    Ok(report)
+}
+
+/// Counts one single-invitation action by outcome.
+fn tally(
+    applied: &mut ApplyReport,
+    service: &'static str,
+    change: &'static str,
+    result: Option<&[(AccountId, String)]>,
+) {
+    match result {
+        Some([]) => applied.tally((service, change, "ok"), 1),
+        Some(_) => applied.tally((service, change, "unprocessed"), 1),
+        None => {
+            applied.failed += 1;
+            applied.tally((service, change, "failed"), 1);
+        }
+    }
+}
