@@ -7,3 +7,4 @@ mod common;
 mod cli;
 mod crash;
 mod passes;
+mod services;
