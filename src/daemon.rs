@@ -238,28 +238,7 @@ where
         metrics.eventlog_size(log.size_on_disk());
         let result_label = match &result {
             Some(Ok(report)) => {
-                let watched = desired.member.as_ref().map(|m| m.watched());
-                let hub_regions = desired
-                    .securityhub
-                    .as_ref()
-                    .map_or(&[][..], |s| s.regions.as_slice());
-                let view = PassView {
-                    desired,
-                    desired_graphs: &desired.detective.graphs,
-                    observed: &report.observed,
-                    plan: &report.plan,
-                    applied: Some(&report.applied),
-                    effective: report.effective.as_ref(),
-                    hubs: &report.hubs,
-                    hub_regions,
-                    org: Some(&report.org),
-                    member_regions: watched.as_deref(),
-                    invitations: &report.invitations,
-                    expected: desired
-                        .member
-                        .as_ref()
-                        .map_or(&[][..], |m| m.expected_administrators.as_slice()),
-                };
+                let view = PassView::of(desired, report);
                 let r = report.result();
                 metrics.pass_finished(r, took, Some(view));
                 health.passed.store(true, Ordering::SeqCst);

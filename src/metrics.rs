@@ -565,7 +565,7 @@ impl Metrics {
                 }
             }
         }
-        if let Some(regions) = v.member_regions {
+        if let Some(regions) = &v.member_regions {
             self.invitations.reset();
             for (service, region) in regions {
                 for admin in ["expected", "unexpected"] {
@@ -627,6 +627,32 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+impl<'a> PassView<'a> {
+    /// What `report`, a pass over `desired`, saw and did.
+    pub fn of(desired: &'a DesiredState, report: &'a crate::reconcile::PassReport) -> Self {
+        PassView {
+            desired,
+            desired_graphs: &desired.detective.graphs,
+            observed: &report.observed,
+            plan: &report.plan,
+            applied: Some(&report.applied),
+            effective: report.effective.as_ref(),
+            hubs: &report.hubs,
+            hub_regions: desired
+                .securityhub
+                .as_ref()
+                .map_or(&[][..], |s| s.regions.as_slice()),
+            org: Some(&report.org),
+            member_regions: desired.member.as_ref().map(|m| m.watched()),
+            invitations: &report.invitations,
+            expected: desired
+                .member
+                .as_ref()
+                .map_or(&[][..], |m| m.expected_administrators.as_slice()),
+        }
+    }
+}
+
 /// What a pass saw and did, for the gauges.
 pub struct PassView<'a> {
     pub desired: &'a DesiredState,
@@ -643,7 +669,7 @@ pub struct PassView<'a> {
     pub org: Option<&'a OrgOutcome>,
     /// Member side: the (service, region) pairs watched, the invitations seen, and the
     /// expected administrators.
-    pub member_regions: Option<&'a [(&'static str, Region)]>,
+    pub member_regions: Option<Vec<(&'static str, Region)>>,
     pub invitations: &'a [(&'static str, Region, Vec<Invitation>)],
     pub expected: &'a [crate::domain::AccountId],
 }

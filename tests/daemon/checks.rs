@@ -45,7 +45,19 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
         None,
     );
     assert!(ok, "{out}");
-    assert!(out.contains("SUCCESS: 9 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
+    // Every alert has a unit test.
+    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    let tests_text =
+        std::fs::read_to_string(repo("deploy/prometheus/muster-rules.test.yaml")).unwrap();
+    for line in rules_text.lines() {
+        if let Some(name) = line.trim().strip_prefix("- alert: ") {
+            assert!(
+                tests_text.contains(&format!("alertname: {name}\n")),
+                "{name} has no promtool test"
+            );
+        }
+    }
     let tests = repo("deploy/prometheus/muster-rules.test.yaml");
     let (ok, out) = run(
         "promtool",
@@ -96,7 +108,27 @@ async fn promtool_check_metrics_finds_nothing_in_musters_metrics() {
     let (ok, out) = run("promtool", &["check", "metrics"], Some(&text));
     assert!(ok, "promtool check metrics failed:\n{out}");
     assert_eq!(out, "", "promtool check metrics reported problems");
-    // Every metric the alerts and the dashboard use is one muster exports.
+    // Every metric the alerts and the dashboard use is one muster exports: the daemon above
+    // manages members; the member-side series come from a muster in member mode.
+    let member = muster::desired::parse_files(&[(
+        "member.yaml".into(),
+        "version: 1\nmember:\n  expected_administrators: [\"111111111111\"]\n  regions: [us-east-1]\n".into(),
+    )])
+    .unwrap();
+    let report = muster::reconcile::PassReport::default();
+    let member_metrics = muster::metrics::Metrics::new();
+    member_metrics.pass_finished(
+        muster::reconcile::PassResult::Ok,
+        std::time::Duration::ZERO,
+        Some(muster::metrics::PassView::of(&member, &report)),
+    );
+    let member_text = member_metrics.encode();
+    let (ok, out) = run("promtool", &["check", "metrics"], Some(&member_text));
+    assert!(
+        ok && out.is_empty(),
+        "promtool check metrics (member mode):\n{out}"
+    );
+    let text = format!("{text}{member_text}");
     let names = regex::Regex::new(r"\bmuster_[a-z_]+").unwrap();
     for file in [
         "deploy/prometheus/muster-rules.yaml",

@@ -6,5 +6,6 @@ mod common;
 
 mod cli;
 mod crash;
+mod member;
 mod passes;
 mod services;
