@@ -355,3 +355,88 @@ fn tally(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn id(n: u64) -> AccountId {
+        AccountId::parse(&format!("{n:012}")).unwrap()
+    }
+
+    fn inv(admin: u64, status: InvitationStatus, at: u64) -> Invitation {
+        Invitation {
+            administrator: id(admin),
+            graph: None,
+            id: Some(format!("inv-{admin}")),
+            status,
+            invited_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(at)),
+        }
+    }
+
+    fn settings(accept: bool, decline: bool) -> MemberSettings {
+        MemberSettings {
+            expected_administrators: vec![id(1), id(2)],
+            regions: vec![Region::parse("us-east-1").unwrap()],
+            detective: true,
+            securityhub: true,
+            accept,
+            decline_unexpected: decline,
+        }
+    }
+
+    fn admins(list: &[Invitation]) -> Vec<AccountId> {
+        list.iter().map(|i| i.administrator).collect()
+    }
+
+    #[test]
+    fn detective_accepts_every_expected_graph_and_declines_only_when_asked() {
+        let list = [
+            inv(1, InvitationStatus::Open, 1),
+            inv(2, InvitationStatus::Open, 2),
+            inv(3, InvitationStatus::Open, 3),
+            inv(4, InvitationStatus::Accepted, 4),
+        ];
+        let p = plan_invitations(DETECTIVE, &list, &settings(true, true));
+        assert_eq!(admins(&p.accept), [id(1), id(2)]);
+        assert_eq!(admins(&p.decline), [id(3)], "never an accepted membership");
+        let kinds: Vec<(DriftKind, AccountId)> =
+            p.drift.iter().map(|d| (d.kind, d.account)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (DriftKind::UnexpectedAdministrator, id(3)),
+                (DriftKind::UnexpectedAdministrator, id(4))
+            ]
+        );
+        let p = plan_invitations(DETECTIVE, &list, &settings(false, false));
+        assert!(p.accept.is_empty() && p.decline.is_empty());
+        assert_eq!(
+            p.drift
+                .iter()
+                .filter(|d| d.kind == DriftKind::InvitationOpen)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn security_hub_takes_one_administrator_the_newest_expected_one() {
+        let list = [
+            inv(1, InvitationStatus::Open, 10),
+            inv(2, InvitationStatus::Open, 20),
+        ];
+        let p = plan_invitations(SECURITYHUB, &list, &settings(true, false));
+        assert_eq!(admins(&p.accept), [id(2)]);
+        assert_eq!(p.drift.len(), 1, "the other stays open, reported");
+        // Already a member of an expected administrator: nothing more is accepted.
+        let list = [
+            inv(1, InvitationStatus::Accepted, 10),
+            inv(2, InvitationStatus::Open, 20),
+        ];
+        let p = plan_invitations(SECURITYHUB, &list, &settings(true, false));
+        assert!(p.accept.is_empty());
+    }
+}

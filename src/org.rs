@@ -283,3 +283,50 @@ pub fn merge(desired: &DesiredState, expansion: &Expansion) -> DesiredState {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::parse_files;
+
+    #[test]
+    fn a_hand_listed_account_wins_over_the_organizations_entry() {
+        let d = parse_files(&[(
+            "d.yaml".into(),
+            "version: 1\naccounts:\n  - {id: \"300000000001\", email: hand@example.com}\norganization:\n  include: [{root: true}]\n".into(),
+        )])
+        .unwrap();
+        let a = |n: &str| AccountId::parse(n).unwrap();
+        let e = |s: &str| Email::parse(s).unwrap();
+        let exp = Expansion {
+            accounts: vec![
+                (
+                    a("300000000001"),
+                    e("org@example.com"),
+                    "one".into(),
+                    "Root/W".into(),
+                ),
+                (
+                    a("300000000002"),
+                    e("two@example.com"),
+                    "two".into(),
+                    "Root/W/S".into(),
+                ),
+            ],
+            organization: BTreeSet::new(),
+            without_email: vec![],
+            listed_at: SystemTime::UNIX_EPOCH,
+        };
+        let m = merge(&d, &exp);
+        assert_eq!(m.accounts.len(), 2);
+        let hand = &m.accounts[&a("300000000001")];
+        assert_eq!(hand.email.expose(), "hand@example.com");
+        assert_eq!(hand.origin(), "d.yaml:3:10");
+        let org = &m.accounts[&a("300000000002")];
+        assert_eq!(org.origin(), "Root/W/S (organization at d.yaml:5:3)");
+        assert_eq!(org.name.as_deref(), Some("two"));
+        // A saved listing reads back the same.
+        let back = Expansion::from_saved(&exp.to_saved("k".into()));
+        assert_eq!(back.accounts, exp.accounts);
+    }
+}

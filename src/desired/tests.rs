@@ -242,3 +242,104 @@ fn a_securityhub_section_names_regions_and_is_checked_like_the_rest() {
         ["b.yaml:3:3: `securityhub` is already set at a.yaml:15:3; keep the settings in one file"]
     );
 }
+
+#[test]
+fn an_organization_section_reads_includes_and_excludes() {
+    let text = r#"version: 1
+accounts:
+  - {id: "500000000001", email: a@example.org}
+organization:
+  include:
+    - {ou: ou-m5tr-workloads}
+    - {ou: ou-m5tr-security, recursive: false}
+    - {root: true}
+  exclude:
+    accounts: ["222222222222"]
+    ous: [ou-m5tr-sandboxes]
+  include_management_account: true
+"#;
+    let d = check(&[("d.yaml", text)]).unwrap();
+    let o = d.organization.unwrap();
+    assert_eq!(
+        o.selection.include,
+        vec![
+            Include::Ou {
+                id: "ou-m5tr-workloads".into(),
+                recursive: true
+            },
+            Include::Ou {
+                id: "ou-m5tr-security".into(),
+                recursive: false
+            },
+            Include::Root,
+        ]
+    );
+    assert!(o.selection.include_management);
+    assert_eq!(o.source.to_string(), "d.yaml:5:3");
+    assert!(o
+        .selection
+        .exclude_accounts
+        .contains(&AccountId::parse("222222222222").unwrap()));
+}
+
+#[test]
+fn organization_conflicts_and_bad_ids_are_located_errors() {
+    let a = r#"version: 1
+accounts:
+  - {id: "222222222222", email: a@example.org}
+organization:
+  include:
+    - {ou: ou-m5tr-workloads}
+    - {ou: OU-bad}
+    - {ou: ou-m5tr-security, root: true}
+    - {root: false}
+    - {}
+  exclude:
+    accounts: ["222222222222", 3]
+    ous: [ou-m5tr-workloads]
+"#;
+    let errs = check(&[("a.yaml", a)]).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            "a.yaml:7:12: \"OU-bad\" is not an OU id like ou-ab12-cdef3456",
+            "a.yaml:8:8: an `include` entry takes `ou` or `root`, not both",
+            "a.yaml:9:14: `root: false` includes nothing; remove the entry",
+            "a.yaml:10:7: an `include` entry needs `ou` (an OU id like ou-ab12-cdef3456) or `root: true`",
+            "a.yaml:12:16: account 222222222222 is excluded from the organization but listed by hand at a.yaml:3:10; keep one",
+            "a.yaml:12:32: account id 3 must be quoted so YAML keeps it a string of 12 digits; as a number it lost its leading zeros: write id: \"000000000003\" if that is the account",
+            "a.yaml:13:11: ou-m5tr-workloads is both included (line 6) and excluded; keep one",
+        ]
+    );
+    let none =
+        check(&[("b.yaml", "version: 1\norganization: {exclude: {ous: []}}\n")]).unwrap_err();
+    assert_eq!(none, vec!["b.yaml:2:16: `organization` needs `include`: the OUs (`{ou: ou-..., recursive: true}`) or the root (`{root: true}`) whose accounts are desired"]);
+}
+
+#[test]
+fn a_member_section_is_its_own_kind_of_desired_state() {
+    let good = "version: 1\nmember:\n  expected_administrators: [\"111111111111\"]\n  regions: [us-east-1, eu-west-1]\n  securityhub: false\n  accept: true\n";
+    let d = check(&[("m.yaml", good)]).unwrap();
+    let m = d.member.unwrap();
+    assert!(m.expects(AccountId::parse("111111111111").unwrap()));
+    assert!(m.accept && !m.decline_unexpected && m.detective && !m.securityhub);
+    assert_eq!(m.watched().len(), 2);
+
+    let mixed = "version: 1\naccounts: []\nmember:\n  expected_administrators: []\n  regions: [us-east-1]\n  detective: false\n  securityhub: false\n";
+    assert_eq!(
+        check(&[("m.yaml", mixed)]).unwrap_err(),
+        vec![
+            "m.yaml:2:11: `accounts` is for a muster that manages members; this desired state has `member` (at m.yaml:4:3), for a muster in a member account: keep one kind",
+            "m.yaml:4:3: `member` watches nothing: `detective` and `securityhub` are both false",
+            "m.yaml:4:28: `expected_administrators` is empty; name the administrator accounts this account may join",
+        ]
+    );
+    let missing = "version: 1\nmember: {accept: true}\n";
+    assert_eq!(
+        check(&[("m.yaml", missing)]).unwrap_err(),
+        vec![
+            "m.yaml:2:10: `member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)",
+            "m.yaml:2:10: `member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)",
+        ]
+    );
+}

@@ -750,6 +750,12 @@ fn seq_of(key: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// Opens the log in `d`; a log just dropped may hold sled's lock for a moment longer (its
+    /// flusher thread), so this waits for it as `apply` and `run` do.
+    fn reopen(d: &Path) -> EventLog {
+        EventLog::open_waiting(d, std::time::Duration::from_secs(5)).unwrap()
+    }
+
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("muster-eventlog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -760,7 +766,7 @@ mod tests {
     fn events_replay_in_order_across_reopen_and_intents_without_outcomes_are_in_doubt() {
         let d = dir("replay");
         {
-            let log = EventLog::open(&d).unwrap();
+            let log = reopen(&d);
             log.append(
                 "r1",
                 "abc",
@@ -796,7 +802,7 @@ mod tests {
             )
             .unwrap();
         }
-        let log = EventLog::open(&d).unwrap();
+        let log = reopen(&d);
         let seqs: Vec<u64> = log.iter().map(|e| e.unwrap().seq).collect();
         assert_eq!(seqs, [1, 2, 3]);
         assert_eq!(
@@ -826,7 +832,7 @@ mod tests {
     fn a_corrupt_store_is_moved_aside_and_a_new_one_started() {
         let d = dir("corrupt");
         {
-            let log = EventLog::open(&d).unwrap();
+            let log = reopen(&d);
             log.append(
                 "r",
                 "d",
@@ -842,7 +848,7 @@ mod tests {
             .unwrap();
         }
         std::fs::write(d.join("events.sled").join("conf"), b"not a sled config").unwrap();
-        let log = EventLog::open(&d).unwrap();
+        let log = reopen(&d);
         let (aside, _) = log.rebuilt.clone().unwrap();
         assert!(
             aside.join("conf").exists(),
@@ -856,7 +862,7 @@ mod tests {
     #[test]
     fn retention_drops_only_old_events_and_snapshots_round_trip() {
         let d = dir("retention");
-        let log = EventLog::open(&d).unwrap();
+        let log = reopen(&d);
         let old = Event {
             v: 1,
             seq: 1,
@@ -935,7 +941,7 @@ mod tests {
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
         // The same after a reopen, read from disk.
         drop(log);
-        let log = EventLog::open(&d).unwrap();
+        let log = reopen(&d);
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
         drop(log);
         std::fs::remove_dir_all(&d).unwrap();
@@ -970,7 +976,7 @@ mod tests {
             to: "ENABLED".into(),
         };
         {
-            let log = EventLog::open(&d).unwrap();
+            let log = reopen(&d);
             log.append("r", "d", status("1"), false).unwrap();
             log.append(
                 "r",
@@ -997,7 +1003,7 @@ mod tests {
             log.flush().unwrap();
             assert_eq!(log.projection_after(0).count(), 1);
         }
-        let log = EventLog::open(&d).unwrap();
+        let log = reopen(&d);
         let seqs: Vec<u64> = log.projection_after(0).map(|e| e.unwrap().seq).collect();
         assert_eq!(seqs, [1, 3]);
         drop(log);

@@ -260,3 +260,131 @@ fn a_plan_spread_over_threads_is_the_plan_made_on_one() {
         .collect();
     assert_eq!(together.graphs, one_by_one);
 }
+
+fn hub_desired(accounts: &[u64], prune: bool) -> DesiredState {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for n in accounts {
+        text += &format!("  - {{id: \"{n:012}\", email: a{n}@example.com}}\n");
+    }
+    text += &format!("securityhub:\n  regions: [eu-west-1]\n  prune: {prune}\n");
+    parse_files(&[("d.yaml".into(), text)]).unwrap()
+}
+
+fn hub_member(n: u64, status: HubMemberStatus, updated_days: u64) -> HubMember {
+    HubMember {
+        account_id: id(n),
+        email: None,
+        status,
+        administrator: None,
+        updated_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(updated_days * 86_400)),
+    }
+}
+
+fn hub_run(d: &DesiredState, members: Vec<HubMember>, org: Option<&[u64]>) -> HubPlan {
+    let observed = ObservedHub {
+        region: Region::parse("eu-west-1").unwrap(),
+        members,
+    };
+    let org: Option<BTreeSet<AccountId>> = org.map(|o| o.iter().map(|n| id(*n)).collect());
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(30 * 86_400);
+    plan_hubs(d, &[observed], org.as_ref(), now, &settings()).remove(0)
+}
+
+#[test]
+fn security_hub_creates_missing_members_and_invites_only_accounts_outside_the_organization() {
+    let d = hub_desired(&[1, 2, 3, 4], false);
+    let p = hub_run(
+        &d,
+        vec![hub_member(4, HubMemberStatus::Enabled, 0)],
+        Some(&[1, 2]),
+    );
+    assert_eq!(
+        p.create
+            .iter()
+            .map(|(a, _)| a.to_string())
+            .collect::<Vec<_>>(),
+        ["000000000001", "000000000002", "000000000003"]
+    );
+    assert_eq!(p.invite, vec![id(3)]);
+    assert_eq!(p.target(), "securityhub:eu-west-1");
+    // Without the organization known, every account created is invited.
+    let p = hub_run(&d, vec![], None);
+    assert_eq!(p.invite.len(), 4);
+}
+
+#[test]
+fn security_hub_statuses_map_to_drift_and_only_some_to_action() {
+    let d = hub_desired(&[1, 2, 3, 4, 5, 6, 7, 8], false);
+    let p = hub_run(
+        &d,
+        vec![
+            hub_member(1, HubMemberStatus::Created, 29),
+            hub_member(2, HubMemberStatus::Invited, 29),
+            hub_member(3, HubMemberStatus::Invited, 1),
+            hub_member(4, HubMemberStatus::Enabled, 1),
+            hub_member(5, HubMemberStatus::Removed, 1),
+            hub_member(6, HubMemberStatus::Resigned, 1),
+            hub_member(7, HubMemberStatus::Deleted, 1),
+            hub_member(8, HubMemberStatus::AccountSuspended, 1),
+            hub_member(9, HubMemberStatus::Enabled, 1),
+        ],
+        Some(&[5, 7]),
+    );
+    let kinds: Vec<(DriftKind, String)> = p
+        .drift
+        .iter()
+        .map(|d| (d.kind, d.account.to_string()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::NotInvited, "000000000001".into()),
+            (DriftKind::PendingTooLong, "000000000003".into()),
+            (DriftKind::Removed, "000000000005".into()),
+            (DriftKind::Resigned, "000000000006".into()),
+            (DriftKind::Missing, "000000000007".into()),
+            (DriftKind::AccountSuspended, "000000000008".into()),
+            (DriftKind::Undeclared, "000000000009".into()),
+        ]
+    );
+    // Removed and Deleted organization accounts are created again, not invited; Created is
+    // invited; resigned, suspended and pending ones are left to the member.
+    assert_eq!(
+        p.create.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        [id(5), id(7)]
+    );
+    assert_eq!(p.invite, vec![id(1)]);
+    assert!(p.remove.is_empty(), "prune is off");
+}
+
+#[test]
+fn security_hub_prune_has_the_same_guards() {
+    let members = vec![
+        hub_member(8, HubMemberStatus::Enabled, 1),
+        hub_member(9, HubMemberStatus::Enabled, 1),
+    ];
+    let p = hub_run(&hub_desired(&[1], true), members.clone(), Some(&[1]));
+    assert_eq!(p.remove, vec![id(8), id(9)]);
+    let mut blocked = hub_desired(&[1], true);
+    blocked.prune_blocked = Some("the organization could not be listed".into());
+    let p = hub_run(&blocked, members.clone(), Some(&[1]));
+    assert!(p.remove.is_empty());
+    assert_eq!(
+        p.prune_refused.as_deref(),
+        Some("the organization could not be listed")
+    );
+    let mut three = members.clone();
+    three.push(hub_member(10, HubMemberStatus::Enabled, 1));
+    let p = hub_run(&hub_desired(&[1], true), three, Some(&[1]));
+    assert!(p.remove.is_empty(), "more than max_removals_per_pass (2)");
+    let empty = parse_files(&[(
+        "d.yaml".into(),
+        "version: 1\naccounts: []\nsecurityhub: {regions: [eu-west-1], prune: true}\n".into(),
+    )])
+    .unwrap();
+    let p = hub_run(&empty, members, None);
+    assert_eq!(
+        p.prune_refused.as_deref(),
+        Some("the desired state declares no accounts; muster never prunes a Security Hub to empty")
+    );
+}

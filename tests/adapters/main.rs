@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod moto;
 
 use muster::aws::organizations::SdkOrganizations;
 use muster::aws::securityhub::SdkSecurityHub;
