@@ -78,17 +78,42 @@ fn load_desired(
 fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
     match load_desired(args)? {
         Ok((config, d)) => {
+            let digest = &d.digest[..12];
+            let file = config.desired_state.display();
+            if let Some(m) = &d.member {
+                let services = match (m.detective, m.securityhub) {
+                    (true, true) => "Detective and Security Hub",
+                    (true, false) => "Detective",
+                    _ => "Security Hub",
+                };
+                println!(
+                    "{file}: valid: member mode, {services} invitations in {} region(s), {} expected administrator(s), accept {}, decline_unexpected {} (digest {digest})",
+                    m.regions.len(),
+                    m.expected_administrators.len(),
+                    m.accept,
+                    m.decline_unexpected
+                );
+                return Ok(EXIT_OK);
+            }
             let hub = d
                 .securityhub
                 .as_ref()
                 .map(|s| format!(", Security Hub in {} region(s)", s.regions.len()))
                 .unwrap_or_default();
+            let org = d
+                .organization
+                .as_ref()
+                .map(|o| {
+                    format!(
+                        " by hand, plus the organization's from {} selection(s)",
+                        o.selection.include.len()
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "{}: valid: {} accounts, {} graphs{hub} (digest {})",
-                config.desired_state.display(),
+                "{file}: valid: {} accounts{org}, {} graphs{hub} (digest {digest})",
                 d.accounts.len(),
                 d.detective.graphs.len(),
-                &d.digest[..12]
             );
             Ok(EXIT_OK)
         }
@@ -107,11 +132,24 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    if desired.member.is_some() {
-        anyhow::bail!("the desired state is for a member account (`member:`): `plan` shows administrator changes; run `muster apply` or `muster run` to handle invitations");
-    }
     let apis =
         muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    if let Some(member) = &desired.member {
+        let listings = muster::member::list(&apis, member, config.max_concurrent_graphs).await;
+        let failed = listings.iter().any(|(_, _, r)| r.is_err());
+        let (text, changes) = muster::member::plan_text(&listings, member);
+        match args.output {
+            Output::Text => print!("{text}"),
+            Output::Json => println!("{:#}", muster::member::plan_json(&listings, member)),
+        }
+        return Ok(if failed {
+            EXIT_ERROR
+        } else if changes {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    }
     let survey = muster::reconcile::survey(
         &apis,
         None,
@@ -167,20 +205,55 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         tracing::warn!("suspended: nothing is written to AWS");
     }
     let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
-    print!(
-        "{}",
-        muster::report::plan_text(
-            &report.plan,
-            report.effective.as_ref().unwrap_or(&desired),
-            &report.observe_failures,
-            args.show_emails
-        )
-    );
+    if let Some(member) = &desired.member {
+        // What was seen at the start of the pass, and what that called for.
+        let listings: Vec<muster::member::Listing> = report
+            .invitations
+            .iter()
+            .map(|(s, r, l)| (*s, r.clone(), Ok(l.clone())))
+            .collect();
+        print!("{}", muster::member::plan_text(&listings, member).0);
+        for (target, e) in &report.observe_failures {
+            println!("{target}: cannot list: {}: {}", e.code, e.message);
+        }
+    } else {
+        print!(
+            "{}",
+            muster::report::plan_text(
+                &report.plan,
+                report.effective.as_ref().unwrap_or(&desired),
+                &report.observe_failures,
+                args.show_emails
+            )
+        );
+    }
     let a = &report.applied;
-    println!(
-        "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota",
-        a.invited, a.removed, a.unprocessed, a.failed, a.quota_blocked
-    );
+    if desired.member.is_some() {
+        let n = |change, outcome| {
+            a.count("detective", change, outcome) + a.count("securityhub", change, outcome)
+        };
+        println!(
+            "applied: {} accepted, {} declined, {} not processed, {} failed call(s)",
+            n("accept", "ok"),
+            n("decline", "ok"),
+            n("accept", "unprocessed") + n("decline", "unprocessed"),
+            a.failed
+        );
+    } else {
+        println!(
+            "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota",
+            a.invited, a.removed, a.unprocessed, a.failed, a.quota_blocked
+        );
+        if desired.securityhub.is_some() {
+            let n = |change| a.count("securityhub", change, "ok");
+            println!(
+                "securityhub: {} created, {} invited, {} removed",
+                n("create"),
+                n("invite"),
+                n("remove")
+            );
+        }
+    }
     log.flush()?;
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }

@@ -107,7 +107,89 @@ pub fn plan_invitations(
     out
 }
 
-type Listing = (&'static str, Region, Result<Vec<Invitation>, aws::Error>);
+pub type Listing = (&'static str, Region, Result<Vec<Invitation>, aws::Error>);
+
+/// Lists every watched (service, region)'s invitations, every page, `concurrency` at a time.
+pub async fn list<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
+    settings: &MemberSettings,
+    concurrency: usize,
+) -> Vec<Listing> {
+    stream::iter(settings.watched())
+        .map(|(service, region)| async move {
+            let r = if service == DETECTIVE {
+                apis.detective.list_invitations(&region).await
+            } else {
+                apis.securityhub.list_invitations(&region).await
+            };
+            (service, region, r)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// The member side's plan as JSON, for `muster plan --output json`.
+pub fn plan_json(listings: &[Listing], settings: &MemberSettings) -> serde_json::Value {
+    use serde_json::json;
+    let mut changes = false;
+    let targets: Vec<serde_json::Value> = listings
+        .iter()
+        .map(|(service, region, r)| match r {
+            Err(e) => json!({"target": target(service, region), "error": {"code": e.code, "message": e.message}}),
+            Ok(list) => {
+                let p = plan_invitations(service, list, settings);
+                changes |= !p.accept.is_empty() || !p.decline.is_empty();
+                let ids = |l: &[Invitation]| l.iter().map(|i| i.administrator.to_string()).collect::<Vec<_>>();
+                json!({
+                    "target": target(service, region),
+                    "invitations": list.len(),
+                    "accept": ids(&p.accept),
+                    "decline": ids(&p.decline),
+                    "drift": p.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+                })
+            }
+        })
+        .collect();
+    json!({"mode": "member", "changes": changes, "targets": targets})
+}
+
+/// The member side's plan as text, for `muster plan`: per service and region, what would be
+/// accepted and declined, and what is reported. Returns the text and whether anything would
+/// change.
+pub fn plan_text(listings: &[Listing], settings: &MemberSettings) -> (String, bool) {
+    let mut out = String::new();
+    let (mut accept, mut decline, mut failed) = (0, 0, 0);
+    for (service, region, r) in listings {
+        let t = target(service, region);
+        match r {
+            Err(e) => {
+                failed += 1;
+                out += &format!("{t}: cannot list: {}: {}\n", e.code, e.message);
+            }
+            Ok(list) => {
+                let p = plan_invitations(service, list, settings);
+                out += &format!("{t} ({} invitation(s))\n", list.len());
+                if p.accept.is_empty() && p.decline.is_empty() && p.drift.is_empty() {
+                    out += "  in sync\n";
+                }
+                for i in &p.accept {
+                    out += &format!("  + accept   {}\n", i.administrator);
+                }
+                for i in &p.decline {
+                    out += &format!("  - decline  {}\n", i.administrator);
+                }
+                for d in &p.drift {
+                    out += &format!("  ! {:<24} {}  {}\n", d.kind.as_str(), d.account, d.detail);
+                }
+                accept += p.accept.len();
+                decline += p.decline.len();
+            }
+        }
+    }
+    out += &format!("plan: {accept} to accept, {decline} to decline, {failed} listing(s) failed\n");
+    (out, accept + decline > 0)
+}
 
 /// One member-side pass, recorded in `log`.
 pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
@@ -132,19 +214,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         false,
     )?;
     let mut projection = replay(log)?;
-    let wanted = settings.watched();
-    let listings: Vec<Listing> = stream::iter(wanted)
-        .map(|(service, region)| async move {
-            let r = if service == DETECTIVE {
-                apis.detective.list_invitations(&region).await
-            } else {
-                apis.securityhub.list_invitations(&region).await
-            };
-            (service, region, r)
-        })
-        .buffered(opts.concurrency.max(1))
-        .collect()
-        .await;
+    let listings = list(apis, settings, opts.concurrency).await;
 
     let mut report = PassReport {
         suspended: opts.suspend,

@@ -53,7 +53,10 @@ def test_member_lifecycle_and_the_list_members_default(sandbox):
     partner = sandbox.client("securityhub", "500000000001")
     invs = partner.list_invitations()["Invitations"]
     assert [(i["AccountId"], i["MemberStatus"]) for i in invs] == [(SECURITY, "Invited")]
+    assert "Administrator" not in partner.get_administrator_account()
     partner.accept_administrator_invitation(AdministratorId=SECURITY, InvitationId=invs[0]["InvitationId"])
+    admin = partner.get_administrator_account()["Administrator"]
+    assert (admin["AccountId"], admin["InvitationId"], admin["MemberStatus"]) == (SECURITY, invs[0]["InvitationId"], "Enabled")
     acquired = sandbox.client("securityhub", "500000000002")
     assert acquired.decline_invitations(AccountIds=[SECURITY])["UnprocessedAccounts"] == []
     assert acquired.list_invitations()["Invitations"] == []
@@ -64,6 +67,12 @@ def test_member_lifecycle_and_the_list_members_default(sandbox):
     assert [u["AccountId"] for u in got["UnprocessedAccounts"]] == ["500000000009"]
     hub.disassociate_members(AccountIds=["500000000001"])
     assert statuses(hub, OnlyAssociated=False)["500000000001"] == "Removed"
+    assert "Administrator" not in partner.get_administrator_account()
+    # Creating a removed organization account again enables it at once.
+    hub.disassociate_members(AccountIds=["300000000001"])
+    assert statuses(hub, OnlyAssociated=False)["300000000001"] == "Removed"
+    assert hub.create_members(AccountDetails=[{"AccountId": "300000000001"}])["UnprocessedAccounts"] == []
+    assert statuses(hub, OnlyAssociated=False)["300000000001"] == "Enabled"
     assert hub.delete_members(AccountIds=["500000000001", "500000000002"])["UnprocessedAccounts"] == []
     assert statuses(hub, OnlyAssociated=False) == {"300000000001": "Enabled"}
 

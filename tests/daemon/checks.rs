@@ -242,22 +242,36 @@ fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
     yaml("deploy/kubernetes/git-sync/statefulset-git-sync.yaml");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
-    let sb = start(demo()).await;
-    let dir = scratch("iam");
-    // The example, pruning: 500000000005 is an undeclared member in us-east-1.
-    let example = std::fs::read_to_string(repo("config/accounts.example.yaml")).unwrap();
-    let pruning = example.replace("  prune: false", "  prune: true");
-    assert_ne!(example, pruning);
-    std::fs::write(dir.join("accounts.yaml"), pruning).unwrap();
+/// The IAM actions of `policy` (a file under deploy/iam), sorted.
+fn policy_actions(policy: &serde_json::Value) -> Vec<String> {
+    let mut allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    allowed.sort();
+    allowed
+}
+
+/// Runs `muster apply` on `desired` as `account` against `sb`; the operations it called, as
+/// IAM names them (service:Operation), sorted.
+fn apply_and_list_calls(
+    sb: &muster::sandbox::Sandbox,
+    dir: &Path,
+    desired: &str,
+    account: &str,
+) -> Vec<String> {
+    std::fs::write(dir.join("desired.yaml"), desired).unwrap();
+    sb.reset_calls();
     let out = Command::new(env!("CARGO_BIN_EXE_muster"))
         .args(["apply", "--desired-state"])
-        .arg(dir.join("accounts.yaml"))
+        .arg(dir.join("desired.yaml"))
         .arg("--state-dir")
         .arg(dir.join("state"))
         .env("AWS_ENDPOINT_URL", sb.endpoint())
-        .env("AWS_ACCESS_KEY_ID", SECURITY)
+        .env("AWS_ACCESS_KEY_ID", account)
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/nonexistent")
@@ -267,7 +281,8 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let mut called: Vec<String> = sb
@@ -278,18 +293,44 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
         .collect();
     called.sort();
     called.dedup();
+    called
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
+    let sb = start(demo()).await;
+    let dir = scratch("iam");
+    // The organization example, pruning: 500000000004 and 500000000005 are undeclared members
+    // of the us-east-1 graph, and a stray member is put in the us-east-1 Security Hub.
+    sb.with_world(|w| {
+        let hub = w
+            .regions
+            .get_mut("us-east-1")
+            .unwrap()
+            .hub_members
+            .entry(SECURITY.into())
+            .or_default();
+        hub.insert(
+            "500000000005".into(),
+            muster::sandbox::world::HubMember {
+                account_id: "500000000005".into(),
+                email: None,
+                status: muster::sandbox::world::HubMemberStatus::Enabled,
+                organization_managed: false,
+                invitation_id: None,
+                invited_at: None,
+                updated_at: std::time::SystemTime::now(),
+            },
+        );
+    });
+    let example = std::fs::read_to_string(repo("config/organization.example.yaml")).unwrap();
+    let pruning = example.replace("  prune: false", "  prune: true");
+    assert_eq!(pruning.matches("prune: true").count(), 2);
+    let called = apply_and_list_calls(&sb, &dir, &pruning, SECURITY);
     let policy: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo("deploy/iam/policy.json")).unwrap())
             .unwrap();
-    let mut allowed: Vec<String> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
-    allowed.sort();
-    assert_eq!(allowed, called);
+    assert_eq!(policy_actions(&policy), called);
     // Deletes only in their own statement, for prune.
     let prune = policy["Statement"]
         .as_array()
@@ -299,6 +340,103 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
         .unwrap();
     assert_eq!(
         prune["Action"],
-        serde_json::json!(["detective:DeleteMembers"])
+        serde_json::json!([
+            "detective:DeleteMembers",
+            "securityhub:DisassociateMembers",
+            "securityhub:DeleteMembers"
+        ])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_calls() {
+    const MEMBER: &str = "500000000001";
+    let sb = start(demo()).await;
+    let dir = scratch("iam-member");
+    // The security account invites the member to its graph and its Security Hub in us-east-1;
+    // an administrator nobody expects invites it in eu-west-1.
+    let detective = detective(&sb, SECURITY, "us-east-1").await;
+    let g = graph(&detective).await;
+    detective
+        .create_members()
+        .graph_arn(&g)
+        .accounts(
+            aws_sdk_detective::types::Account::builder()
+                .account_id(MEMBER)
+                .email_address("security@partner-analytics.example.org")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let hub = securityhub(&sb, SECURITY, "us-east-1").await;
+    hub.create_members()
+        .account_details(
+            aws_sdk_securityhub::types::AccountDetails::builder()
+                .account_id(MEMBER)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    hub.invite_members()
+        .account_ids(MEMBER)
+        .send()
+        .await
+        .unwrap();
+    sb.with_world(|w| {
+        use muster::sandbox::world::*;
+        let now = std::time::SystemTime::now();
+        let region = w.regions.get_mut("eu-west-1").unwrap();
+        let arn = graph_arn("eu-west-1", "999999999999");
+        let mut members = std::collections::BTreeMap::new();
+        members.insert(
+            MEMBER.to_owned(),
+            DetectiveMember {
+                account_id: MEMBER.into(),
+                email: "security@partner-analytics.example.org".into(),
+                status: DetectiveStatus::Invited,
+                disabled_reason: None,
+                invitation_type: InvitationType::Invitation,
+                invited_at: now,
+                updated_at: now,
+                pending: None,
+            },
+        );
+        region.graphs.insert(
+            arn.clone(),
+            Graph {
+                arn,
+                administrator: "999999999999".into(),
+                created_at: now,
+                members,
+            },
+        );
+        region
+            .hub_members
+            .entry("999999999999".into())
+            .or_default()
+            .insert(
+                MEMBER.into(),
+                HubMember {
+                    account_id: MEMBER.into(),
+                    email: None,
+                    status: HubMemberStatus::Invited,
+                    organization_managed: false,
+                    invitation_id: Some("inv-unexpected".into()),
+                    invited_at: Some(now),
+                    updated_at: now,
+                },
+            );
+    });
+    let example = std::fs::read_to_string(repo("config/member.example.yaml")).unwrap();
+    let declining = example.replace("decline_unexpected: false", "decline_unexpected: true");
+    assert_ne!(example, declining);
+    let called = apply_and_list_calls(&sb, &dir, &declining, MEMBER);
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("deploy/iam/member-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(policy_actions(&policy), called);
 }
