@@ -234,7 +234,13 @@ fn plan_graph(
     members.sort_by_key(|m| m.account_id);
     members.dedup_by_key(|m| m.account_id);
     let mut undeclared: Vec<AccountId> = Vec::new();
-    let mut next = members.iter().peekable();
+    // The graph's own administrator is never its member (nor undeclared), even when an OU it
+    // sits in is taken.
+    let administrator = AccountId::parse(observed.arn.administrator());
+    let mut next = members
+        .iter()
+        .filter(|m| Some(m.account_id) != administrator)
+        .peekable();
     let mut missing = Vec::new();
     let mut invite = Vec::new();
     let mut remove = Vec::new();
@@ -250,6 +256,9 @@ fn plan_graph(
     for (id, want) in &desired.accounts {
         while let Some(m) = next.next_if(|m| m.account_id < *id) {
             undeclared.push(m.account_id);
+        }
+        if Some(*id) == administrator {
+            continue;
         }
         let Some(m) = next.next_if(|m| m.account_id == *id) else {
             missing.push((*id, want.email.clone()));
@@ -390,7 +399,13 @@ fn plan_hub(
     members.sort_by_key(|m| m.account_id);
     members.dedup_by_key(|m| m.account_id);
     let needs_invitation = |id: &AccountId| organization.is_none_or(|org| !org.contains(id));
-    let mut next = members.iter().peekable();
+    // The administrator is never its own member (nor undeclared): known from its members'
+    // AdministratorId once it has any (before that, CreateMembers answers it as unprocessed).
+    let administrator = members.iter().find_map(|m| m.administrator);
+    let mut next = members
+        .iter()
+        .filter(|m| Some(m.account_id) != administrator)
+        .peekable();
     let mut undeclared = Vec::new();
     let (mut create, mut invite, mut drift) = (Vec::new(), Vec::new(), Vec::new());
     let mut note = |kind, account: AccountId, detail: Cow<'static, str>| {
@@ -403,6 +418,9 @@ fn plan_hub(
     for (id, want) in &desired.accounts {
         while let Some(m) = next.next_if(|m| m.account_id < *id) {
             undeclared.push(m.account_id);
+        }
+        if Some(*id) == administrator {
+            continue;
         }
         let status = next
             .next_if(|m| m.account_id == *id)

@@ -388,3 +388,35 @@ fn security_hub_prune_has_the_same_guards() {
         Some("the desired state declares no accounts; muster never prunes a Security Hub to empty")
     );
 }
+
+#[test]
+fn the_administrator_is_never_planned_as_its_own_member() {
+    // GRAPH's administrator is 111111111111.
+    let d = desired(
+        &[(111_111_111_111, "admin@example.com"), (2, "b@example.com")],
+        false,
+    );
+    let p = run(&d, vec![], &settings());
+    assert_eq!(p.invite.len(), 1);
+    assert_eq!(p.invite[0].0, id(2));
+    assert!(p.drift.iter().all(|d| d.account != id(111_111_111_111)));
+    let d = hub_desired(&[7, 8], false);
+    let mut m = hub_member(8, HubMemberStatus::Enabled, 1);
+    m.administrator = Some(id(7));
+    let p = hub_run(&d, vec![m], None);
+    assert!(p.create.is_empty() && p.drift.is_empty(), "{p:?}");
+}
+
+#[test]
+fn a_graph_listing_its_administrator_never_makes_it_undeclared() {
+    let d = desired(&[(2, "b@example.com")], true);
+    let p = run(
+        &d,
+        vec![
+            member(111_111_111_111, "admin@example.com", MemberStatus::Enabled),
+            member(2, "b@example.com", MemberStatus::Enabled),
+        ],
+        &settings(),
+    );
+    assert!(p.remove.is_empty() && p.drift.is_empty(), "{p:?}");
+}
