@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
+use muster::metrics::{Metrics, PassView};
 use muster::observed::HubMemberStatus;
 use muster::plan::{DriftKind, PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, OrgStatus, PassOptions, PassReport, PassResult, SdkApis};
@@ -361,6 +362,15 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
             0,
             "{error}: prune must not act on a stale expansion"
         );
+        let metrics = Metrics::new();
+        metrics.pass_finished(
+            r.result(),
+            std::time::Duration::ZERO,
+            Some(PassView::of(&d, &r)),
+        );
+        let text = metrics.encode();
+        assert!(text.contains("muster_organization_stale 1\n"), "{text}");
+        assert!(text.contains(&format!("muster_organization_accounts {}\n", declared - 2)));
         assert!(h.events().iter().any(|e| matches!(e, EventKind::OrganizationStale { code, accounts, .. } if code == error && *accounts == declared - 2)));
     }
 
@@ -493,6 +503,36 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
         .unwrap();
     assert_eq!(hub.drift.len(), 2);
     assert!(h.events().iter().any(|e| matches!(e, EventKind::DriftResolved { account, kind, .. } if account == &ids[0] && kind == "removed")));
+    // The gauges, with service="securityhub" and no graph.
+    let metrics = Metrics::new();
+    metrics.pass_finished(
+        r.result(),
+        std::time::Duration::ZERO,
+        Some(PassView::of(&d, &r)),
+    );
+    let text = metrics.encode();
+    for (series, value) in [
+        ("muster_drift{graph=\"\",kind=\"resigned\",region=\"us-east-1\",service=\"securityhub\"}", 1),
+        ("muster_drift{graph=\"\",kind=\"account_suspended\",region=\"us-east-1\",service=\"securityhub\"}", 1),
+        ("muster_drift{graph=\"\",kind=\"removed\",region=\"us-east-1\",service=\"securityhub\"}", 0),
+        ("muster_members{graph=\"\",region=\"us-east-1\",service=\"securityhub\",status=\"resigned\"}", 1),
+        ("muster_members{graph=\"\",region=\"us-east-1\",service=\"securityhub\",status=\"account_suspended\"}", 1),
+        ("muster_members{graph=\"\",region=\"eu-west-1\",service=\"securityhub\",status=\"removed\"}", 0),
+    ] {
+        assert!(text.contains(&format!("{series} {value}\n")), "{series} {value} missing:\n{text}");
+    }
+    let enabled = r
+        .hubs
+        .iter()
+        .find(|h| h.region.as_str() == "us-east-1")
+        .unwrap()
+        .members
+        .iter()
+        .filter(|m| m.status == HubMemberStatus::Enabled)
+        .count();
+    assert!(text.contains(&format!("muster_members{{graph=\"\",region=\"us-east-1\",service=\"securityhub\",status=\"enabled\"}} {enabled}\n")));
+    let declared = r.effective.as_ref().unwrap().accounts.len();
+    assert!(text.contains(&format!("muster_declared_accounts{{graph=\"\",region=\"us-east-1\",service=\"securityhub\"}} {declared}\n")));
     let members = |st: HubMemberStatus| r.hubs[0].members.iter().filter(|m| m.status == st).count();
     assert_eq!(
         members(HubMemberStatus::Resigned) + members(HubMemberStatus::AccountSuspended),
@@ -528,4 +568,39 @@ async fn limit_exceeded_bursts_are_absorbed_by_retries() {
         .events()
         .iter()
         .any(|e| matches!(e, EventKind::ActionFailed { .. })));
+}
+
+#[tokio::test]
+async fn a_security_hub_intent_left_by_a_crash_is_settled_from_the_listing() {
+    let h = Harness::new().await;
+    let d = desired(false);
+    h.pass(&d).await;
+    // As if muster died between an intent and its call's outcome: one account is a member by
+    // now, the other is not.
+    let member = expected_org_accounts(&h.sb).into_iter().next().unwrap();
+    h.log
+        .append(
+            "crashed",
+            &d.digest,
+            EventKind::ActionIntent {
+                batch: "crashed/us-east-1/1".into(),
+                service: "securityhub".into(),
+                target: "securityhub:us-east-1".into(),
+                action: "CreateMembers".into(),
+                accounts: vec![member.clone(), "500000000003".into()],
+            },
+            true,
+        )
+        .unwrap();
+    assert_eq!(h.log.in_doubt().unwrap().len(), 1);
+    h.sb.reset_calls();
+    h.pass(&d).await;
+    assert!(
+        h.events().iter().any(|e| matches!(e,
+        EventKind::IntentResolved { batch, graph, present, absent }
+            if batch == "crashed/us-east-1/1" && graph == "securityhub:us-east-1"
+                && *present == vec![member.clone()] && *absent == vec!["500000000003".to_owned()]))
+    );
+    assert!(h.log.in_doubt().unwrap().is_empty());
+    assert_eq!(h.writes(), 0, "settled from the listing, never re-sent");
 }
