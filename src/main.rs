@@ -20,6 +20,12 @@ fn main() -> std::process::ExitCode {
     if matches!(cli.command, Command::Run(_)) {
         muster::daemon::limit_arenas();
     }
+    if matches!(
+        cli.command,
+        Command::Validate(_) | Command::Plan(_) | Command::Events(_)
+    ) {
+        quiet_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -43,6 +49,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Read-only commands end quietly when their output pipe closes (`muster events | head`), as
+/// Unix tools do, instead of panicking on the failed write. Commands that write to AWS keep
+/// Rust's default (the write fails, the work in flight finishes).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called before any thread is started; restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -206,3 +206,59 @@ async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
     drop(held);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `muster plan | head -1`: the reader goes away early; muster ends quietly (killed by
+/// SIGPIPE, as Unix tools are), never with a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_output_pipe_ends_plan_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let sb = start(generate_world()).await;
+    let dir = std::env::temp_dir().join(format!("muster-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Enough accounts that the plan does not fit in a pipe's buffer.
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in 2..1202u64 {
+        let id = 100_000_000_000 + i;
+        text += &format!("  - {{id: \"{id:012}\", email: \"aws+{id:012}@example.com\"}}\n");
+    }
+    text += "detective:\n  graphs: [{region: us-east-1}, {region: eu-west-1}]\n";
+    std::fs::write(dir.join("d.yaml"), text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["plan", "--desired-state"])
+        .arg(dir.join("d.yaml"))
+        .env("AWS_ENDPOINT_URL", sb.endpoint())
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            muster::sandbox::fixture::GENERATED_SECURITY,
+        )
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("graph arn:aws:detective:"), "{first}");
+    // The reader is dropped here: the pipe closes.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn generate_world() -> muster::sandbox::Fixture {
+    muster::sandbox::fixture::generate(&muster::sandbox::fixture::Generate {
+        accounts: 1300,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 3,
+    })
+}
