@@ -176,7 +176,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let (plan, failures) = (&survey.plan, &survey.failures);
-    let desired = survey.desired.as_ref().unwrap_or(&desired);
+    let desired = &survey.desired;
     match args.output {
         Output::Text => print!(
             "{}",

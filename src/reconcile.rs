@@ -372,10 +372,10 @@ pub async fn observe_hubs<H: SecurityHubApi>(
 }
 
 /// Everything a plan needs, read from AWS: the organization, the graphs, the hubs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Survey {
     /// The desired state with the organization's accounts merged in.
-    pub desired: Option<DesiredState>,
+    pub desired: DesiredState,
     pub org: OrgOutcome,
     pub graphs: Vec<ObservedGraph>,
     pub hubs: Vec<ObservedHub>,
@@ -406,7 +406,7 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     let mut p = plan(&effective, &observation.graphs, now, settings);
     p.hubs = plan_hubs(&effective, &hubs, org.organization.as_ref(), now, settings);
     Ok(Survey {
-        desired: Some(effective),
+        desired: effective,
         org,
         graphs: observation.graphs,
         hubs,
@@ -450,9 +450,15 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         )?;
     }
     let mut projection = replay(log)?;
-    let mut survey = survey(apis, Some(log), desired, settings, concurrency).await?;
-    let effective = survey.desired.take().unwrap_or_else(|| desired.clone());
-    if let OrgStatus::Stale { error, last_listed } = &survey.org.status {
+    let Survey {
+        desired: effective,
+        org,
+        graphs,
+        hubs,
+        failures,
+        plan,
+    } = survey(apis, Some(log), desired, settings, concurrency).await?;
+    if let OrgStatus::Stale { error, last_listed } = &org.status {
         record(
             EventKind::OrganizationStale {
                 code: error.code.clone(),
@@ -462,12 +468,12 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
                         .ok()
                         .map(|d| d.as_millis() as u64)
                 }),
-                accounts: survey.org.accounts,
+                accounts: org.accounts,
             },
             false,
         )?;
     }
-    for (graph, e) in &survey.failures {
+    for (graph, e) in &failures {
         if graph == "organization" {
             continue;
         }
@@ -484,7 +490,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
 
     // Who is listed where now, by target (graph ARN or `securityhub:<region>`).
     let mut listed: BTreeMap<String, Vec<(AccountId, String)>> = BTreeMap::new();
-    for g in &survey.graphs {
+    for g in &graphs {
         listed.insert(
             g.arn.to_string(),
             g.members
@@ -493,7 +499,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
                 .collect(),
         );
     }
-    for h in &survey.hubs {
+    for h in &hubs {
         listed.insert(
             hub_target(&h.region),
             h.members
@@ -505,7 +511,6 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     }
 
     settle_in_doubt(log, &record, &listed)?;
-    let plan = std::mem::take(&mut survey.plan);
     let drifts: Vec<(String, &[Drift])> = plan
         .graphs
         .iter()
@@ -520,42 +525,44 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         }
         ApplyReport::default()
     } else {
-        let mut a = apply(
-            &apis.detective,
-            log,
-            run,
-            &effective,
-            &plan,
-            concurrency,
-            opts.stop,
-        )
-        .await?;
-        let hubs = apply_hubs(
-            &apis.securityhub,
-            log,
-            run,
-            digest,
-            &plan.hubs,
-            concurrency,
-            opts.stop,
-        )
-        .await?;
-        a.add(&hubs);
+        // The two services are independent: their changes go out side by side.
+        let (detective, securityhub) = tokio::join!(
+            apply(
+                &apis.detective,
+                log,
+                run,
+                &effective,
+                &plan,
+                concurrency,
+                opts.stop,
+            ),
+            apply_hubs(
+                &apis.securityhub,
+                log,
+                run,
+                digest,
+                &plan.hubs,
+                concurrency,
+                opts.stop,
+            )
+        );
+        let mut a = detective?;
+        a.add(&securityhub?);
         a
     };
     let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum::<usize>()
         + plan.hubs.iter().map(|h| h.drift.len()).sum::<usize>();
-    let failed = applied.failed + survey.failures.len();
-    let mut report = PassReport {
+    let failed = applied.failed + failures.len();
+    let report = PassReport {
         plan,
-        observed: Vec::new(),
-        hubs: Vec::new(),
-        observe_failures: std::mem::take(&mut survey.failures),
+        observed: graphs,
+        hubs,
+        observe_failures: failures,
         applied,
         suspended: opts.suspend,
-        org: survey.org.clone(),
+        org,
         invitations: Vec::new(),
-        effective: None,
+        effective: Some(effective),
     };
     let applied = &report.applied;
     record(
@@ -569,9 +576,6 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         true,
     )?;
     save_projection(log, projection)?;
-    report.observed = survey.graphs;
-    report.hubs = survey.hubs;
-    report.effective = Some(effective);
     Ok(report)
 }
 
