@@ -275,6 +275,9 @@ where
                 PassResult::Interrupted
             }
         };
+        // The pass's report (its listings, plan and desired state) goes before the heap is
+        // trimmed, so that what it held goes back to the system too.
+        drop(result);
         release_memory();
         if stopping {
             break;

@@ -392,11 +392,28 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     settings: &PlanSettings,
     concurrency: usize,
 ) -> Result<Survey, EventLogError> {
-    let (effective, org) = resolve_desired(&apis.organizations, log, desired, concurrency).await?;
-    let (observation, (hubs, hub_failures)) = tokio::join!(
-        observe(&apis.detective, &effective, concurrency),
-        observe_hubs(&apis.securityhub, &effective, concurrency)
-    );
+    // What a desired state does not use is not run: the optional services' futures are boxed,
+    // so they cost nothing (not even room in this future) when their sections are absent.
+    let (effective, org) = if desired.organization.is_some() {
+        Box::pin(resolve_desired(
+            &apis.organizations,
+            log,
+            desired,
+            concurrency,
+        ))
+        .await?
+    } else {
+        (desired.clone(), OrgOutcome::default())
+    };
+    let hubs = async {
+        if effective.securityhub.is_some() {
+            Box::pin(observe_hubs(&apis.securityhub, &effective, concurrency)).await
+        } else {
+            (Vec::new(), Vec::new())
+        }
+    };
+    let (observation, (hubs, hub_failures)) =
+        tokio::join!(observe(&apis.detective, &effective, concurrency), hubs);
     let mut failures = observation.failures;
     if let OrgStatus::Stale { error, .. } = &org.status {
         failures.insert(0, ("organization".into(), error.clone()));
@@ -424,7 +441,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
     if let Some(member) = &desired.member {
-        return crate::member::pass(apis, log, run, desired, member, opts).await;
+        return Box::pin(crate::member::pass(apis, log, run, desired, member, opts)).await;
     }
     let (settings, concurrency) = (&opts.plan, opts.concurrency);
     let digest = desired.digest.as_str();
@@ -526,6 +543,22 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         ApplyReport::default()
     } else {
         // The two services are independent: their changes go out side by side.
+        let hubs = async {
+            if plan.hubs.is_empty() {
+                Ok(ApplyReport::default())
+            } else {
+                Box::pin(apply_hubs(
+                    &apis.securityhub,
+                    log,
+                    run,
+                    digest,
+                    &plan.hubs,
+                    concurrency,
+                    opts.stop,
+                ))
+                .await
+            }
+        };
         let (detective, securityhub) = tokio::join!(
             apply(
                 &apis.detective,
@@ -536,15 +569,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
                 concurrency,
                 opts.stop,
             ),
-            apply_hubs(
-                &apis.securityhub,
-                log,
-                run,
-                digest,
-                &plan.hubs,
-                concurrency,
-                opts.stop,
-            )
+            hubs
         );
         let mut a = detective?;
         a.add(&securityhub?);

@@ -17,18 +17,30 @@ pub const PAGE_SIZE: i32 = 20;
 const SERVICE: &str = "organizations";
 
 pub struct SdkOrganizations {
-    client: Client,
+    base: aws_config::SdkConfig,
+    metrics: Option<Arc<Metrics>>,
+    /// Built at the first call: a muster whose desired state takes nothing from the
+    /// organization never builds it.
+    client: std::sync::OnceLock<Client>,
 }
 
 impl SdkOrganizations {
     pub fn new(base: &aws_config::SdkConfig, metrics: Option<Arc<Metrics>>) -> Self {
-        let mut conf = aws_sdk_organizations::config::Builder::from(base);
-        if let Some(m) = metrics {
-            conf = conf.interceptor(RequestMetrics::new(SERVICE, m));
-        }
         SdkOrganizations {
-            client: Client::from_conf(conf.build()),
+            base: base.clone(),
+            metrics,
+            client: std::sync::OnceLock::new(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let mut conf = aws_sdk_organizations::config::Builder::from(&self.base);
+            if let Some(m) = &self.metrics {
+                conf = conf.interceptor(RequestMetrics::new(SERVICE, m.clone()));
+            }
+            Client::from_conf(conf.build())
+        })
     }
 }
 
@@ -60,7 +72,7 @@ impl OrganizationsApi for SdkOrganizations {
     async fn list_roots(&self) -> Result<Vec<OrgUnit>, Error> {
         let mut out = Vec::new();
         let mut pages = self
-            .client
+            .client()
             .list_roots()
             .max_results(PAGE_SIZE)
             .into_paginator()
@@ -78,7 +90,7 @@ impl OrganizationsApi for SdkOrganizations {
         let op = "ListOrganizationalUnitsForParent";
         let mut out = Vec::new();
         let mut pages = self
-            .client
+            .client()
             .list_organizational_units_for_parent()
             .parent_id(parent)
             .max_results(PAGE_SIZE)
@@ -97,7 +109,7 @@ impl OrganizationsApi for SdkOrganizations {
         let op = "ListAccountsForParent";
         let mut out = Vec::new();
         let mut pages = self
-            .client
+            .client()
             .list_accounts_for_parent()
             .parent_id(parent)
             .max_results(PAGE_SIZE)
