@@ -81,6 +81,35 @@ fn account(operation: &'static str, raw: Option<&str>) -> Result<AccountId, Erro
     })
 }
 
+/// Every page of a listing, page by page (each request waits for the region's limiter, so the
+/// SDK's paginators, which would not, are not used): `page(token)` sends one request and
+/// returns its items and the next token. A token that comes back unchanged fails the listing
+/// rather than looping, as the SDK's paginators do.
+async fn every_page<T, F, Fut>(operation: &'static str, mut page: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), Error>>,
+{
+    let mut out = Vec::new();
+    let mut sent: Option<String> = None;
+    loop {
+        let (items, next) = page(sent.clone()).await?;
+        out.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => {
+                if sent.as_deref() == Some(t.as_str()) {
+                    return Err(invalid(
+                        operation,
+                        "the same NextToken came back twice; the listing would never end".into(),
+                    ));
+                }
+                sent = Some(t);
+            }
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// Accounts a call did not process, with Security Hub's reason.
 fn unprocessed(
     operation: &'static str,
@@ -100,35 +129,34 @@ fn unprocessed(
 
 impl SecurityHubApi for SdkSecurityHub {
     async fn list_members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
-        let mut out = Vec::new();
-        // Page by page, each page waiting for the region's limiter like any other request.
-        let mut next: Option<String> = None;
-        loop {
+        let op = "ListMembers";
+        every_page(op, |token| async move {
             let page = self
                 .client(region)
                 .await
                 .list_members()
                 .only_associated(false)
                 .max_results(PAGE_SIZE)
-                .set_next_token(next.take())
+                .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| sdk_error(SERVICE, "ListMembers", e))?;
-            for m in page.members() {
-                out.push(HubMember {
-                    account_id: account("ListMembers", m.account_id())?,
-                    email: m.email().and_then(Email::parse),
-                    status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
-                    administrator: m.administrator_id().and_then(AccountId::parse),
-                    updated_at: m.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
-                });
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(out)
+                .map_err(|e| sdk_error(SERVICE, op, e))?;
+            let members = page
+                .members()
+                .iter()
+                .map(|m| {
+                    Ok(HubMember {
+                        account_id: account(op, m.account_id())?,
+                        email: m.email().and_then(Email::parse),
+                        status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
+                        administrator: m.administrator_id().and_then(AccountId::parse),
+                        updated_at: m.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            Ok((members, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn create_members(
@@ -205,32 +233,32 @@ impl SecurityHubApi for SdkSecurityHub {
 
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
         let op = "ListInvitations";
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
+        let mut out = every_page(op, |token| async move {
             let page = self
                 .client(region)
                 .await
                 .list_invitations()
                 .max_results(PAGE_SIZE)
-                .set_next_token(next.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| sdk_error(SERVICE, op, e))?;
-            for i in page.invitations() {
-                out.push(Invitation {
-                    administrator: account(op, i.account_id())?,
-                    graph: None,
-                    id: i.invitation_id().map(str::to_owned),
-                    status: InvitationStatus::Open,
-                    invited_at: i.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
-                });
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => break,
-            }
-        }
+            let invitations = page
+                .invitations()
+                .iter()
+                .map(|i| {
+                    Ok(Invitation {
+                        administrator: account(op, i.account_id())?,
+                        graph: None,
+                        id: i.invitation_id().map(str::to_owned),
+                        status: InvitationStatus::Open,
+                        invited_at: i.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            Ok((invitations, page.next_token().map(str::to_owned)))
+        })
+        .await?;
         let op = "GetAdministratorAccount";
         let admin = self
             .client(region)
@@ -289,5 +317,34 @@ impl SecurityHubApi for SdkSecurityHub {
             .await
             .map_err(|e| sdk_error(SERVICE, "DeclineInvitations", e))?;
         unprocessed("DeclineInvitations", out.unprocessed_accounts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_are_followed_to_the_end_and_a_repeated_token_fails() {
+        let pages = every_page("ListMembers", |token| async move {
+            Ok(match token.as_deref() {
+                None => (vec![1, 2], Some("a".to_owned())),
+                Some("a") => (vec![3], Some("b".to_owned())),
+                _ => (vec![4], Some(String::new())),
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(pages, [1, 2, 3, 4]);
+        let stuck = every_page("ListMembers", |_| async {
+            Ok((vec![0u8], Some("same".to_owned())))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(stuck.code, "InvalidResponse");
+        assert_eq!(
+            stuck.to_string(),
+            "securityhub ListMembers failed: InvalidResponse: the same NextToken came back twice; the listing would never end"
+        );
     }
 }
