@@ -4,7 +4,7 @@
 //! One failed batch never stops the others; a graph at Detective's member quota gets what fits
 //! and the rest is reported, not retried in a loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -54,6 +54,37 @@ impl ApplyReport {
         if n > 0 {
             *self.counts.entry(key).or_default() += n;
         }
+    }
+
+    /// Counts one recorded call of `sent` accounts under (service, change): those it did not
+    /// process (`refused`) as unprocessed, the rest as ok; a failed call (`None`) as a failed
+    /// batch of `sent` accounts.
+    pub fn outcome(
+        &mut self,
+        service: &'static str,
+        change: &'static str,
+        sent: usize,
+        refused: Option<usize>,
+    ) {
+        match refused {
+            Some(n) => {
+                self.tally((service, change, "ok"), sent - n);
+                self.tally((service, change, "unprocessed"), n);
+                self.unprocessed += n;
+            }
+            None => {
+                self.failed += 1;
+                self.tally((service, change, "failed"), sent);
+            }
+        }
+    }
+
+    /// True once a shutdown asked that no new batch start (and then marks the report
+    /// interrupted).
+    pub fn stopping(&mut self, stop: &AtomicBool) -> bool {
+        let stopping = stop.load(Ordering::SeqCst);
+        self.interrupted |= stopping;
+        stopping
     }
 
     pub fn add(&mut self, o: &ApplyReport) {
@@ -159,8 +190,7 @@ async fn apply_graph<D: DetectiveApi>(
             .map(|(a, _)| *a)
             .collect();
         for chunk in accounts.chunks(BATCH) {
-            if stop.load(Ordering::SeqCst) {
-                report.interrupted = true;
+            if report.stopping(stop) {
                 return Ok(report);
             }
             let batch = batch_id();
@@ -215,8 +245,7 @@ async fn apply_graph<D: DetectiveApi>(
 
     let invites = &gp.invite;
     for (i, chunk) in invites.chunks(BATCH).enumerate() {
-        if stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
+        if report.stopping(stop) {
             return Ok(report);
         }
         let batch = batch_id();
@@ -303,76 +332,102 @@ fn already_hub_member(reason: &str) -> bool {
     r.contains("already a member") || r.contains("already associated with this")
 }
 
-/// One recorded action: the intent flushed before `call` runs, the outcome after. Returns the
-/// accounts the call did not process, or `None` when the call failed (recorded, logged, and
-/// counted in `report.failed`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn recorded<F>(
-    log: &EventLog,
-    run: &str,
-    digest: &str,
-    batch: String,
+/// Records the actions on one target (a region's Security Hub, a region's invitations): each
+/// call is an `action_intent` flushed before it runs and an `action_result` or `action_failed`
+/// after, with batch ids `<run>/<target>/<n>`.
+pub(crate) struct Recorder<'a> {
+    log: &'a EventLog,
+    run: &'a str,
+    digest: &'a str,
     service: &'static str,
-    target: &str,
-    action: &'static str,
-    accounts: Vec<String>,
-    call: F,
-) -> Result<Option<Vec<(AccountId, String)>>, EventLogError>
-where
-    F: Future<Output = Result<Vec<(AccountId, String)>, aws::Error>>,
-{
-    log.append(
-        run,
-        digest,
-        EventKind::ActionIntent {
-            batch: batch.clone(),
-            service: service.into(),
-            target: target.into(),
-            action: action.into(),
-            accounts: accounts.clone(),
-        },
-        true,
-    )?;
-    match call.await {
-        Ok(unprocessed_list) => {
-            let refused: Vec<&String> = unprocessed_list.iter().map(|(_, r)| r).collect();
-            let done: Vec<String> = accounts
-                .into_iter()
-                .filter(|a| !unprocessed_list.iter().any(|(u, _)| u.to_string() == *a))
-                .collect();
-            tracing::info!(target_name = %target, batch = %batch, action, done = done.len(), unprocessed = refused.len(), "{service} {action}");
-            for (a, r) in &unprocessed_list {
-                tracing::warn!(target_name = %target, account = %a, reason = %r, "{service} {action}: account not processed");
-            }
-            log.append(
-                run,
-                digest,
-                EventKind::ActionResult {
-                    batch,
-                    target: target.into(),
-                    action: action.into(),
-                    done,
-                    unprocessed: unprocessed(&unprocessed_list),
-                },
-                true,
-            )?;
-            Ok(Some(unprocessed_list))
+    target: String,
+    batches: usize,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(
+        log: &'a EventLog,
+        run: &'a str,
+        digest: &'a str,
+        service: &'static str,
+        target: String,
+    ) -> Self {
+        Recorder {
+            log,
+            run,
+            digest,
+            service,
+            target,
+            batches: 0,
         }
-        Err(e) => {
-            tracing::warn!(target_name = %target, batch = %batch, code = %e.code, error = %e.message, "{service} {action} failed");
-            log.append(
-                run,
-                digest,
-                EventKind::ActionFailed {
-                    batch,
-                    target: target.into(),
-                    action: action.into(),
-                    code: e.code,
-                    message: e.message,
-                },
-                true,
-            )?;
-            Ok(None)
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Runs `call` for `accounts` between its intent and its outcome. Returns the accounts the
+    /// call did not process, or `None` when the call failed (recorded and logged).
+    pub async fn call<F>(
+        &mut self,
+        action: &'static str,
+        accounts: &[AccountId],
+        call: F,
+    ) -> Result<Option<Vec<(AccountId, String)>>, EventLogError>
+    where
+        F: Future<Output = Result<Vec<(AccountId, String)>, aws::Error>>,
+    {
+        self.batches += 1;
+        let batch = format!("{}/{}/{}", self.run, self.target, self.batches);
+        let (service, target) = (self.service, self.target.as_str());
+        let append = |kind, flush| self.log.append(self.run, self.digest, kind, flush);
+        append(
+            EventKind::ActionIntent {
+                batch: batch.clone(),
+                service: service.into(),
+                target: target.into(),
+                action: action.into(),
+                accounts: ids(accounts),
+            },
+            true,
+        )?;
+        match call.await {
+            Ok(refused) => {
+                let done: Vec<String> = accounts
+                    .iter()
+                    .filter(|a| !refused.iter().any(|(u, _)| u == *a))
+                    .map(ToString::to_string)
+                    .collect();
+                tracing::info!(target_name = %target, batch = %batch, action, done = done.len(), unprocessed = refused.len(), "{service} {action}");
+                for (a, r) in &refused {
+                    tracing::warn!(target_name = %target, account = %a, reason = %r, "{service} {action}: account not processed");
+                }
+                append(
+                    EventKind::ActionResult {
+                        batch,
+                        target: target.into(),
+                        action: action.into(),
+                        done,
+                        unprocessed: unprocessed(&refused),
+                    },
+                    true,
+                )?;
+                Ok(Some(refused))
+            }
+            Err(e) => {
+                tracing::warn!(target_name = %target, batch = %batch, code = %e.code, error = %e.message, "{service} {action} failed");
+                append(
+                    EventKind::ActionFailed {
+                        batch,
+                        target: target.into(),
+                        action: action.into(),
+                        code: e.code,
+                        message: e.message,
+                    },
+                    true,
+                )?;
+                Ok(None)
+            }
         }
     }
 }
@@ -409,115 +464,66 @@ async fn apply_hub<H: SecurityHubApi>(
     hp: &HubPlan,
     stop: &AtomicBool,
 ) -> Result<ApplyReport, EventLogError> {
-    let target = hp.target();
     let region = &hp.region;
+    let mut rec = Recorder::new(log, run, digest, HUB, hp.target());
     let mut report = ApplyReport::default();
-    let mut n = 0usize;
-    let mut batch_id = || {
-        n += 1;
-        format!("{run}/{region}/{n}")
-    };
     if let Some(reason) = &hp.prune_refused {
-        tracing::warn!(target_name = %target, reason = %reason, "prune refused");
+        tracing::warn!(target_name = %rec.target(), reason = %reason, "prune refused");
         log.append(
             run,
             digest,
             EventKind::PruneRefused {
-                graph: target.clone(),
+                graph: hp.target(),
                 reason: reason.clone(),
             },
             false,
         )?;
     }
-    let fail = |report: &mut ApplyReport, change, accounts: usize| {
-        report.failed += 1;
-        report.tally((HUB, change, "failed"), accounts);
-    };
 
     for chunk in hp.remove.chunks(BATCH) {
-        if stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
+        if report.stopping(stop) {
             return Ok(report);
         }
         // Disassociated first: Security Hub deletes only members that are not associated.
-        let r = recorded(
-            log,
-            run,
-            digest,
-            batch_id(),
-            HUB,
-            &target,
-            "DisassociateMembers",
-            ids(chunk),
-            async {
+        let disassociated = rec
+            .call("DisassociateMembers", chunk, async {
                 api.disassociate_members(region, chunk)
                     .await
                     .map(|()| Vec::new())
-            },
-        )
-        .await?;
-        if r.is_none() {
-            fail(&mut report, "remove", chunk.len());
-            continue;
-        }
-        match recorded(
-            log,
-            run,
-            digest,
-            batch_id(),
-            HUB,
-            &target,
-            "DeleteMembers",
-            ids(chunk),
-            api.delete_members(region, chunk),
-        )
-        .await?
-        {
-            Some(u) => {
-                report.tally((HUB, "remove", "ok"), chunk.len() - u.len());
-                report.tally((HUB, "remove", "unprocessed"), u.len());
+            })
+            .await?;
+        let deleted = match disassociated {
+            Some(_) => {
+                rec.call("DeleteMembers", chunk, api.delete_members(region, chunk))
+                    .await?
             }
-            None => fail(&mut report, "remove", chunk.len()),
-        }
+            None => None,
+        };
+        report.outcome(HUB, "remove", chunk.len(), deleted.map(|r| r.len()));
     }
 
     // Accounts whose CreateMembers failed are not invited.
-    let mut not_created: Vec<AccountId> = Vec::new();
+    let mut not_created: BTreeSet<AccountId> = BTreeSet::new();
     for chunk in hp.create.chunks(BATCH) {
-        if stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
+        if report.stopping(stop) {
             return Ok(report);
         }
         let accounts: Vec<AccountId> = chunk.iter().map(|(a, _)| *a).collect();
-        match recorded(
-            log,
-            run,
-            digest,
-            batch_id(),
-            HUB,
-            &target,
-            "CreateMembers",
-            ids(&accounts),
-            api.create_members(region, chunk),
-        )
-        .await?
-        {
-            Some(u) => {
-                let refused: Vec<AccountId> = u
-                    .iter()
+        let refused: Option<Vec<AccountId>> = rec
+            .call(
+                "CreateMembers",
+                &accounts,
+                api.create_members(region, chunk),
+            )
+            .await?
+            .map(|u| {
+                u.into_iter()
                     .filter(|(_, r)| !already_hub_member(r))
-                    .map(|(a, _)| *a)
-                    .collect();
-                report.tally((HUB, "create", "ok"), chunk.len() - refused.len());
-                report.tally((HUB, "create", "unprocessed"), refused.len());
-                report.unprocessed += refused.len();
-                not_created.extend(refused);
-            }
-            None => {
-                fail(&mut report, "create", chunk.len());
-                not_created.extend(accounts);
-            }
-        }
+                    .map(|(a, _)| a)
+                    .collect()
+            });
+        report.outcome(HUB, "create", chunk.len(), refused.as_ref().map(Vec::len));
+        not_created.extend(refused.unwrap_or(accounts));
     }
 
     let invite: Vec<AccountId> = hp
@@ -527,30 +533,13 @@ async fn apply_hub<H: SecurityHubApi>(
         .copied()
         .collect();
     for chunk in invite.chunks(BATCH) {
-        if stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
+        if report.stopping(stop) {
             return Ok(report);
         }
-        match recorded(
-            log,
-            run,
-            digest,
-            batch_id(),
-            HUB,
-            &target,
-            "InviteMembers",
-            ids(chunk),
-            api.invite_members(region, chunk),
-        )
-        .await?
-        {
-            Some(u) => {
-                report.tally((HUB, "invite", "ok"), chunk.len() - u.len());
-                report.tally((HUB, "invite", "unprocessed"), u.len());
-                report.unprocessed += u.len();
-            }
-            None => fail(&mut report, "invite", chunk.len()),
-        }
+        let refused = rec
+            .call("InviteMembers", chunk, api.invite_members(region, chunk))
+            .await?;
+        report.outcome(HUB, "invite", chunk.len(), refused.map(|r| r.len()));
     }
     Ok(report)
 }

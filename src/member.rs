@@ -6,11 +6,10 @@
 //! intent/outcome pair in the event log.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::apply::{recorded, ApplyReport};
+use crate::apply::{ApplyReport, Recorder};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, MemberSettings};
 use crate::domain::{AccountId, Region};
@@ -273,120 +272,68 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     let mut applied = ApplyReport::default();
     if !opts.suspend {
         'targets: for (t, (service, region, p)) in &plans {
-            let mut n = 0;
-            let mut batch = || {
-                n += 1;
-                format!("{run}/{t}/{n}")
-            };
+            let mut rec = Recorder::new(log, run, digest, service, t.clone());
             for i in &p.accept {
-                if opts.stop.load(Ordering::SeqCst) {
-                    applied.interrupted = true;
+                if applied.stopping(opts.stop) {
                     break 'targets;
                 }
-                let admin = vec![i.administrator.to_string()];
-                let r = if *service == DETECTIVE {
-                    let Some(graph) = &i.graph else { continue };
-                    recorded(
-                        log,
-                        run,
-                        digest,
-                        batch(),
-                        DETECTIVE,
-                        t,
-                        "AcceptInvitation",
-                        admin,
-                        async {
+                let admin = [i.administrator];
+                let refused = match (&i.graph, &i.id) {
+                    (Some(graph), _) if *service == DETECTIVE => {
+                        rec.call("AcceptInvitation", &admin, async {
                             apis.detective
                                 .accept_invitation(graph)
                                 .await
                                 .map(|()| Vec::new())
-                        },
-                    )
-                    .await?
-                } else {
-                    let Some(id) = &i.id else { continue };
-                    recorded(
-                        log,
-                        run,
-                        digest,
-                        batch(),
-                        SECURITYHUB,
-                        t,
-                        "AcceptAdministratorInvitation",
-                        admin,
-                        async {
+                        })
+                        .await?
+                    }
+                    (_, Some(id)) if *service == SECURITYHUB => {
+                        rec.call("AcceptAdministratorInvitation", &admin, async {
                             apis.securityhub
                                 .accept_invitation(region, i.administrator, id)
                                 .await
                                 .map(|()| Vec::new())
-                        },
-                    )
-                    .await?
+                        })
+                        .await?
+                    }
+                    _ => continue,
                 };
-                tally(&mut applied, service, "accept", r.as_deref());
-            }
-            if p.decline.is_empty() {
-                continue;
+                applied.outcome(service, "accept", 1, refused.map(|r| r.len()));
             }
             if *service == DETECTIVE {
+                // Detective rejects one graph's invitation at a time.
                 for i in &p.decline {
-                    if opts.stop.load(Ordering::SeqCst) {
-                        applied.interrupted = true;
+                    if applied.stopping(opts.stop) {
                         break 'targets;
                     }
                     let Some(graph) = &i.graph else { continue };
-                    let admin = vec![i.administrator.to_string()];
-                    let r = recorded(
-                        log,
-                        run,
-                        digest,
-                        batch(),
-                        DETECTIVE,
-                        t,
-                        "RejectInvitation",
-                        admin,
-                        async {
+                    let refused = rec
+                        .call("RejectInvitation", &[i.administrator], async {
                             apis.detective
                                 .reject_invitation(graph)
                                 .await
                                 .map(|()| Vec::new())
-                        },
-                    )
-                    .await?;
-                    tally(&mut applied, service, "decline", r.as_deref());
+                        })
+                        .await?;
+                    applied.outcome(service, "decline", 1, refused.map(|r| r.len()));
                 }
             } else {
                 let mut admins: Vec<AccountId> =
                     p.decline.iter().map(|i| i.administrator).collect();
                 admins.dedup();
                 for chunk in admins.chunks(crate::apply::BATCH) {
-                    if opts.stop.load(Ordering::SeqCst) {
-                        applied.interrupted = true;
+                    if applied.stopping(opts.stop) {
                         break 'targets;
                     }
-                    let ids = chunk.iter().map(ToString::to_string).collect();
-                    let r = recorded(
-                        log,
-                        run,
-                        digest,
-                        batch(),
-                        SECURITYHUB,
-                        t,
-                        "DeclineInvitations",
-                        ids,
-                        apis.securityhub.decline_invitations(region, chunk),
-                    )
-                    .await?;
-                    match r {
-                        Some(u) => {
-                            applied.tally((SECURITYHUB, "decline", "ok"), chunk.len() - u.len());
-                            applied.tally((SECURITYHUB, "decline", "unprocessed"), u.len());
-                        }
-                        None => {
-                            applied.failed += 1;
-                            applied.tally((SECURITYHUB, "decline", "failed"), chunk.len());
-                        }
-                    }
+                    let refused = rec
+                        .call(
+                            "DeclineInvitations",
+                            chunk,
+                            apis.securityhub.decline_invitations(region, chunk),
+                        )
+                        .await?;
+                    applied.outcome(service, "decline", chunk.len(), refused.map(|r| r.len()));
                 }
             }
         }
@@ -407,23 +354,6 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     save_projection(log, projection)?;
     report.effective = Some(desired.clone());
     Ok(report)
-}
-
-/// Counts one single-invitation action by outcome.
-fn tally(
-    applied: &mut ApplyReport,
-    service: &'static str,
-    change: &'static str,
-    result: Option<&[(AccountId, String)]>,
-) {
-    match result {
-        Some([]) => applied.tally((service, change, "ok"), 1),
-        Some(_) => applied.tally((service, change, "unprocessed"), 1),
-        None => {
-            applied.failed += 1;
-            applied.tally((service, change, "failed"), 1);
-        }
-    }
 }
 
 #[cfg(test)]
