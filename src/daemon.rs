@@ -243,18 +243,7 @@ where
                 metrics.pass_finished(r, took, Some(view));
                 health.passed.store(true, Ordering::SeqCst);
                 let a = &report.applied;
-                let drift: usize = report
-                    .plan
-                    .graphs
-                    .iter()
-                    .map(|g| g.drift.len())
-                    .sum::<usize>()
-                    + report
-                        .plan
-                        .hubs
-                        .iter()
-                        .map(|h| h.drift.len())
-                        .sum::<usize>();
+                let drift = report.drift;
                 tracing::info!(parent: &span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
                 let status = format!(
                     "last pass {}: drift {drift}, {} invited, {} removed",

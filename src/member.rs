@@ -340,6 +340,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     }
     let drift: usize = plans.values().map(|(_, _, p)| p.drift.len()).sum();
     report.applied = applied;
+    report.drift = drift;
     let a = &report.applied;
     record(
         EventKind::PassFinished {

@@ -186,7 +186,12 @@ pub struct PassReport {
     pub invitations: Vec<(&'static str, crate::domain::Region, Vec<Invitation>)>,
     /// The desired state the pass worked to (organization accounts merged in).
     pub effective: Option<DesiredState>,
+    /// Pieces of drift seen (the plan's, or in member mode the invitations').
+    pub drift: usize,
 }
+
+/// How failures and logs name the organization when it cannot be listed.
+pub const ORGANIZATION: &str = "organization";
 
 impl PassReport {
     pub fn ok(&self) -> bool {
@@ -416,7 +421,7 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         tokio::join!(observe(&apis.detective, &effective, concurrency), hubs);
     let mut failures = observation.failures;
     if let OrgStatus::Stale { error, .. } = &org.status {
-        failures.insert(0, ("organization".into(), error.clone()));
+        failures.insert(0, (ORGANIZATION.into(), error.clone()));
     }
     failures.extend(hub_failures);
     let now = SystemTime::now();
@@ -491,8 +496,8 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         )?;
     }
     for (graph, e) in &failures {
-        if graph == "organization" {
-            continue;
+        if graph == ORGANIZATION {
+            continue; // recorded above as `organization_stale`
         }
         tracing::warn!(target_name = %graph, code = %e.code, error = %e.message, "cannot observe");
         record(
@@ -575,7 +580,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         a.add(&securityhub?);
         a
     };
-    let drift: usize = plan.graphs.iter().map(|g| g.drift.len()).sum::<usize>()
+    let drift = plan.graphs.iter().map(|g| g.drift.len()).sum::<usize>()
         + plan.hubs.iter().map(|h| h.drift.len()).sum::<usize>();
     let failed = applied.failed + failures.len();
     let report = PassReport {
@@ -588,6 +593,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         org,
         invitations: Vec::new(),
         effective: Some(effective),
+        drift,
     };
     let applied = &report.applied;
     record(

@@ -92,7 +92,7 @@ pub fn plan_text(
         }
     }
     for (what, e) in failures {
-        let what = if what.starts_with("securityhub:") || what == "organization" {
+        let what = if what.starts_with("securityhub:") || what == crate::reconcile::ORGANIZATION {
             what.clone()
         } else {
             format!("graph {what}")

@@ -298,6 +298,8 @@ pub struct Snapshot {
 /// organization (even after a restart) goes on with it instead of with no accounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedExpansion {
+    /// Kept under a key of its own: the listing is rewritten only when it changes.
+    #[serde(default, skip_serializing)]
     pub listed_ms: u64,
     /// The selection's digest: a listing is reused only for the selection it expanded.
     pub selection: String,
@@ -507,18 +509,33 @@ impl EventLog {
 
     /// The last organization expansion saved, if any.
     pub fn expansion(&self) -> Result<Option<SavedExpansion>, EventLogError> {
-        match self.meta.get("expansion").map_err(EventLogError::Write)? {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|source| EventLogError::Corrupt { seq: 0, source }),
+        let Some(v) = self.meta.get("expansion").map_err(EventLogError::Write)? else {
+            return Ok(None);
+        };
+        let mut e: SavedExpansion = serde_json::from_slice(&v)
+            .map_err(|source| EventLogError::Corrupt { seq: 0, source })?;
+        if let Some(ms) = self
+            .meta
+            .get("expansion_listed_ms")
+            .map_err(EventLogError::Write)?
+        {
+            e.listed_ms = u64::from_be_bytes(ms.as_ref().try_into().unwrap_or_default());
         }
+        Ok(Some(e))
     }
 
+    /// Saves `e`: its time always, its accounts only when they differ from those saved (a daemon
+    /// lists the organization every pass, and it seldom changes).
     pub fn save_expansion(&self, e: &SavedExpansion) -> Result<(), EventLogError> {
         let bytes = serde_json::to_vec(e).expect("an expansion is plain JSON");
+        let saved = self.meta.get("expansion").map_err(EventLogError::Write)?;
+        if saved.as_deref() != Some(bytes.as_slice()) {
+            self.meta
+                .insert("expansion", bytes)
+                .map_err(EventLogError::Write)?;
+        }
         self.meta
-            .insert("expansion", bytes)
+            .insert("expansion_listed_ms", &e.listed_ms.to_be_bytes())
             .map_err(EventLogError::Write)?;
         Ok(())
     }
@@ -760,6 +777,35 @@ mod tests {
         let d = std::env::temp_dir().join(format!("muster-eventlog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn an_expansion_keeps_its_accounts_and_takes_each_new_listing_time() {
+        let d = dir("expansion");
+        let log = EventLog::open(&d).unwrap();
+        assert_eq!(log.expansion().unwrap(), None);
+        let mut e = SavedExpansion {
+            listed_ms: 1,
+            selection: "k".into(),
+            accounts: vec![(
+                "300000000001".into(),
+                "a@example.com".into(),
+                "a".into(),
+                "Root/W".into(),
+            )],
+            organization: vec!["300000000001".into()],
+        };
+        log.save_expansion(&e).unwrap();
+        let stored = log.meta.get("expansion").unwrap().unwrap();
+        e.listed_ms = 2;
+        log.save_expansion(&e).unwrap();
+        // The accounts as saved, and the new time.
+        assert_eq!(log.meta.get("expansion").unwrap().unwrap(), stored);
+        assert_eq!(log.expansion().unwrap(), Some(e.clone()));
+        e.organization.push("300000000002".into());
+        log.save_expansion(&e).unwrap();
+        assert_ne!(log.meta.get("expansion").unwrap().unwrap(), stored);
+        assert_eq!(log.expansion().unwrap(), Some(e));
     }
 
     #[test]
