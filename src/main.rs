@@ -153,15 +153,14 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
     if let Some(member) = &desired.member {
         let listings = muster::member::list(&apis, member, config.max_concurrent_graphs).await;
-        let failed = listings.iter().any(|(_, _, r)| r.is_err());
-        let (text, changes) = muster::member::plan_text(&listings, member);
+        let plans = muster::member::plan_all(listings, member);
         match args.output {
-            Output::Text => print!("{text}"),
-            Output::Json => println!("{:#}", muster::member::plan_json(&listings, member)),
+            Output::Text => print!("{}", muster::report::member_plan_text(&plans)),
+            Output::Json => println!("{:#}", muster::report::member_plan_json(&plans)),
         }
-        return Ok(if failed {
+        return Ok(if plans.iter().any(|p| p.listed.is_err()) {
             EXIT_ERROR
-        } else if changes {
+        } else if muster::member::has_changes(&plans) {
             EXIT_CHANGES
         } else {
             EXIT_OK
@@ -222,17 +221,9 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         tracing::warn!("suspended: nothing is written to AWS");
     }
     let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
-    if let Some(member) = &desired.member {
+    if desired.member.is_some() {
         // What was seen at the start of the pass, and what that called for.
-        let listings: Vec<muster::member::Listing> = report
-            .invitations
-            .iter()
-            .map(|(s, r, l)| (*s, r.clone(), Ok(l.clone())))
-            .collect();
-        print!("{}", muster::member::plan_text(&listings, member).0);
-        for (target, e) in &report.observe_failures {
-            println!("{target}: cannot list: {}: {}", e.code, e.message);
-        }
+        print!("{}", muster::report::member_plan_text(&report.member));
     } else {
         print!(
             "{}",

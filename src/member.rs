@@ -5,8 +5,6 @@
 //! drift and declined when `decline_unexpected` is on. Every accept and decline is an
 //! intent/outcome pair in the event log.
 
-use std::collections::BTreeMap;
-
 use futures_util::stream::{self, StreamExt};
 
 use crate::apply::{ApplyReport, Recorder};
@@ -128,66 +126,40 @@ pub async fn list<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         .await
 }
 
-/// The member side's plan as JSON, for `muster plan --output json`.
-pub fn plan_json(listings: &[Listing], settings: &MemberSettings) -> serde_json::Value {
-    use serde_json::json;
-    let mut changes = false;
-    let targets: Vec<serde_json::Value> = listings
-        .iter()
-        .map(|(service, region, r)| match r {
-            Err(e) => json!({"target": target(service, region), "error": {"code": e.code, "message": e.message}}),
-            Ok(list) => {
-                let p = plan_invitations(service, list, settings);
-                changes |= !p.accept.is_empty() || !p.decline.is_empty();
-                let ids = |l: &[Invitation]| l.iter().map(|i| i.administrator.to_string()).collect::<Vec<_>>();
-                json!({
-                    "target": target(service, region),
-                    "invitations": list.len(),
-                    "accept": ids(&p.accept),
-                    "decline": ids(&p.decline),
-                    "drift": p.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
-                })
-            }
-        })
-        .collect();
-    json!({"mode": "member", "changes": changes, "targets": targets})
+/// One watched (service, region): its invitations as listed (or why they could not be) and
+/// what to do about them (nothing, when they could not be listed).
+#[derive(Debug)]
+pub struct TargetPlan {
+    pub service: &'static str,
+    pub region: Region,
+    /// `<service>-invitations:<region>`.
+    pub target: String,
+    pub listed: Result<Vec<Invitation>, aws::Error>,
+    pub plan: InvitationPlan,
 }
 
-/// The member side's plan as text, for `muster plan`: per service and region, what would be
-/// accepted and declined, and what is reported. Returns the text and whether anything would
-/// change.
-pub fn plan_text(listings: &[Listing], settings: &MemberSettings) -> (String, bool) {
-    let mut out = String::new();
-    let (mut accept, mut decline, mut failed) = (0, 0, 0);
-    for (service, region, r) in listings {
-        let t = target(service, region);
-        match r {
-            Err(e) => {
-                failed += 1;
-                out += &format!("{t}: cannot list: {}: {}\n", e.code, e.message);
-            }
-            Ok(list) => {
-                let p = plan_invitations(service, list, settings);
-                out += &format!("{t} ({} invitation(s))\n", list.len());
-                if p.accept.is_empty() && p.decline.is_empty() && p.drift.is_empty() {
-                    out += "  in sync\n";
-                }
-                for i in &p.accept {
-                    out += &format!("  + accept   {}\n", i.administrator);
-                }
-                for i in &p.decline {
-                    out += &format!("  - decline  {}\n", i.administrator);
-                }
-                for d in &p.drift {
-                    out += &format!("  ! {:<24} {}  {}\n", d.kind.as_str(), d.account, d.detail);
-                }
-                accept += p.accept.len();
-                decline += p.decline.len();
-            }
-        }
-    }
-    out += &format!("plan: {accept} to accept, {decline} to decline, {failed} listing(s) failed\n");
-    (out, accept + decline > 0)
+/// Plans every listing.
+pub fn plan_all(listings: Vec<Listing>, settings: &MemberSettings) -> Vec<TargetPlan> {
+    listings
+        .into_iter()
+        .map(|(service, region, listed)| TargetPlan {
+            target: target(service, &region),
+            plan: listed
+                .as_ref()
+                .map(|l| plan_invitations(service, l, settings))
+                .unwrap_or_default(),
+            service,
+            region,
+            listed,
+        })
+        .collect()
+}
+
+/// Whether any plan accepts or declines.
+pub fn has_changes(plans: &[TargetPlan]) -> bool {
+    plans
+        .iter()
+        .any(|p| !p.plan.accept.is_empty() || !p.plan.decline.is_empty())
 }
 
 /// One member-side pass, recorded in `log`.
@@ -213,66 +185,50 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         false,
     )?;
     let mut projection = replay(log)?;
-    let listings = list(apis, settings, opts.concurrency).await;
+    let plans = plan_all(list(apis, settings, opts.concurrency).await, settings);
 
     let mut report = PassReport {
         suspended: opts.suspend,
         ..PassReport::default()
     };
     let mut listed = Listed::new();
-    for (service, region, r) in listings {
-        let t = target(service, &region);
-        match r {
+    for p in &plans {
+        match &p.listed {
             Ok(invitations) => {
                 listed.insert(
-                    t,
+                    p.target.clone(),
                     invitations
                         .iter()
                         .map(|i| (i.administrator, i.status.as_str().to_owned()))
                         .collect(),
                 );
-                report.invitations.push((service, region, invitations));
             }
             Err(e) => {
-                tracing::warn!(target_name = %t, code = %e.code, error = %e.message, "cannot list invitations");
+                tracing::warn!(target_name = %p.target, code = %e.code, error = %e.message, "cannot list invitations");
                 record(
                     EventKind::GraphFailed {
-                        graph: t.clone(),
+                        graph: p.target.clone(),
                         code: e.code.clone(),
                         message: e.message.clone(),
                     },
                     false,
                 )?;
-                report.observe_failures.push((t, e));
+                report.observe_failures.push((p.target.clone(), e.clone()));
             }
         }
     }
     settle_in_doubt(log, &record, &listed)?;
-
-    let plans: BTreeMap<String, (&'static str, Region, InvitationPlan)> = report
-        .invitations
-        .iter()
-        .map(|(service, region, inv)| {
-            (
-                target(service, region),
-                (
-                    *service,
-                    region.clone(),
-                    plan_invitations(service, inv, settings),
-                ),
-            )
-        })
-        .collect();
     let drifts: Vec<(String, &[Drift])> = plans
         .iter()
-        .map(|(t, (_, _, p))| (t.clone(), p.drift.as_slice()))
+        .map(|p| (p.target.clone(), p.plan.drift.as_slice()))
         .collect();
     record_changes(&record, &mut projection, &listed, &drifts)?;
 
     let mut applied = ApplyReport::default();
     if !opts.suspend {
-        'targets: for (t, (service, region, p)) in &plans {
-            let mut rec = Recorder::new(log, run, digest, service, t.clone());
+        'targets: for tp in &plans {
+            let (service, region, p) = (&tp.service, &tp.region, &tp.plan);
+            let mut rec = Recorder::new(log, run, digest, service, tp.target.clone());
             for i in &p.accept {
                 if applied.stopping(opts.stop) {
                     break 'targets;
@@ -338,9 +294,10 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             }
         }
     }
-    let drift: usize = plans.values().map(|(_, _, p)| p.drift.len()).sum();
+    let drift: usize = plans.iter().map(|p| p.plan.drift.len()).sum();
     report.applied = applied;
     report.drift = drift;
+    report.member = plans;
     let a = &report.applied;
     record(
         EventKind::PassFinished {

@@ -16,7 +16,7 @@ use crate::apply::ApplyReport;
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::Region;
 use crate::observed::{
-    HubMemberStatus, Invitation, InvitationStatus, MemberStatus, ObservedGraph, ObservedHub,
+    HubMemberStatus, InvitationStatus, MemberStatus, ObservedGraph, ObservedHub,
 };
 use crate::plan::{DriftKind, Plan, GRAPH_MEMBER_LIMIT};
 pub use crate::reconcile::PassResult;
@@ -576,8 +576,9 @@ impl Metrics {
                     }
                 }
             }
-            for (service, region, list) in v.invitations {
-                for i in list {
+            for t in v.member {
+                let (service, region) = (t.service, &t.region);
+                for i in t.listed.iter().flatten() {
                     let admin = if v.expected.contains(&i.administrator) {
                         "expected"
                     } else {
@@ -644,7 +645,7 @@ impl<'a> PassView<'a> {
                 .map_or(&[][..], |s| s.regions.as_slice()),
             org: Some(&report.org),
             member_regions: desired.member.as_ref().map(|m| m.watched()),
-            invitations: &report.invitations,
+            member: &report.member,
             expected: desired
                 .member
                 .as_ref()
@@ -670,7 +671,7 @@ pub struct PassView<'a> {
     /// Member side: the (service, region) pairs watched, the invitations seen, and the
     /// expected administrators.
     pub member_regions: Option<Vec<(&'static str, Region)>>,
-    pub invitations: &'a [(&'static str, Region, Vec<Invitation>)],
+    pub member: &'a [crate::member::TargetPlan],
     pub expected: &'a [crate::domain::AccountId],
 }
 
@@ -747,7 +748,7 @@ mod tests {
                     hub_regions: &[],
                     org: None,
                     member_regions: None,
-                    invitations: &[],
+                    member: &[],
                     expected: &[],
                 }),
             );

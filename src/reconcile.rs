@@ -20,7 +20,7 @@ use crate::desired::{DesiredState, GraphRef};
 use crate::domain::AccountId;
 use crate::eventlog::{Event, EventKind, EventLog, EventLogError, Snapshot};
 use crate::metrics::Metrics;
-use crate::observed::{hub_target, HubMemberStatus, Invitation, ObservedGraph, ObservedHub};
+use crate::observed::{hub_target, HubMemberStatus, ObservedGraph, ObservedHub};
 use crate::org::{self, Expansion};
 use crate::plan::{plan, plan_hubs, Drift, Plan, PlanSettings};
 
@@ -182,8 +182,8 @@ pub struct PassReport {
     /// Nothing was written: settings say `suspend`.
     pub suspended: bool,
     pub org: OrgOutcome,
-    /// Member side: the invitations seen, by (service, region).
-    pub invitations: Vec<(&'static str, crate::domain::Region, Vec<Invitation>)>,
+    /// Member side: each watched (service, region)'s invitations and plan.
+    pub member: Vec<crate::member::TargetPlan>,
     /// The desired state the pass worked to (organization accounts merged in).
     pub effective: Option<DesiredState>,
     /// Pieces of drift seen (the plan's, or in member mode the invitations').
@@ -591,7 +591,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         applied,
         suspended: opts.suspend,
         org,
-        invitations: Vec::new(),
+        member: Vec::new(),
         effective: Some(effective),
         drift,
     };

@@ -7,6 +7,7 @@ use crate::aws;
 use crate::desired::DesiredState;
 use crate::domain::Email;
 use crate::eventlog::Event;
+use crate::member::TargetPlan;
 use crate::plan::{DriftKind, Plan};
 
 fn email(e: &Email, show: bool) -> String {
@@ -162,6 +163,64 @@ pub fn plan_json(
         })).collect::<Vec<_>>(),
         "failures": failures.iter().map(|(g, e)| json!({"graph": g, "code": e.code, "message": e.message})).collect::<Vec<_>>(),
     })
+}
+
+/// Member mode's plan as text: per service and region, what would be accepted and declined,
+/// and what is reported.
+pub fn member_plan_text(plans: &[TargetPlan]) -> String {
+    let mut out = String::new();
+    let (mut accept, mut decline, mut failed) = (0, 0, 0);
+    for t in plans {
+        let list = match &t.listed {
+            Err(e) => {
+                failed += 1;
+                out += &format!("{}: cannot list: {}: {}\n", t.target, e.code, e.message);
+                continue;
+            }
+            Ok(list) => list,
+        };
+        let p = &t.plan;
+        out += &format!("{} ({} invitation(s))\n", t.target, list.len());
+        if p.accept.is_empty() && p.decline.is_empty() && p.drift.is_empty() {
+            out += "  in sync\n";
+        }
+        for i in &p.accept {
+            out += &format!("  + accept   {}\n", i.administrator);
+        }
+        for i in &p.decline {
+            out += &format!("  - decline  {}\n", i.administrator);
+        }
+        for d in &p.drift {
+            out += &format!("  ! {:<24} {}  {}\n", d.kind.as_str(), d.account, d.detail);
+        }
+        accept += p.accept.len();
+        decline += p.decline.len();
+    }
+    out += &format!("plan: {accept} to accept, {decline} to decline, {failed} listing(s) failed\n");
+    out
+}
+
+/// Member mode's plan as JSON.
+pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
+    let ids = |l: &[crate::observed::Invitation]| {
+        l.iter()
+            .map(|i| i.administrator.to_string())
+            .collect::<Vec<_>>()
+    };
+    let targets: Vec<Value> = plans
+        .iter()
+        .map(|t| match &t.listed {
+            Err(e) => json!({"target": t.target, "error": {"code": e.code, "message": e.message}}),
+            Ok(list) => json!({
+                "target": t.target,
+                "invitations": list.len(),
+                "accept": ids(&t.plan.accept),
+                "decline": ids(&t.plan.decline),
+                "drift": t.plan.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    json!({"mode": "member", "changes": crate::member::has_changes(plans), "targets": targets})
 }
 
 /// One event as a line of text.

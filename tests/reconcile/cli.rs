@@ -262,3 +262,83 @@ fn generate_world() -> muster::sandbox::Fixture {
         seed: 3,
     })
 }
+
+/// Member mode's `plan`: exit 2 while an expected administrator's invitation is open, the
+/// accept shown in text and JSON; exit 0 once `apply` accepted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_mode_plan_shows_what_apply_would_accept() {
+    const MEMBER: &str = "500000000001";
+    let sb = start(demo()).await;
+    let client = detective(&sb, SECURITY, "us-east-1").await;
+    let g = graph(&client).await;
+    client
+        .create_members()
+        .graph_arn(&g)
+        .accounts(
+            aws_sdk_detective::types::Account::builder()
+                .account_id(MEMBER)
+                .email_address("security@partner-analytics.example.org")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("muster-cli-member-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("member.yaml");
+    std::fs::write(
+        &desired,
+        "version: 1\nmember:\n  expected_administrators: [\"222222222222\"]\n  regions: [us-east-1]\n  securityhub: false\n  accept: true\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", sb.endpoint())
+            .env("AWS_ACCESS_KEY_ID", MEMBER)
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("MUSTER_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let d = desired.to_str().unwrap();
+    let out = run(&["plan", "--desired-state", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "detective-invitations:us-east-1 (1 invitation(s))\n  + accept   222222222222\nplan: 1 to accept, 0 to decline, 0 listing(s) failed\n"
+    );
+    let out = run(&["plan", "--desired-state", d, "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["changes"], true);
+    assert_eq!(
+        json["targets"][0]["accept"],
+        serde_json::json!(["222222222222"])
+    );
+    let state = dir.join("state");
+    let out = run(&[
+        "apply",
+        "--desired-state",
+        d,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("applied: 1 accepted, 0 declined, 0 not processed, 0 failed call(s)"));
+    let out = run(&["plan", "--desired-state", d]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(1 invitation(s))\n  in sync\n"));
+    assert_eq!(sb.calls().count("detective", "AcceptInvitation"), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
