@@ -162,7 +162,7 @@ fn bench_replay() {
     let took = t.elapsed();
     // What reading the store costs before any decoding: a floor for replay.
     let t = Instant::now();
-    let raw = log.after_of_types(0, &[]).count();
+    let raw = log.after_of_types(0, &[]).unwrap().len();
     let scan = t.elapsed();
     println!(
         "scanning the 1,000,000 stored events without decoding any: {scan:.2?} ({raw} decoded)"

@@ -159,7 +159,7 @@ pub enum ConfigError {
     Read {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::input::ReadError,
     },
     #[error("settings file {path} is {size} bytes; the limit is {MAX_SETTINGS_BYTES}")]
     TooLarge { path: PathBuf, size: u64 },
@@ -310,18 +310,23 @@ fn state_dir_of(args: &SettingsArgs, raw: &RawSettings, base: &Path) -> PathBuf 
 }
 
 fn read(path: &Path) -> Result<RawSettings, ConfigError> {
-    let read_err = |source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > MAX_SETTINGS_BYTES {
-        return Err(ConfigError::TooLarge {
+    let bytes = crate::input::read_regular(path, MAX_SETTINGS_BYTES).map_err(|e| match e {
+        crate::input::ReadError::TooLarge { size, .. } => ConfigError::TooLarge {
             path: path.to_owned(),
             size,
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+        },
+        other => ConfigError::Read {
+            path: path.to_owned(),
+            source: other,
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: format!(
+            "the file is not UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })?;
     if text.trim().is_empty() {
         return Ok(RawSettings::default());
     }

@@ -141,10 +141,7 @@ where
     let _watchdog = systemd_watchdog();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    let expired = log.apply_retention(config.retention)?;
-    if expired > 0 {
-        tracing::info!(events = expired, "deleted events past the retention period");
-    }
+    retain(&log, config.retention);
     let mut retention_at = Instant::now();
 
     let interval = config.schedule.shortest_interval();
@@ -195,8 +192,7 @@ where
 
         if retention_at.elapsed() > Duration::from_secs(24 * 3600) {
             retention_at = Instant::now();
-            let expired = log.apply_retention(config.retention)?;
-            tracing::info!(events = expired, "deleted events past the retention period");
+            retain(&log, config.retention);
         }
 
         let run_id = reconcile::run_id();
@@ -233,6 +229,20 @@ where
                 }
             }
         };
+        // What the pass appended goes to disk before it counts as done: a store that cannot be
+        // written fails the pass, like an error inside it.
+        let result = match result {
+            Some(Ok(report)) => Some(log.flush().map(|()| report)),
+            other => other,
+        };
+        match &result {
+            Some(Ok(_)) => health.set_eventlog_error(None),
+            Some(Err(e)) => {
+                metrics.eventlog_write_failed();
+                health.set_eventlog_error(Some(e.to_string()));
+            }
+            None => {}
+        }
         let took = started.elapsed();
         metrics.events_appended(log.last_seq().saturating_sub(seq_before));
         metrics.eventlog_size(log.size_on_disk());
@@ -299,6 +309,16 @@ where
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes events past `retention`. A log that cannot be written now is no reason to stop:
+/// the next pass finds it and fails as it would.
+fn retain(log: &EventLog, retention: Duration) {
+    match log.apply_retention(retention) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "deleted events past the retention period"),
+        Err(e) => tracing::warn!(error = %e, "cannot apply the retention period now"),
+    }
 }
 
 /// The cron schedule, firing `Reason::Schedule`.

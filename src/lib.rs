@@ -6,7 +6,7 @@
 //! - `aws`, `observed`: what AWS has, in domain types (`domain`);
 //! - `plan` (pure), `apply`, `reconcile`: the drift and what is done about it;
 //! - `eventlog`: every observation and action, crash-safe; `report`: how they are shown;
-//! - `cli`: the command line (clap derive);
+//! - `cli`: the command line (clap derive); `input`: bounded reads of files from outside;
 //! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
 //!   demo run against.
 
@@ -19,6 +19,7 @@ pub mod desired;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod input;
 pub mod member;
 pub mod metrics;
 pub mod observed;

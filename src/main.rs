@@ -331,7 +331,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
 fn events(args: EventsArgs) -> anyhow::Result<u8> {
     let state_dir = muster::config::state_dir(&args.settings)?;
     // Works while another muster holds the log: it reads a copy.
-    let (log, _copy) = muster::eventlog::EventLog::open_for_reading(&state_dir)?;
+    let log = muster::eventlog::EventLog::open_for_reading(&state_dir)?;
     let mut out = std::io::stdout().lock();
     for e in log.iter() {
         let e = e?;

@@ -132,6 +132,7 @@ pub struct Metrics {
     changes: IntCounterVec,
     eventlog_size: IntGauge,
     events_appended: IntCounter,
+    eventlog_write_failures: IntCounter,
     suspended: IntGauge,
     schedule_interval: Gauge,
 }
@@ -295,6 +296,14 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            eventlog_write_failures: register(
+                &r,
+                IntCounter::new(
+                    "muster_eventlog_write_failures_total",
+                    "Passes that could not write the event log (a full disk, an IO error): nothing more was sent to AWS in that pass.",
+                )
+                .expect("valid metric"),
+            ),
             events_appended: register(
                 &r,
                 IntCounter::new(
@@ -418,6 +427,11 @@ impl Metrics {
 
     pub fn events_appended(&self, n: u64) {
         self.events_appended.inc_by(n);
+    }
+
+    /// A pass could not write the event log.
+    pub fn eventlog_write_failed(&self) {
+        self.eventlog_write_failures.inc();
     }
 
     pub fn eventlog_size(&self, bytes: u64) {

@@ -137,8 +137,8 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
             .collect();
         p.drift = s.drift.iter().cloned().collect();
     }
-    for e in log.projection_after(from) {
-        match e?.kind {
+    for e in log.projection_after(from)? {
+        match e.kind {
             EventKind::MemberStatusChanged {
                 graph, account, to, ..
             } => {
@@ -462,15 +462,6 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         },
         false,
     )?;
-    if let Some((aside, why)) = &log.rebuilt {
-        record(
-            EventKind::StoreRebuilt {
-                moved_to: aside.display().to_string(),
-                error: why.clone(),
-            },
-            true,
-        )?;
-    }
     let mut projection = replay(log)?;
     let Survey {
         desired: effective,

@@ -199,8 +199,10 @@ pub fn load(path: &Path) -> Result<DesiredState, Invalid> {
         let mut files: Vec<PathBuf> = match std::fs::read_dir(path) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
+                // Anything but a directory is read, so that a FIFO or device named *.yaml is
+                // reported rather than skipped.
                 .filter(|p| {
-                    p.is_file()
+                    !p.is_dir()
                         && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
                 })
                 .collect(),
@@ -248,14 +250,12 @@ pub fn load(path: &Path) -> Result<DesiredState, Invalid> {
 }
 
 fn read(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {} bytes; the limit is {MAX_FILE_BYTES} (split the accounts over several files in a directory)",
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let bytes = crate::input::read_regular(path, MAX_FILE_BYTES).map_err(|e| match e {
+        crate::input::ReadError::TooLarge { .. } => {
+            format!("{e} (split the accounts over several files in a directory)")
+        }
+        other => other.to_string(),
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "the file is not UTF-8 (byte {})",

@@ -6,9 +6,14 @@
 //! AWS, not the log, is the source of truth for membership: the log is history and intent.
 //! The schema is versioned: variants are added, never repurposed.
 
+mod store;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
+
+use store::{guard, Fault, Trees};
 
 use serde::{Deserialize, Serialize};
 
@@ -263,20 +268,13 @@ pub enum EventLogError {
     Locked { dir: PathBuf },
     #[error("there is no event log in {dir} (muster has not run with this state_dir)")]
     Missing { dir: PathBuf },
-    #[error("cannot open the event log in {dir}")]
-    Open {
-        dir: PathBuf,
-        #[source]
-        source: sled::Error,
-    },
-    #[error("cannot write to the event log")]
-    Write(#[source] sled::Error),
-    #[error("event {seq} in the event log cannot be read")]
-    Corrupt {
-        seq: u64,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// What a reader reports about a damaged store; it changes nothing.
+    #[error("the event log {store} is damaged: {reason}; it was left as it is: the next `muster apply` or `muster run` moves it aside and starts a new one (membership is re-read from AWS)")]
+    Damaged { store: PathBuf, reason: String },
+    /// The store could not be read or written (a full disk, an IO error), or could not be
+    /// rebuilt. A writer closes it and opens it again at its next use.
+    #[error("cannot use the event log {store}: {reason}")]
+    Io { store: PathBuf, reason: String },
 }
 
 /// The projection saved at the end of a pass, so that start-up replays only what came after.
@@ -312,26 +310,54 @@ pub struct SavedExpansion {
 /// How long events are kept by default.
 pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
+/// Who opened the log: a writer (`apply`, `run`) recovers a damaged store; a reader (`events`)
+/// reads a copy and only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
 /// The sled-backed log. Keys are big-endian sequence numbers, so iteration is in order.
+///
+/// Every call into sled goes through `run`, the one recovery path: a damaged store (corruption
+/// on open, read or write, a panic inside sled, a missing blob, a damaged `conf`) is moved aside
+/// by a writer as `events.sled.corrupt-<ms>` and a new one started, and `store_rebuilt` is
+/// recorded after the first event the new store takes; a store that cannot be written (a full
+/// disk) is closed and opened again at the next use, so a daemon recovers without a restart.
 pub struct EventLog {
-    db: sled::Db,
-    events: sled::Tree,
-    meta: sled::Tree,
-    /// The projection's events again, same keys: what replay reads.
-    projection: sled::Tree,
+    /// The state directory (what errors about the lock name).
+    dir: PathBuf,
+    /// The store opened: `dir/events.sled`, or a reader's copy of it.
+    path: PathBuf,
+    /// The store as operators know it (the original, for a reader's copy).
+    shown: PathBuf,
+    role: Role,
+    /// `None` once closed after a failure: the next use opens it again.
+    trees: RwLock<Option<Arc<Trees>>>,
     next: AtomicU64,
     /// The snapshot as last read or saved: a daemon reads it several times a pass, and decoding
     /// it is most of what replay costs.
-    snapshot: std::sync::Mutex<Option<std::sync::Arc<Snapshot>>>,
-    /// Set when this open moved a corrupt store aside: (where to, why).
-    pub rebuilt: Option<(PathBuf, String)>,
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// A rebuild not yet recorded: (where the old store went, why).
+    rebuilt: Mutex<Option<(PathBuf, String)>>,
+    /// A reader's copy, removed when the log drops.
+    _copy: Option<TempCopy>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl EventLog {
-    /// Opens (or creates) the log in `dir`. A second muster on the same directory gets
-    /// `Locked` at once.
-    /// As `open`, waiting up to `patience` for the lock: a reader (`muster events`) holds it
-    /// for as long as it reads when no muster runs.
+    /// As `open`, waiting up to `patience` for the lock: a store just closed by another muster
+    /// may hold it a moment longer.
     pub fn open_waiting(
         dir: &Path,
         patience: std::time::Duration,
@@ -347,126 +373,237 @@ impl EventLog {
         }
     }
 
+    /// Opens (or creates) the log in `dir` for writing. A second muster on the same directory
+    /// gets `Locked` at once. The store is verified before this returns (the snapshot and
+    /// every event decode), so that damage is found before the first AWS write, and a damaged
+    /// store is moved aside and a new one started.
     pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
-        std::fs::create_dir_all(dir).map_err(|e| EventLogError::Open {
-            dir: dir.to_owned(),
-            source: sled::Error::Io(e),
+        let path = dir.join("events.sled");
+        std::fs::create_dir_all(dir).map_err(|e| EventLogError::Io {
+            store: path.clone(),
+            reason: format!("cannot create the state directory: {e}"),
         })?;
-        let store = dir.join("events.sled");
-        let mut rebuilt = None;
-        let db = match store_config(&store).open() {
-            Err(sled::Error::Corruption { .. }) => {
-                let ms = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis());
-                let aside = dir.join(format!("events.sled.corrupt-{ms}"));
-                std::fs::rename(&store, &aside).map_err(|e| EventLogError::Open {
-                    dir: dir.to_owned(),
-                    source: sled::Error::Io(e),
-                })?;
-                tracing::error!(dir = %dir.display(), moved_to = %aside.display(), "the event log was corrupt: moved it aside and started a new one; membership will be re-read from AWS");
-                rebuilt = Some((aside, "sled reported corruption".to_owned()));
-                store_config(&store).open()
-            }
-            other => other,
-        };
-        let db = db.map_err(|source| match &source {
-            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                EventLogError::Locked {
-                    dir: dir.to_owned(),
-                }
-            }
-            sled::Error::Io(e) if e.to_string().contains("lock") => EventLogError::Locked {
-                dir: dir.to_owned(),
-            },
-            _ => EventLogError::Open {
-                dir: dir.to_owned(),
-                source,
-            },
-        })?;
-        let open_tree = |name: &str| {
-            db.open_tree(name).map_err(|source| EventLogError::Open {
-                dir: dir.to_owned(),
-                source,
-            })
-        };
-        let events = open_tree("events")?;
-        let meta = open_tree("meta")?;
-        let projection = open_tree("projection")?;
-        let next = match events.last().map_err(EventLogError::Write)? {
-            Some((k, _)) => seq_of(&k) + 1,
-            None => 1,
-        };
-        let log = EventLog {
-            db,
-            events,
-            meta,
-            projection,
-            next: AtomicU64::new(next),
-            snapshot: std::sync::Mutex::new(None),
-            rebuilt,
-        };
-        log.catch_up_projection()?;
+        let log = EventLog::new(dir, path.clone(), path, Role::Writer, None);
+        log.trees()?;
         Ok(log)
     }
 
-    /// A crash between writing an event and its projection copy leaves the projection tree
-    /// behind; copy what it lacks from the log.
-    fn catch_up_projection(&self) -> Result<(), EventLogError> {
-        let have = match self.projection.last().map_err(EventLogError::Write)? {
-            Some((k, _)) => seq_of(&k),
-            None => 0,
-        };
-        let missing: Vec<Event> = self
-            .after_of_types(have, &PROJECTION_TYPES)
-            .collect::<Result<_, _>>()?;
-        for e in missing {
-            let bytes = serde_json::to_vec(&e).expect("events are plain JSON");
-            self.projection
-                .insert(e.seq.to_be_bytes(), bytes)
-                .map_err(EventLogError::Write)?;
-        }
-        Ok(())
-    }
-
-    /// The projection's events after `seq`, in order.
-    pub fn projection_after(
-        &self,
-        seq: u64,
-    ) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        events_after(&self.projection, seq)
-    }
-
-    /// Opens the log for reading even while another muster holds it: the store is copied to a
+    /// Opens the log for reading, even while another muster holds it: the store is copied to a
     /// temporary directory and the copy opened (sled recovers the copy to its last consistent
-    /// state). The copy is removed when the returned guard drops.
-    pub fn open_for_reading(dir: &Path) -> Result<(EventLog, Option<TempCopy>), EventLogError> {
-        // A reader never creates a store (and so never holds the lock of one a muster is about
-        // to open).
-        if !dir.join("events.sled").exists() {
+    /// state). The store itself is never opened, moved or changed; damage is reported as
+    /// `Damaged` for the next writer to recover. The copy goes when the log drops.
+    pub fn open_for_reading(dir: &Path) -> Result<EventLog, EventLogError> {
+        let store = dir.join("events.sled");
+        if !store.exists() {
             return Err(EventLogError::Missing {
                 dir: dir.to_owned(),
             });
         }
-        match EventLog::open(dir) {
-            Err(EventLogError::Locked { .. }) => {
-                let copy = std::env::temp_dir().join(format!(
-                    "muster-events-copy-{}-{}",
-                    std::process::id(),
-                    SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_nanos())
-                ));
-                let io = |e: std::io::Error| EventLogError::Open {
-                    dir: dir.to_owned(),
-                    source: sled::Error::Io(e),
-                };
-                copy_dir(&dir.join("events.sled"), &copy.join("events.sled")).map_err(io)?;
-                let guard = TempCopy(copy.clone());
-                Ok((EventLog::open(&copy)?, Some(guard)))
+        let copy = std::env::temp_dir().join(format!(
+            "muster-events-copy-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let guard = TempCopy(copy.clone());
+        // A writer may replace a blob while it is copied: try again a few times.
+        let mut copied = copy_dir(&store, &copy.join("events.sled"));
+        for _ in 0..3 {
+            if copied.is_ok() {
+                break;
             }
-            other => other.map(|log| (log, None)),
+            let _ = std::fs::remove_dir_all(&copy);
+            copied = copy_dir(&store, &copy.join("events.sled"));
         }
+        copied.map_err(|e| EventLogError::Io {
+            store: store.clone(),
+            reason: format!("cannot copy it to {} to read it: {e}", copy.display()),
+        })?;
+        let log = EventLog::new(
+            dir,
+            copy.join("events.sled"),
+            store,
+            Role::Reader,
+            Some(guard),
+        );
+        log.trees()?;
+        Ok(log)
+    }
+
+    fn new(dir: &Path, path: PathBuf, shown: PathBuf, role: Role, copy: Option<TempCopy>) -> Self {
+        EventLog {
+            dir: dir.to_owned(),
+            path,
+            shown,
+            role,
+            trees: RwLock::new(None),
+            next: AtomicU64::new(1),
+            snapshot: Mutex::new(None),
+            rebuilt: Mutex::new(None),
+            _copy: copy,
+        }
+    }
+
+    /// The open store, opening (and verifying) it when it is closed.
+    fn trees(&self) -> Result<Arc<Trees>, EventLogError> {
+        if let Some(t) = self
+            .trees
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return Ok(t.clone());
+        }
+        let mut slot = self.trees.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let opened = match self.open_verified() {
+            Err(Fault::Damaged(reason)) if self.role == Role::Writer => {
+                self.move_aside(&reason)?;
+                self.open_verified()
+            }
+            other => other,
+        };
+        let trees = Arc::new(opened.map_err(|f| self.error(f))?);
+        *slot = Some(trees.clone());
+        Ok(trees)
+    }
+
+    /// Opens the store and reads what start-up and `muster events` read: the snapshot, the
+    /// saved expansion, the events after the snapshot (decoded) and every other entry (read);
+    /// a writer's projection tree catches up.
+    fn open_verified(&self) -> Result<Trees, Fault> {
+        let trees = Trees::open(&self.path)?;
+        let next = guard(|| {
+            let mut snapshot_seq = 0;
+            if let Some(v) = trees.meta.get("snapshot")? {
+                snapshot_seq = serde_json::from_slice::<Snapshot>(&v)
+                    .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?
+                    .seq;
+            }
+            if let Some(v) = trees.meta.get("expansion")? {
+                serde_json::from_slice::<SavedExpansion>(&v).map_err(|e| {
+                    Fault::Damaged(format!(
+                        "the saved organization listing cannot be read: {e}"
+                    ))
+                })?;
+            }
+            // Every entry is read (sled checks each one it reads); the events a start replays
+            // are decoded, the older ones only have their type read, which costs a tenth.
+            let mut last = 0;
+            for r in trees.events.iter() {
+                let (k, v) = r?;
+                last = seq_of(&k);
+                if last > snapshot_seq {
+                    decode(&k, &v)?;
+                } else if type_of(&v).is_none() {
+                    return Err(Fault::Damaged(format!("event {last} cannot be read")));
+                }
+            }
+            for r in trees
+                .projection
+                .range(snapshot_seq.saturating_add(1).to_be_bytes()..)
+            {
+                let (k, v) = r?;
+                decode(&k, &v)?;
+            }
+            if self.role == Role::Writer {
+                catch_up_projection(&trees)?;
+            }
+            Ok(last + 1)
+        });
+        match next {
+            Ok(next) => {
+                self.next.store(next, Ordering::SeqCst);
+                *lock(&self.snapshot) = None;
+                Ok(trees)
+            }
+            Err(f) => {
+                store::close(trees);
+                Err(f)
+            }
+        }
+    }
+
+    /// Moves the store aside as `events.sled.corrupt-<ms>` (kept for inspection); the next
+    /// open starts a new one. Only a writer does this.
+    fn move_aside(&self, reason: &str) -> Result<(), EventLogError> {
+        let aside = self.dir.join(format!("events.sled.corrupt-{}", now_ms()));
+        std::fs::rename(&self.path, &aside).map_err(|e| EventLogError::Io {
+            store: self.shown.clone(),
+            reason: format!("it is damaged ({reason}) and cannot be moved aside: {e}"),
+        })?;
+        tracing::error!(store = %self.shown.display(), moved_to = %aside.display(), error = %reason, "the event log was damaged: moved it aside and started a new one; membership will be re-read from AWS");
+        *lock(&self.rebuilt) = Some((aside, reason.to_owned()));
+        Ok(())
+    }
+
+    /// The error a fault is to the caller.
+    fn error(&self, fault: Fault) -> EventLogError {
+        match fault {
+            Fault::Locked => EventLogError::Locked {
+                dir: self.dir.clone(),
+            },
+            Fault::Damaged(reason) if self.role == Role::Reader => EventLogError::Damaged {
+                store: self.shown.clone(),
+                reason,
+            },
+            Fault::Damaged(reason) => EventLogError::Io {
+                store: self.shown.clone(),
+                reason: format!("it is damaged and was not rebuilt: {reason}"),
+            },
+            Fault::Io(reason) => EventLogError::Io {
+                store: self.shown.clone(),
+                reason,
+            },
+        }
+    }
+
+    /// The one recovery path: runs `op` on the store. A writer that meets a damaged store moves
+    /// it aside, starts a new one and runs `op` again, once; a store that cannot be written is
+    /// closed (and opened again at the next use). A reader only reports.
+    fn run<T>(&self, op: impl Fn(&Trees) -> Result<T, Fault>) -> Result<T, EventLogError> {
+        let mut rebuilt = false;
+        loop {
+            let trees = self.trees()?;
+            let fault = match guard(|| op(&trees)) {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            drop(trees);
+            if self.role == Role::Reader {
+                return Err(self.error(fault));
+            }
+            self.close_store();
+            match fault {
+                Fault::Damaged(reason) if !rebuilt => {
+                    self.move_aside(&reason)?;
+                    rebuilt = true;
+                }
+                Fault::Io(reason) => {
+                    tracing::error!(store = %self.shown.display(), error = %reason, "cannot write to the event log: closed it; it is opened again at its next use");
+                    return Err(self.error(Fault::Io(reason)));
+                }
+                other => return Err(self.error(other)),
+            }
+        }
+    }
+
+    /// Closes the store (bounded: see `store::close`); the next use opens it again.
+    fn close_store(&self) {
+        let taken = self.trees.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = taken.and_then(|t| Arc::try_unwrap(t).ok()) {
+            if !store::close(t) {
+                tracing::warn!(store = %self.shown.display(), "the event log did not close in time; it is left to close on its own");
+            }
+        }
+    }
+
+    /// The projection's events after `seq`, in order.
+    pub fn projection_after(&self, seq: u64) -> Result<Vec<Event>, EventLogError> {
+        self.run(|t| events_after(&t.projection, seq).collect())
     }
 
     /// Deletes events older than `retention`, oldest first; returns how many went.
@@ -475,69 +612,69 @@ impl EventLog {
             .checked_sub(retention)
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64);
-        let mut removed = 0;
-        for entry in self.events.iter() {
-            let (k, v) = entry.map_err(EventLogError::Write)?;
-            let at_ms = serde_json::from_slice::<Event>(&v).map_or(0, |e| e.at_ms);
-            if at_ms >= cutoff {
-                break;
+        self.run(|t| {
+            let mut removed = 0;
+            for entry in t.events.iter() {
+                let (k, v) = entry?;
+                let at_ms = serde_json::from_slice::<Event>(&v).map_or(0, |e| e.at_ms);
+                if at_ms >= cutoff {
+                    break;
+                }
+                t.events.remove(&k)?;
+                t.projection.remove(&k)?;
+                removed += 1;
             }
-            self.events.remove(&k).map_err(EventLogError::Write)?;
-            self.projection.remove(&k).map_err(EventLogError::Write)?;
-            removed += 1;
-        }
-        Ok(removed)
+            Ok(removed)
+        })
     }
 
     /// The last saved snapshot, if any.
-    pub fn snapshot(&self) -> Result<Option<std::sync::Arc<Snapshot>>, EventLogError> {
-        let mut cached = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = cached.as_ref() {
+    pub fn snapshot(&self) -> Result<Option<Arc<Snapshot>>, EventLogError> {
+        if let Some(s) = lock(&self.snapshot).as_ref() {
             return Ok(Some(s.clone()));
         }
-        match self.meta.get("snapshot").map_err(EventLogError::Write)? {
+        let read = self.run(|t| match t.meta.get("snapshot")? {
             None => Ok(None),
-            Some(v) => {
-                let s: Snapshot = serde_json::from_slice(&v)
-                    .map_err(|source| EventLogError::Corrupt { seq: 0, source })?;
-                let s = std::sync::Arc::new(s);
-                *cached = Some(s.clone());
-                Ok(Some(s))
-            }
+            Some(v) => serde_json::from_slice::<Snapshot>(&v)
+                .map(|s| Some(Arc::new(s)))
+                .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}"))),
+        })?;
+        if let Some(s) = &read {
+            *lock(&self.snapshot) = Some(s.clone());
         }
+        Ok(read)
     }
 
     /// The last organization expansion saved, if any.
     pub fn expansion(&self) -> Result<Option<SavedExpansion>, EventLogError> {
-        let Some(v) = self.meta.get("expansion").map_err(EventLogError::Write)? else {
-            return Ok(None);
-        };
-        let mut e: SavedExpansion = serde_json::from_slice(&v)
-            .map_err(|source| EventLogError::Corrupt { seq: 0, source })?;
-        if let Some(ms) = self
-            .meta
-            .get("expansion_listed_ms")
-            .map_err(EventLogError::Write)?
-        {
-            e.listed_ms = u64::from_be_bytes(ms.as_ref().try_into().unwrap_or_default());
-        }
-        Ok(Some(e))
+        self.run(|t| {
+            let Some(v) = t.meta.get("expansion")? else {
+                return Ok(None);
+            };
+            let mut e: SavedExpansion = serde_json::from_slice(&v).map_err(|e| {
+                Fault::Damaged(format!(
+                    "the saved organization listing cannot be read: {e}"
+                ))
+            })?;
+            if let Some(ms) = t.meta.get("expansion_listed_ms")? {
+                e.listed_ms = u64::from_be_bytes(ms.as_ref().try_into().unwrap_or_default());
+            }
+            Ok(Some(e))
+        })
     }
 
     /// Saves `e`: its time always, its accounts only when they differ from those saved (a daemon
     /// lists the organization every pass, and it seldom changes).
     pub fn save_expansion(&self, e: &SavedExpansion) -> Result<(), EventLogError> {
         let bytes = serde_json::to_vec(e).expect("an expansion is plain JSON");
-        let saved = self.meta.get("expansion").map_err(EventLogError::Write)?;
-        if saved.as_deref() != Some(bytes.as_slice()) {
-            self.meta
-                .insert("expansion", bytes)
-                .map_err(EventLogError::Write)?;
-        }
-        self.meta
-            .insert("expansion_listed_ms", &e.listed_ms.to_be_bytes())
-            .map_err(EventLogError::Write)?;
-        Ok(())
+        self.run(|t| {
+            if t.meta.get("expansion")?.as_deref() != Some(bytes.as_slice()) {
+                t.meta.insert("expansion", bytes.as_slice())?;
+            }
+            t.meta
+                .insert("expansion_listed_ms", &e.listed_ms.to_be_bytes())?;
+            Ok(())
+        })
     }
 
     /// Saves `s` unless it says what the last snapshot says (statuses, drift and intents in
@@ -551,46 +688,30 @@ impl EventLog {
                 && old.drift == s.drift
                 && old.in_doubt == s.in_doubt
                 && s.seq.saturating_sub(old.seq) < RESAVE_AFTER
+                && s.seq >= old.seq
             {
                 return Ok(());
             }
         }
         let bytes = serde_json::to_vec(&s).expect("a snapshot is plain JSON");
-        self.meta
-            .insert("snapshot", bytes)
-            .map_err(EventLogError::Write)?;
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(s));
+        self.run(|t| {
+            t.meta.insert("snapshot", bytes.as_slice())?;
+            Ok(())
+        })?;
+        *lock(&self.snapshot) = Some(Arc::new(s));
         Ok(())
     }
 
     /// Events after `seq`, in order.
-    pub fn after(&self, seq: u64) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        events_after(&self.events, seq)
+    pub fn after(&self, seq: u64) -> Result<Vec<Event>, EventLogError> {
+        self.run(|t| events_after(&t.events, seq).collect())
     }
 
     /// Events after `seq` whose `type` is one of `types`, in order. Events of other types are not
     /// decoded at all, which is what keeps replay fast: the large ones (50-account intents and
     /// results) are never what a projection needs.
-    pub fn after_of_types<'a>(
-        &'a self,
-        seq: u64,
-        types: &'a [&'a str],
-    ) -> impl Iterator<Item = Result<Event, EventLogError>> + 'a {
-        self.events
-            .range(seq.saturating_add(1).to_be_bytes()..)
-            .filter_map(move |r| {
-                let (k, v) = match r {
-                    Ok(kv) => kv,
-                    Err(e) => return Some(Err(EventLogError::Write(e))),
-                };
-                // Parse it when its type is wanted, or cannot be told without parsing.
-                if let Some(t) = type_of(&v) {
-                    if !types.contains(&t) {
-                        return None;
-                    }
-                }
-                Some(decode(&k, &v))
-            })
+    pub fn after_of_types(&self, seq: u64, types: &[&str]) -> Result<Vec<Event>, EventLogError> {
+        self.run(|t| of_types(&t.events, seq, types).collect())
     }
 
     /// The sequence number of the last event, 0 when empty.
@@ -598,12 +719,13 @@ impl EventLog {
         self.next.load(Ordering::SeqCst).saturating_sub(1)
     }
 
-    /// Bytes the store takes on disk.
+    /// Bytes the store takes on disk (0 when that cannot be read).
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.run(|t| Ok(t.db.size_on_disk()?)).unwrap_or(0)
     }
 
-    /// Appends one event; with `flush`, returns only once it is on disk.
+    /// Appends one event; with `flush`, returns only once it is on disk. After a rebuild, the
+    /// first event appended is followed by `store_rebuilt`, flushed.
     pub fn append(
         &self,
         run: &str,
@@ -611,41 +733,74 @@ impl EventLog {
         kind: EventKind,
         flush: bool,
     ) -> Result<Event, EventLogError> {
-        let seq = self.next.fetch_add(1, Ordering::SeqCst);
-        let at_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let event = Event {
-            v: SCHEMA_VERSION,
-            seq,
-            at_ms,
-            run: run.to_owned(),
-            digest: digest.to_owned(),
-            kind,
+        let at_ms = now_ms();
+        let write = |kind: &EventKind| {
+            self.run(|t| {
+                let seq = self.next.load(Ordering::SeqCst);
+                let event = Event {
+                    v: SCHEMA_VERSION,
+                    seq,
+                    at_ms,
+                    run: run.to_owned(),
+                    digest: digest.to_owned(),
+                    kind: kind.clone(),
+                };
+                let bytes = serde_json::to_vec(&event).expect("events are plain JSON");
+                // The log first: a crash before the copy is mended at the next open.
+                t.events.insert(seq.to_be_bytes(), bytes.as_slice())?;
+                if event.kind.feeds_projection() {
+                    t.projection.insert(seq.to_be_bytes(), bytes)?;
+                }
+                self.next.store(seq + 1, Ordering::SeqCst);
+                Ok(event)
+            })
         };
-        let bytes = serde_json::to_vec(&event).expect("events are plain JSON");
-        // The log first: a crash before the copy is mended at the next open.
-        self.events
-            .insert(seq.to_be_bytes(), bytes.as_slice())
-            .map_err(EventLogError::Write)?;
-        if event.kind.feeds_projection() {
-            self.projection
-                .insert(seq.to_be_bytes(), bytes)
-                .map_err(EventLogError::Write)?;
+        let event = write(&kind)?;
+        let pending = lock(&self.rebuilt).take();
+        if let Some((aside, error)) = &pending {
+            write(&EventKind::StoreRebuilt {
+                moved_to: aside.display().to_string(),
+                error: error.clone(),
+            })?;
         }
-        if flush {
-            self.db.flush().map_err(EventLogError::Write)?;
+        if flush || pending.is_some() {
+            self.flush()?;
         }
         Ok(event)
     }
 
+    /// Returns once everything appended is on disk.
     pub fn flush(&self) -> Result<(), EventLogError> {
-        self.db.flush().map_err(EventLogError::Write).map(|_| ())
+        self.run(|t| {
+            t.db.flush()?;
+            Ok(())
+        })
     }
 
-    /// Every event, in order.
+    /// Every event, in order, read as it goes (for `muster events`). It does not recover: a
+    /// damaged store ends it with an error.
     pub fn iter(&self) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-        events_after(&self.events, 0)
+        let trees = self.trees();
+        let mut inner = trees.as_ref().ok().map(|t| t.events.iter());
+        let mut failed = trees.err();
+        std::iter::from_fn(move || {
+            if let Some(e) = failed.take() {
+                inner = None;
+                return Some(Err(e));
+            }
+            let it = inner.as_mut()?;
+            match guard(|| it.next().map(|r| decode_entry(r)).transpose()) {
+                Ok(Some(e)) => Some(Ok(e)),
+                Ok(None) => {
+                    inner = None;
+                    None
+                }
+                Err(f) => {
+                    inner = None;
+                    Some(Err(self.error(f)))
+                }
+            }
+        })
     }
 
     /// Intents with no outcome yet: (batch, graph, accounts), in order.
@@ -656,8 +811,8 @@ impl EventLog {
             Some(s) => (s.seq, s.in_doubt.clone()),
             None => (0, Vec::new()),
         };
-        for e in self.after_of_types(from, &INTENT_TYPES) {
-            match e?.kind {
+        for e in self.after_of_types(from, &INTENT_TYPES)? {
+            match e.kind {
                 EventKind::InviteIntent {
                     batch,
                     graph,
@@ -689,47 +844,81 @@ impl EventLog {
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.run(|t| Ok(t.events.len())).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
     }
 }
 
-/// The events of `tree` after `seq`, decoded, in order.
-fn events_after(
-    tree: &sled::Tree,
-    seq: u64,
-) -> impl Iterator<Item = Result<Event, EventLogError>> + '_ {
-    tree.range(seq.saturating_add(1).to_be_bytes()..).map(|r| {
-        let (k, v) = r.map_err(EventLogError::Write)?;
-        decode(&k, &v)
-    })
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        // Bounded: a full disk or a damaged store must not keep muster from exiting.
+        self.close_store();
+    }
 }
 
-fn decode(key: &[u8], value: &[u8]) -> Result<Event, EventLogError> {
-    serde_json::from_slice(value).map_err(|source| EventLogError::Corrupt {
-        seq: seq_of(key),
-        source,
-    })
+/// A crash between writing an event and its projection copy leaves the projection tree
+/// behind; copy what it lacks from the log.
+fn catch_up_projection(t: &Trees) -> Result<(), Fault> {
+    let have = match t.projection.last()? {
+        Some((k, _)) => seq_of(&k),
+        None => 0,
+    };
+    for e in of_types(&t.events, have, &PROJECTION_TYPES) {
+        let e = e?;
+        let bytes = serde_json::to_vec(&e).expect("events are plain JSON");
+        t.projection.insert(e.seq.to_be_bytes(), bytes)?;
+    }
+    Ok(())
+}
+
+/// The events of `tree` after `seq`, decoded, in order.
+fn events_after(tree: &sled::Tree, seq: u64) -> impl Iterator<Item = Result<Event, Fault>> + '_ {
+    tree.range(seq.saturating_add(1).to_be_bytes()..)
+        .map(decode_entry)
+}
+
+/// As `events_after`, only the events whose `type` is in `types`; others are not decoded.
+fn of_types<'a>(
+    tree: &'a sled::Tree,
+    seq: u64,
+    types: &'a [&'a str],
+) -> impl Iterator<Item = Result<Event, Fault>> + 'a {
+    tree.range(seq.saturating_add(1).to_be_bytes()..)
+        .filter_map(move |r| {
+            let (k, v) = match r {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(Fault::from(e))),
+            };
+            // Parse it when its type is wanted, or cannot be told without parsing.
+            if let Some(t) = type_of(&v) {
+                if !types.contains(&t) {
+                    return None;
+                }
+            }
+            Some(decode(&k, &v))
+        })
+}
+
+fn decode_entry(r: sled::Result<(sled::IVec, sled::IVec)>) -> Result<Event, Fault> {
+    let (k, v) = r?;
+    decode(&k, &v)
+}
+
+fn decode(key: &[u8], value: &[u8]) -> Result<Event, Fault> {
+    serde_json::from_slice(value)
+        .map_err(|e| Fault::Damaged(format!("event {} cannot be read: {e}", seq_of(key))))
 }
 
 /// A temporary copy of a store, removed on drop.
-pub struct TempCopy(PathBuf);
+struct TempCopy(PathBuf);
 
 impl Drop for TempCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// sled's page cache defaults to 1 GiB; muster reads the log only at start and appends in
-/// between, so a small cache keeps a long-running muster small.
-const CACHE_BYTES: u64 = 2 * 1024 * 1024;
-
-fn store_config(store: &Path) -> sled::Config {
-    sled::Config::new().path(store).cache_capacity(CACHE_BYTES)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -796,15 +985,21 @@ mod tests {
             organization: vec!["300000000001".into()],
         };
         log.save_expansion(&e).unwrap();
-        let stored = log.meta.get("expansion").unwrap().unwrap();
+        let stored = log.trees().unwrap().meta.get("expansion").unwrap().unwrap();
         e.listed_ms = 2;
         log.save_expansion(&e).unwrap();
         // The accounts as saved, and the new time.
-        assert_eq!(log.meta.get("expansion").unwrap().unwrap(), stored);
+        assert_eq!(
+            log.trees().unwrap().meta.get("expansion").unwrap().unwrap(),
+            stored
+        );
         assert_eq!(log.expansion().unwrap(), Some(e.clone()));
         e.organization.push("300000000002".into());
         log.save_expansion(&e).unwrap();
-        assert_ne!(log.meta.get("expansion").unwrap().unwrap(), stored);
+        assert_ne!(
+            log.trees().unwrap().meta.get("expansion").unwrap().unwrap(),
+            stored
+        );
         assert_eq!(log.expansion().unwrap(), Some(e));
     }
 
@@ -895,7 +1090,7 @@ mod tests {
         }
         std::fs::write(d.join("events.sled").join("conf"), b"not a sled config").unwrap();
         let log = reopen(&d);
-        let (aside, _) = log.rebuilt.clone().unwrap();
+        let (aside, _) = lock(&log.rebuilt).clone().unwrap();
         assert!(
             aside.join("conf").exists(),
             "the corrupt store is kept for inspection"
@@ -920,7 +1115,9 @@ mod tests {
                 reason: "x".into(),
             },
         };
-        log.events
+        log.trees()
+            .unwrap()
+            .events
             .insert(1u64.to_be_bytes(), serde_json::to_vec(&old).unwrap())
             .unwrap();
         log.next.store(2, Ordering::SeqCst);
@@ -945,10 +1142,14 @@ mod tests {
         log.save_snapshot(s.clone()).unwrap();
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&s));
         assert_eq!(
-            log.after(1).map(|e| e.unwrap().seq).collect::<Vec<_>>(),
+            log.after(1)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
             [2]
         );
-        assert_eq!(log.after(2).count(), 0);
+        assert_eq!(log.after(2).unwrap().len(), 0);
         // In-doubt intents come from the snapshot plus what follows it.
         log.append(
             "r",
@@ -1043,14 +1244,21 @@ mod tests {
                 digest: "d".into(),
                 kind: status("2"),
             };
-            log.events
+            log.trees()
+                .unwrap()
+                .events
                 .insert(3u64.to_be_bytes(), serde_json::to_vec(&e).unwrap())
                 .unwrap();
             log.flush().unwrap();
-            assert_eq!(log.projection_after(0).count(), 1);
+            assert_eq!(log.projection_after(0).unwrap().len(), 1);
         }
         let log = reopen(&d);
-        let seqs: Vec<u64> = log.projection_after(0).map(|e| e.unwrap().seq).collect();
+        let seqs: Vec<u64> = log
+            .projection_after(0)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(seqs, [1, 3]);
         drop(log);
         std::fs::remove_dir_all(&d).unwrap();

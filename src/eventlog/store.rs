@@ -1,0 +1,214 @@
+//! The sled store under the event log, and the boundary around it: every call into sled goes
+//! through `guard`, which turns whatever sled can fail with (an error on open, read or write, a
+//! panic inside it, a missing blob, a damaged `conf`) into a `Fault` of one of two kinds. What
+//! to do about a fault (move the store aside, close and reopen it, report it) is decided in one
+//! place, `EventLog::recover` in `mod.rs`; this file only classifies and contains.
+//!
+//! It must not decide policy, and nothing outside `eventlog` sees sled.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+/// How a call into the store failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// The store itself is damaged: sled reported corruption or an unsupported format, a file
+    /// of it is missing, an event does not decode, or sled panicked. Retrying cannot help.
+    Damaged(String),
+    /// The store could not be read or written for a reason outside it (a full disk, an IO
+    /// error): the same store may work again once the cause is gone.
+    Io(String),
+    /// Another process holds the store.
+    Locked,
+}
+
+impl From<sled::Error> for Fault {
+    fn from(e: sled::Error) -> Fault {
+        use std::io::ErrorKind;
+        match &e {
+            sled::Error::Io(io) if io.kind() == ErrorKind::WouldBlock => Fault::Locked,
+            sled::Error::Io(io) if io.to_string().contains("lock") => Fault::Locked,
+            // A blob file that is gone, or a file cut short, is damage to the store.
+            sled::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    ErrorKind::NotFound | ErrorKind::UnexpectedEof | ErrorKind::InvalidData
+                ) =>
+            {
+                Fault::Damaged(e.to_string())
+            }
+            sled::Error::Io(_) => Fault::Io(e.to_string()),
+            sled::Error::Corruption { .. }
+            | sled::Error::Unsupported(_)
+            | sled::Error::ReportableBug(_)
+            | sled::Error::CollectionNotFound(_) => Fault::Damaged(e.to_string()),
+        }
+    }
+}
+
+/// The trees of one open store.
+pub(super) struct Trees {
+    pub db: sled::Db,
+    pub events: sled::Tree,
+    pub meta: sled::Tree,
+    /// The projection's events again, same keys: what replay reads.
+    pub projection: sled::Tree,
+}
+
+/// sled's page cache defaults to 1 GiB; muster reads the log only at start and appends in
+/// between, so a small cache keeps a long-running muster small.
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+
+impl Trees {
+    /// Opens (or creates) the store at `path`.
+    pub(super) fn open(path: &Path) -> Result<Trees, Fault> {
+        guard(|| {
+            // No background flusher: muster flushes where it must (each intent, each pass's
+            // end, shutdown). sled's flusher thread is what a full disk left blocked, and
+            // dropping the store waits for it, which is how `apply` failed to exit.
+            let db = sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .flush_every_ms(None)
+                .open()?;
+            Ok(Trees {
+                events: db.open_tree("events")?,
+                meta: db.open_tree("meta")?,
+                projection: db.open_tree("projection")?,
+                db,
+            })
+        })
+    }
+}
+
+/// How long closing a store may take before muster stops waiting for it. sled flushes on
+/// close; on a full disk or a damaged store that flush may never end.
+pub(super) const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Closes a store: sled's own flush-on-drop runs on a thread of its own, waited for at most
+/// `CLOSE_PATIENCE`, so that neither a full disk nor a panic in it can keep muster from exiting.
+/// Returns whether it closed in time (its lock is released only then).
+pub(super) fn close(trees: Trees) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("muster-eventlog-close".into())
+        .spawn(move || {
+            let _ = guard(|| {
+                drop(trees);
+                Ok(())
+            });
+            let _ = tx.send(());
+        });
+    match spawned {
+        Ok(_) => rx.recv_timeout(CLOSE_PATIENCE).is_ok(),
+        Err(_) => false,
+    }
+}
+
+thread_local! {
+    /// Set while this thread is inside `guard`: a panic there is sled's and is reported as a
+    /// damaged store, not printed as a crash.
+    static IN_STORE: Cell<bool> = const { Cell::new(false) };
+    /// What the last panic inside `guard` said, for the fault it becomes.
+    static PANIC_MESSAGE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `op` against the store, containing a panic inside sled: it becomes `Fault::Damaged`
+/// with the panic's message and location, and the process goes on.
+pub(super) fn guard<T>(op: impl FnOnce() -> Result<T, Fault>) -> Result<T, Fault> {
+    install_panic_hook();
+    let was = IN_STORE.with(|f| f.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(op));
+    IN_STORE.with(|f| f.set(was));
+    match r {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = PANIC_MESSAGE
+                .with(|m| m.borrow_mut().take())
+                .unwrap_or_else(|| payload_text(payload.as_ref()));
+            Err(Fault::Damaged(format!("sled panicked: {message}")))
+        }
+    }
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// Installs, once, a panic hook that keeps sled's panics (inside `guard`, or on one of sled's
+/// own threads) from printing as a crash of muster: they are logged as an error and handled as
+/// a damaged store. Every other panic goes to the hook that was there before.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let in_store = IN_STORE.with(Cell::get);
+            if !in_store && !is_sled_source(&location) {
+                return previous(info);
+            }
+            let message = format!("{} at {location}", payload_text(info.payload()));
+            tracing::error!(error = %message, "the event log's store (sled) failed");
+            if in_store {
+                PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(message));
+            }
+        }));
+    });
+}
+
+/// Whether a panic's location is in sled's source (a panic on one of sled's own threads).
+fn is_sled_source(location: &str) -> bool {
+    location.contains("/sled-") || location.starts_with("sled-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_the_guard_is_a_damaged_store_and_the_process_goes_on() {
+        let r: Result<(), Fault> = guard(|| panic!("segment 7 is short"));
+        match r {
+            Err(Fault::Damaged(m)) => {
+                assert!(
+                    m.starts_with("sled panicked: segment 7 is short at "),
+                    "{m}"
+                );
+                assert!(m.contains("store.rs"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The flag is down again: a panic outside goes to the usual hook.
+        assert!(!IN_STORE.with(Cell::get));
+    }
+
+    #[test]
+    fn sled_errors_are_classified_as_damage_or_io() {
+        use std::io::{Error, ErrorKind};
+        let io = |k: ErrorKind| Fault::from(sled::Error::Io(Error::new(k, "x")));
+        assert!(matches!(io(ErrorKind::NotFound), Fault::Damaged(_)));
+        assert!(matches!(io(ErrorKind::UnexpectedEof), Fault::Damaged(_)));
+        assert!(matches!(io(ErrorKind::WouldBlock), Fault::Locked));
+        assert!(matches!(io(ErrorKind::StorageFull), Fault::Io(_)));
+        assert!(matches!(io(ErrorKind::Other), Fault::Io(_)));
+        assert!(matches!(
+            Fault::from(sled::Error::Unsupported("old".into())),
+            Fault::Damaged(_)
+        ));
+        assert!(is_sled_source(
+            "/root/.cargo/registry/src/x/sled-0.34.7/src/pagecache/segment.rs:556"
+        ));
+        assert!(!is_sled_source("src/main.rs:10"));
+    }
+}
