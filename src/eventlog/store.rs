@@ -129,7 +129,9 @@ pub(super) fn guard<T>(op: impl FnOnce() -> Result<T, Fault>) -> Result<T, Fault
             let message = PANIC_MESSAGE
                 .with(|m| m.borrow_mut().take())
                 .unwrap_or_else(|| payload_text(payload.as_ref()));
-            Err(Fault::Damaged(format!("sled panicked: {message}")))
+            Err(Fault::Damaged(format!(
+                "sled stopped on a failed check: {message}"
+            )))
         }
     }
 }
@@ -182,7 +184,7 @@ mod tests {
         match r {
             Err(Fault::Damaged(m)) => {
                 assert!(
-                    m.starts_with("sled panicked: segment 7 is short at "),
+                    m.starts_with("sled stopped on a failed check: segment 7 is short at "),
                     "{m}"
                 );
                 assert!(m.contains("store.rs"), "{m}");

@@ -78,3 +78,76 @@ pub async fn graph(client: &aws_sdk_detective::Client) -> String {
     let graphs = client.list_graphs().send().await.unwrap();
     graphs.graph_list()[0].arn().unwrap().to_owned()
 }
+
+/// A small tmpfs mounted for one test (a state directory that fills up), unmounted on drop.
+pub struct Tmpfs {
+    pub dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `bytes` at `dir`. When this machine cannot (not root, no mount), says
+    /// so on stderr and returns `None` for the test to skip, unless `MUSTER_REQUIRE_TMPFS=1`
+    /// (as `tests/run-all` sets), where it fails.
+    pub fn mount(dir: &Path, bytes: u64) -> Option<Tmpfs> {
+        use std::io::Write;
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={bytes}"))
+            .arg("tmpfs")
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_owned(),
+            }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var("MUSTER_REQUIRE_TMPFS").as_deref() != Ok("1"),
+                    "cannot mount a tmpfs at {} ({why}), and MUSTER_REQUIRE_TMPFS=1",
+                    dir.display()
+                );
+                // Past the test harness's capture, so that a skip is always seen.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: cannot mount a tmpfs at {} ({why}); run as root to test a full disk",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Fills the filesystem: a file grows until the disk is full. Returns its path.
+    pub fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let chunk = vec![0xa5u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+
+    /// Frees what `fill` took.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.dir.join("filler"));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use muster::eventlog::EventLog;
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster::sandbox::fixture::{generate, Generate};
 use muster::sandbox::{FaultConfig, FaultRule};
 use rand::{Rng, SeedableRng};
 
@@ -17,19 +17,11 @@ const ACCOUNTS: usize = 1_000;
 const KILLS: usize = 20;
 
 fn apply(endpoint: &str, desired: &str, state: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
-    c.args(["apply", "--desired-state", desired, "--state-dir", state])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("MUSTER_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = crate::damage::muster(
+        endpoint,
+        &["apply", "--desired-state", desired, "--state-dir", state],
+    );
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 

@@ -6,6 +6,8 @@ mod common;
 
 mod cli;
 mod crash;
+mod damage;
+mod full_disk;
 mod member;
 mod passes;
 mod services;

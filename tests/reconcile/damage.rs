@@ -1,0 +1,348 @@
+//! The damage suite, after sled's crash tests and SQLite's IO-error tests: a real store (two
+//! applies of 400 accounts in two graphs) is damaged in seeded ways (truncated at a random
+//! offset, bytes flipped, a page zeroed, its blob files deleted, `conf` damaged, the snapshot
+//! file damaged), and then `events`, `apply`, `apply` and `events` run against the sandbox.
+//!
+//! Every variant: no exit 101 and no "panicked"; the reader exits 0 or 1 and leaves every file
+//! as it was; the first writer records exactly one `store_rebuilt` (and moves exactly one store
+//! aside) when the reader found damage, none when it did not; the second apply makes zero AWS
+//! writes; `events` reads the result.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+const ACCOUNTS: usize = 400;
+/// Seven of each kind of damage.
+const VARIANTS: u64 = 42;
+
+/// `muster ARGS` against the sandbox at `endpoint`, acting as the generated security account,
+/// with nothing from this machine's AWS settings.
+pub fn muster(endpoint: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "error")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A desired state of `accounts` generated accounts in both graphs.
+pub fn write_desired(path: &Path, accounts: usize, regions: &[&str]) {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in 2..2 + accounts {
+        let id = format!("{:012}", 100_000_000_000u64 + i as u64);
+        text += &format!("  - {{id: \"{id}\", email: \"aws+{id}@example.com\"}}\n");
+    }
+    let graphs: Vec<String> = regions.iter().map(|r| format!("{{region: {r}}}")).collect();
+    text += &format!("detective:\n  graphs: [{}]\n", graphs.join(", "));
+    std::fs::write(path, text).unwrap();
+}
+
+/// Runs `c`, asserting it did not crash: no exit 101, no signal, nothing "panicked".
+pub fn run_clean(what: &str, mut c: Command) -> Output {
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some() && out.status.code() != Some(101),
+        "{what} crashed ({:?}):\n{err}",
+        out.status
+    );
+    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    out
+}
+
+/// AWS calls that change something, so far.
+pub fn writes(sb: &muster::sandbox::Sandbox) -> usize {
+    sb.calls()
+        .calls
+        .iter()
+        .filter(|c| {
+            !["List", "Get", "Describe"]
+                .iter()
+                .any(|p| c.operation.starts_with(p))
+        })
+        .count()
+}
+
+/// Every file under `dir` with its content.
+fn files_of(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Truncate,
+    FlipBytes,
+    ZeroPage,
+    DeleteBlobs,
+    Conf,
+    SnapshotFile,
+}
+
+const KINDS: [Damage; 6] = [
+    Damage::Truncate,
+    Damage::FlipBytes,
+    Damage::ZeroPage,
+    Damage::DeleteBlobs,
+    Damage::Conf,
+    Damage::SnapshotFile,
+];
+
+fn files_named(store: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Damages the store at `store` as `kind` says, with `rng` choosing where; returns what it did.
+fn damage(store: &Path, kind: Damage, rng: &mut impl Rng) -> String {
+    use std::io::{Seek, SeekFrom, Write};
+    let db = store.join("db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    let open = |p: &Path| std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    match kind {
+        Damage::Truncate => {
+            let at = rng.random_range(0..len);
+            open(&db).set_len(at).unwrap();
+            format!("db truncated to {at} of {len} bytes")
+        }
+        Damage::FlipBytes => {
+            let n = rng.random_range(1..=16);
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&db)
+                .unwrap();
+            let bytes = std::fs::read(&db).unwrap();
+            for _ in 0..n {
+                let at = rng.random_range(0..len);
+                let bit = 1u8 << rng.random_range(0..8);
+                f.seek(SeekFrom::Start(at)).unwrap();
+                f.write_all(&[bytes[at as usize] ^ bit]).unwrap();
+            }
+            format!("{n} bytes of db flipped")
+        }
+        Damage::ZeroPage => {
+            let page = rng.random_range(0..len / 4096) * 4096;
+            let mut f = open(&db);
+            f.seek(SeekFrom::Start(page)).unwrap();
+            f.write_all(&[0; 4096]).unwrap();
+            format!("the page at {page} of db zeroed")
+        }
+        Damage::DeleteBlobs => {
+            let blobs: Vec<PathBuf> = std::fs::read_dir(store.join("blobs"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert!(!blobs.is_empty(), "the real store has blob files");
+            for b in &blobs {
+                std::fs::remove_file(b).unwrap();
+            }
+            format!("{} blob file(s) deleted", blobs.len())
+        }
+        Damage::Conf => {
+            let conf = store.join("conf");
+            let garbage: Vec<u8> = (0..rng.random_range(1..40)).map(|_| rng.random()).collect();
+            if rng.random_bool(0.5) {
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&conf)
+                    .unwrap();
+                f.write_all(&garbage).unwrap();
+                format!("{} bytes appended to conf", garbage.len())
+            } else {
+                std::fs::write(&conf, &garbage).unwrap();
+                format!("conf replaced by {} bytes", garbage.len())
+            }
+        }
+        Damage::SnapshotFile => {
+            let snaps = files_named(store, "snap.");
+            assert!(!snaps.is_empty(), "the real store has a snapshot file");
+            let snap = &snaps[rng.random_range(0..snaps.len())];
+            let n = std::fs::metadata(snap).unwrap().len();
+            if rng.random_bool(0.5) {
+                let at = rng.random_range(0..n);
+                open(snap).set_len(at).unwrap();
+                format!("{} truncated to {at} of {n}", snap.display())
+            } else {
+                let at = rng.random_range(0..n);
+                let mut f = open(snap);
+                f.seek(SeekFrom::Start(at)).unwrap();
+                f.write_all(&[rng.random()]).unwrap();
+                format!("a byte of {} overwritten at {at}", snap.display())
+            }
+        }
+    }
+}
+
+fn count_type(events_json: &[u8], t: &str) -> usize {
+    String::from_utf8_lossy(events_json)
+        .lines()
+        .filter(|l| l.contains(&format!("\"type\":\"{t}\"")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_damaged_store_is_reported_by_readers_and_rebuilt_once_by_the_first_writer() {
+    let sb = start(generate(&Generate {
+        accounts: ACCOUNTS + 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 5,
+    }))
+    .await;
+    let endpoint = sb.endpoint();
+    let dir = std::env::temp_dir().join(format!("muster-damage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("desired.yaml");
+    write_desired(&desired, ACCOUNTS, &["us-east-1", "eu-west-1"]);
+    let desired = desired.to_str().unwrap().to_owned();
+    let apply = |state: &Path| {
+        muster(
+            &endpoint,
+            &[
+                "apply",
+                "--desired-state",
+                &desired,
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+        )
+    };
+    let events = |state: &Path| {
+        muster(
+            &endpoint,
+            &[
+                "events",
+                "--output",
+                "json",
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+        )
+    };
+
+    // The real store: the first apply invites everyone, the second sees them enabled.
+    let base = dir.join("base");
+    for n in 0..2 {
+        let out = run_clean("building the store", apply(&base));
+        assert_eq!(out.status.code(), Some(0), "apply {n}: {out:?}");
+    }
+    let out = run_clean("events of the base", events(&base));
+    let in_base = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(in_base > 2000, "a real store: {in_base} events");
+
+    let mut damaged = BTreeMap::<String, usize>::new();
+    for seed in 0..VARIANTS {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let kind = KINDS[seed as usize % KINDS.len()];
+        let state = dir.join(format!("variant-{seed}"));
+        copy_dir(&base, &state);
+        let did = damage(&state.join("events.sled"), kind, &mut rng);
+        let v = format!("variant {seed} ({did})");
+
+        // A reader reports and changes nothing.
+        let before = files_of(&state);
+        let read = run_clean(&v, events(&state));
+        assert_eq!(
+            files_of(&state),
+            before,
+            "{v}: the reader changed the files"
+        );
+        let err = String::from_utf8_lossy(&read.stderr);
+        let found = match read.status.code() {
+            Some(0) => false,
+            Some(1) => {
+                let store = state.join("events.sled");
+                assert!(
+                    err.contains(&format!("error: the event log {} is damaged: ", store.display()))
+                        && err.contains("it was left as it is: the next `muster apply` or `muster run` moves it aside"),
+                    "{v}: {err}"
+                );
+                true
+            }
+            other => panic!("{v}: the reader exited {other:?}: {err}"),
+        };
+
+        // The first writer recovers; the second has nothing to do.
+        let first = run_clean(&v, apply(&state));
+        assert_eq!(first.status.code(), Some(0), "{v}: {first:?}");
+        let before = writes(&sb);
+        let second = run_clean(&v, apply(&state));
+        assert_eq!(second.status.code(), Some(0), "{v}: {second:?}");
+        assert_eq!(writes(&sb), before, "{v}: the second apply wrote to AWS");
+
+        let after = run_clean(&v, events(&state));
+        assert_eq!(after.status.code(), Some(0), "{v}: {after:?}");
+        let rebuilt = count_type(&after.stdout, "store_rebuilt");
+        let aside = files_named(&state, "events.sled.corrupt-").len();
+        assert_eq!(
+            (rebuilt, aside),
+            if found { (1, 1) } else { (0, 0) },
+            "{v}: store_rebuilt events and stores moved aside"
+        );
+        if found {
+            *damaged.entry(format!("{kind:?}")).or_default() += 1;
+        }
+        std::fs::remove_dir_all(&state).unwrap();
+    }
+    // The suite exercises the recovery, not only sled's own crash recovery: most variants are
+    // damage that sled reports, and every kind but the deleted blobs (a blob the live pages no
+    // longer point to) is among them.
+    let total: usize = damaged.values().sum();
+    assert!(total >= VARIANTS as usize / 2, "damage found: {damaged:?}");
+    for kind in ["Truncate", "FlipBytes", "ZeroPage", "Conf", "SnapshotFile"] {
+        assert!(
+            damaged.contains_key(kind),
+            "no {kind} variant was found damaged: {damaged:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
