@@ -343,3 +343,23 @@ fn a_member_section_is_its_own_kind_of_desired_state() {
         ]
     );
 }
+
+/// Found by the fuzz target: a block sequence nested 100,000 deep (`- - - ... x`) overflowed the
+/// stack (the process aborted) instead of being refused; block mappings nest the same way.
+#[test]
+fn a_deeply_nested_block_collection_is_refused_not_a_stack_overflow() {
+    let sequences = "- ".repeat(100_000) + "x";
+    let mappings: String = (0..5000)
+        .map(|i| format!("{}b:\n", " ".repeat(i)))
+        .collect();
+    for (nested, at) in [(sequences, "3:511"), (mappings, "259:258")] {
+        let text = format!("version: 1\naccounts:\n{nested}\n");
+        let errs = check(&[("deep.yaml", &text)]).unwrap_err();
+        assert_eq!(
+            errs,
+            [format!(
+                "deep.yaml:{at}: invalid YAML: the document nests deeper than 256 levels"
+            )]
+        );
+    }
+}

@@ -12,6 +12,10 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 pub const MAX_NODES: usize = 200_000;
 /// The most aliases a document may use.
 pub const MAX_ALIASES: usize = 100;
+/// The deepest a document may nest. yaml-rust2 stops flow collections (`[[[`) at 256 by itself;
+/// block collections (`- - -`) it nests without end, and a tree that deep overflows the stack
+/// when it is walked or dropped.
+pub const MAX_DEPTH: usize = 256;
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -79,10 +83,19 @@ pub struct YamlError {
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, false).map_err(|e| YamlError {
-        pos: (*e.marker()).into(),
-        message: e.info().to_owned(),
-    })?;
+    // The events are pulled one at a time rather than through `Parser::load`, which recurses
+    // once per nesting level (a deep block sequence overflowed the stack) and asserts on what
+    // follows a document. The first document is the desired state, as before.
+    while b.error.is_none() {
+        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
+            pos: (*e.marker()).into(),
+            message: e.info().to_owned(),
+        })?;
+        match ev {
+            Event::StreamEnd | Event::DocumentEnd => break,
+            ev => b.on_event(ev, mark),
+        }
+    }
     if let Some(e) = b.error {
         return Err(e);
     }
@@ -155,6 +168,12 @@ impl MarkedEventReceiver for Builder {
                         pos,
                     },
                     anchor,
+                );
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                return self.fail(
+                    pos,
+                    format!("the document nests deeper than {MAX_DEPTH} levels"),
                 );
             }
             Event::SequenceStart(anchor, _) => {

@@ -7,6 +7,7 @@ mod common;
 
 mod behaviour;
 mod checks;
+mod full_disk;
 mod prometheus;
 
 use std::io::{Read, Write};

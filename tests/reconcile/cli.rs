@@ -148,6 +148,58 @@ fn validate_prints_every_problem_and_exits_1() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A desired-state path that is a device, a FIFO nobody writes to, or a file far past the 1 MiB
+/// limit: `validate` refuses it without reading it (no hang, no 100 MiB read) and names it.
+#[test]
+fn validate_refuses_devices_fifos_and_huge_files_at_once() {
+    let dir = std::env::temp_dir().join(format!("muster-validate-odd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = dir.join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(100 * 1024 * 1024)
+        .unwrap();
+    for (path, problem) in [
+        (
+            std::path::PathBuf::from("/dev/urandom"),
+            "it is a character device, not a regular file; give the path of a file or a directory".to_owned(),
+        ),
+        (
+            fifo.clone(),
+            "it is a FIFO (named pipe), not a regular file; give the path of a file or a directory".to_owned(),
+        ),
+        (
+            huge.clone(),
+            "the file is 104857600 bytes; the limit is 1048576 (split the accounts over several files in a directory)".to_owned(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = muster(
+            "http://127.0.0.1:9",
+            &["validate", "--desired-state", path.to_str().unwrap()],
+        );
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}: {problem}\n", path.display())
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: 1 problem(s) in the desired state\n"
+        );
+        assert!(took < std::time::Duration::from_secs(1), "{} took {took:?}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
     let dir = std::env::temp_dir().join(format!("muster-lock-{}", std::process::id()));
