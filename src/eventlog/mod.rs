@@ -789,7 +789,7 @@ impl EventLog {
                 return Some(Err(e));
             }
             let it = inner.as_mut()?;
-            match guard(|| it.next().map(|r| decode_entry(r)).transpose()) {
+            match guard(|| it.next().map(decode_entry).transpose()) {
                 Ok(Some(e)) => Some(Ok(e)),
                 Ok(None) => {
                     inner = None;
