@@ -150,6 +150,28 @@ impl Builder {
             },
         }
     }
+
+    /// An alias: the anchored node again, counted against the limits.
+    fn alias(&mut self, id: usize, pos: Pos) {
+        self.aliases += 1;
+        if self.aliases > MAX_ALIASES {
+            return self.fail(
+                pos,
+                format!("more than {MAX_ALIASES} aliases; write the values out"),
+            );
+        }
+        let Some(node) = self.anchors.get(&id).cloned() else {
+            return self.fail(pos, "alias to an unknown anchor".into());
+        };
+        self.nodes += count(&node);
+        if self.nodes > MAX_NODES {
+            return self.fail(
+                pos,
+                format!("aliases expand the document past {MAX_NODES} nodes"),
+            );
+        }
+        self.push(Node { pos, ..node }, 0);
+    }
 }
 
 impl MarkedEventReceiver for Builder {
@@ -209,26 +231,7 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
             }
-            Event::Alias(id) => {
-                self.aliases += 1;
-                if self.aliases > MAX_ALIASES {
-                    return self.fail(
-                        pos,
-                        format!("more than {MAX_ALIASES} aliases; write the values out"),
-                    );
-                }
-                let Some(node) = self.anchors.get(&id).cloned() else {
-                    return self.fail(pos, "alias to an unknown anchor".into());
-                };
-                self.nodes += count(&node);
-                if self.nodes > MAX_NODES {
-                    return self.fail(
-                        pos,
-                        format!("aliases expand the document past {MAX_NODES} nodes"),
-                    );
-                }
-                self.push(Node { pos, ..node }, 0);
-            }
+            Event::Alias(id) => return self.alias(id, pos),
             _ => {}
         }
         if self.nodes > MAX_NODES {

@@ -79,6 +79,33 @@ pub async fn graph(client: &aws_sdk_detective::Client) -> String {
     graphs.graph_list()[0].arn().unwrap().to_owned()
 }
 
+/// Slows every `operation` of `service` in the sandbox by `ms` (a pass's writes take time, so a
+/// test can act in the middle of one).
+pub fn slow(sb: &Sandbox, service: &str, operation: &str, ms: u64) {
+    sb.set_faults(muster::sandbox::FaultConfig {
+        seed: 1,
+        rules: vec![muster::sandbox::FaultRule {
+            service: Some(service.into()),
+            operation: Some(operation.into()),
+            latency_ms: ms,
+            ..muster::sandbox::FaultRule::default()
+        }],
+        fail_next: vec![],
+    })
+    .unwrap();
+}
+
+/// The members of the first graph in `region`.
+pub fn graph_members(sb: &Sandbox, region: &str) -> usize {
+    sb.with_world(|w| {
+        w.regions[region]
+            .graphs
+            .values()
+            .next()
+            .map_or(0, |g| g.members.len())
+    })
+}
+
 /// A small tmpfs mounted for one test (a state directory that fills up), unmounted on drop.
 pub struct Tmpfs {
     pub dir: std::path::PathBuf,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
+use muster::sandbox::Sandbox;
 
 use crate::common::*;
 use crate::*;
@@ -38,20 +38,6 @@ async fn world(accounts: usize) -> Sandbox {
         seed: 11,
     }))
     .await
-}
-
-fn slow(sb: &Sandbox, operation: &str, ms: u64) {
-    sb.set_faults(FaultConfig {
-        seed: 1,
-        rules: vec![FaultRule {
-            service: Some("detective".into()),
-            operation: Some(operation.into()),
-            latency_ms: ms,
-            ..FaultRule::default()
-        }],
-        fail_next: vec![],
-    })
-    .unwrap();
 }
 
 fn writes(sb: &Sandbox) -> (u64, u64) {
@@ -324,7 +310,7 @@ async fn suspend_observes_and_records_drift_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_pass_exits_0_after_the_batch_in_flight_records_its_outcome() {
     let sb = world(200).await;
-    slow(&sb, "CreateMembers", 1500);
+    slow(&sb, "detective", "CreateMembers", 1500);
     let dir = scratch("sigterm");
     // 150 accounts: three batches of 50, each taking 1.5 s.
     std::fs::write(dir.join("accounts.yaml"), desired(2..152, false)).unwrap();
@@ -385,7 +371,7 @@ async fn rapid_changes_run_one_pass_at_a_time_and_the_last_change_is_applied() {
     d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
         .await;
     // Each pass now takes at least 400 ms (one ListMembers).
-    slow(&sb, "ListMembers", 400);
+    slow(&sb, "detective", "ListMembers", 400);
     // 20 changes in 2 s, each a different desired state.
     for n in 0..20 {
         replace(&file, &desired(2..(6 + n), false));

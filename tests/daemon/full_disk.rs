@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::{FaultConfig, FaultRule};
 
 use crate::common::*;
 use crate::*;
@@ -32,32 +31,12 @@ async fn a_full_state_disk_fails_the_pass_and_the_daemon_converges_once_space_is
         seed: 12,
     }))
     .await;
-    sb.set_faults(FaultConfig {
-        seed: 1,
-        rules: vec![FaultRule {
-            service: Some("detective".into()),
-            operation: Some("CreateMembers".into()),
-            latency_ms: 300,
-            ..FaultRule::default()
-        }],
-        fail_next: vec![],
-    })
-    .unwrap();
+    slow(&sb, "detective", "CreateMembers", 300);
     let dir = scratch("full-disk");
     let Some(fs) = Tmpfs::mount(&dir.join("state"), 16 * 1024 * 1024) else {
         return;
     };
-    let members = || {
-        sb.with_world(|w| {
-            w.regions["us-east-1"]
-                .graphs
-                .values()
-                .next()
-                .unwrap()
-                .members
-                .len()
-        })
-    };
+    let members = || graph_members(&sb, "us-east-1");
     std::fs::write(dir.join("accounts.yaml"), desired(2..52)).unwrap();
     let mut d = Daemon::start_as(
         &sb.endpoint(),

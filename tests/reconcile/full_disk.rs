@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use muster::sandbox::fixture::{generate, Generate};
-use muster::sandbox::{FaultConfig, FaultRule};
 
 use crate::common::*;
 use crate::damage::{muster, run_clean, write_desired};
@@ -37,17 +36,7 @@ async fn apply_on_a_full_disk_always_ends_with_exit_1_and_a_clear_error() {
             seed: 9,
         }))
         .await;
-        sb.set_faults(FaultConfig {
-            seed: 1,
-            rules: vec![FaultRule {
-                service: Some("detective".into()),
-                operation: Some("CreateMembers".into()),
-                latency_ms: 150,
-                ..FaultRule::default()
-            }],
-            fail_next: vec![],
-        })
-        .unwrap();
+        slow(&sb, "detective", "CreateMembers", 150);
         let state = fs.dir.join("state");
         let _ = std::fs::remove_dir_all(&state);
         let state_s = state.to_str().unwrap();
@@ -93,15 +82,7 @@ async fn apply_on_a_full_disk_always_ends_with_exit_1_and_a_clear_error() {
         fs.free();
         let out = run_clean(&what, muster(&sb.endpoint(), &args));
         assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
-        let members = sb.with_world(|w| {
-            w.regions["us-east-1"]
-                .graphs
-                .values()
-                .next()
-                .unwrap()
-                .members
-                .len()
-        });
+        let members = graph_members(&sb, "us-east-1");
         assert_eq!(members, ACCOUNTS, "{what}: converged");
         let read = run_clean(
             &what,
