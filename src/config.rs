@@ -34,6 +34,83 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 /// Settings files larger than this are refused.
 const MAX_SETTINGS_BYTES: u64 = 256 * 1024;
 
+/// The range a numeric setting must be in, checked when the settings load. The bounds keep
+/// every duration derived from a setting far inside what a `Duration` of seconds holds, so no
+/// arithmetic on a setting can overflow or wrap (a wrapped `retention_days` once meant "delete
+/// every event").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub key: &'static str,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Bound {
+    fn check(self, value: u64) -> Result<u64, ConfigError> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "{} must be between {} and {}, got {value}",
+                self.key, self.min, self.max
+            )))
+        }
+    }
+}
+
+const MAX_REMOVALS: Bound = Bound {
+    key: "max_removals_per_pass",
+    min: 0,
+    max: 10_000,
+};
+const MAX_CONCURRENT: Bound = Bound {
+    key: "max_concurrent_graphs",
+    min: 1,
+    max: 64,
+};
+const PENDING_AFTER: Bound = Bound {
+    key: "pending_invitation_after_secs",
+    min: 0,
+    max: 31_536_000,
+};
+const RETENTION: Bound = Bound {
+    key: "retention_days",
+    min: 1,
+    max: 36_500,
+};
+const MAX_ATTEMPTS: Bound = Bound {
+    key: "aws_max_attempts",
+    min: 1,
+    max: 10,
+};
+const OPERATION_TIMEOUT: Bound = Bound {
+    key: "aws_operation_timeout_secs",
+    min: 1,
+    max: 3_600,
+};
+const ATTEMPT_TIMEOUT: Bound = Bound {
+    key: "aws_attempt_timeout_secs",
+    min: 1,
+    max: 3_600,
+};
+const SHUTDOWN_GRACE: Bound = Bound {
+    key: "shutdown_grace_secs",
+    min: 0,
+    max: 300,
+};
+
+/// Every numeric setting's range, as README's settings table gives them.
+pub const BOUNDS: [Bound; 8] = [
+    MAX_REMOVALS,
+    MAX_CONCURRENT,
+    PENDING_AFTER,
+    RETENTION,
+    MAX_ATTEMPTS,
+    OPERATION_TIMEOUT,
+    ATTEMPT_TIMEOUT,
+    SHUTDOWN_GRACE,
+];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -165,6 +242,13 @@ pub enum ConfigError {
     TooLarge { path: PathBuf, size: u64 },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}:{col}: {message}")]
+    Located {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: &'static str,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -192,28 +276,23 @@ impl Config {
                 )
             })?;
         let state_dir = state_dir_of(args, &raw, &base);
-        let max_removals_per_pass = args
-            .max_removals_per_pass
-            .or(raw.max_removals_per_pass)
-            .unwrap_or(DEFAULT_MAX_REMOVALS_PER_PASS);
-        let max_concurrent_graphs = args
-            .max_concurrent_graphs
-            .or(raw.max_concurrent_graphs)
-            .unwrap_or(DEFAULT_MAX_CONCURRENT_GRAPHS);
-        if !(1..=64).contains(&max_concurrent_graphs) {
-            return Err(ConfigError::Invalid(format!(
-                "max_concurrent_graphs must be between 1 and 64, got {max_concurrent_graphs}"
-            )));
-        }
-        let pending = raw
-            .pending_invitation_after_secs
-            .unwrap_or(DEFAULT_PENDING_AFTER_SECS);
-        let retention_days = raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
-        if retention_days == 0 {
-            return Err(ConfigError::Invalid(
-                "retention_days must be at least 1".into(),
-            ));
-        }
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let max_removals_per_pass = MAX_REMOVALS.check(wide(
+            args.max_removals_per_pass
+                .or(raw.max_removals_per_pass)
+                .unwrap_or(DEFAULT_MAX_REMOVALS_PER_PASS),
+        ))? as usize;
+        let max_concurrent_graphs = MAX_CONCURRENT.check(wide(
+            args.max_concurrent_graphs
+                .or(raw.max_concurrent_graphs)
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_GRAPHS),
+        ))? as usize;
+        let pending = PENDING_AFTER.check(
+            raw.pending_invitation_after_secs
+                .unwrap_or(DEFAULT_PENDING_AFTER_SECS),
+        )?;
+        let retention_days =
+            RETENTION.check(raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS))?;
         let schedule = Schedule::parse(
             args.schedule
                 .as_deref()
@@ -231,31 +310,26 @@ impl Config {
                 "metrics_listen {listen:?} is not an address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"
             ))
         })?;
-        let max_attempts = raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS);
-        if !(1..=10).contains(&max_attempts) {
+        let max_attempts = MAX_ATTEMPTS.check(u64::from(
+            raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS),
+        ))? as u32;
+        let operation_timeout = OPERATION_TIMEOUT.check(
+            raw.aws_operation_timeout_secs
+                .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
+        )?;
+        let attempt_timeout = ATTEMPT_TIMEOUT.check(
+            raw.aws_attempt_timeout_secs
+                .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
+        )?;
+        if operation_timeout < attempt_timeout {
             return Err(ConfigError::Invalid(format!(
-                "aws_max_attempts must be between 1 and 10, got {max_attempts}"
+                "aws_attempt_timeout_secs ({attempt_timeout}) must be at most aws_operation_timeout_secs ({operation_timeout})"
             )));
         }
-        let operation_timeout = raw
-            .aws_operation_timeout_secs
-            .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS);
-        let attempt_timeout = raw
-            .aws_attempt_timeout_secs
-            .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS);
-        if attempt_timeout == 0 || operation_timeout < attempt_timeout {
-            return Err(ConfigError::Invalid(format!(
-                "aws_attempt_timeout_secs ({attempt_timeout}) must be at least 1 and at most aws_operation_timeout_secs ({operation_timeout})"
-            )));
-        }
-        let grace = raw
-            .shutdown_grace_secs
-            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
-        if grace > 300 {
-            return Err(ConfigError::Invalid(format!(
-                "shutdown_grace_secs must be at most 300, got {grace}"
-            )));
-        }
+        let grace = SHUTDOWN_GRACE.check(
+            raw.shutdown_grace_secs
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        )?;
         Ok(Config {
             schedule,
             metrics_listen,
@@ -266,6 +340,7 @@ impl Config {
                 attempt_timeout: Duration::from_secs(attempt_timeout),
             },
             shutdown_grace: Duration::from_secs(grace),
+            // At most 36,500 days: the product is far from overflowing.
             retention: Duration::from_secs(retention_days * 86_400),
             desired_state,
             state_dir,
@@ -329,6 +404,14 @@ fn read(path: &Path) -> Result<RawSettings, ConfigError> {
     })?;
     if text.trim().is_empty() {
         return Ok(RawSettings::default());
+    }
+    if let Some(pos) = crate::desired::yaml::second_document(&text) {
+        return Err(ConfigError::Located {
+            path: path.to_owned(),
+            line: pos.line,
+            col: pos.col,
+            message: "a settings file holds one YAML document; found another here",
+        });
     }
     serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
@@ -438,5 +521,138 @@ mod tests {
     fn a_desired_state_is_required() {
         let err = Config::load(&args(None)).unwrap_err().to_string();
         assert_eq!(err, "no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE");
+    }
+
+    fn settings_file(name: &str, text: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "muster-config-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("muster.yaml");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn a_wrapping_retention_is_refused_naming_the_key_and_the_range() {
+        for days in ["144115188075855872", "18446744073709551615", "0", "36501"] {
+            let (dir, file) = settings_file(
+                "retention",
+                &format!("desired_state: a.yaml\nretention_days: {days}\n"),
+            );
+            assert_eq!(
+                Config::load(&args(Some(file))).unwrap_err().to_string(),
+                format!("retention_days must be between 1 and 36500, got {days}")
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_settings_file_with_a_second_document_is_refused_where_it_starts() {
+        let (dir, file) = settings_file(
+            "documents",
+            "desired_state: a.yaml\n---\nretention_days: 1\n---\n: [\n",
+        );
+        assert_eq!(
+            Config::load(&args(Some(file.clone())))
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{}:2:1: a settings file holds one YAML document; found another here",
+                file.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Values a property test must always try: the edges of each range and of u64.
+    fn edges(b: Bound) -> Vec<u64> {
+        vec![
+            0,
+            1,
+            b.min,
+            b.max,
+            b.min.saturating_sub(1),
+            b.max + 1,
+            1 << 57,
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ]
+    }
+
+    /// Loads settings with `key: value` (and the other timeout set so that it lets any value of
+    /// this one through); either refused naming the key, or what the value says.
+    fn check_setting(b: Bound, value: u64) -> Result<(), String> {
+        let extra = match b.key {
+            "aws_attempt_timeout_secs" => "aws_operation_timeout_secs: 3600\n",
+            "aws_operation_timeout_secs" => "aws_attempt_timeout_secs: 1\n",
+            _ => "",
+        };
+        let (dir, file) = settings_file(
+            "property",
+            &format!("desired_state: a.yaml\n{extra}{}: {value}\n", b.key),
+        );
+        let got = Config::load(&args(Some(file)));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let in_range = (b.min..=b.max).contains(&value);
+        match (got, in_range) {
+            (Ok(c), true) => {
+                let derived = match b.key {
+                    "max_removals_per_pass" => c.max_removals_per_pass as u64,
+                    "max_concurrent_graphs" => c.max_concurrent_graphs as u64,
+                    "pending_invitation_after_secs" => c.pending_invitation_after.as_secs(),
+                    "retention_days" => c.retention.as_secs() / 86_400,
+                    "aws_max_attempts" => u64::from(c.aws.max_attempts),
+                    "aws_operation_timeout_secs" => c.aws.operation_timeout.as_secs(),
+                    "aws_attempt_timeout_secs" => c.aws.attempt_timeout.as_secs(),
+                    "shutdown_grace_secs" => c.shutdown_grace.as_secs(),
+                    other => return Err(format!("no check for {other}")),
+                };
+                if b.key == "retention_days" && c.retention != Duration::from_secs(value * 86_400) {
+                    return Err(format!("retention {:?} for {value} days", c.retention));
+                }
+                (derived == value)
+                    .then_some(())
+                    .ok_or(format!("{}: {value} became {derived}", b.key))
+            }
+            (Err(e), false) => {
+                let e = e.to_string();
+                let range = format!(
+                    "{} must be between {} and {}, got {value}",
+                    b.key, b.min, b.max
+                );
+                // Past the raw field's type, serde refuses it, naming the key too.
+                (e == range || e.contains(&format!("{}: invalid value", b.key)))
+                    .then_some(())
+                    .ok_or(format!("{}: {value}: {e}", b.key))
+            }
+            (Ok(_), false) => Err(format!("{} = {value} was taken", b.key)),
+            (Err(e), true) => Err(format!("{} = {value} was refused: {e}", b.key)),
+        }
+    }
+
+    #[test]
+    fn every_numeric_setting_at_its_edges_is_checked() {
+        for b in BOUNDS {
+            for v in edges(b) {
+                check_setting(b, v).unwrap();
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_numeric_setting_is_refused_naming_it_or_taken_as_it_says(
+            which in 0..BOUNDS.len(),
+            value in proptest::prop_oneof![0u64..100_000, proptest::prelude::any::<u64>()],
+        ) {
+            let b = BOUNDS[which];
+            proptest::prop_assert!(check_setting(b, value).is_ok(), "{:?}", check_setting(b, value));
+        }
     }
 }

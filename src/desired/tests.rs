@@ -363,3 +363,16 @@ fn a_deeply_nested_block_collection_is_refused_not_a_stack_overflow() {
         );
     }
 }
+
+/// Found by fuzzing: documents after the first were ignored, and what they declared with them.
+#[test]
+fn a_desired_state_file_with_a_second_document_is_refused_where_it_starts() {
+    let text = "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n---\naccounts:\n  - {id: \"333333333333\", email: b@example.com}\n---\n: [\n";
+    assert_eq!(
+        check(&[("two.yaml", text)]).unwrap_err(),
+        ["two.yaml:6:1: invalid YAML: a desired-state file holds one YAML document; found another here (split a desired state over several files in a directory)"]
+    );
+    // An explicit end of the one document is fine.
+    let one = "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n...\n";
+    assert_eq!(check(&[("one.yaml", one)]).unwrap().accounts.len(), 1);
+}

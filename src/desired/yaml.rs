@@ -92,7 +92,15 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
             message: e.info().to_owned(),
         })?;
         match ev {
-            Event::StreamEnd | Event::DocumentEnd => break,
+            Event::StreamEnd => break,
+            Event::DocumentEnd => {
+                // One document a file: a second one would otherwise go unread, and what it
+                // declares unmanaged, without a word.
+                if let Some(pos) = next_document(&mut parser) {
+                    b.fail(pos, ONE_DOCUMENT.into());
+                }
+                break;
+            }
             ev => b.on_event(ev, mark),
         }
     }
@@ -100,6 +108,31 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
         return Err(e);
     }
     Ok(b.root)
+}
+
+/// What a desired-state file with a second document is told.
+const ONE_DOCUMENT: &str =
+    "a desired-state file holds one YAML document; found another here (split a desired state over several files in a directory)";
+
+/// Where the next document starts, if the stream has one more.
+fn next_document(parser: &mut Parser<std::str::Chars<'_>>) -> Option<Pos> {
+    match parser.next_token() {
+        Ok((Event::DocumentStart, mark)) => Some(mark.into()),
+        _ => None,
+    }
+}
+
+/// Where the second document of `text` starts, if it has more than one: for files read with
+/// serde (the settings file), which would otherwise read the first and drop the rest.
+pub fn second_document(text: &str) -> Option<Pos> {
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        match parser.next_token() {
+            Ok((Event::DocumentEnd, _)) => return next_document(&mut parser),
+            Ok((Event::StreamEnd, _)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
 }
 
 enum Open {

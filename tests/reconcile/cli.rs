@@ -200,6 +200,97 @@ fn validate_refuses_devices_fifos_and_huge_files_at_once() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A `retention_days` that would wrap to 0 seconds once deleted every event: `validate`, `run`
+/// and `apply` refuse it naming the key and its range, and the log keeps every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_retention_is_refused_and_no_event_is_deleted() {
+    let sb = start(demo()).await;
+    let dir = std::env::temp_dir().join(format!("muster-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = dir.join("muster.yaml");
+    let write = |days: &str| {
+        std::fs::write(
+            &settings,
+            format!(
+                "desired_state: {}\nstate_dir: state\nretention_days: {days}\nmetrics_listen: \"127.0.0.1:0\"\n",
+                example()
+            ),
+        )
+        .unwrap()
+    };
+    let s = settings.to_str().unwrap();
+    write("90");
+    let out = muster(&sb.endpoint(), &["apply", "--config", s]);
+    assert!(out.status.success(), "{out:?}");
+    let count = || {
+        let out = muster(
+            &sb.endpoint(),
+            &["events", "--config", s, "--output", "json"],
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let before = count();
+    assert!(before > 0);
+    for days in ["144115188075855872", "18446744073709551615"] {
+        write(days);
+        for command in ["validate", "apply", "run"] {
+            let out = muster(&sb.endpoint(), &[command, "--config", s]);
+            assert_eq!(out.status.code(), Some(1), "{command}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr).trim(),
+                format!("error: retention_days must be between 1 and 36500, got {days}"),
+                "{command}"
+            );
+        }
+        assert_eq!(count(), before, "no event was deleted");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Documents after the first were ignored, and what they declared went unmanaged.
+#[test]
+fn validate_refuses_a_desired_state_or_settings_file_with_a_second_document() {
+    let dir = std::env::temp_dir().join(format!("muster-documents-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("accounts.yaml");
+    std::fs::write(
+        &desired,
+        "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n---\naccounts:\n  - {id: \"333333333333\", email: b@example.com}\n---\n: [\n",
+    )
+    .unwrap();
+    let out = muster(
+        "http://127.0.0.1:9",
+        &["validate", "--desired-state", desired.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}:6:1: invalid YAML: a desired-state file holds one YAML document; found another here (split a desired state over several files in a directory)\n", desired.display())
+    );
+    let settings = dir.join("muster.yaml");
+    std::fs::write(
+        &settings,
+        format!("desired_state: {}\n---\nretention_days: 1\n", example()),
+    )
+    .unwrap();
+    let out = muster(
+        "http://127.0.0.1:9",
+        &["validate", "--config", settings.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "error: {}:2:1: a settings file holds one YAML document; found another here",
+            settings.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
     let dir = std::env::temp_dir().join(format!("muster-lock-{}", std::process::id()));
