@@ -431,6 +431,47 @@ async fn drift_is_recorded_once_and_its_end_is_recorded_too() {
     assert_eq!(kinds, ["+missing", "+verification_failed", "-missing"]);
 }
 
+/// A daemon keeps one `EventLog` across passes: the rebuild at open is recorded once, by the
+/// first pass, not again by each later one (the old code read a flag nothing cleared).
+#[tokio::test]
+async fn a_rebuilt_store_is_recorded_once_over_three_passes() {
+    let h = Harness::new(demo(), SECURITY).await;
+    let d = desired(2..4, &["us-east-1"], false);
+    let dir = h.dir.join("three");
+    {
+        let first = EventLog::open(&dir).unwrap();
+        first
+            .append(
+                "r",
+                "d",
+                EventKind::PruneRefused {
+                    graph: "g".into(),
+                    reason: "x".into(),
+                },
+                true,
+            )
+            .unwrap();
+    }
+    std::fs::write(dir.join("events.sled").join("conf"), b"not a sled config").unwrap();
+    let log = EventLog::open(&dir).unwrap();
+    for run in ["one", "two", "three"] {
+        let r = pass(&h.api, &log, run, &d, &options(4)).await.unwrap();
+        assert!(r.ok());
+    }
+    let events: Vec<muster::eventlog::Event> = log.iter().map(|e| e.unwrap()).collect();
+    let rebuilt: Vec<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::StoreRebuilt { .. }))
+        .map(|e| e.run.as_str())
+        .collect();
+    assert_eq!(rebuilt, ["one"]);
+    let passes = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::PassFinished { .. }))
+        .count();
+    assert_eq!(passes, 3);
+}
+
 #[tokio::test]
 async fn a_corrupt_event_store_is_rebuilt_and_says_so() {
     let h = Harness::new(demo(), SECURITY).await;
