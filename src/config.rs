@@ -149,13 +149,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
-/// How muster's AWS clients behave: the SDK has no timeouts by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AwsSettings {
-    pub max_attempts: u32,
-    pub operation_timeout: Duration,
-    pub attempt_timeout: Duration,
-}
+/// Defined with the clients it configures; checked here.
+pub use crate::aws::AwsSettings;
 
 /// A checked cron schedule, kept in the six-field form (seconds first) that
 /// tokio-cron-scheduler reads. Five-field schedules get second 0.

@@ -152,15 +152,16 @@ async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let apis =
         muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
     if let Some(member) = &desired.member {
-        let listings = muster::member::list(&apis, member, config.max_concurrent_graphs).await;
-        let plans = muster::member::plan_all(listings, member);
+        let listings =
+            muster::reconcile::member::list(&apis, member, config.max_concurrent_graphs).await;
+        let plans = muster::reconcile::member::plan_all(listings, member);
         match args.output {
             Output::Text => print!("{}", muster::report::member_plan_text(&plans)),
             Output::Json => println!("{:#}", muster::report::member_plan_json(&plans)),
         }
         return Ok(if plans.iter().any(|p| p.listed.is_err()) {
             EXIT_ERROR
-        } else if muster::member::has_changes(&plans) {
+        } else if muster::reconcile::member::has_changes(&plans) {
             EXIT_CHANGES
         } else {
             EXIT_OK
@@ -314,7 +315,8 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         None => muster::aws::sdk_config(&config.aws).await,
     };
     let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
-    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(metrics.clone()));
+    let sink: std::sync::Arc<dyn muster::aws::RequestSink> = metrics.clone();
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
     let ctx = muster::daemon::Context {
         config,
         apis,

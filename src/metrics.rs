@@ -158,6 +158,17 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     )
 }
 
+/// What the AWS adapters report through, without importing metrics.
+impl crate::aws::RequestSink for Metrics {
+    fn aws_request(&self, service: &str, operation: &str, outcome: &str) {
+        Metrics::aws_request(self, service, operation, outcome);
+    }
+
+    fn aws_retry(&self, service: &str, operation: &str) {
+        Metrics::aws_retry(self, service, operation);
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
@@ -685,7 +696,7 @@ pub struct PassView<'a> {
     /// Member side: the (service, region) pairs watched, the invitations seen, and the
     /// expected administrators.
     pub member_regions: Option<Vec<(&'static str, Region)>>,
-    pub member: &'a [crate::member::TargetPlan],
+    pub member: &'a [crate::reconcile::member::TargetPlan],
     pub expected: &'a [crate::domain::AccountId],
 }
 

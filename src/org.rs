@@ -86,25 +86,8 @@ pub async fn fetch<O: OrganizationsApi>(
     Ok(tree)
 }
 
-/// What to take from the organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Include {
-    /// Every account under the root(s), recursively.
-    Root,
-    /// The accounts of an OU, and with `recursive` those of the OUs under it.
-    Ou { id: String, recursive: bool },
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Selection {
-    pub include: Vec<Include>,
-    pub exclude_accounts: BTreeSet<AccountId>,
-    /// OUs left out with everything under them.
-    pub exclude_ous: BTreeSet<String>,
-    /// The management account is left out unless this names it.
-    pub management: Option<AccountId>,
-    pub include_management: bool,
-}
+/// Declared in `desired` (its types); expanded here.
+pub use crate::desired::{Include, Selection};
 
 /// An account the selection takes, and the OU path it came from.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,8 @@ use crate::aws;
 use crate::desired::DesiredState;
 use crate::domain::Email;
 use crate::eventlog::Event;
-use crate::member::TargetPlan;
 use crate::plan::{DriftKind, Plan};
+use crate::reconcile::member::TargetPlan;
 
 fn email(e: &Email, show: bool) -> String {
     if show {
@@ -220,7 +220,7 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
             }),
         })
         .collect();
-    json!({"mode": "member", "changes": crate::member::has_changes(plans), "targets": targets})
+    json!({"mode": "member", "changes": crate::reconcile::member::has_changes(plans), "targets": targets})
 }
 
 /// One event as a line of text.

@@ -10,10 +10,9 @@ use aws_sdk_detective::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_detective::types::{Account, MemberDetail};
 use aws_sdk_detective::Client;
 
-use super::telemetry::RequestMetrics;
+use super::telemetry::{RequestMetrics, RequestSink};
 use super::{CreateOutcome, DeleteOutcome, DetectiveApi, Error};
 use crate::domain::{AccountId, Email, GraphArn, Region};
-use crate::metrics::Metrics;
 use crate::observed::{Invitation, InvitationStatus, Member, MemberStatus};
 
 /// Members asked for per ListMembers page: the most Detective allows.
@@ -35,7 +34,7 @@ impl SdkDetective {
     }
 
     /// Counts every attempt and retry in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<dyn RequestSink>) -> Self {
         self.metrics = Some(RequestMetrics::new("detective", metrics));
         self
     }

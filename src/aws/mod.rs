@@ -7,14 +7,24 @@ pub mod organizations;
 pub mod securityhub;
 pub mod telemetry;
 
+pub use telemetry::RequestSink;
+
 use std::future::Future;
 
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
 
+/// How muster's AWS clients behave: the SDK has no timeouts by default. `config` checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub max_attempts: u32,
+    pub operation_timeout: std::time::Duration,
+    pub attempt_timeout: std::time::Duration,
+}
+
 /// SDK settings from the default chain (environment, profile, web identity, IMDS) with
 /// muster's timeouts and retries: the SDK has no timeouts by default.
-pub async fn sdk_config(settings: &crate::config::AwsSettings) -> aws_config::SdkConfig {
+pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
         tracing::warn!(endpoint = %endpoint, "AWS_ENDPOINT_URL overrides the AWS endpoint: muster is not talking to AWS itself");
     }

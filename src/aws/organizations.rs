@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use aws_sdk_organizations::Client;
 
-use super::telemetry::RequestMetrics;
+use super::telemetry::{RequestMetrics, RequestSink};
 use super::{sdk_error, Error, OrganizationsApi};
 use crate::domain::{AccountId, Email};
-use crate::metrics::Metrics;
 use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
 
 pub const PAGE_SIZE: i32 = 20;
@@ -18,14 +17,14 @@ const SERVICE: &str = "organizations";
 
 pub struct SdkOrganizations {
     base: aws_config::SdkConfig,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<Arc<dyn RequestSink>>,
     /// Built at the first call: a muster whose desired state takes nothing from the
     /// organization never builds it.
     client: std::sync::OnceLock<Client>,
 }
 
 impl SdkOrganizations {
-    pub fn new(base: &aws_config::SdkConfig, metrics: Option<Arc<Metrics>>) -> Self {
+    pub fn new(base: &aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Self {
         SdkOrganizations {
             base: base.clone(),
             metrics,

@@ -9,10 +9,9 @@ use aws_sdk_securityhub::types::AccountDetails;
 use aws_sdk_securityhub::Client;
 
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
-use super::telemetry::RequestMetrics;
+use super::telemetry::{RequestMetrics, RequestSink};
 use super::{sdk_error, Error, SecurityHubApi};
 use crate::domain::{AccountId, Email, Region};
-use crate::metrics::Metrics;
 use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
 
 /// Members asked for per ListMembers page: the most Security Hub allows.
@@ -37,7 +36,7 @@ impl SdkSecurityHub {
     }
 
     /// Counts every attempt and retry in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<dyn RequestSink>) -> Self {
         self.metrics = Some(RequestMetrics::new(SERVICE, metrics));
         self
     }

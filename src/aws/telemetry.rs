@@ -1,6 +1,7 @@
 //! An SDK interceptor that counts every HTTP attempt to AWS by service, operation and outcome
-//! (ok, throttled, error), and every retry, into `metrics::Metrics`. Attached to each service
-//! client's config, so it sees what the SDK's retry loop does, not only what muster asked.
+//! (ok, throttled, error), and every retry, into a `RequestSink` (`metrics::Metrics` is one: the
+//! adapters never import metrics). Attached to each service client's config, so it sees what the
+//! SDK's retry loop does, not only what muster asked.
 
 use std::sync::Arc;
 
@@ -14,7 +15,11 @@ use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::metrics::Metrics;
+/// Where the interceptor reports each attempt and retry.
+pub trait RequestSink: Send + Sync + std::fmt::Debug {
+    fn aws_request(&self, service: &str, operation: &str, outcome: &str);
+    fn aws_retry(&self, service: &str, operation: &str);
+}
 
 /// Error names AWS uses for throttling (Security Hub's LimitExceededException also means a real
 /// limit; it is counted as throttled either way).
@@ -29,11 +34,11 @@ const THROTTLE_NAMES: [&str; 5] = [
 #[derive(Debug, Clone)]
 pub struct RequestMetrics {
     service: &'static str,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn RequestSink>,
 }
 
 impl RequestMetrics {
-    pub fn new(service: &'static str, metrics: Arc<Metrics>) -> Self {
+    pub fn new(service: &'static str, metrics: Arc<dyn RequestSink>) -> Self {
         RequestMetrics { service, metrics }
     }
 }

@@ -8,14 +8,13 @@
 
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::domain::{AccountId, Email, GraphArn, Region, EMAIL_MAX_CHARS};
-use crate::org::{Include, Selection};
 use yaml::{Kind, Node, Pos};
 
 /// Files larger than this are refused: a desired state is a list of accounts, not a dump.
@@ -109,6 +108,26 @@ pub struct DesiredState {
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
     pub files: Vec<PathBuf>,
+}
+
+/// What to take from the organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Include {
+    /// Every account under the root(s), recursively.
+    Root,
+    /// The accounts of an OU, and with `recursive` those of the OUs under it.
+    Ou { id: String, recursive: bool },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub include: Vec<Include>,
+    pub exclude_accounts: BTreeSet<AccountId>,
+    /// OUs left out with everything under them.
+    pub exclude_ous: BTreeSet<String>,
+    /// The management account is left out unless this names it.
+    pub management: Option<AccountId>,
+    pub include_management: bool,
 }
 
 /// Which accounts come from the organization.

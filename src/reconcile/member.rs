@@ -7,6 +7,9 @@
 
 use futures_util::stream::{self, StreamExt};
 
+use super::{
+    record_changes, replay, save_projection, settle_in_doubt, Apis, Listed, PassOptions, PassReport,
+};
 use crate::apply::{ApplyReport, Recorder};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, MemberSettings};
@@ -14,9 +17,6 @@ use crate::domain::{AccountId, Region};
 use crate::eventlog::{EventKind, EventLog, EventLogError};
 use crate::observed::{Invitation, InvitationStatus};
 use crate::plan::{Drift, DriftKind};
-use crate::reconcile::{
-    record_changes, replay, save_projection, settle_in_doubt, Apis, Listed, PassOptions, PassReport,
-};
 
 pub const DETECTIVE: &str = "detective";
 pub const SECURITYHUB: &str = "securityhub";

@@ -4,6 +4,8 @@
 //! why it runs; it re-reads everything. A desired state with `member:` runs the member side
 //! instead (`member`).
 
+pub mod member;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,7 +21,6 @@ use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::AccountId;
 use crate::eventlog::{Event, EventKind, EventLog, EventLogError, Snapshot};
-use crate::metrics::Metrics;
 use crate::observed::{hub_target, HubMemberStatus, ObservedGraph, ObservedHub};
 use crate::org::{self, Expansion};
 use crate::plan::{plan, plan_hubs, Drift, Plan, PlanSettings};
@@ -35,7 +36,10 @@ pub struct Apis<D, H, O> {
 pub type SdkApis = Apis<SdkDetective, SdkSecurityHub, SdkOrganizations>;
 
 impl SdkApis {
-    pub fn from_sdk(config: &aws_config::SdkConfig, metrics: Option<Arc<Metrics>>) -> SdkApis {
+    pub fn from_sdk(
+        config: &aws_config::SdkConfig,
+        metrics: Option<Arc<dyn crate::aws::RequestSink>>,
+    ) -> SdkApis {
         let mut detective = SdkDetective::new(config.clone());
         let mut securityhub = SdkSecurityHub::new(config.clone());
         if let Some(m) = &metrics {
@@ -183,7 +187,7 @@ pub struct PassReport {
     pub suspended: bool,
     pub org: OrgOutcome,
     /// Member side: each watched (service, region)'s invitations and plan.
-    pub member: Vec<crate::member::TargetPlan>,
+    pub member: Vec<member::TargetPlan>,
     /// The desired state the pass worked to (organization accounts merged in).
     pub effective: Option<DesiredState>,
     /// Pieces of drift seen (the plan's, or in member mode the invitations').
@@ -446,7 +450,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
     if let Some(member) = &desired.member {
-        return Box::pin(crate::member::pass(apis, log, run, desired, member, opts)).await;
+        return Box::pin(member::pass(apis, log, run, desired, member, opts)).await;
     }
     let (settings, concurrency) = (&opts.plan, opts.concurrency);
     let digest = desired.digest.as_str();

@@ -1,0 +1,139 @@
+//! The dependency rule, tested (rust-analyzer's habit: every invariant has a `#[test]`). Each
+//! top-level module of `src/` has a layer; a module may import (`crate::x`) only modules of lower
+//! layers, so imports point downward and no cycle can form. `sandbox` imports nothing of muster
+//! but `domain`, and nothing but `main` starts it. A new module gets its layer in `LAYERS`.
+//!
+//! Adding a back-edge fails the test with the edge named, e.g. `use crate::metrics::Metrics;` in
+//! `src/aws/detective.rs` gives `aws (layer 3) imports metrics (layer 6) in
+//! src/aws/detective.rs: imports must point to a lower layer`.
+
+/// (module, layer): higher layers may import lower ones.
+const LAYERS: &[(&str, u32)] = &[
+    ("domain", 0),
+    ("input", 0),
+    ("desired", 1),
+    ("observed", 1),
+    ("cli", 1),
+    ("plan", 2),
+    ("aws", 3),
+    ("eventlog", 3),
+    ("org", 4),
+    ("apply", 4),
+    ("reconcile", 5),
+    ("config", 6),
+    ("report", 6),
+    ("metrics", 6),
+    ("http", 7),
+    ("daemon", 8),
+];
+
+fn layer(module: &str) -> Option<u32> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
+}
+
+/// Every `crate::<module>` a file's non-test code names, with the file's top-level module.
+fn imports(src: &std::path::Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![src.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (i, _) in code.match_indices("crate::") {
+                let name: String = code[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                if !name.is_empty() {
+                    out.push((module.clone(), name, format!("src/{}", rel.display())));
+                }
+            }
+            // `use crate::{a, b}` groups.
+            for group in code.split("use crate::{").skip(1) {
+                let inner = group.split('}').next().unwrap_or_default();
+                for part in inner.split(',') {
+                    let name: String = part
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        out.push((module.clone(), name, format!("src/{}", rel.display())));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What is wrong with an import of `to` by `from` (in `file`), if anything.
+fn violation(from: &str, to: &str, file: &str) -> Option<String> {
+    if from == to || matches!(from, "lib" | "main" | "layering") {
+        return None;
+    }
+    if from == "sandbox" {
+        return (to != "domain").then(|| {
+            format!(
+                "sandbox imports {to} in {file}: the sandbox imports nothing of muster but domain"
+            )
+        });
+    }
+    if to == "sandbox" {
+        return Some(format!(
+            "{from} imports sandbox in {file}: only main starts the sandbox"
+        ));
+    }
+    match (layer(from), layer(to)) {
+        (None, _) => Some(format!("{from} ({file}) has no layer: give it one in LAYERS")),
+        (_, None) => Some(format!("{from} imports {to} in {file}, which has no layer")),
+        (Some(a), Some(b)) if b >= a => Some(format!(
+            "{from} (layer {a}) imports {to} (layer {b}) in {file}: imports must point to a lower layer"
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn imports_point_downward_only() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = imports(&src);
+    assert!(
+        found
+            .iter()
+            .any(|(m, t, _)| m == "reconcile" && t == "plan"),
+        "the scan sees imports"
+    );
+    let bad: Vec<String> = found
+        .iter()
+        .filter_map(|(m, t, f)| violation(m, t, f))
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn a_back_edge_is_named() {
+    assert_eq!(
+        violation("aws", "metrics", "src/aws/detective.rs").as_deref(),
+        Some("aws (layer 3) imports metrics (layer 6) in src/aws/detective.rs: imports must point to a lower layer")
+    );
+    assert!(violation("reconcile", "sandbox", "src/reconcile/mod.rs").is_some());
+    assert!(violation("sandbox", "plan", "src/sandbox/world.rs").is_some());
+    assert_eq!(violation("reconcile", "plan", "src/reconcile/mod.rs"), None);
+}
