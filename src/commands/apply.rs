@@ -1,0 +1,76 @@
+//! `muster apply`: one pass, recorded in the event log; what was planned and what was done.
+
+use muster::cli::ApplyArgs;
+
+use super::{load_desired, EXIT_ERROR, EXIT_OK, LOCK_PATIENCE};
+
+pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
+    let (config, desired) = match load_desired(&args.settings)? {
+        Ok(v) => v,
+        Err(invalid) => anyhow::bail!("{invalid}"),
+    };
+    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
+    let expired = log.apply_retention(config.retention)?;
+    if expired > 0 {
+        tracing::info!(events = expired, "deleted events past the retention period");
+    }
+    let apis =
+        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    let run = muster::reconcile::run_id();
+    let span = tracing::info_span!("pass", run = %run);
+    let _enter = span.enter();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = muster::reconcile::PassOptions {
+        plan: config.plan_settings(),
+        concurrency: config.max_concurrent_graphs,
+        suspend: config.suspend,
+        stop: &stop,
+    };
+    if config.suspend {
+        tracing::warn!("suspended: nothing is written to AWS");
+    }
+    let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
+    if desired.member.is_some() {
+        // What was seen at the start of the pass, and what that called for.
+        print!("{}", muster::report::member_plan_text(&report.member));
+    } else {
+        print!(
+            "{}",
+            muster::report::plan_text(
+                &report.plan,
+                report.effective.as_ref().unwrap_or(&desired),
+                &report.observe_failures,
+                args.show_emails
+            )
+        );
+    }
+    let a = &report.applied;
+    if desired.member.is_some() {
+        let n = |change, outcome| {
+            a.count("detective", change, outcome) + a.count("securityhub", change, outcome)
+        };
+        println!(
+            "applied: {} accepted, {} declined, {} not processed, {} failed call(s)",
+            n("accept", "ok"),
+            n("decline", "ok"),
+            n("accept", "unprocessed") + n("decline", "unprocessed"),
+            a.failed
+        );
+    } else {
+        println!(
+            "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota",
+            a.invited, a.removed, a.unprocessed, a.failed, a.quota_blocked
+        );
+        if desired.securityhub.is_some() {
+            let n = |change| a.count("securityhub", change, "ok");
+            println!(
+                "securityhub: {} created, {} invited, {} removed",
+                n("create"),
+                n("invite"),
+                n("remove")
+            );
+        }
+    }
+    log.flush()?;
+    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}

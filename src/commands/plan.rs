@@ -1,0 +1,57 @@
+//! `muster plan`: observe and print what `apply` would do; exit 0 none, 2 changes, 1 error.
+
+use muster::cli::{Output, PlanArgs};
+
+use super::{load_desired, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+
+pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
+    let (config, desired) = match load_desired(&args.settings)? {
+        Ok(v) => v,
+        Err(invalid) => anyhow::bail!("{invalid}"),
+    };
+    let apis =
+        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    if let Some(member) = &desired.member {
+        let listings =
+            muster::reconcile::member::list(&apis, member, config.max_concurrent_graphs).await;
+        let plans = muster::reconcile::member::plan_all(listings, member);
+        match args.output {
+            Output::Text => print!("{}", muster::report::member_plan_text(&plans)),
+            Output::Json => println!("{:#}", muster::report::member_plan_json(&plans)),
+        }
+        return Ok(if plans.iter().any(|p| p.listed.is_err()) {
+            EXIT_ERROR
+        } else if muster::reconcile::member::has_changes(&plans) {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    }
+    let survey = muster::reconcile::survey(
+        &apis,
+        None,
+        &desired,
+        &config.plan_settings(),
+        config.max_concurrent_graphs,
+    )
+    .await?;
+    let (plan, failures) = (&survey.plan, &survey.failures);
+    let desired = &survey.desired;
+    match args.output {
+        Output::Text => print!(
+            "{}",
+            muster::report::plan_text(plan, desired, failures, args.show_emails)
+        ),
+        Output::Json => println!(
+            "{:#}",
+            muster::report::plan_json(plan, desired, failures, args.show_emails)
+        ),
+    }
+    Ok(if !failures.is_empty() {
+        EXIT_ERROR
+    } else if plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,70 @@
+//! `muster run`: the daemon, against AWS or (with `--sandbox`) the built-in sandbox.
+
+use muster::cli::RunArgs;
+use muster::config::Config;
+use muster::sandbox::{fixture, Sandbox};
+
+use super::{shutdown_signal, DEMO_FIXTURE, LOCK_PATIENCE};
+
+/// The daemon. With `--sandbox`, the built-in sandbox plays AWS and the example desired state
+/// is reconciled against it, acting as the demo's security account.
+pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    let mut sandbox = None;
+    let sdk = if args.sandbox {
+        let sb = Sandbox::start(
+            fixture::parse("config/sandbox.yaml (built in)", DEMO_FIXTURE)?,
+            "127.0.0.1:0".parse()?,
+        )
+        .await?;
+        if args.settings.desired_state.is_none() && args.settings.config.is_none() {
+            let local = std::path::PathBuf::from("config/accounts.example.yaml");
+            args.settings.desired_state = Some(if local.exists() {
+                local
+            } else {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(local)
+            });
+        }
+        if args.settings.state_dir.is_none() {
+            args.settings.state_dir =
+                Some(std::env::temp_dir().join(format!("muster-sandbox-{}", std::process::id())));
+        }
+        tracing::info!(endpoint = %sb.endpoint(), "sandbox started: muster acts as the demo's security account 222222222222 (no AWS is used)");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(sb.endpoint())
+            .credentials_provider(aws_sdk_detective::config::Credentials::new(
+                "AKIASANDBOXSECURITY",
+                "sandbox",
+                None,
+                None,
+                "muster-sandbox",
+            ))
+            .load()
+            .await;
+        sandbox = Some(sb);
+        Some(sdk)
+    } else {
+        None
+    };
+    let config = Config::load(&args.settings)?;
+    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
+    tracing::info!(state_dir = %config.state_dir.display(), desired_state = %config.desired_state.display(), "event log open (read it with `muster events --state-dir`)");
+    let sdk = match sdk {
+        Some(s) => s,
+        None => muster::aws::sdk_config(&config.aws).await,
+    };
+    let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
+    let sink: std::sync::Arc<dyn muster::aws::RequestSink> = metrics.clone();
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
+    let ctx = muster::daemon::Context {
+        config,
+        apis,
+        log,
+        metrics,
+    };
+    muster::daemon::run(ctx, shutdown_signal()).await?;
+    if let Some(sb) = sandbox {
+        sb.shutdown().await;
+    }
+    Ok(())
+}
