@@ -46,15 +46,110 @@ pub struct Bound {
 }
 
 impl Bound {
-    fn check(self, value: u64) -> Result<u64, ConfigError> {
+    fn check(self, value: u64) -> Result<u64, String> {
         if (self.min..=self.max).contains(&value) {
             Ok(value)
         } else {
-            Err(ConfigError::Invalid(format!(
+            Err(format!(
                 "{} must be between {} and {}, got {value}",
                 self.key, self.min, self.max
-            )))
+            ))
         }
+    }
+}
+
+/// Every problem the settings have, collected so that all are reported at once (as `validate`
+/// does for the desired state).
+#[derive(Debug, Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn ok<T>(&mut self, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// `value` if it is in `b`'s range; otherwise the problem is kept and `b.min` stands in
+    /// (the settings are refused anyway).
+    fn bound(&mut self, b: Bound, value: u64) -> u64 {
+        self.ok(b.check(value)).unwrap_or(b.min)
+    }
+
+    fn into_error(self) -> ConfigError {
+        match self.0.as_slice() {
+            [one] => ConfigError::Invalid(one.clone()),
+            many => ConfigError::Invalid(format!(
+                "{} problems in the settings:\n  {}",
+                many.len(),
+                many.join("\n  ")
+            )),
+        }
+    }
+}
+
+/// The numeric settings, each checked against its bound.
+struct Numbers {
+    max_removals_per_pass: usize,
+    max_concurrent_graphs: usize,
+    pending_secs: u64,
+    retention_days: u64,
+    max_attempts: u32,
+    operation_timeout_secs: u64,
+    attempt_timeout_secs: u64,
+    grace_secs: u64,
+}
+
+impl Numbers {
+    fn check(args: &SettingsArgs, raw: &RawSettings, problems: &mut Problems) -> Numbers {
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let removals = args.max_removals_per_pass.or(raw.max_removals_per_pass);
+        let concurrent = args.max_concurrent_graphs.or(raw.max_concurrent_graphs);
+        let mut n = Numbers {
+            max_removals_per_pass: problems.bound(
+                MAX_REMOVALS,
+                wide(removals.unwrap_or(DEFAULT_MAX_REMOVALS_PER_PASS)),
+            ) as usize,
+            max_concurrent_graphs: problems.bound(
+                MAX_CONCURRENT,
+                wide(concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_GRAPHS)),
+            ) as usize,
+            pending_secs: problems.bound(
+                PENDING_AFTER,
+                raw.pending_invitation_after_secs
+                    .unwrap_or(DEFAULT_PENDING_AFTER_SECS),
+            ),
+            retention_days: problems.bound(
+                RETENTION,
+                raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            ),
+            max_attempts: problems.bound(
+                MAX_ATTEMPTS,
+                u64::from(raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS)),
+            ) as u32,
+            operation_timeout_secs: problems.bound(
+                OPERATION_TIMEOUT,
+                raw.aws_operation_timeout_secs
+                    .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
+            ),
+            attempt_timeout_secs: 0,
+            grace_secs: 0,
+        };
+        n.attempt_timeout_secs = problems.bound(
+            ATTEMPT_TIMEOUT,
+            raw.aws_attempt_timeout_secs
+                .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
+        );
+        if n.operation_timeout_secs < n.attempt_timeout_secs {
+            problems.0.push(format!(
+                "aws_attempt_timeout_secs ({}) must be at most aws_operation_timeout_secs ({})",
+                n.attempt_timeout_secs, n.operation_timeout_secs
+            ));
+        }
+        n.grace_secs = problems.bound(
+            SHUTDOWN_GRACE,
+            raw.shutdown_grace_secs
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        );
+        n
     }
 }
 
@@ -259,89 +354,60 @@ impl Config {
     }
 
     /// Settings from the file `args.config` names (if any), overridden by flags and variables.
+    /// Every problem is reported, not only the first.
     pub fn load(args: &SettingsArgs) -> Result<Config, ConfigError> {
         let (raw, base) = file_settings(args)?;
+        let mut problems = Problems::default();
         let desired_state = args
             .desired_state
             .clone()
             .or(raw.desired_state.clone().map(|p| resolve(&base, p)))
             .ok_or_else(|| {
-                ConfigError::Invalid(
-                    "no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE".into(),
-                )
-            })?;
-        let state_dir = state_dir_of(args, &raw, &base);
-        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        let max_removals_per_pass = MAX_REMOVALS.check(wide(
-            args.max_removals_per_pass
-                .or(raw.max_removals_per_pass)
-                .unwrap_or(DEFAULT_MAX_REMOVALS_PER_PASS),
-        ))? as usize;
-        let max_concurrent_graphs = MAX_CONCURRENT.check(wide(
-            args.max_concurrent_graphs
-                .or(raw.max_concurrent_graphs)
-                .unwrap_or(DEFAULT_MAX_CONCURRENT_GRAPHS),
-        ))? as usize;
-        let pending = PENDING_AFTER.check(
-            raw.pending_invitation_after_secs
-                .unwrap_or(DEFAULT_PENDING_AFTER_SECS),
-        )?;
-        let retention_days =
-            RETENTION.check(raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS))?;
-        let schedule = Schedule::parse(
+                "no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE".to_owned()
+            });
+        let desired_state = problems.ok(desired_state);
+        let schedule = problems.ok(Schedule::parse(
             args.schedule
                 .as_deref()
                 .or(raw.schedule.as_deref())
                 .unwrap_or(DEFAULT_SCHEDULE),
-        )
-        .map_err(ConfigError::Invalid)?;
+        ));
         let listen = args
             .metrics_listen
             .as_deref()
             .or(raw.metrics_listen.as_deref())
             .unwrap_or(DEFAULT_METRICS_LISTEN);
-        let metrics_listen = listen.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
+        let metrics_listen = problems.ok(listen.parse().map_err(|_| {
+            format!(
                 "metrics_listen {listen:?} is not an address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"
-            ))
-        })?;
-        let max_attempts = MAX_ATTEMPTS.check(u64::from(
-            raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS),
-        ))? as u32;
-        let operation_timeout = OPERATION_TIMEOUT.check(
-            raw.aws_operation_timeout_secs
-                .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
-        )?;
-        let attempt_timeout = ATTEMPT_TIMEOUT.check(
-            raw.aws_attempt_timeout_secs
-                .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
-        )?;
-        if operation_timeout < attempt_timeout {
-            return Err(ConfigError::Invalid(format!(
-                "aws_attempt_timeout_secs ({attempt_timeout}) must be at most aws_operation_timeout_secs ({operation_timeout})"
-            )));
-        }
-        let grace = SHUTDOWN_GRACE.check(
-            raw.shutdown_grace_secs
-                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
-        )?;
+            )
+        }));
+        let n = Numbers::check(args, &raw, &mut problems);
+        let (Some(desired_state), Some(schedule), Some(metrics_listen), true) = (
+            desired_state,
+            schedule,
+            metrics_listen,
+            problems.0.is_empty(),
+        ) else {
+            return Err(problems.into_error());
+        };
         Ok(Config {
             schedule,
             metrics_listen,
             suspend: args.suspend || raw.suspend.unwrap_or(false),
             aws: AwsSettings {
-                max_attempts,
-                operation_timeout: Duration::from_secs(operation_timeout),
-                attempt_timeout: Duration::from_secs(attempt_timeout),
+                max_attempts: n.max_attempts,
+                operation_timeout: Duration::from_secs(n.operation_timeout_secs),
+                attempt_timeout: Duration::from_secs(n.attempt_timeout_secs),
             },
-            shutdown_grace: Duration::from_secs(grace),
+            shutdown_grace: Duration::from_secs(n.grace_secs),
             // At most 36,500 days: the product is far from overflowing.
-            retention: Duration::from_secs(retention_days * 86_400),
+            retention: Duration::from_secs(n.retention_days * 86_400),
+            state_dir: state_dir_of(args, &raw, &base),
             desired_state,
-            state_dir,
-            max_removals_per_pass,
-            max_concurrent_graphs,
-            pending_invitation_after: Duration::from_secs(pending),
+            max_removals_per_pass: n.max_removals_per_pass,
+            max_concurrent_graphs: n.max_concurrent_graphs,
+            pending_invitation_after: Duration::from_secs(n.pending_secs),
         })
     }
 }
@@ -510,6 +576,34 @@ mod tests {
         assert_eq!(c.metrics_listen.to_string(), "127.0.0.1:9464");
         assert!(!c.suspend);
         assert_eq!(c.aws.max_attempts, 5);
+    }
+
+    #[test]
+    fn every_problem_in_the_settings_is_reported_at_once() {
+        let (dir, file) = settings_file(
+            "many",
+            "retention_days: 0\nshutdown_grace_secs: 301\nschedule: \"61 * * * *\"\nmetrics_listen: nowhere\n",
+        );
+        let err = Config::load(&args(Some(file))).unwrap_err().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines[0], "5 problems in the settings:");
+        assert_eq!(
+            lines[1],
+            "  no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE"
+        );
+        assert!(
+            lines[2].starts_with("  schedule \"61 * * * *\" is not a valid cron schedule: "),
+            "{err}"
+        );
+        assert_eq!(
+            &lines[3..],
+            [
+                "  metrics_listen \"nowhere\" is not an address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464",
+                "  retention_days must be between 1 and 36500, got 0",
+                "  shutdown_grace_secs must be between 0 and 300, got 301",
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
