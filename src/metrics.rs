@@ -70,22 +70,6 @@ pub const DRIFT_KINDS: [DriftKind; 7] = [
     DriftKind::QuotaBlocked,
 ];
 
-/// The operations muster calls, by service: their request and retry counters start at 0, so
-/// that rates and alerts see them before the first failure.
-const OPERATIONS: [(&str, &str); 11] = [
-    ("detective", "ListGraphs"),
-    ("detective", "ListMembers"),
-    ("detective", "CreateMembers"),
-    ("detective", "DeleteMembers"),
-    ("securityhub", "ListMembers"),
-    ("securityhub", "CreateMembers"),
-    ("securityhub", "InviteMembers"),
-    ("organizations", "ListRoots"),
-    ("organizations", "ListOrganizationalUnitsForParent"),
-    ("organizations", "ListAccountsForParent"),
-    ("detective", "ListInvitations"),
-];
-
 /// Detective member statuses as label values; anything unknown is `other`.
 const MEMBER_STATUSES: [&str; 6] = [
     "invited",
@@ -381,7 +365,7 @@ impl Metrics {
         ] {
             m.passes.with_label_values(&[result.as_str()]);
         }
-        for (service, operation) in OPERATIONS {
+        for (service, operation) in crate::aws::OPERATIONS {
             for outcome in ["ok", "throttled", "error"] {
                 m.aws_requests
                     .with_label_values(&[service, operation, outcome]);

@@ -14,6 +14,31 @@ use std::future::Future;
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
 
+/// Every operation muster calls, by service (the adapters' names for them): metrics starts
+/// their request and retry counters at 0, so that rates and alerts see them before the first
+/// failure. A test checks it against the operations the adapters name.
+pub const OPERATIONS: [(&str, &str); 19] = [
+    ("detective", "ListGraphs"),
+    ("detective", "ListMembers"),
+    ("detective", "CreateMembers"),
+    ("detective", "DeleteMembers"),
+    ("detective", "ListInvitations"),
+    ("detective", "AcceptInvitation"),
+    ("detective", "RejectInvitation"),
+    ("securityhub", "ListMembers"),
+    ("securityhub", "CreateMembers"),
+    ("securityhub", "InviteMembers"),
+    ("securityhub", "DisassociateMembers"),
+    ("securityhub", "DeleteMembers"),
+    ("securityhub", "ListInvitations"),
+    ("securityhub", "GetAdministratorAccount"),
+    ("securityhub", "AcceptAdministratorInvitation"),
+    ("securityhub", "DeclineInvitations"),
+    ("organizations", "ListRoots"),
+    ("organizations", "ListOrganizationalUnitsForParent"),
+    ("organizations", "ListAccountsForParent"),
+];
+
 /// How muster's AWS clients behave: the SDK has no timeouts by default. `config` checks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -228,4 +253,52 @@ pub trait OrganizationsApi: Send + Sync {
         &self,
         parent: &str,
     ) -> impl Future<Output = Result<Vec<OrgAccount>, Error>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The operation names each adapter's source uses (string literals that are AWS operation
+    /// names), with its service.
+    fn named(service: &str, source: &str) -> std::collections::BTreeSet<(String, String)> {
+        const VERBS: [&str; 9] = [
+            "List",
+            "Get",
+            "Create",
+            "Delete",
+            "Invite",
+            "Accept",
+            "Reject",
+            "Decline",
+            "Disassociate",
+        ];
+        source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|lit| {
+                lit.chars().all(|c| c.is_ascii_alphabetic())
+                    && VERBS
+                        .iter()
+                        .any(|v| lit.starts_with(v) && lit.len() > v.len())
+            })
+            .map(|lit| (service.to_owned(), lit.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn operations_lists_every_operation_the_adapters_call() {
+        let code = |s: &'static str| s.split("#[cfg(test)]").next().unwrap();
+        let mut found = named("detective", code(include_str!("detective.rs")));
+        found.extend(named("securityhub", code(include_str!("securityhub.rs"))));
+        found.extend(named(
+            "organizations",
+            code(include_str!("organizations.rs")),
+        ));
+        let listed: std::collections::BTreeSet<(String, String)> = super::OPERATIONS
+            .iter()
+            .map(|(s, o)| (s.to_string(), o.to_string()))
+            .collect();
+        assert_eq!(listed.len(), super::OPERATIONS.len(), "no operation twice");
+        assert_eq!(found, listed);
+    }
 }
