@@ -106,47 +106,29 @@ where
     H: SecurityHubApi + 'static,
     O: OrganizationsApi + 'static,
 {
-    let Context {
-        config,
-        apis,
-        log,
-        metrics,
-    } = ctx;
     let mut shutdown = std::pin::pin!(shutdown.fuse());
-    metrics.set_suspended(config.suspend);
-    if config.suspend {
+    ctx.metrics.set_suspended(ctx.config.suspend);
+    if ctx.config.suspend {
         tracing::warn!("suspended: muster observes and reports drift and writes nothing to AWS");
     }
-
     // HTTP first, so that probes and scrapes work while the first pass runs.
     let health = Arc::new(Health::default());
-    let listener = http::bind(config.metrics_listen)
-        .await
-        .map_err(DaemonError::Listen)?;
-    let local = listener.local_addr().map_err(DaemonError::Listen)?;
-    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(metrics.clone(), health.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
-    });
-    tracing::info!(listen = %local, "serving /metrics, /healthz and /readyz");
-
+    let server = serve(&ctx.config, ctx.metrics.clone(), health.clone()).await?;
     let triggers = Arc::new(Triggers::default());
-    let mut scheduler = schedule(&config, triggers.clone()).await?;
-    let _watcher = watch(&config.desired_state, triggers.clone())?;
+    let mut scheduler = schedule(&ctx.config, triggers.clone()).await?;
+    let _watcher = watch(&ctx.config.desired_state, triggers.clone())?;
     let _watchdog = systemd_watchdog();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    retain(&log, config.retention);
+    retain(&ctx.log, ctx.config.retention);
     let mut retention_at = Instant::now();
-
-    let interval = config.schedule.shortest_interval();
-    metrics.set_schedule_interval(interval);
-    let plan_settings = config.plan_settings();
+    let interval = ctx.config.schedule.shortest_interval();
+    ctx.metrics.set_schedule_interval(interval);
+    let passes = Passes {
+        plan: ctx.config.plan_settings(),
+        ctx,
+        health,
+    };
     let mut current: Option<DesiredState> = None;
     let mut failures = 0u32;
     let mut retry: Option<tokio::task::JoinHandle<()>> = None;
@@ -156,20 +138,118 @@ where
             () = &mut shutdown => break,
             r = triggers.next() => r,
         };
+        if !passes.reload(&mut current, &reasons) {
+            continue;
+        }
+        let Some(desired) = current.as_ref() else {
+            continue;
+        };
+        if retention_at.elapsed() > Duration::from_secs(24 * 3600) {
+            retention_at = Instant::now();
+            retain(&passes.ctx.log, passes.ctx.config.retention);
+        }
+        let Some(result) = passes.pass(desired, &reasons, &mut shutdown).await else {
+            break;
+        };
+        if matches!(result, PassResult::Ok | PassResult::Suspended) {
+            failures = 0;
+        } else {
+            failures += 1;
+            let wait = backoff(failures, interval);
+            tracing::warn!(failures, retry_in = ?wait, "pass did not complete cleanly; retrying");
+            if let Some(old) = retry.replace(fire_after(wait, triggers.clone())) {
+                old.abort();
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(r) = retry {
+        r.abort();
+    }
+    let _ = scheduler.shutdown().await;
+    passes.ctx.log.flush()?;
+    server.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `Reason::Retry` after `wait`.
+fn fire_after(wait: Duration, triggers: Arc<Triggers>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        triggers.fire(Reason::Retry);
+    })
+}
+
+/// `/metrics`, `/healthz` and `/readyz`, served until `stop`.
+struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn serve(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) -> Result<Server, DaemonError> {
+    let listener = http::bind(config.metrics_listen)
+        .await
+        .map_err(DaemonError::Listen)?;
+    let local = listener.local_addr().map_err(DaemonError::Listen)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = http::router(metrics, health);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(listen = %local, "serving /metrics, /healthz and /readyz");
+    Ok(Server { stop, task })
+}
+
+/// What every pass uses: the context, the plan settings, the health the endpoints report.
+struct Passes<D, H, O> {
+    ctx: Context<D, H, O>,
+    plan: crate::plan::PlanSettings,
+    health: Arc<Health>,
+}
+
+impl<D, H, O> Passes<D, H, O>
+where
+    D: DetectiveApi + 'static,
+    H: SecurityHubApi + 'static,
+    O: OrganizationsApi + 'static,
+{
+    /// Re-reads the desired state into `current` (a broken one keeps the last good one);
+    /// returns whether a pass should run.
+    fn reload(&self, current: &mut Option<DesiredState>, reasons: &BTreeSet<Reason>) -> bool {
+        let (health, metrics) = (&self.health, &self.ctx.metrics);
         let only_file = reasons.iter().all(|r| *r == Reason::FileChanged);
-        match desired::load(&config.desired_state) {
+        match desired::load(&self.ctx.config.desired_state) {
             Ok(d) => {
                 health.desired_valid.store(true, Ordering::SeqCst);
                 let same = current.as_ref().is_some_and(|c| c.digest == d.digest);
                 if only_file && same {
                     tracing::debug!("desired state unchanged");
-                    continue;
+                    return false;
                 }
                 if !same {
                     tracing::info!(digest = %&d.digest[..12], accounts = d.accounts.len(), files = d.files.len(), "desired state loaded");
                 }
                 metrics.desired_state_loaded(&d);
-                current = Some(d);
+                *current = Some(d);
+                true
             }
             Err(invalid) => {
                 health.desired_valid.store(false, Ordering::SeqCst);
@@ -177,29 +257,29 @@ where
                 for p in &invalid.0 {
                     tracing::error!(problem = %p, "desired state invalid");
                 }
-                match &current {
+                match current {
                     Some(c) => tracing::warn!(problems = invalid.0.len(), digest = %&c.digest[..12], "the desired state on disk is invalid; the last good one stays in use"),
                     None => tracing::warn!(problems = invalid.0.len(), "the desired state on disk is invalid and there is no good one yet: no pass runs until it is fixed"),
                 }
-                if only_file || current.is_none() {
-                    continue;
-                }
+                !only_file && current.is_some()
             }
         }
-        let Some(desired) = current.as_ref() else {
-            continue;
-        };
+    }
 
-        if retention_at.elapsed() > Duration::from_secs(24 * 3600) {
-            retention_at = Instant::now();
-            retain(&log, config.retention);
-        }
-
+    /// One pass, and its outcome in metrics, health and the log; `None` when muster is
+    /// stopping (the batch in flight got its grace).
+    async fn pass<S: Future<Output = ()>>(
+        &self,
+        desired: &DesiredState,
+        reasons: &BTreeSet<Reason>,
+        shutdown: &mut std::pin::Pin<&mut futures_util::future::Fuse<S>>,
+    ) -> Option<PassResult> {
+        let (config, log) = (&self.ctx.config, &self.ctx.log);
         let run_id = reconcile::run_id();
         let span = tracing::info_span!("pass", run = %run_id);
         let stop = AtomicBool::new(false);
         let opts = PassOptions {
-            plan: plan_settings.clone(),
+            plan: self.plan.clone(),
             concurrency: config.max_concurrent_graphs,
             suspend: config.suspend,
             stop: &stop,
@@ -208,14 +288,14 @@ where
         let seq_before = log.last_seq();
         tracing::info!(parent: &span, reasons = ?reasons, "pass started");
         let pass = tracing::Instrument::instrument(
-            reconcile::pass(&apis, &log, &run_id, desired, &opts),
+            reconcile::pass(&self.ctx.apis, log, &run_id, desired, &opts),
             span.clone(),
         );
         let mut pass = std::pin::pin!(pass);
         let mut stopping = false;
         let result = tokio::select! {
             r = &mut pass => Some(r),
-            () = &mut shutdown => {
+            () = shutdown => {
                 stopping = true;
                 stop.store(true, Ordering::SeqCst);
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -235,26 +315,37 @@ where
             Some(Ok(report)) => Some(log.flush().map(|()| report)),
             other => other,
         };
-        match &result {
-            Some(Ok(_)) => health.set_eventlog_error(None),
-            Some(Err(e)) => {
-                metrics.eventlog_write_failed();
-                health.set_eventlog_error(Some(e.to_string()));
-            }
-            None => {}
-        }
         let took = started.elapsed();
-        metrics.events_appended(log.last_seq().saturating_sub(seq_before));
-        metrics.eventlog_size(log.size_on_disk());
-        let result_label = match &result {
+        self.ctx
+            .metrics
+            .events_appended(log.last_seq().saturating_sub(seq_before));
+        self.ctx.metrics.eventlog_size(log.size_on_disk());
+        let label = self.record(desired, &result, took, &span);
+        // The pass's report (its listings, plan and desired state) goes before the heap is
+        // trimmed, so that what it held goes back to the system too.
+        drop(result);
+        release_memory();
+        (!stopping).then_some(label)
+    }
+
+    /// A pass's outcome into metrics, health, the log and systemd's status line.
+    fn record(
+        &self,
+        desired: &DesiredState,
+        result: &Option<Result<reconcile::PassReport, EventLogError>>,
+        took: Duration,
+        span: &tracing::Span,
+    ) -> PassResult {
+        let (metrics, health) = (&self.ctx.metrics, &self.health);
+        match result {
             Some(Ok(report)) => {
-                let view = PassView::of(desired, report);
+                health.set_eventlog_error(None);
                 let r = report.result();
-                metrics.pass_finished(r, took, Some(view));
+                metrics.pass_finished(r, took, Some(PassView::of(desired, report)));
                 health.passed.store(true, Ordering::SeqCst);
                 let a = &report.applied;
                 let drift = report.drift;
-                tracing::info!(parent: &span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
+                tracing::info!(parent: span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
                 let status = format!(
                     "last pass {}: drift {drift}, {} invited, {} removed",
                     r.as_str(),
@@ -265,7 +356,9 @@ where
                 r
             }
             Some(Err(e)) => {
-                tracing::error!(parent: &span, error = %e, "pass failed");
+                metrics.eventlog_write_failed();
+                health.set_eventlog_error(Some(e.to_string()));
+                tracing::error!(parent: span, error = %e, "pass failed");
                 metrics.pass_finished(PassResult::Failed, took, None);
                 PassResult::Failed
             }
@@ -273,42 +366,8 @@ where
                 metrics.pass_finished(PassResult::Interrupted, took, None);
                 PassResult::Interrupted
             }
-        };
-        // The pass's report (its listings, plan and desired state) goes before the heap is
-        // trimmed, so that what it held goes back to the system too.
-        drop(result);
-        release_memory();
-        if stopping {
-            break;
-        }
-        if matches!(result_label, PassResult::Ok | PassResult::Suspended) {
-            failures = 0;
-        } else {
-            failures += 1;
-            let wait = backoff(failures, interval);
-            tracing::warn!(failures, retry_in = ?wait, "pass did not complete cleanly; retrying");
-            if let Some(old) = retry.take() {
-                old.abort();
-            }
-            let t = triggers.clone();
-            retry = Some(tokio::spawn(async move {
-                tokio::time::sleep(wait).await;
-                t.fire(Reason::Retry);
-            }));
         }
     }
-
-    tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    if let Some(r) = retry {
-        r.abort();
-    }
-    let _ = scheduler.shutdown().await;
-    log.flush()?;
-    let _ = http_stop.send(());
-    let _ = server.await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Deletes events past `retention`. A log that cannot be written now is no reason to stop:
