@@ -142,6 +142,54 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     )
 }
 
+/// How long passes take: buckets from 50 ms to 10 minutes.
+fn pass_duration(r: &Registry) -> Histogram {
+    register(
+        r,
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "muster_pass_duration_seconds",
+                "Time a reconcile pass took, observe to last outcome.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ]),
+        )
+        .expect("valid metric"),
+    )
+}
+
+/// CPU, resident memory, open files and start time of the process (Linux).
+fn register_process_collector(r: &Registry) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = r;
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    register(r, IntGauge::new(name, help).expect("valid metric"))
+}
+
+fn int_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    register(r, IntCounter::new(name, help).expect("valid metric"))
+}
+
+fn float_gauge(r: &Registry, name: &str, help: &str) -> Gauge {
+    register(r, Gauge::new(name, help).expect("valid metric"))
+}
+
+fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    register(
+        r,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
 /// What the AWS adapters report through, without importing metrics.
 impl crate::aws::RequestSink for Metrics {
     fn aws_request(&self, service: &str, operation: &str, outcome: &str) {
@@ -168,12 +216,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        #[cfg(target_os = "linux")]
-        {
-            let _ = r.register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ));
-        }
+        register_process_collector(&r);
         let target = ["service", "region", "graph"];
         let m = Metrics {
             declared: gauge_vec(
@@ -194,55 +237,16 @@ impl Metrics {
                 "Accounts whose membership differs from the desired state, by kind of drift.",
                 &["service", "region", "graph", "kind"],
             ),
-            member_utilization: register(
-                &r,
-                GaugeVec::new(
-                    Opts::new(
-                        "muster_graph_member_utilization_ratio",
-                        "Members of a behavior graph as a fraction of Detective's 1,200 member limit.",
-                    ),
-                    &["service", "region", "graph"],
-                )
-                .expect("valid metric"),
-            ),
-            volume_utilization: register(
-                &r,
-                GaugeVec::new(
-                    Opts::new(
-                        "muster_graph_volume_utilization_ratio",
-                        "Highest PercentOfGraphUtilization among a graph's members, as a fraction.",
-                    ),
-                    &["service", "region", "graph"],
-                )
-                .expect("valid metric"),
-            ),
+            member_utilization: float_gauge_vec(&r, "muster_graph_member_utilization_ratio", "Members of a behavior graph as a fraction of Detective's 1,200 member limit.", &["service", "region", "graph"]),
+            volume_utilization: float_gauge_vec(&r, "muster_graph_volume_utilization_ratio", "Highest PercentOfGraphUtilization among a graph's members, as a fraction.", &["service", "region", "graph"]),
             passes: counter_vec(
                 &r,
                 "muster_passes_total",
                 "Reconcile passes, by result (ok, partial, failed, suspended, interrupted).",
                 &["result"],
             ),
-            pass_duration: register(
-                &r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "muster_pass_duration_seconds",
-                        "Time a reconcile pass took, observe to last outcome.",
-                    )
-                    .buckets(vec![
-                        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-                    ]),
-                )
-                .expect("valid metric"),
-            ),
-            last_success: register(
-                &r,
-                Gauge::new(
-                    "muster_last_successful_pass_timestamp_seconds",
-                    "Unix time the last pass with result ok or suspended finished.",
-                )
-                .expect("valid metric"),
-            ),
+            pass_duration: pass_duration(&r),
+            last_success: float_gauge(&r, "muster_last_successful_pass_timestamp_seconds", "Unix time the last pass with result ok or suspended finished."),
             aws_requests: counter_vec(
                 &r,
                 "muster_aws_requests_total",
@@ -255,22 +259,8 @@ impl Metrics {
                 "Attempts after the first that the AWS SDK made (standard retry mode).",
                 &["service", "operation"],
             ),
-            desired_valid: register(
-                &r,
-                IntGauge::new(
-                    "muster_desired_state_valid",
-                    "1 when the desired state on disk parses and validates, 0 when it does not.",
-                )
-                .expect("valid metric"),
-            ),
-            reload_failures: register(
-                &r,
-                IntCounter::new(
-                    "muster_desired_state_reload_failures_total",
-                    "Loads of the desired state that failed to read, parse or validate.",
-                )
-                .expect("valid metric"),
-            ),
+            desired_valid: int_gauge(&r, "muster_desired_state_valid", "1 when the desired state on disk parses and validates, 0 when it does not."),
+            reload_failures: int_counter(&r, "muster_desired_state_reload_failures_total", "Loads of the desired state that failed to read, parse or validate."),
             desired_info: gauge_vec(
                 &r,
                 "muster_desired_state_info",
@@ -283,70 +273,14 @@ impl Metrics {
                 "Membership changes muster made, by kind (invite, remove) and outcome (ok, unprocessed, failed, quota_blocked).",
                 &["service", "kind", "outcome"],
             ),
-            eventlog_size: register(
-                &r,
-                IntGauge::new(
-                    "muster_eventlog_size_bytes",
-                    "Size on disk of the event log.",
-                )
-                .expect("valid metric"),
-            ),
-            eventlog_write_failures: register(
-                &r,
-                IntCounter::new(
-                    "muster_eventlog_write_failures_total",
-                    "Passes that could not write the event log (a full disk, an IO error): nothing more was sent to AWS in that pass.",
-                )
-                .expect("valid metric"),
-            ),
-            events_appended: register(
-                &r,
-                IntCounter::new(
-                    "muster_events_appended_total",
-                    "Events appended to the event log.",
-                )
-                .expect("valid metric"),
-            ),
-            suspended: register(
-                &r,
-                IntGauge::new(
-                    "muster_suspended",
-                    "1 when muster runs suspended: it observes and reports, and writes nothing.",
-                )
-                .expect("valid metric"),
-            ),
-            schedule_interval: register(
-                &r,
-                Gauge::new(
-                    "muster_schedule_interval_seconds",
-                    "The shortest interval between two scheduled passes (alerts count in it).",
-                )
-                .expect("valid metric"),
-            ),
-            org_stale: register(
-                &r,
-                IntGauge::new(
-                    "muster_organization_stale",
-                    "1 when the last pass could not list the organization and went on with the last good listing (prune waits).",
-                )
-                .expect("valid metric"),
-            ),
-            org_accounts: register(
-                &r,
-                IntGauge::new(
-                    "muster_organization_accounts",
-                    "Accounts the desired state's organization section takes, at the listing in use.",
-                )
-                .expect("valid metric"),
-            ),
-            org_listed: register(
-                &r,
-                Gauge::new(
-                    "muster_organization_listed_timestamp_seconds",
-                    "Unix time of the organization listing in use.",
-                )
-                .expect("valid metric"),
-            ),
+            eventlog_size: int_gauge(&r, "muster_eventlog_size_bytes", "Size on disk of the event log."),
+            eventlog_write_failures: int_counter(&r, "muster_eventlog_write_failures_total", "Passes that could not write the event log (a full disk, an IO error): nothing more was sent to AWS in that pass."),
+            events_appended: int_counter(&r, "muster_events_appended_total", "Events appended to the event log."),
+            suspended: int_gauge(&r, "muster_suspended", "1 when muster runs suspended: it observes and reports, and writes nothing."),
+            schedule_interval: float_gauge(&r, "muster_schedule_interval_seconds", "The shortest interval between two scheduled passes (alerts count in it)."),
+            org_stale: int_gauge(&r, "muster_organization_stale", "1 when the last pass could not list the organization and went on with the last good listing (prune waits)."),
+            org_accounts: int_gauge(&r, "muster_organization_accounts", "Accounts the desired state's organization section takes, at the listing in use."),
+            org_listed: float_gauge(&r, "muster_organization_listed_timestamp_seconds", "Unix time of the organization listing in use."),
             invitations: gauge_vec(
                 &r,
                 "muster_invitations",
@@ -356,6 +290,13 @@ impl Metrics {
             update: Mutex::new(BTreeSet::new()),
             registry: r,
         };
+        m.start_at_zero();
+        m
+    }
+
+    /// Series whose absence would hide something: every pass result and every AWS operation's
+    /// request and retry counters exist from the start, at 0.
+    fn start_at_zero(&self) {
         for result in [
             PassResult::Ok,
             PassResult::Partial,
@@ -363,16 +304,15 @@ impl Metrics {
             PassResult::Suspended,
             PassResult::Interrupted,
         ] {
-            m.passes.with_label_values(&[result.as_str()]);
+            self.passes.with_label_values(&[result.as_str()]);
         }
         for (service, operation) in crate::aws::OPERATIONS {
             for outcome in ["ok", "throttled", "error"] {
-                m.aws_requests
+                self.aws_requests
                     .with_label_values(&[service, operation, outcome]);
             }
-            m.aws_retries.with_label_values(&[service, operation]);
+            self.aws_retries.with_label_values(&[service, operation]);
         }
-        m
     }
 
     /// The text exposition format, for `/metrics`.
