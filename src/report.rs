@@ -7,7 +7,7 @@ use crate::aws;
 use crate::desired::DesiredState;
 use crate::domain::Email;
 use crate::eventlog::Event;
-use crate::plan::{DriftKind, Plan};
+use crate::plan::{Drift, DriftKind, GraphPlan, HubPlan, Plan};
 use crate::reconcile::member::TargetPlan;
 
 fn email(e: &Email, show: bool) -> String {
@@ -18,7 +18,7 @@ fn email(e: &Email, show: bool) -> String {
     }
 }
 
-/// The plan as text, one section per graph.
+/// The plan as text, one section per graph and hub, then what could not be observed.
 pub fn plan_text(
     plan: &Plan,
     desired: &DesiredState,
@@ -27,70 +27,10 @@ pub fn plan_text(
 ) -> String {
     let mut out = String::new();
     for g in &plan.graphs {
-        out += &format!(
-            "graph {} ({} members, {} declared)\n",
-            g.graph,
-            g.members,
-            desired.accounts.len()
-        );
-        if !g.has_changes() && g.drift.is_empty() {
-            out += "  in sync\n";
-        }
-        for (id, e) in &g.invite {
-            out += &format!(
-                "  + invite  {id}  {}  (declared at {})\n",
-                email(e, show_emails),
-                origin(desired, id)
-            );
-        }
-        for (id, why) in &g.remove {
-            out += &format!("  - remove  {id}  ({})\n", why.as_str());
-        }
-        // Missing accounts are the `+ invite` lines already.
-        for d in g.drift.iter().filter(|d| d.kind != DriftKind::Missing) {
-            out += &format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail);
-        }
-        if let Some(r) = &g.prune_refused {
-            out += &format!("  prune refused: {r}\n");
-        }
+        out += &graph_text(g, desired, show_emails);
     }
     for h in &plan.hubs {
-        out += &format!(
-            "securityhub {} ({} members, {} declared)\n",
-            h.region,
-            h.members,
-            desired.accounts.len()
-        );
-        if !h.has_changes() && h.drift.is_empty() {
-            out += "  in sync\n";
-        }
-        for (id, _) in &h.create {
-            let then = if h.invite.contains(id) {
-                ", then invite"
-            } else {
-                ""
-            };
-            out += &format!(
-                "  + create{then}  {id}  (declared at {})\n",
-                origin(desired, id)
-            );
-        }
-        for id in h
-            .invite
-            .iter()
-            .filter(|id| !h.create.iter().any(|(c, _)| c == *id))
-        {
-            out += &format!("  + invite  {id}\n");
-        }
-        for id in &h.remove {
-            out += &format!("  - remove  {id}  (undeclared)\n");
-        }
-        for d in h.drift.iter().filter(|d| d.kind != DriftKind::Missing) {
-            out += &format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail);
-        }
-        if let Some(r) = &h.prune_refused {
-            out += &format!("  prune refused: {r}\n");
-        }
+        out += &hub_text(h, desired);
     }
     for (what, e) in failures {
         let what = if what.starts_with("securityhub:") || what == crate::reconcile::ORGANIZATION {
@@ -113,6 +53,80 @@ pub fn plan_text(
         out += &format!(
             "securityhub: {creates} to create, {invites} to invite, {removals} to remove\n"
         );
+    }
+    out
+}
+
+/// Drift a plan reports beyond its changes (missing accounts are its `+` lines already).
+fn drift_text(drift: &[Drift]) -> String {
+    drift
+        .iter()
+        .filter(|d| d.kind != DriftKind::Missing)
+        .map(|d| format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail))
+        .collect()
+}
+
+fn graph_text(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
+    let mut out = format!(
+        "graph {} ({} members, {} declared)\n",
+        g.graph,
+        g.members,
+        desired.accounts.len()
+    );
+    if !g.has_changes() && g.drift.is_empty() {
+        out += "  in sync\n";
+    }
+    for (id, e) in &g.invite {
+        out += &format!(
+            "  + invite  {id}  {}  (declared at {})\n",
+            email(e, show_emails),
+            origin(desired, id)
+        );
+    }
+    for (id, why) in &g.remove {
+        out += &format!("  - remove  {id}  ({})\n", why.as_str());
+    }
+    out += &drift_text(&g.drift);
+    if let Some(r) = &g.prune_refused {
+        out += &format!("  prune refused: {r}\n");
+    }
+    out
+}
+
+fn hub_text(h: &HubPlan, desired: &DesiredState) -> String {
+    let mut out = format!(
+        "securityhub {} ({} members, {} declared)\n",
+        h.region,
+        h.members,
+        desired.accounts.len()
+    );
+    if !h.has_changes() && h.drift.is_empty() {
+        out += "  in sync\n";
+    }
+    for (id, _) in &h.create {
+        let then = if h.invite.contains(id) {
+            ", then invite"
+        } else {
+            ""
+        };
+        out += &format!(
+            "  + create{then}  {id}  (declared at {})\n",
+            origin(desired, id)
+        );
+    }
+    for id in h
+        .invite
+        .iter()
+        .filter(|id| !h.create.iter().any(|(c, _)| c == *id))
+    {
+        out += &format!("  + invite  {id}\n");
+    }
+    for id in &h.remove {
+        out += &format!("  - remove  {id}  (undeclared)\n");
+    }
+    out += &drift_text(&h.drift);
+    if let Some(r) = &h.prune_refused {
+        out += &format!("  prune refused: {r}\n");
     }
     out
 }
