@@ -480,9 +480,43 @@ async fn apply_hub<H: SecurityHubApi>(
         )?;
     }
 
-    for chunk in hp.remove.chunks(BATCH) {
+    if remove_hub_members(api, &mut rec, &mut report, hp, stop).await? {
+        return Ok(report);
+    }
+    let Some(not_created) = create_hub_members(api, &mut rec, &mut report, hp, stop).await? else {
+        return Ok(report);
+    };
+    let invite: Vec<AccountId> = hp
+        .invite
+        .iter()
+        .filter(|a| !not_created.contains(a))
+        .copied()
+        .collect();
+    for chunk in invite.chunks(BATCH) {
         if report.stopping(stop) {
             return Ok(report);
+        }
+        let refused = rec
+            .call("InviteMembers", chunk, api.invite_members(region, chunk))
+            .await?;
+        report.outcome(HUB, "invite", chunk.len(), refused.map(|r| r.len()));
+    }
+    Ok(report)
+}
+
+/// Undeclared members disassociated, then deleted, 50 at a time; `true` when muster is
+/// stopping (the rest is left).
+async fn remove_hub_members<H: SecurityHubApi>(
+    api: &H,
+    rec: &mut Recorder<'_>,
+    report: &mut ApplyReport,
+    hp: &HubPlan,
+    stop: &AtomicBool,
+) -> Result<bool, EventLogError> {
+    let region = &hp.region;
+    for chunk in hp.remove.chunks(BATCH) {
+        if report.stopping(stop) {
+            return Ok(true);
         }
         // Disassociated first: Security Hub deletes only members that are not associated.
         let disassociated = rec
@@ -501,19 +535,29 @@ async fn apply_hub<H: SecurityHubApi>(
         };
         report.outcome(HUB, "remove", chunk.len(), deleted.map(|r| r.len()));
     }
+    Ok(false)
+}
 
-    // Accounts whose CreateMembers failed are not invited.
+/// Missing members created, 50 at a time; the accounts that were not (they are not invited),
+/// or `None` when muster is stopping.
+async fn create_hub_members<H: SecurityHubApi>(
+    api: &H,
+    rec: &mut Recorder<'_>,
+    report: &mut ApplyReport,
+    hp: &HubPlan,
+    stop: &AtomicBool,
+) -> Result<Option<BTreeSet<AccountId>>, EventLogError> {
     let mut not_created: BTreeSet<AccountId> = BTreeSet::new();
     for chunk in hp.create.chunks(BATCH) {
         if report.stopping(stop) {
-            return Ok(report);
+            return Ok(None);
         }
         let accounts: Vec<AccountId> = chunk.iter().map(|(a, _)| *a).collect();
         let refused: Option<Vec<AccountId>> = rec
             .call(
                 "CreateMembers",
                 &accounts,
-                api.create_members(region, chunk),
+                api.create_members(&hp.region, chunk),
             )
             .await?
             .map(|u| {
@@ -525,21 +569,5 @@ async fn apply_hub<H: SecurityHubApi>(
         report.outcome(HUB, "create", chunk.len(), refused.as_ref().map(Vec::len));
         not_created.extend(refused.unwrap_or(accounts));
     }
-
-    let invite: Vec<AccountId> = hp
-        .invite
-        .iter()
-        .filter(|a| !not_created.contains(a))
-        .copied()
-        .collect();
-    for chunk in invite.chunks(BATCH) {
-        if report.stopping(stop) {
-            return Ok(report);
-        }
-        let refused = rec
-            .call("InviteMembers", chunk, api.invite_members(region, chunk))
-            .await?;
-        report.outcome(HUB, "invite", chunk.len(), refused.map(|r| r.len()));
-    }
-    Ok(report)
+    Ok(Some(not_created))
 }

@@ -637,13 +637,27 @@ pub(crate) fn settle_in_doubt(
     Ok(())
 }
 
+/// The recorder `record_changes` appends through.
+type Record<'a> = &'a dyn Fn(EventKind, bool) -> Result<Event, EventLogError>;
+
 /// Records status changes and drift since the last pass (the projection), and updates the
 /// projection to what stands now. Drift on targets not listed this pass stays as it was.
 pub(crate) fn record_changes(
-    record: &dyn Fn(EventKind, bool) -> Result<Event, EventLogError>,
+    record: Record<'_>,
     projection: &mut Projection,
     listed: &Listed,
     drifts: &[(String, &[Drift])],
+) -> Result<(), EventLogError> {
+    record_statuses(record, projection, listed)?;
+    record_drift(record, projection, listed, drifts)
+}
+
+/// A `member_status_changed` for each member whose status differs from the one recorded, and
+/// one to `REMOVED` for each recorded member a listing no longer has.
+fn record_statuses(
+    record: Record<'_>,
+    projection: &mut Projection,
+    listed: &Listed,
 ) -> Result<(), EventLogError> {
     for (target, members) in listed {
         let mut seen = BTreeSet::new();
@@ -682,6 +696,17 @@ pub(crate) fn record_changes(
             )?;
         }
     }
+    Ok(())
+}
+
+/// `drift_observed` for drift not recorded yet, `drift_resolved` for recorded drift a listed
+/// target no longer has.
+fn record_drift(
+    record: Record<'_>,
+    projection: &mut Projection,
+    listed: &Listed,
+    drifts: &[(String, &[Drift])],
+) -> Result<(), EventLogError> {
     let mut current = BTreeSet::new();
     for (target, drift) in drifts {
         for d in drift.iter() {
