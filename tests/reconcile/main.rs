@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod contract;
 mod crash;
 mod damage;
 mod full_disk;

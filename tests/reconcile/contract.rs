@@ -1,0 +1,239 @@
+//! The event log's on-disk format is a contract: a store written by an earlier muster must still
+//! open, verify and replay. `tests/fixtures/eventlog-v1/events.sled` is such a store, written
+//! once (by `write_the_v1_fixture`, ignored; run it only to make a new fixture for a new schema
+//! version) with one event of every kind of schema v1 and a saved snapshot. This test opens a copy
+//! with today's code and checks every event, the projection and the intents in doubt.
+
+use std::path::{Path, PathBuf};
+
+use muster::eventlog::{EventKind, EventLog, Snapshot, Unprocessed};
+
+const G: &str = "arn:aws:detective:us-east-1:222222222222:graph:0123456789abcdef0123456789abcdef";
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+/// One event of every kind schema v1 has, in the order the fixture holds them.
+fn pinned() -> Vec<EventKind> {
+    let ids = |v: &[&str]| v.iter().map(|a| s(a)).collect::<Vec<_>>();
+    vec![
+        EventKind::DesiredStateLoaded {
+            files: vec![s("accounts.yaml")],
+            accounts: 3,
+        },
+        EventKind::MemberStatusChanged {
+            graph: s(G),
+            account: s("300000000001"),
+            from: None,
+            to: s("INVITED"),
+        },
+        EventKind::DriftObserved {
+            graph: s(G),
+            account: s("300000000002"),
+            kind: s("missing"),
+            detail: s("not a member"),
+        },
+        EventKind::InviteIntent {
+            batch: s("r/g/1"),
+            graph: s(G),
+            accounts: ids(&["300000000002", "300000000003"]),
+        },
+        EventKind::InviteResult {
+            batch: s("r/g/1"),
+            graph: s(G),
+            created: ids(&["300000000002"]),
+            unprocessed: vec![Unprocessed {
+                account: s("300000000003"),
+                reason: s("The request is rejected"),
+            }],
+        },
+        EventKind::InviteFailed {
+            batch: s("r/g/2"),
+            graph: s(G),
+            code: s("ThrottlingException"),
+            message: s("slow down"),
+        },
+        EventKind::RemovalIntent {
+            batch: s("r/g/3"),
+            graph: s(G),
+            accounts: ids(&["300000000009"]),
+            reason: s("undeclared"),
+        },
+        EventKind::RemovalResult {
+            batch: s("r/g/3"),
+            graph: s(G),
+            removed: ids(&["300000000009"]),
+            unprocessed: vec![],
+        },
+        EventKind::RemovalFailed {
+            batch: s("r/g/4"),
+            graph: s(G),
+            code: s("InternalServerException"),
+            message: s("try again"),
+        },
+        EventKind::IntentResolved {
+            batch: s("r/g/5"),
+            graph: s(G),
+            present: ids(&["300000000001"]),
+            absent: vec![],
+        },
+        EventKind::PruneRefused {
+            graph: s(G),
+            reason: s("would remove 11 members, more than max_removals_per_pass (10)"),
+        },
+        EventKind::DriftResolved {
+            graph: s(G),
+            account: s("300000000002"),
+            kind: s("missing"),
+        },
+        EventKind::GraphFailed {
+            graph: s(G),
+            code: s("AccessDeniedException"),
+            message: s("denied"),
+        },
+        EventKind::StoreRebuilt {
+            moved_to: s("/var/lib/muster/events.sled.corrupt-1"),
+            error: s("Read corrupted data"),
+        },
+        EventKind::ActionIntent {
+            batch: s("r/h/1"),
+            service: s("securityhub"),
+            target: s("securityhub:us-east-1"),
+            action: s("CreateMembers"),
+            accounts: ids(&["300000000004"]),
+        },
+        EventKind::ActionResult {
+            batch: s("r/h/1"),
+            target: s("securityhub:us-east-1"),
+            action: s("CreateMembers"),
+            done: ids(&["300000000004"]),
+            unprocessed: vec![],
+        },
+        EventKind::ActionFailed {
+            batch: s("r/h/2"),
+            target: s("securityhub:us-east-1"),
+            action: s("InviteMembers"),
+            code: s("LimitExceededException"),
+            message: s("limit"),
+        },
+        EventKind::OrganizationStale {
+            code: s("AccessDeniedException"),
+            message: s("denied"),
+            last_listed_ms: Some(1_700_000_000_000),
+            accounts: 120,
+        },
+        EventKind::MemberStatusChanged {
+            graph: s(G),
+            account: s("300000000001"),
+            from: Some(s("INVITED")),
+            to: s("ENABLED"),
+        },
+        EventKind::InviteIntent {
+            batch: s("r/g/6"),
+            graph: s(G),
+            accounts: ids(&["300000000005"]),
+        },
+        EventKind::PassFinished {
+            outcome: s("partial"),
+            invited: 1,
+            removed: 1,
+            failed: 2,
+            drift: 1,
+        },
+    ]
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eventlog-v1")
+}
+
+/// Writes the fixture: run with `--ignored` only to make a new one (and say why in the commit).
+#[test]
+#[ignore]
+fn write_the_v1_fixture() {
+    let dir = fixture();
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = EventLog::open(&dir).unwrap();
+    let kinds = pinned();
+    let (before, after) = kinds.split_at(12);
+    for k in before {
+        log.append("1a2b3c4d5e6-0001", "ab12", k.clone(), false)
+            .unwrap();
+    }
+    // A snapshot after the first twelve: a start replays only what follows it.
+    log.save_snapshot(Snapshot {
+        seq: 12,
+        status: vec![(s(G), s("300000000001"), s("INVITED"))],
+        drift: vec![],
+        in_doubt: vec![(s("r/g/0"), s(G), vec![s("300000000007")])],
+    })
+    .unwrap();
+    for k in after {
+        log.append("1a2b3c4d5e6-0002", "cd34", k.clone(), false)
+            .unwrap();
+    }
+    log.flush().unwrap();
+}
+
+#[test]
+fn a_store_written_with_schema_v1_opens_verifies_and_replays() {
+    let copy = std::env::temp_dir().join(format!("muster-contract-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_dir(&fixture(), &copy);
+    let log = EventLog::open(&copy).unwrap();
+    let events: Vec<_> = log.iter().map(|e| e.unwrap()).collect();
+    assert_eq!(
+        events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+        pinned()
+    );
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=21).collect::<Vec<u64>>()
+    );
+    assert!(events.iter().all(|e| e.v == 1));
+    assert_eq!(events[0].run, "1a2b3c4d5e6-0001");
+    assert_eq!(events[20].digest, "cd34");
+    // The snapshot, then the events after it.
+    let p = muster::reconcile::replay(&log).unwrap();
+    assert_eq!(
+        p.status.into_iter().collect::<Vec<_>>(),
+        [((s(G), s("300000000001")), s("ENABLED"))]
+    );
+    assert!(p.drift.is_empty());
+    assert_eq!(
+        log.in_doubt().unwrap(),
+        [
+            (s("r/g/0"), s(G), vec![s("300000000007")]),
+            (s("r/g/6"), s(G), vec![s("300000000005")]),
+        ]
+    );
+    // A new event goes after the old ones.
+    let next = log
+        .append(
+            "r",
+            "d",
+            EventKind::PruneRefused {
+                graph: s(G),
+                reason: s("x"),
+            },
+            true,
+        )
+        .unwrap();
+    assert_eq!(next.seq, 22);
+    drop(log);
+    std::fs::remove_dir_all(&copy).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
