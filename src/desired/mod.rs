@@ -707,64 +707,9 @@ impl Checker {
             match key {
                 "include" => {
                     include_given = true;
-                    let Kind::Seq(items) = &v.kind else {
-                        self.at(
-                            v.pos,
-                            format!("`include` must be a list, not {}", v.describe()),
-                        );
-                        continue;
-                    };
-                    if items.is_empty() {
-                        self.at(
-                            v.pos,
-                            "`include` is empty; name an OU (`{ou: ou-...}`) or the root (`{root: true}`)".into(),
-                        );
-                    }
-                    for item in items {
-                        if let Some(inc) = self.include(item) {
-                            if sel.include.contains(&inc) {
-                                self.at(item.pos, "this is included twice".into());
-                                continue;
-                            }
-                            if let Include::Ou { id, .. } = &inc {
-                                include_at.push((id.clone(), item.pos));
-                            }
-                            sel.include.push(inc);
-                        }
-                    }
+                    self.check_includes(v, &mut sel, &mut include_at);
                 }
-                "exclude" => {
-                    let fields = self.entries(v, "`exclude`", EXCLUDE_KEYS);
-                    for (key, list) in fields {
-                        let Kind::Seq(items) = &list.kind else {
-                            self.at(
-                                list.pos,
-                                format!("`{key}` must be a list, not {}", list.describe()),
-                            );
-                            continue;
-                        };
-                        for item in items {
-                            if key == "accounts" {
-                                if let Some(id) = self.account_id(item) {
-                                    if !sel.exclude_accounts.insert(id) {
-                                        self.at(
-                                            item.pos,
-                                            format!("account {id} is excluded twice"),
-                                        );
-                                    } else {
-                                        self.excluded_at.push((id, item.pos, self.file.clone()));
-                                    }
-                                }
-                            } else if let Some(id) = self.ou_id(item) {
-                                if !sel.exclude_ous.insert(id.clone()) {
-                                    self.at(item.pos, format!("{id} is excluded twice"));
-                                } else {
-                                    exclude_ous_at.push((id, item.pos));
-                                }
-                            }
-                        }
-                    }
-                }
+                "exclude" => self.check_excludes(v, &mut sel, &mut exclude_ous_at),
                 "include_management_account" => sel.include_management = self.boolean(key, v),
                 _ => {}
             }
@@ -791,6 +736,78 @@ impl Checker {
             selection: sel,
             source,
         });
+    }
+
+    /// `organization.include`: a list of OUs or the root, none twice; OU entries' places are
+    /// kept for the include/exclude check.
+    fn check_includes(
+        &mut self,
+        v: &Node,
+        sel: &mut Selection,
+        include_at: &mut Vec<(String, Pos)>,
+    ) {
+        let Kind::Seq(items) = &v.kind else {
+            self.at(
+                v.pos,
+                format!("`include` must be a list, not {}", v.describe()),
+            );
+            return;
+        };
+        if items.is_empty() {
+            self.at(
+                v.pos,
+                "`include` is empty; name an OU (`{ou: ou-...}`) or the root (`{root: true}`)"
+                    .into(),
+            );
+        }
+        for item in items {
+            if let Some(inc) = self.include(item) {
+                if sel.include.contains(&inc) {
+                    self.at(item.pos, "this is included twice".into());
+                    continue;
+                }
+                if let Include::Ou { id, .. } = &inc {
+                    include_at.push((id.clone(), item.pos));
+                }
+                sel.include.push(inc);
+            }
+        }
+    }
+
+    /// `organization.exclude`: `accounts` and `ous` lists, none twice.
+    fn check_excludes(
+        &mut self,
+        v: &Node,
+        sel: &mut Selection,
+        exclude_ous_at: &mut Vec<(String, Pos)>,
+    ) {
+        let fields = self.entries(v, "`exclude`", EXCLUDE_KEYS);
+        for (key, list) in fields {
+            let Kind::Seq(items) = &list.kind else {
+                self.at(
+                    list.pos,
+                    format!("`{key}` must be a list, not {}", list.describe()),
+                );
+                continue;
+            };
+            for item in items {
+                if key == "accounts" {
+                    if let Some(id) = self.account_id(item) {
+                        if !sel.exclude_accounts.insert(id) {
+                            self.at(item.pos, format!("account {id} is excluded twice"));
+                        } else {
+                            self.excluded_at.push((id, item.pos, self.file.clone()));
+                        }
+                    }
+                } else if let Some(id) = self.ou_id(item) {
+                    if !sel.exclude_ous.insert(id.clone()) {
+                        self.at(item.pos, format!("{id} is excluded twice"));
+                    } else {
+                        exclude_ous_at.push((id, item.pos));
+                    }
+                }
+            }
+        }
     }
 
     /// One `include` entry: `{ou: ou-..., recursive: bool}` or `{root: true}`.
