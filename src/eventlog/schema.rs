@@ -1,0 +1,283 @@
+//! The event log's on-disk schema: what every event, the snapshot and the saved organization
+//! listing serialize to. This is a contract: stores written by earlier versions must still open
+//! and replay (`tests/reconcile/contract.rs`), so variants and fields are added, never renamed,
+//! repurposed or removed. Only these types (and the raw config and fixture structs) derive serde.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version written into every event.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unprocessed {
+    pub account: String,
+    pub reason: String,
+}
+
+/// What happened. Serialized with a `type` tag; never rename or repurpose a variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    DesiredStateLoaded {
+        files: Vec<String>,
+        accounts: usize,
+    },
+    DriftObserved {
+        graph: String,
+        account: String,
+        kind: String,
+        detail: String,
+    },
+    MemberStatusChanged {
+        graph: String,
+        account: String,
+        from: Option<String>,
+        to: String,
+    },
+    InviteIntent {
+        batch: String,
+        graph: String,
+        accounts: Vec<String>,
+    },
+    InviteResult {
+        batch: String,
+        graph: String,
+        created: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    InviteFailed {
+        batch: String,
+        graph: String,
+        code: String,
+        message: String,
+    },
+    RemovalIntent {
+        batch: String,
+        graph: String,
+        accounts: Vec<String>,
+        reason: String,
+    },
+    RemovalResult {
+        batch: String,
+        graph: String,
+        removed: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    RemovalFailed {
+        batch: String,
+        graph: String,
+        code: String,
+        message: String,
+    },
+    /// An intent found without an outcome (a crash between the two), settled by listing the
+    /// graph: `present` are members now, `absent` are not.
+    IntentResolved {
+        batch: String,
+        graph: String,
+        present: Vec<String>,
+        absent: Vec<String>,
+    },
+    PruneRefused {
+        graph: String,
+        reason: String,
+    },
+    /// Drift recorded earlier that a later pass no longer sees.
+    DriftResolved {
+        graph: String,
+        account: String,
+        kind: String,
+    },
+    GraphFailed {
+        graph: String,
+        code: String,
+        message: String,
+    },
+    /// The store could not be opened as it was: it was moved aside, kept for inspection, and a
+    /// new one started; AWS remains the source of truth, so nothing about membership is lost.
+    StoreRebuilt {
+        moved_to: String,
+        error: String,
+    },
+    /// An action on a Security Hub or on a member account's invitations, flushed before its
+    /// call. `target` is `securityhub:<region>` (administrator side) or
+    /// `<service>-invitations:<region>` (member side); `action` is the AWS operation.
+    ActionIntent {
+        batch: String,
+        service: String,
+        target: String,
+        action: String,
+        accounts: Vec<String>,
+    },
+    /// The call answered: `done` are the accounts it processed.
+    ActionResult {
+        batch: String,
+        target: String,
+        action: String,
+        done: Vec<String>,
+        unprocessed: Vec<Unprocessed>,
+    },
+    ActionFailed {
+        batch: String,
+        target: String,
+        action: String,
+        code: String,
+        message: String,
+    },
+    /// The organization could not be listed: the last good expansion stays in use and prune
+    /// waits.
+    OrganizationStale {
+        code: String,
+        message: String,
+        /// When the expansion in use was listed (ms since the epoch), if there is one.
+        last_listed_ms: Option<u64>,
+        accounts: usize,
+    },
+    PassFinished {
+        outcome: String,
+        invited: usize,
+        removed: usize,
+        failed: usize,
+        drift: usize,
+    },
+}
+
+/// The event types that open and close an intent.
+pub(super) const INTENT_TYPES: [&str; 10] = [
+    "action_intent",
+    "action_result",
+    "action_failed",
+    "invite_intent",
+    "removal_intent",
+    "invite_result",
+    "invite_failed",
+    "removal_result",
+    "removal_failed",
+    "intent_resolved",
+];
+
+/// The event types a projection is rebuilt from; they are also kept in a tree of their own so
+/// that replay reads them without reading the large intents and results.
+pub const PROJECTION_TYPES: [&str; 3] =
+    ["member_status_changed", "drift_observed", "drift_resolved"];
+
+impl EventKind {
+    pub(super) fn feeds_projection(&self) -> bool {
+        matches!(
+            self,
+            EventKind::MemberStatusChanged { .. }
+                | EventKind::DriftObserved { .. }
+                | EventKind::DriftResolved { .. }
+        )
+    }
+
+    /// The graph an event is about, if any.
+    pub fn graph(&self) -> Option<&str> {
+        use EventKind::*;
+        match self {
+            DriftObserved { graph, .. }
+            | MemberStatusChanged { graph, .. }
+            | InviteIntent { graph, .. }
+            | InviteResult { graph, .. }
+            | InviteFailed { graph, .. }
+            | RemovalIntent { graph, .. }
+            | RemovalResult { graph, .. }
+            | RemovalFailed { graph, .. }
+            | IntentResolved { graph, .. }
+            | PruneRefused { graph, .. }
+            | DriftResolved { graph, .. }
+            | GraphFailed { graph, .. } => Some(graph),
+            ActionIntent { target, .. }
+            | ActionResult { target, .. }
+            | ActionFailed { target, .. } => Some(target),
+            DesiredStateLoaded { .. }
+            | StoreRebuilt { .. }
+            | OrganizationStale { .. }
+            | PassFinished { .. } => None,
+        }
+    }
+
+    /// Whether an event names `account`.
+    pub fn mentions(&self, account: &str) -> bool {
+        use EventKind::*;
+        let has = |v: &Vec<String>| v.iter().any(|a| a == account);
+        let has_u = |v: &Vec<Unprocessed>| v.iter().any(|u| u.account == account);
+        match self {
+            DriftObserved { account: a, .. } | MemberStatusChanged { account: a, .. } => {
+                a == account
+            }
+            InviteIntent { accounts, .. }
+            | RemovalIntent { accounts, .. }
+            | ActionIntent { accounts, .. } => has(accounts),
+            ActionResult {
+                done, unprocessed, ..
+            } => has(done) || has_u(unprocessed),
+            InviteResult {
+                created,
+                unprocessed,
+                ..
+            } => has(created) || has_u(unprocessed),
+            RemovalResult {
+                removed,
+                unprocessed,
+                ..
+            } => has(removed) || has_u(unprocessed),
+            IntentResolved {
+                present, absent, ..
+            } => has(present) || has(absent),
+            _ => false,
+        }
+    }
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The pass that wrote it.
+    pub run: String,
+    /// The desired-state digest that caused it.
+    pub digest: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(self.at_ms)
+    }
+}
+
+/// The projection saved at the end of a pass, so that start-up replays only what came after.
+/// Part of the on-disk schema, like `Event`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The last event the snapshot includes.
+    pub seq: u64,
+    /// (graph, account, status): the last recorded member status.
+    pub status: Vec<(String, String, String)>,
+    /// Drift recorded and not yet resolved: (graph, account, kind).
+    pub drift: Vec<(String, String, String)>,
+    /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
+    #[serde(default)]
+    pub in_doubt: Vec<(String, String, Vec<String>)>,
+}
+
+/// The last organization listing that expanded: kept so that a pass that cannot list the
+/// organization (even after a restart) goes on with it instead of with no accounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedExpansion {
+    /// Kept under a key of its own: the listing is rewritten only when it changes.
+    #[serde(default, skip_serializing)]
+    pub listed_ms: u64,
+    /// The selection's digest: a listing is reused only for the selection it expanded.
+    pub selection: String,
+    /// (id, email, name, OU path) of each account taken.
+    pub accounts: Vec<(String, String, String, String)>,
+    /// Every account in the organization, any status.
+    pub organization: Vec<String>,
+}
