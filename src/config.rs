@@ -46,6 +46,10 @@ pub struct Bound {
 }
 
 impl Bound {
+    const fn new(key: &'static str, min: u64, max: u64) -> Bound {
+        Bound { key, min, max }
+    }
+
     fn check(self, value: u64) -> Result<u64, String> {
         if (self.min..=self.max).contains(&value) {
             Ok(value)
@@ -153,46 +157,14 @@ impl Numbers {
     }
 }
 
-const MAX_REMOVALS: Bound = Bound {
-    key: "max_removals_per_pass",
-    min: 0,
-    max: 10_000,
-};
-const MAX_CONCURRENT: Bound = Bound {
-    key: "max_concurrent_graphs",
-    min: 1,
-    max: 64,
-};
-const PENDING_AFTER: Bound = Bound {
-    key: "pending_invitation_after_secs",
-    min: 0,
-    max: 31_536_000,
-};
-const RETENTION: Bound = Bound {
-    key: "retention_days",
-    min: 1,
-    max: 36_500,
-};
-const MAX_ATTEMPTS: Bound = Bound {
-    key: "aws_max_attempts",
-    min: 1,
-    max: 10,
-};
-const OPERATION_TIMEOUT: Bound = Bound {
-    key: "aws_operation_timeout_secs",
-    min: 1,
-    max: 3_600,
-};
-const ATTEMPT_TIMEOUT: Bound = Bound {
-    key: "aws_attempt_timeout_secs",
-    min: 1,
-    max: 3_600,
-};
-const SHUTDOWN_GRACE: Bound = Bound {
-    key: "shutdown_grace_secs",
-    min: 0,
-    max: 300,
-};
+const MAX_REMOVALS: Bound = Bound::new("max_removals_per_pass", 0, 10_000);
+const MAX_CONCURRENT: Bound = Bound::new("max_concurrent_graphs", 1, 64);
+const PENDING_AFTER: Bound = Bound::new("pending_invitation_after_secs", 0, 31_536_000);
+const RETENTION: Bound = Bound::new("retention_days", 1, 36_500);
+const MAX_ATTEMPTS: Bound = Bound::new("aws_max_attempts", 1, 10);
+const OPERATION_TIMEOUT: Bound = Bound::new("aws_operation_timeout_secs", 1, 3_600);
+const ATTEMPT_TIMEOUT: Bound = Bound::new("aws_attempt_timeout_secs", 1, 3_600);
+const SHUTDOWN_GRACE: Bound = Bound::new("shutdown_grace_secs", 0, 300);
 
 /// Every numeric setting's range, as README's settings table gives them.
 pub const BOUNDS: [Bound; 8] = [
