@@ -8,7 +8,7 @@
 use futures_util::stream::{self, StreamExt};
 
 use super::{
-    record_changes, replay, save_projection, settle_in_doubt, Apis, Listed, PassOptions, PassReport,
+    record_changes, save_projection, settle_in_doubt, Apis, Listed, PassOptions, PassReport,
 };
 use crate::apply::{ApplyReport, Recorder};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
@@ -173,18 +173,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
 ) -> Result<PassReport, EventLogError> {
     let digest = desired.digest.as_str();
     let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
-    record(
-        EventKind::DesiredStateLoaded {
-            files: desired
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect(),
-            accounts: 0,
-        },
-        false,
-    )?;
-    let mut projection = replay(log)?;
+    let mut projection = super::begin(log, run, desired, 0)?;
     let plans = plan_all(list(apis, settings, opts.concurrency).await, settings);
 
     let mut report = PassReport {

@@ -121,6 +121,30 @@ pub async fn observe<D: DetectiveApi>(
     out
 }
 
+/// How every pass begins, in both modes: `desired_state_loaded` (`accounts` declared), then the
+/// projection replayed from the log.
+pub(crate) fn begin(
+    log: &EventLog,
+    run: &str,
+    desired: &DesiredState,
+    accounts: usize,
+) -> Result<Projection, EventLogError> {
+    log.append(
+        run,
+        &desired.digest,
+        EventKind::DesiredStateLoaded {
+            files: desired
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            accounts,
+        },
+        false,
+    )?;
+    replay(log)
+}
+
 /// What the log last recorded about each member and each piece of drift.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Projection {
@@ -455,18 +479,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     let (settings, concurrency) = (&opts.plan, opts.concurrency);
     let digest = desired.digest.as_str();
     let record = |kind: EventKind, flush: bool| log.append(run, digest, kind, flush);
-    record(
-        EventKind::DesiredStateLoaded {
-            files: desired
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect(),
-            accounts: desired.accounts.len(),
-        },
-        false,
-    )?;
-    let mut projection = replay(log)?;
+    let mut projection = begin(log, run, desired, desired.accounts.len())?;
     let Survey {
         desired: effective,
         org,
