@@ -705,7 +705,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(16),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
 
         #[test]
         fn any_numeric_setting_is_refused_naming_it_or_taken_as_it_says(
