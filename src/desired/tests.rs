@@ -1,3 +1,5 @@
+//! The desired-state checks, case by case: every message exactly, with its file, line and column.
+
 use super::*;
 
 fn check(files: &[(&str, &str)]) -> Result<DesiredState, Vec<String>> {

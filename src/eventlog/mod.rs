@@ -4,7 +4,9 @@
 //! by listing the graph again, never by re-sending blind.
 //!
 //! AWS, not the log, is the source of truth for membership: the log is history and intent.
-//! The schema is versioned: variants are added, never repurposed.
+//! The schema (`schema.rs`) is versioned: variants are added, never repurposed. Every call into
+//! sled goes through `store.rs`'s boundary and `EventLog::run`, the one recovery path for a
+//! damaged store or a full disk; nothing outside this module sees sled.
 
 mod schema;
 mod store;
