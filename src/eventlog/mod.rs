@@ -684,8 +684,8 @@ fn seq_of(key: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    /// Opens the log in `d`; a log just dropped may hold sled's lock for a moment longer (its
-    /// flusher thread), so this waits for it as `apply` and `run` do.
+    /// Opens the log in `d`, waiting for the lock as `apply` and `run` do (a store closing on
+    /// its own thread may hold it a moment longer).
     fn reopen(d: &Path) -> EventLog {
         EventLog::open_waiting(d, std::time::Duration::from_secs(5)).unwrap()
     }
