@@ -102,9 +102,9 @@ impl EventLog {
     }
 
     /// Opens (or creates) the log in `dir` for writing. A second muster on the same directory
-    /// gets `Locked` at once. The store is verified before this returns (the snapshot and
-    /// every event decode), so that damage is found before the first AWS write, and a damaged
-    /// store is moved aside and a new one started.
+    /// gets `Locked` at once. The store is verified before this returns (`open_verified`), so
+    /// that damage is found before the first AWS write, and a damaged store is moved aside and
+    /// a new one started.
     pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
         let path = dir.join("events.sled");
         std::fs::create_dir_all(dir).map_err(|e| EventLogError::Io {
@@ -130,6 +130,7 @@ impl EventLog {
         let copy = std::env::temp_dir().join(format!(
             "muster-events-copy-{}-{}",
             std::process::id(),
+            // Nanoseconds: two readers in one process never share a copy.
             SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())

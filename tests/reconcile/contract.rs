@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use muster::eventlog::{EventKind, EventLog, Snapshot, Unprocessed};
 
+use crate::binary::copy_dir;
+
 const G: &str = "arn:aws:detective:us-east-1:222222222222:graph:0123456789abcdef0123456789abcdef";
 
 fn s(v: &str) -> String {
@@ -223,17 +225,4 @@ fn a_store_written_with_schema_v1_opens_verifies_and_replays() {
     assert_eq!(next.seq, 22);
     drop(log);
     std::fs::remove_dir_all(&copy).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }

@@ -17,7 +17,7 @@ const ACCOUNTS: usize = 1_000;
 const KILLS: usize = 20;
 
 fn apply(endpoint: &str, desired: &str, state: &str) -> Command {
-    let mut c = crate::damage::muster(
+    let mut c = crate::binary::muster(
         endpoint,
         &["apply", "--desired-state", desired, "--state-dir", state],
     );

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use muster::sandbox::fixture::{generate, Generate};
 
+use crate::binary::{muster, run_clean, write_desired};
 use crate::common::*;
-use crate::damage::{muster, run_clean, write_desired};
 
 const ACCOUNTS: usize = 300;
 /// How long an apply on a full disk may take before it counts as hung.

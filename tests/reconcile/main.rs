@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod binary;
 mod cli;
 mod contract;
 mod crash;

@@ -431,15 +431,10 @@ async fn drift_is_recorded_once_and_its_end_is_recorded_too() {
     assert_eq!(kinds, ["+missing", "+verification_failed", "-missing"]);
 }
 
-/// A daemon keeps one `EventLog` across passes: the rebuild at open is recorded once, by the
-/// first pass, not again by each later one (the old code read a flag nothing cleared).
-#[tokio::test]
-async fn a_rebuilt_store_is_recorded_once_over_three_passes() {
-    let h = Harness::new(demo(), SECURITY).await;
-    let d = desired(2..4, &["us-east-1"], false);
-    let dir = h.dir.join("three");
+/// A store with one event whose `conf` is then damaged, in `dir`.
+fn damaged_store(dir: &std::path::Path) -> PathBuf {
     {
-        let first = EventLog::open(&dir).unwrap();
+        let first = EventLog::open(dir).unwrap();
         first
             .append(
                 "r",
@@ -453,6 +448,16 @@ async fn a_rebuilt_store_is_recorded_once_over_three_passes() {
             .unwrap();
     }
     std::fs::write(dir.join("events.sled").join("conf"), b"not a sled config").unwrap();
+    dir.to_owned()
+}
+
+/// A daemon keeps one `EventLog` across passes: the rebuild at open is recorded once, by the
+/// first pass, not again by each later one (the old code read a flag nothing cleared).
+#[tokio::test]
+async fn a_rebuilt_store_is_recorded_once_over_three_passes() {
+    let h = Harness::new(demo(), SECURITY).await;
+    let d = desired(2..4, &["us-east-1"], false);
+    let dir = damaged_store(&h.dir.join("three"));
     let log = EventLog::open(&dir).unwrap();
     for run in ["one", "two", "three"] {
         let r = pass(&h.api, &log, run, &d, &options(4)).await.unwrap();
@@ -477,22 +482,7 @@ async fn a_corrupt_event_store_is_rebuilt_and_says_so() {
     let h = Harness::new(demo(), SECURITY).await;
     let d = desired(2..4, &["us-east-1"], false);
     h.pass(&d).await;
-    let dir = h.dir.join("second");
-    {
-        let first = EventLog::open(&dir).unwrap();
-        first
-            .append(
-                "r",
-                "d",
-                EventKind::PruneRefused {
-                    graph: "g".into(),
-                    reason: "x".into(),
-                },
-                true,
-            )
-            .unwrap();
-    }
-    std::fs::write(dir.join("events.sled").join("conf"), b"not a sled config").unwrap();
+    let dir = damaged_store(&h.dir.join("second"));
     let log = EventLog::open(&dir).unwrap();
     let r = pass(&h.api, &log, "after", &d, &options(4)).await.unwrap();
     assert!(r.ok());

@@ -1,0 +1,79 @@
+//! The muster binary as the process-level suites run it (crash, damage, full disk, contract):
+//! its command against a sandbox, a desired state of generated accounts, a run that must not
+//! crash, the AWS writes so far, and a store copied for a test.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use muster::sandbox::fixture::GENERATED_SECURITY;
+
+/// `muster ARGS` against the sandbox at `endpoint`, acting as the generated security account,
+/// with nothing from this machine's AWS settings.
+pub fn muster(endpoint: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "error")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A desired state of `accounts` generated accounts in both graphs.
+pub fn write_desired(path: &Path, accounts: usize, regions: &[&str]) {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in 2..2 + accounts {
+        let id = format!("{:012}", 100_000_000_000u64 + i as u64);
+        text += &format!("  - {{id: \"{id}\", email: \"aws+{id}@example.com\"}}\n");
+    }
+    let graphs: Vec<String> = regions.iter().map(|r| format!("{{region: {r}}}")).collect();
+    text += &format!("detective:\n  graphs: [{}]\n", graphs.join(", "));
+    std::fs::write(path, text).unwrap();
+}
+
+/// Runs `c`, asserting it did not crash: no exit 101, no signal, nothing "panicked".
+pub fn run_clean(what: &str, mut c: Command) -> Output {
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some() && out.status.code() != Some(101),
+        "{what} crashed ({:?}):\n{err}",
+        out.status
+    );
+    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    out
+}
+
+/// AWS calls that change something, so far.
+pub fn writes(sb: &muster::sandbox::Sandbox) -> usize {
+    sb.calls()
+        .calls
+        .iter()
+        .filter(|c| {
+            !["List", "Get", "Describe"]
+                .iter()
+                .any(|p| c.operation.starts_with(p))
+        })
+        .count()
+}
+
+/// Copies a directory tree (a store, to damage or open a copy of it).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
