@@ -13,7 +13,7 @@ use muster::desired::parse_files;
 use muster::domain::{AccountId, Email, GraphArn};
 use muster::eventlog::{EventKind, EventLog};
 use muster::observed::{Member, MemberStatus, ObservedGraph};
-use muster::plan::{plan, PlanSettings, GRAPH_MEMBER_LIMIT};
+use muster::plan::{plan, Observed, PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::replay;
 
 fn id(i: usize) -> String {
@@ -73,7 +73,11 @@ fn bench_plan() {
     let mut drift = 0;
     for _ in 0..30 {
         let t = Instant::now();
-        let p = plan(&desired, &graphs, now, &settings);
+        let observed = Observed {
+            graphs: &graphs,
+            ..Observed::at(now)
+        };
+        let p = plan(&desired, &observed, &settings);
         times.push(t.elapsed());
         drift = p.graphs.iter().map(|g| g.drift.len()).sum();
     }

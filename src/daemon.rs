@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::Notify;
 
+use crate::apply::{Change, Outcome};
 use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::config::Config;
 use crate::desired::{self, DesiredState};
+use crate::domain::Service;
 use crate::eventlog::{EventLog, EventLogError};
 use crate::http::{self, Health};
-use crate::metrics::{Metrics, PassResult, PassView};
+use crate::metrics::{Gauges, Metrics, PassResult};
 use crate::reconcile::Apis;
 use crate::reconcile::{self, PassOptions};
 
@@ -247,7 +249,7 @@ where
                 if !same {
                     tracing::info!(digest = %&d.digest[..12], accounts = d.accounts.len(), files = d.files.len(), "desired state loaded");
                 }
-                metrics.desired_state_loaded(&d);
+                metrics.desired_state_loaded(&d.digest);
                 *current = Some(d);
                 true
             }
@@ -341,16 +343,16 @@ where
             Some(Ok(report)) => {
                 health.set_eventlog_error(None);
                 let r = report.result();
-                metrics.pass_finished(r, took, Some(PassView::of(desired, report)));
+                metrics.pass_finished(r, took, Some(Gauges::of(desired, report)));
                 health.passed.store(true, Ordering::SeqCst);
                 let a = &report.applied;
+                let detective = |change| a.count(Service::Detective, change, Outcome::Ok);
+                let (invited, removed) = (detective(Change::Invite), detective(Change::Remove));
                 let drift = report.drift;
-                tracing::info!(parent: span, result = r.as_str(), took = ?took, drift, invited = a.invited, removed = a.removed, failed = a.failed, "pass finished");
+                tracing::info!(parent: span, result = r.as_str(), took = ?took, drift, invited, removed, failed = a.failed, "pass finished");
                 let status = format!(
-                    "last pass {}: drift {drift}, {} invited, {} removed",
-                    r.as_str(),
-                    a.invited,
-                    a.removed
+                    "last pass {}: drift {drift}, {invited} invited, {removed} removed",
+                    r.as_str()
                 );
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
                 r

@@ -1,5 +1,6 @@
 //! Validated domain types: an `AccountId` is 12 digits, an `Email` passes Detective's model
-//! pattern, a `GraphArn` Detective's ARN pattern. Functions that need a valid value take these,
+//! pattern, a `GraphArn` Detective's ARN pattern; a `Service` and a `Target` (what a pass
+//! observes and writes to) are enums, named as strings only where they are shown. Functions that need a valid value take these,
 //! not `&str`. They do not derive serde: the event schema and raw config structs own what goes
 //! on disk.
 
@@ -157,6 +158,79 @@ impl fmt::Display for GraphArn {
     }
 }
 
+/// A service muster manages membership in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    Detective,
+    SecurityHub,
+}
+
+impl Service {
+    /// Every service, in the order plans, reports and metrics show them.
+    pub const ALL: [Service; 2] = [Service::Detective, Service::SecurityHub];
+
+    /// How events, logs and the `service` metric label name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Detective => "detective",
+            Service::SecurityHub => "securityhub",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a pass observes, plans for and writes to: one behavior graph, one region's Security
+/// Hub, one region's invitations to a member account, or the organization. Its `Display` is the
+/// name events, logs and `events --graph` use (the event log's contract): the graph's ARN (or
+/// `the graph in <region>` before it is known), `securityhub:<region>`, `<service>-invitations:<region>`, `organization`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Graph(GraphArn),
+    /// A region's behavior graph before its ARN is known (ListGraphs found none, or failed).
+    GraphIn(Region),
+    Hub(Region),
+    Invitations(Service, Region),
+    Organization,
+}
+
+impl Target {
+    /// The service the target belongs to (`None` for the organization).
+    pub fn service(&self) -> Option<Service> {
+        match self {
+            Target::Graph(_) | Target::GraphIn(_) => Some(Service::Detective),
+            Target::Hub(_) => Some(Service::SecurityHub),
+            Target::Invitations(s, _) => Some(*s),
+            Target::Organization => None,
+        }
+    }
+
+    /// The region the target lives in (`None` for the organization).
+    pub fn region(&self) -> Option<Region> {
+        match self {
+            Target::Graph(arn) => Some(arn.region()),
+            Target::GraphIn(r) | Target::Hub(r) | Target::Invitations(_, r) => Some(r.clone()),
+            Target::Organization => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Graph(arn) => f.write_str(arn.as_str()),
+            Target::GraphIn(region) => write!(f, "the graph in {region}"),
+            Target::Hub(region) => write!(f, "securityhub:{region}"),
+            Target::Invitations(service, region) => write!(f, "{service}-invitations:{region}"),
+            Target::Organization => f.write_str("organization"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +268,34 @@ mod tests {
         assert_eq!(arn.region().as_str(), "eu-west-1");
         assert_eq!(arn.administrator(), "111111111111");
         assert!(GraphArn::parse("arn:aws:detective:eu-west-1:1:graph:x").is_none());
+    }
+
+    #[test]
+    fn targets_are_named_as_the_event_log_names_them() {
+        let arn = GraphArn::parse(
+            "arn:aws:detective:eu-west-1:111111111111:graph:0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        let names: Vec<String> = [
+            Target::Graph(arn.clone()),
+            Target::Hub(region.clone()),
+            Target::Invitations(Service::Detective, region.clone()),
+            Target::Invitations(Service::SecurityHub, region),
+            Target::Organization,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                arn.as_str(),
+                "securityhub:us-east-1",
+                "detective-invitations:us-east-1",
+                "securityhub-invitations:us-east-1",
+                "organization"
+            ]
+        );
     }
 }

@@ -12,90 +12,20 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::apply::ApplyReport;
-use crate::desired::{DesiredState, GraphRef};
-use crate::domain::Region;
-use crate::observed::{
-    HubMemberStatus, InvitationStatus, MemberStatus, ObservedGraph, ObservedHub,
-};
-use crate::plan::{DriftKind, Plan, GRAPH_MEMBER_LIMIT};
+use crate::domain::Service;
+use crate::plan::drift_kinds;
+pub use crate::reconcile::gauges::Gauges;
+use crate::reconcile::gauges::{status_labels, TargetGauges};
 pub use crate::reconcile::PassResult;
-use crate::reconcile::{OrgOutcome, OrgStatus};
 
-/// Security Hub's drift kinds, exported even at 0.
-pub const HUB_DRIFT_KINDS: [DriftKind; 7] = [
-    DriftKind::Missing,
-    DriftKind::Undeclared,
-    DriftKind::NotInvited,
-    DriftKind::PendingTooLong,
-    DriftKind::Removed,
-    DriftKind::Resigned,
-    DriftKind::AccountSuspended,
-];
-
-/// Security Hub member statuses as label values.
-const HUB_STATUSES: [&str; 8] = [
-    "created",
-    "invited",
-    "enabled",
-    "removed",
-    "resigned",
-    "deleted",
-    "account_suspended",
-    "other",
-];
-
-fn hub_status_label(s: &HubMemberStatus) -> &'static str {
-    match s {
-        HubMemberStatus::Created => "created",
-        HubMemberStatus::Invited => "invited",
-        HubMemberStatus::Enabled => "enabled",
-        HubMemberStatus::Removed => "removed",
-        HubMemberStatus::Resigned => "resigned",
-        HubMemberStatus::Deleted => "deleted",
-        HubMemberStatus::AccountSuspended => "account_suspended",
-        HubMemberStatus::Other(_) => "other",
-    }
-}
-
-/// Every Detective drift kind, exported even at 0 so that "drift fell to 0" is a value, not an
-/// absence.
-pub const DRIFT_KINDS: [DriftKind; 7] = [
-    DriftKind::Missing,
-    DriftKind::Undeclared,
-    DriftKind::VerificationFailed,
-    DriftKind::Disabled,
-    DriftKind::PendingTooLong,
-    DriftKind::EmailMismatch,
-    DriftKind::QuotaBlocked,
-];
-
-/// Detective member statuses as label values; anything unknown is `other`.
-const MEMBER_STATUSES: [&str; 6] = [
-    "invited",
-    "verification_in_progress",
-    "verification_failed",
-    "enabled",
-    "accepted_but_disabled",
-    "other",
-];
-
-fn status_label(s: &MemberStatus) -> &'static str {
-    match s {
-        MemberStatus::Invited => "invited",
-        MemberStatus::VerificationInProgress => "verification_in_progress",
-        MemberStatus::VerificationFailed => "verification_failed",
-        MemberStatus::Enabled => "enabled",
-        MemberStatus::AcceptedButDisabled => "accepted_but_disabled",
-        MemberStatus::Other(_) => "other",
-    }
-}
+/// The labels of a target's series: service, region, graph.
+type Labels = (Service, String, String);
 
 pub struct Metrics {
     registry: Registry,
     /// Held while a pass's gauges are rewritten and while /metrics is encoded, so a scrape never
     /// sees half a pass.
-    update: Mutex<BTreeSet<(String, String, String)>>,
+    update: Mutex<BTreeSet<Labels>>,
     org_stale: IntGauge,
     org_accounts: IntGauge,
     org_listed: Gauge,
@@ -237,7 +167,7 @@ impl Metrics {
                 "Accounts whose membership differs from the desired state, by kind of drift.",
                 &["service", "region", "graph", "kind"],
             ),
-            member_utilization: float_gauge_vec(&r, "muster_graph_member_utilization_ratio", "Members of a behavior graph as a fraction of Detective's 1,200 member limit.", &["service", "region", "graph"]),
+            member_utilization: float_gauge_vec(&r, "muster_graph_member_utilization_ratio", "Members of a behavior graph as a fraction of its member limit (Detective's is 1,200).", &["service", "region", "graph"]),
             volume_utilization: float_gauge_vec(&r, "muster_graph_volume_utilization_ratio", "Highest PercentOfGraphUtilization among a graph's members, as a fraction.", &["service", "region", "graph"]),
             passes: counter_vec(
                 &r,
@@ -333,12 +263,10 @@ impl Metrics {
     }
 
     /// A desired state loaded and checked: it is the one in use from now on.
-    pub fn desired_state_loaded(&self, desired: &DesiredState) {
+    pub fn desired_state_loaded(&self, digest: &str) {
         self.desired_valid.set(1);
         self.desired_info.reset();
-        self.desired_info
-            .with_label_values(&[desired.digest.as_str()])
-            .set(1);
+        self.desired_info.with_label_values(&[digest]).set(1);
     }
 
     /// The desired state on disk is broken; the last good one (if any) stays in use.
@@ -375,7 +303,7 @@ impl Metrics {
     }
 
     /// The end of a pass: its result and duration, and (when it got that far) what it saw.
-    pub fn pass_finished(&self, result: PassResult, took: Duration, seen: Option<PassView<'_>>) {
+    pub fn pass_finished(&self, result: PassResult, took: Duration, seen: Option<Gauges>) {
         let mut exported = self.update.lock().unwrap_or_else(|e| e.into_inner());
         self.passes.with_label_values(&[result.as_str()]).inc();
         self.pass_duration.observe(took.as_secs_f64());
@@ -385,243 +313,89 @@ impl Metrics {
                 .unwrap_or_default();
             self.last_success.set(now.as_secs_f64());
         }
-        if let Some(view) = seen {
-            self.record_view(&mut exported, &view);
+        if let Some(gauges) = seen {
+            self.set_targets(&mut exported, &gauges);
+            self.set_rest(&gauges);
         }
     }
 
-    fn record_view(&self, exported: &mut BTreeSet<(String, String, String)>, v: &PassView<'_>) {
-        const SERVICE: &str = "detective";
-        const HUB: &str = "securityhub";
-        let declared =
-            i64::try_from(v.effective.unwrap_or(v.desired).accounts.len()).unwrap_or(i64::MAX);
-        let mut now_exported = BTreeSet::new();
-        for g in v.observed {
-            let region = g.arn.region().as_str().to_owned();
-            let graph = g.arn.to_string();
-            let t = [SERVICE, region.as_str(), graph.as_str()];
-            self.declared.with_label_values(&t).set(declared);
-            for status in MEMBER_STATUSES {
-                let n = g
-                    .members
-                    .iter()
-                    .filter(|m| status_label(&m.status) == status)
-                    .count();
-                self.members
-                    .with_label_values(&[SERVICE, &region, &graph, status])
-                    .set(n as i64);
-            }
+    fn set_target(&self, t: &TargetGauges) {
+        let labels = [t.service.as_str(), t.region.as_str(), t.graph.as_str()];
+        self.declared.with_label_values(&labels).set(t.declared);
+        for (status, n) in &t.members {
+            let [s, r, g] = labels;
+            self.members.with_label_values(&[s, r, g, status]).set(*n);
+        }
+        for (kind, n) in &t.drift {
+            let [s, r, g] = labels;
+            self.drift.with_label_values(&[s, r, g, kind]).set(*n);
+        }
+        if let Some((members, volume)) = t.utilization {
             self.member_utilization
-                .with_label_values(&t)
-                .set(g.members.len() as f64 / GRAPH_MEMBER_LIMIT as f64);
-            let volume = g
-                .members
-                .iter()
-                .filter_map(|m| m.percent_of_graph_utilization)
-                .fold(0.0_f64, f64::max);
+                .with_label_values(&labels)
+                .set(members);
             self.volume_utilization
-                .with_label_values(&t)
-                .set(volume / 100.0);
-            let drift = v.plan.graphs.iter().find(|p| p.graph == g.arn);
-            for kind in DRIFT_KINDS {
-                let n = drift.map_or(0, |p| p.drift.iter().filter(|d| d.kind == kind).count());
-                self.drift
-                    .with_label_values(&[SERVICE, &region, &graph, kind.as_str()])
-                    .set(n as i64);
-            }
-            now_exported.insert((SERVICE.to_owned(), region, graph));
+                .with_label_values(&labels)
+                .set(volume);
         }
-        let declared_hub =
-            i64::try_from(v.effective.unwrap_or(v.desired).accounts.len()).unwrap_or(i64::MAX);
-        for h in v.hubs {
-            let region = h.region.as_str();
-            self.declared
-                .with_label_values(&[HUB, region, ""])
-                .set(declared_hub);
-            for status in HUB_STATUSES {
-                let n = h
-                    .members
-                    .iter()
-                    .filter(|m| hub_status_label(&m.status) == status)
-                    .count();
-                self.members
-                    .with_label_values(&[HUB, region, "", status])
-                    .set(n as i64);
-            }
-            let drift = v.plan.hubs.iter().find(|p| p.region == h.region);
-            for kind in HUB_DRIFT_KINDS {
-                let n = drift.map_or(0, |p| p.drift.iter().filter(|d| d.kind == kind).count());
-                self.drift
-                    .with_label_values(&[HUB, region, "", kind.as_str()])
-                    .set(n as i64);
-            }
-            now_exported.insert((HUB.to_owned(), region.to_owned(), String::new()));
+    }
+
+    /// Every series of a target the desired state no longer names.
+    fn remove_target(&self, (service, region, graph): &Labels) {
+        let t = [service.as_str(), region.as_str(), graph.as_str()];
+        let _ = self.declared.remove_label_values(&t);
+        let _ = self.member_utilization.remove_label_values(&t);
+        let _ = self.volume_utilization.remove_label_values(&t);
+        let [s, r, g] = t;
+        for status in status_labels(*service) {
+            let _ = self.members.remove_label_values(&[s, r, g, status]);
         }
-        // Graphs that could not be observed keep their last values; graphs no longer desired go.
-        let still_desired = |service: &str, region: &str, graph: &str| {
-            if service == HUB {
-                return v.hub_regions.iter().any(|r| r.as_str() == region);
-            }
-            v.desired_graphs.iter().any(|g| match g {
-                GraphRef::Region(r) => r.as_str() == region,
-                GraphRef::Arn(a) => a.as_str() == graph,
-            })
-        };
+        for kind in drift_kinds(*service) {
+            let _ = self.drift.remove_label_values(&[s, r, g, kind.as_str()]);
+        }
+    }
+
+    /// The targets' series: those observed set, those not observed kept while the desired
+    /// state names them, the rest removed.
+    fn set_targets(&self, exported: &mut BTreeSet<Labels>, gauges: &Gauges) {
+        let mut now_exported = BTreeSet::new();
+        for t in &gauges.targets {
+            self.set_target(t);
+            now_exported.insert((t.service, t.region.clone(), t.graph.clone()));
+        }
         for key in exported.iter() {
-            let (service, region, graph) = key;
             if now_exported.contains(key) {
                 continue;
             }
-            if still_desired(service, region, graph) {
+            if gauges.names(key.0, &key.1, &key.2) {
                 now_exported.insert(key.clone());
-                continue;
-            }
-            let t = [service.as_str(), region.as_str(), graph.as_str()];
-            let _ = self.declared.remove_label_values(&t);
-            let _ = self.member_utilization.remove_label_values(&t);
-            let _ = self.volume_utilization.remove_label_values(&t);
-            for status in MEMBER_STATUSES.iter().chain(&HUB_STATUSES) {
-                let _ =
-                    self.members
-                        .remove_label_values(&[service.as_str(), region, graph, status]);
-            }
-            for kind in DRIFT_KINDS.iter().chain(&HUB_DRIFT_KINDS) {
-                let _ = self.drift.remove_label_values(&[
-                    service.as_str(),
-                    region,
-                    graph,
-                    kind.as_str(),
-                ]);
+            } else {
+                self.remove_target(key);
             }
         }
         *exported = now_exported;
-        if let Some(org) = v.org {
-            match &org.status {
-                OrgStatus::NotUsed => {}
-                OrgStatus::Fresh => {
-                    self.org_stale.set(0);
-                    self.org_accounts.set(org.accounts as i64);
-                    self.org_listed.set(unix_now());
-                }
-                OrgStatus::Stale { last_listed, .. } => {
-                    self.org_stale.set(1);
-                    self.org_accounts.set(org.accounts as i64);
-                    self.org_listed.set(last_listed.map_or(0.0, |t| {
-                        t.duration_since(SystemTime::UNIX_EPOCH)
-                            .unwrap_or_default()
-                            .as_secs_f64()
-                    }));
-                }
-            }
+    }
+
+    /// The organization, the invitations and the changes.
+    fn set_rest(&self, gauges: &Gauges) {
+        if let Some(org) = gauges.org {
+            self.org_stale.set(i64::from(org.stale));
+            self.org_accounts.set(org.accounts);
+            self.org_listed.set(org.listed);
         }
-        if let Some(regions) = &v.member_regions {
+        if let Some(invitations) = &gauges.invitations {
             self.invitations.reset();
-            for (service, region) in regions {
-                for admin in ["expected", "unexpected"] {
-                    for status in ["open", "accepted"] {
-                        self.invitations
-                            .with_label_values(&[service, region.as_str(), admin, status])
-                            .set(0);
-                    }
-                }
-            }
-            for t in v.member {
-                let (service, region) = (t.service, &t.region);
-                for i in t.listed.iter().flatten() {
-                    let admin = if v.expected.contains(&i.administrator) {
-                        "expected"
-                    } else {
-                        "unexpected"
-                    };
-                    let status = match i.status {
-                        InvitationStatus::Open => "open",
-                        InvitationStatus::Accepted => "accepted",
-                        InvitationStatus::Other(_) => continue,
-                    };
-                    self.invitations
-                        .with_label_values(&[service, region.as_str(), admin, status])
-                        .inc();
-                }
+            for (labels, n) in invitations {
+                let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+                self.invitations.with_label_values(&l).set(*n);
             }
         }
-        if let Some(a) = v.applied {
-            let c = |kind: &str, outcome: &str, n: usize| {
-                self.changes
-                    .with_label_values(&[SERVICE, kind, outcome])
-                    .inc_by(n as u64);
-            };
-            c("invite", "ok", a.invited);
-            c("remove", "ok", a.removed);
-            c(
-                "invite",
-                "unprocessed",
-                a.unprocessed.saturating_sub(a.remove_unprocessed),
-            );
-            c("remove", "unprocessed", a.remove_unprocessed);
-            c("invite", "failed", a.invite_failed_accounts);
-            c("remove", "failed", a.remove_failed_accounts);
-            c("invite", "quota_blocked", a.quota_blocked);
-            for ((service, kind, outcome), n) in &a.counts {
-                self.changes
-                    .with_label_values(&[service, kind, outcome])
-                    .inc_by(*n as u64);
-            }
+        for ((service, change, outcome), n) in &gauges.changes {
+            self.changes
+                .with_label_values(&[service.as_str(), change.as_str(), outcome.as_str()])
+                .inc_by(*n);
         }
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-}
-
-impl<'a> PassView<'a> {
-    /// What `report`, a pass over `desired`, saw and did.
-    pub fn of(desired: &'a DesiredState, report: &'a crate::reconcile::PassReport) -> Self {
-        PassView {
-            desired,
-            desired_graphs: &desired.detective.graphs,
-            observed: &report.observed,
-            plan: &report.plan,
-            applied: Some(&report.applied),
-            effective: report.effective.as_ref(),
-            hubs: &report.hubs,
-            hub_regions: desired
-                .securityhub
-                .as_ref()
-                .map_or(&[][..], |s| s.regions.as_slice()),
-            org: Some(&report.org),
-            member_regions: desired.member.as_ref().map(|m| m.watched()),
-            member: &report.member,
-            expected: desired
-                .member
-                .as_ref()
-                .map_or(&[][..], |m| m.expected_administrators.as_slice()),
-        }
-    }
-}
-
-/// What a pass saw and did, for the gauges.
-pub struct PassView<'a> {
-    pub desired: &'a DesiredState,
-    /// The graphs the desired state names (ARNs or regions), observed or not.
-    pub desired_graphs: &'a [GraphRef],
-    pub observed: &'a [ObservedGraph],
-    pub plan: &'a Plan,
-    pub applied: Option<&'a ApplyReport>,
-    /// The desired state with the organization's accounts merged in, when it differs.
-    pub effective: Option<&'a DesiredState>,
-    /// The Security Hubs as listed, and the regions the desired state names for them.
-    pub hubs: &'a [ObservedHub],
-    pub hub_regions: &'a [Region],
-    pub org: Option<&'a OrgOutcome>,
-    /// Member side: the (service, region) pairs watched, the invitations seen, and the
-    /// expected administrators.
-    pub member_regions: Option<Vec<(&'static str, Region)>>,
-    pub member: &'a [crate::reconcile::member::TargetPlan],
-    pub expected: &'a [crate::domain::AccountId],
 }
 
 #[cfg(test)]
@@ -657,9 +431,11 @@ mod tests {
 
     #[test]
     fn a_graph_that_could_not_be_listed_keeps_its_values_until_it_is_no_longer_desired() {
-        use crate::desired::parse_files;
+        use crate::desired::{parse_files, DesiredState};
         use crate::domain::GraphArn;
-        use crate::plan::{plan, PlanSettings};
+        use crate::observed::ObservedGraph;
+        use crate::plan::{plan, Observed, PlanSettings, GRAPH_MEMBER_LIMIT};
+        use crate::reconcile::PassReport;
         let desired = |graphs: &str| {
             parse_files(&[(
                 "d.yaml".into(),
@@ -682,24 +458,19 @@ mod tests {
             "muster_drift{{graph=\"{arn}\",kind=\"missing\",region=\"us-east-1\",service=\"detective\"}} 1"
         );
         let pass = |d: &DesiredState, observed: &[ObservedGraph]| {
-            let p = plan(d, observed, SystemTime::now(), &settings);
+            let seen = Observed {
+                graphs: observed,
+                ..Observed::at(SystemTime::now())
+            };
+            let report = PassReport {
+                plan: plan(d, &seen, &settings),
+                observed: observed.to_vec(),
+                ..PassReport::default()
+            };
             m.pass_finished(
                 PassResult::Partial,
                 Duration::ZERO,
-                Some(PassView {
-                    desired: d,
-                    desired_graphs: &d.detective.graphs,
-                    observed,
-                    plan: &p,
-                    applied: None,
-                    effective: None,
-                    hubs: &[],
-                    hub_regions: &[],
-                    org: None,
-                    member_regions: None,
-                    member: &[],
-                    expected: &[],
-                }),
+                Some(Gauges::of(d, &report)),
             );
         };
         let by_region = desired("[{region: us-east-1}]");

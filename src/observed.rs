@@ -1,5 +1,6 @@
 //! What AWS reports, in domain types: Detective behavior graphs and their members, Security Hub
-//! members. Built only by `aws` from validated responses; read by `plan`.
+//! members, the organization's units and accounts, a member account's invitations. Built only
+//! by `aws` from validated responses; read by `plan`, `org` and `reconcile`.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -36,6 +37,30 @@ impl MemberStatus {
             MemberStatus::Enabled => "ENABLED",
             MemberStatus::AcceptedButDisabled => "ACCEPTED_BUT_DISABLED",
             MemberStatus::Other(s) => s,
+        }
+    }
+}
+
+impl MemberStatus {
+    /// Every `status` label value of Detective's members, `other` last.
+    pub const LABELS: [&'static str; 6] = [
+        "invited",
+        "verification_in_progress",
+        "verification_failed",
+        "enabled",
+        "accepted_but_disabled",
+        "other",
+    ];
+
+    /// The `status` label value: anything unknown is `other`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MemberStatus::Invited => "invited",
+            MemberStatus::VerificationInProgress => "verification_in_progress",
+            MemberStatus::VerificationFailed => "verification_failed",
+            MemberStatus::Enabled => "enabled",
+            MemberStatus::AcceptedButDisabled => "accepted_but_disabled",
+            MemberStatus::Other(_) => "other",
         }
     }
 }
@@ -115,6 +140,34 @@ impl HubMemberStatus {
     }
 }
 
+impl HubMemberStatus {
+    /// Every `status` label value of Security Hub's members, `other` last.
+    pub const LABELS: [&'static str; 8] = [
+        "created",
+        "invited",
+        "enabled",
+        "removed",
+        "resigned",
+        "deleted",
+        "account_suspended",
+        "other",
+    ];
+
+    /// The `status` label value: anything unknown is `other`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            HubMemberStatus::Created => "created",
+            HubMemberStatus::Invited => "invited",
+            HubMemberStatus::Enabled => "enabled",
+            HubMemberStatus::Removed => "removed",
+            HubMemberStatus::Resigned => "resigned",
+            HubMemberStatus::Deleted => "deleted",
+            HubMemberStatus::AccountSuspended => "account_suspended",
+            HubMemberStatus::Other(_) => "other",
+        }
+    }
+}
+
 /// A member of the caller's Security Hub administration in one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubMember {
@@ -130,11 +183,6 @@ pub struct HubMember {
 pub struct ObservedHub {
     pub region: Region,
     pub members: Vec<HubMember>,
-}
-
-/// How events and logs name a region's Security Hub (Detective graphs are named by ARN).
-pub fn hub_target(region: &Region) -> String {
-    format!("securityhub:{region}")
 }
 
 /// A root or an organizational unit.

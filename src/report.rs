@@ -3,12 +3,13 @@
 
 use serde_json::{json, Value};
 
-use crate::aws;
+use crate::apply::ApplyReport;
 use crate::desired::DesiredState;
-use crate::domain::Email;
+use crate::domain::{Email, Service, Target};
 use crate::eventlog::Event;
 use crate::plan::{Drift, DriftKind, GraphPlan, HubPlan, Plan};
 use crate::reconcile::member::TargetPlan;
+use crate::reconcile::Unobserved;
 
 fn email(e: &Email, show: bool) -> String {
     if show {
@@ -22,7 +23,7 @@ fn email(e: &Email, show: bool) -> String {
 pub fn plan_text(
     plan: &Plan,
     desired: &DesiredState,
-    failures: &[(String, aws::Error)],
+    failures: &[(Target, Unobserved)],
     show_emails: bool,
 ) -> String {
     let mut out = String::new();
@@ -33,12 +34,11 @@ pub fn plan_text(
         out += &hub_text(h, desired);
     }
     for (what, e) in failures {
-        let what = if what.starts_with("securityhub:") || what == crate::reconcile::ORGANIZATION {
-            what.clone()
-        } else {
-            format!("graph {what}")
+        let what = match what {
+            Target::Graph(_) | Target::GraphIn(_) => format!("graph {what}"),
+            _ => what.to_string(),
         };
-        out += &format!("{what}: cannot observe: {}: {}\n", e.code, e.message);
+        out += &format!("{what}: cannot observe: {}: {}\n", e.code(), e.message());
     }
     let invites: usize = plan.graphs.iter().map(|g| g.invite.len()).sum();
     let removals: usize = plan.graphs.iter().map(|g| g.remove.len()).sum();
@@ -143,7 +143,7 @@ fn origin(desired: &DesiredState, id: &crate::domain::AccountId) -> String {
 pub fn plan_json(
     plan: &Plan,
     desired: &DesiredState,
-    failures: &[(String, aws::Error)],
+    failures: &[(Target, Unobserved)],
     show_emails: bool,
 ) -> Value {
     json!({
@@ -175,7 +175,7 @@ pub fn plan_json(
             "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
             "prune_refused": h.prune_refused,
         })).collect::<Vec<_>>(),
-        "failures": failures.iter().map(|(g, e)| json!({"graph": g, "code": e.code, "message": e.message})).collect::<Vec<_>>(),
+        "failures": failures.iter().map(|(g, e)| json!({"graph": g.to_string(), "code": e.code(), "message": e.message()})).collect::<Vec<_>>(),
     })
 }
 
@@ -224,9 +224,9 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
     let targets: Vec<Value> = plans
         .iter()
         .map(|t| match &t.listed {
-            Err(e) => json!({"target": t.target, "error": {"code": e.code, "message": e.message}}),
+            Err(e) => json!({"target": t.target.to_string(), "error": {"code": e.code, "message": e.message}}),
             Ok(list) => json!({
-                "target": t.target,
+                "target": t.target.to_string(),
                 "invitations": list.len(),
                 "accept": ids(&t.plan.accept),
                 "decline": ids(&t.plan.decline),
@@ -235,6 +235,40 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
         })
         .collect();
     json!({"mode": "member", "changes": crate::reconcile::member::has_changes(plans), "targets": targets})
+}
+
+/// What an apply did, as the lines `muster apply` ends with.
+pub fn applied_text(a: &ApplyReport, desired: &DesiredState) -> String {
+    use crate::apply::{Change, Outcome};
+    if desired.member.is_some() {
+        let unprocessed = a.of(Change::Accept, Outcome::Unprocessed)
+            + a.of(Change::Decline, Outcome::Unprocessed);
+        return format!(
+            "applied: {} accepted, {} declined, {unprocessed} not processed, {} failed call(s)\n",
+            a.of(Change::Accept, Outcome::Ok),
+            a.of(Change::Decline, Outcome::Ok),
+            a.failed
+        );
+    }
+    let detective = |change, outcome| a.count(Service::Detective, change, outcome);
+    let mut out = format!(
+        "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota\n",
+        detective(Change::Invite, Outcome::Ok),
+        detective(Change::Remove, Outcome::Ok),
+        a.total(Outcome::Unprocessed),
+        a.failed,
+        detective(Change::Invite, Outcome::QuotaBlocked)
+    );
+    if desired.securityhub.is_some() {
+        let hub = |change| a.count(Service::SecurityHub, change, Outcome::Ok);
+        out += &format!(
+            "securityhub: {} created, {} invited, {} removed\n",
+            hub(Change::Create),
+            hub(Change::Invite),
+            hub(Change::Remove)
+        );
+    }
+    out
 }
 
 /// One event as a line of text.

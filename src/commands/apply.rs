@@ -44,33 +44,10 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
             )
         );
     }
-    let a = &report.applied;
-    if desired.member.is_some() {
-        let n = |change, outcome| {
-            a.count("detective", change, outcome) + a.count("securityhub", change, outcome)
-        };
-        println!(
-            "applied: {} accepted, {} declined, {} not processed, {} failed call(s)",
-            n("accept", "ok"),
-            n("decline", "ok"),
-            n("accept", "unprocessed") + n("decline", "unprocessed"),
-            a.failed
-        );
-    } else {
-        println!(
-            "applied: {} invited, {} removed, {} not processed, {} failed batch(es), {} blocked by the member quota",
-            a.invited, a.removed, a.unprocessed, a.failed, a.quota_blocked
-        );
-        if desired.securityhub.is_some() {
-            let n = |change| a.count("securityhub", change, "ok");
-            println!(
-                "securityhub: {} created, {} invited, {} removed",
-                n("create"),
-                n("invite"),
-                n("remove")
-            );
-        }
-    }
+    print!(
+        "{}",
+        muster::report::applied_text(&report.applied, &desired)
+    );
     log.flush()?;
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }

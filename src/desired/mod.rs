@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{AccountId, Email, GraphArn, Region, EMAIL_MAX_CHARS};
+use crate::domain::{AccountId, Email, GraphArn, Region, Service, Target, EMAIL_MAX_CHARS};
 use yaml::{Kind, Node, Pos};
 
 /// Files larger than this are refused: a desired state is a list of accounts, not a dump.
@@ -102,9 +102,6 @@ pub struct DesiredState {
     /// Present for a muster that runs in a member account: it watches the invitations the
     /// account receives instead of managing members.
     pub member: Option<MemberSettings>,
-    /// Set at a pass when prune must not act (the organization could not be listed, so the
-    /// accounts are those of the last good listing): why.
-    pub prune_blocked: Option<String>,
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
     pub files: Vec<PathBuf>,
@@ -159,15 +156,15 @@ impl MemberSettings {
         self.expected_administrators.contains(&administrator)
     }
 
-    /// The (service, region) pairs whose invitations are watched.
-    pub fn watched(&self) -> Vec<(&'static str, Region)> {
+    /// The invitations watched: per region, Detective's then Security Hub's.
+    pub fn watched(&self) -> Vec<Target> {
         let mut out = Vec::new();
         for r in &self.regions {
             if self.detective {
-                out.push(("detective", r.clone()));
+                out.push(Target::Invitations(Service::Detective, r.clone()));
             }
             if self.securityhub {
-                out.push(("securityhub", r.clone()));
+                out.push(Target::Invitations(Service::SecurityHub, r.clone()));
             }
         }
         out
@@ -313,7 +310,6 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
             securityhub: c.securityhub.map(|(s, _)| s),
             organization: c.organization,
             member: c.member.map(|(m, _)| m),
-            prune_blocked: None,
             digest: format!("{:x}", hasher.finalize()),
             files: Vec::new(),
         })

@@ -8,9 +8,11 @@
 //! sled goes through `store.rs`'s boundary and `EventLog::run`, the one recovery path for a
 //! damaged store or a full disk; nothing outside this module sees sled.
 
+pub mod projection;
 mod schema;
 mod store;
 
+pub use projection::{replay, Projection, REMOVED};
 pub use schema::*;
 
 use std::path::{Path, PathBuf};

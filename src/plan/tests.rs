@@ -4,6 +4,21 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::desired::parse_files;
+use crate::observed::{HubMember, HubMemberStatus, Member, MemberStatus};
+
+/// Plans `graphs` at `now`.
+fn plan_graphs(
+    d: &DesiredState,
+    graphs: &[ObservedGraph],
+    now: SystemTime,
+    s: &PlanSettings,
+) -> Plan {
+    let observed = Observed {
+        graphs,
+        ..Observed::at(now)
+    };
+    plan(d, &observed, s)
+}
 
 const GRAPH: &str =
     "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
@@ -51,7 +66,7 @@ fn run(d: &DesiredState, members: Vec<Member>, s: &PlanSettings) -> GraphPlan {
         members,
     };
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(30 * 86_400);
-    plan(d, &[observed], now, s).graphs.remove(0)
+    plan_graphs(d, &[observed], now, s).graphs.remove(0)
 }
 
 fn kinds(p: &GraphPlan) -> Vec<(DriftKind, String)> {
@@ -249,11 +264,11 @@ fn a_plan_spread_over_threads_is_the_plan_made_on_one() {
         })
         .collect();
     let now = SystemTime::UNIX_EPOCH;
-    let together = plan(&d, &graphs, now, &settings());
+    let together = plan_graphs(&d, &graphs, now, &settings());
     let one_by_one: Vec<GraphPlan> = graphs
         .iter()
         .map(|g| {
-            plan(&d, std::slice::from_ref(g), now, &settings())
+            plan_graphs(&d, std::slice::from_ref(g), now, &settings())
                 .graphs
                 .remove(0)
         })
@@ -281,13 +296,28 @@ fn hub_member(n: u64, status: HubMemberStatus, updated_days: u64) -> HubMember {
 }
 
 fn hub_run(d: &DesiredState, members: Vec<HubMember>, org: Option<&[u64]>) -> HubPlan {
+    hub_run_blocked(d, members, org, None)
+}
+
+fn hub_run_blocked(
+    d: &DesiredState,
+    members: Vec<HubMember>,
+    org: Option<&[u64]>,
+    prune_blocked: Option<&str>,
+) -> HubPlan {
     let observed = ObservedHub {
         region: Region::parse("eu-west-1").unwrap(),
         members,
     };
     let org: Option<BTreeSet<AccountId>> = org.map(|o| o.iter().map(|n| id(*n)).collect());
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(30 * 86_400);
-    plan_hubs(d, &[observed], org.as_ref(), now, &settings()).remove(0)
+    let observed = Observed {
+        hubs: &[observed],
+        organization: org.as_ref(),
+        prune_blocked,
+        ..Observed::at(now)
+    };
+    plan(d, &observed, &settings()).hubs.remove(0)
 }
 
 #[test]
@@ -306,7 +336,7 @@ fn security_hub_creates_missing_members_and_invites_only_accounts_outside_the_or
         ["000000000001", "000000000002", "000000000003"]
     );
     assert_eq!(p.invite, vec![id(3)]);
-    assert_eq!(p.target(), "securityhub:eu-west-1");
+    assert_eq!(p.target().to_string(), "securityhub:eu-west-1");
     // Without the organization known, every account created is invited.
     let p = hub_run(&d, vec![], None);
     assert_eq!(p.invite.len(), 4);
@@ -365,9 +395,12 @@ fn security_hub_prune_has_the_same_guards() {
     ];
     let p = hub_run(&hub_desired(&[1], true), members.clone(), Some(&[1]));
     assert_eq!(p.remove, vec![id(8), id(9)]);
-    let mut blocked = hub_desired(&[1], true);
-    blocked.prune_blocked = Some("the organization could not be listed".into());
-    let p = hub_run(&blocked, members.clone(), Some(&[1]));
+    let p = hub_run_blocked(
+        &hub_desired(&[1], true),
+        members.clone(),
+        Some(&[1]),
+        Some("the organization could not be listed"),
+    );
     assert!(p.remove.is_empty());
     assert_eq!(
         p.prune_refused.as_deref(),

@@ -178,3 +178,23 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// Accounts a pass invited into Detective graphs.
+pub fn invited(a: &muster::apply::ApplyReport) -> usize {
+    use muster::apply::{Change, Outcome};
+    a.count(
+        muster::domain::Service::Detective,
+        Change::Invite,
+        Outcome::Ok,
+    )
+}
+
+/// Members a pass removed from Detective graphs.
+pub fn removed(a: &muster::apply::ApplyReport) -> usize {
+    use muster::apply::{Change, Outcome};
+    a.count(
+        muster::domain::Service::Detective,
+        Change::Remove,
+        Outcome::Ok,
+    )
+}

@@ -120,7 +120,7 @@ async fn promtool_check_metrics_finds_nothing_in_musters_metrics() {
     member_metrics.pass_finished(
         muster::reconcile::PassResult::Ok,
         std::time::Duration::ZERO,
-        Some(muster::metrics::PassView::of(&member, &report)),
+        Some(muster::metrics::Gauges::of(&member, &report)),
     );
     let member_text = member_metrics.encode();
     let (ok, out) = run("promtool", &["check", "metrics"], Some(&member_text));

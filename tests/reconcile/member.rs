@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
-use muster::metrics::{Metrics, PassView};
+use muster::metrics::{Gauges, Metrics};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
 use muster::sandbox::world::{
@@ -173,7 +173,7 @@ async fn every_page_is_read_and_only_expected_administrators_are_accepted() {
     let metrics = Metrics::new();
     let r = h.pass(&d, false).await;
     assert_eq!(r.result(), PassResult::Ok, "{:?}", r.observe_failures);
-    metrics.pass_finished(r.result(), Duration::ZERO, Some(PassView::of(&d, &r)));
+    metrics.pass_finished(r.result(), Duration::ZERO, Some(Gauges::of(&d, &r)));
 
     let calls = h.sb.calls();
     for (service, op, want) in [
@@ -287,7 +287,7 @@ async fn every_page_is_read_and_only_expected_administrators_are_accepted() {
     h.sb.reset_calls();
     let r = h.pass(&d, false).await;
     assert_eq!(r.result(), PassResult::Ok);
-    metrics.pass_finished(r.result(), Duration::ZERO, Some(PassView::of(&d, &r)));
+    metrics.pass_finished(r.result(), Duration::ZERO, Some(Gauges::of(&d, &r)));
     let calls = h.sb.calls();
     assert_eq!(calls.count("detective", "ListInvitations"), 1);
     assert_eq!(calls.count("securityhub", "ListInvitations"), 1);

@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use muster::apply::{Change, Outcome};
 use muster::desired::{parse_files, DesiredState};
+use muster::domain::Service;
 use muster::eventlog::{EventKind, EventLog};
-use muster::metrics::{Metrics, PassView};
+use muster::metrics::{Gauges, Metrics};
 use muster::observed::HubMemberStatus;
 use muster::plan::{DriftKind, PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, OrgStatus, PassOptions, PassReport, PassResult, SdkApis};
@@ -283,7 +285,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
     let declared = first.effective.as_ref().unwrap().accounts.len();
     // In us-east-1 the graph has 500000000004 and 500000000005, which this desired state does
     // not declare: pruned while the organization is listed.
-    assert_eq!(first.applied.removed, 2);
+    assert_eq!(removed(&first.applied), 2);
     let removed: Vec<String> =
         h.sb.calls()
             .calls
@@ -330,7 +332,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
         else {
             panic!("{error}: {:?}", r.org.status)
         };
-        assert_eq!(e.code, error);
+        assert_eq!(e.code(), error);
         assert!(last_listed.is_some());
         // The last listing's accounts are still desired: nothing goes missing.
         assert_eq!(
@@ -366,7 +368,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
         metrics.pass_finished(
             r.result(),
             std::time::Duration::ZERO,
-            Some(PassView::of(&d, &r)),
+            Some(Gauges::of(&d, &r)),
         );
         let text = metrics.encode();
         assert!(text.contains("muster_organization_stale 1\n"), "{text}");
@@ -382,7 +384,11 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
     let calls = h.sb.calls();
     assert_eq!(calls.count("securityhub", "DisassociateMembers"), 1);
     assert_eq!(calls.count("securityhub", "DeleteMembers"), 1);
-    assert_eq!(r.applied.count("securityhub", "remove", "ok"), 1);
+    assert_eq!(
+        r.applied
+            .count(Service::SecurityHub, Change::Remove, Outcome::Ok),
+        1
+    );
 }
 
 #[tokio::test]
@@ -402,7 +408,8 @@ async fn without_any_listing_kept_only_hand_listed_accounts_count_and_prune_wait
     assert_eq!(r.result(), PassResult::Partial);
     let e = r.effective.as_ref().unwrap();
     assert_eq!(e.accounts.len(), 2, "the hand-listed accounts only");
-    assert!(e
+    assert!(r
+        .org
         .prune_blocked
         .as_deref()
         .unwrap()
@@ -508,7 +515,7 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     metrics.pass_finished(
         r.result(),
         std::time::Duration::ZERO,
-        Some(PassView::of(&d, &r)),
+        Some(Gauges::of(&d, &r)),
     );
     let text = metrics.encode();
     for (series, value) in [
@@ -562,7 +569,11 @@ async fn limit_exceeded_bursts_are_absorbed_by_retries() {
         calls.count_status("securityhub", "CreateMembers", 200),
         2 * n
     );
-    assert_eq!(r.applied.count("securityhub", "create", "failed"), 0);
+    assert_eq!(
+        r.applied
+            .count(Service::SecurityHub, Change::Create, Outcome::Failed),
+        0
+    );
     // Nothing recorded as failed: the SDK retried within the call.
     assert!(!h
         .events()

@@ -1,0 +1,443 @@
+//! Carrying out a plan. Every write goes through one `Recorder`: an intent event flushed to disk
+//! before its call and an outcome event after, in batches of at most 50 accounts, and one
+//! `ApplyReport` counts what came of it by (service, change, outcome). Targets go out side by
+//! side (`fan_out`); one failed batch never stops the others. What each service does is in its
+//! own file: `detective` (removals, then invitations, stopping at the member quota),
+//! `securityhub` (removals, CreateMembers, InviteMembers) and `invitations` (the member side's
+//! accepts and declines).
+
+pub mod detective;
+pub mod invitations;
+pub mod securityhub;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::aws::{self, DetectiveApi, SecurityHubApi};
+use crate::desired::DesiredState;
+use crate::domain::{AccountId, Service, Target};
+use crate::eventlog::{EventKind, EventLog, EventLogError, Unprocessed};
+use crate::plan::Plan;
+
+/// The most accounts Detective and Security Hub take in one membership call.
+pub const BATCH: usize = 50;
+
+/// A kind of change to a membership, as `muster_changes_total`'s `kind` label names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    Invite,
+    Remove,
+    Create,
+    Accept,
+    Decline,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Invite => "invite",
+            Change::Remove => "remove",
+            Change::Create => "create",
+            Change::Accept => "accept",
+            Change::Decline => "decline",
+        }
+    }
+}
+
+/// What came of the accounts of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Ok,
+    /// The call answered, but did not process the account.
+    Unprocessed,
+    /// The call failed.
+    Failed,
+    /// Not sent: the graph is at Detective's member quota.
+    QuotaBlocked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Unprocessed => "unprocessed",
+            Outcome::Failed => "failed",
+            Outcome::QuotaBlocked => "quota_blocked",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an apply did: accounts by (service, change, outcome), failed calls, and whether a
+/// shutdown cut it short.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub counts: BTreeMap<(Service, Change, Outcome), usize>,
+    /// Calls that failed.
+    pub failed: usize,
+    /// Set when a shutdown stopped the pass before every batch was sent.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Accounts counted under (service, change, outcome).
+    pub fn count(&self, service: Service, change: Change, outcome: Outcome) -> usize {
+        self.counts
+            .get(&(service, change, outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Accounts with `outcome`, every service and change.
+    pub fn total(&self, outcome: Outcome) -> usize {
+        self.counts
+            .iter()
+            .filter(|((_, _, o), _)| *o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Accounts under `change` with `outcome`, every service.
+    pub fn of(&self, change: Change, outcome: Outcome) -> usize {
+        self.counts
+            .iter()
+            .filter(|((_, c, o), _)| *c == change && *o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Accounts that became members: Detective invitations, Security Hub members created,
+    /// invitations accepted (the `invited` of `pass_finished`).
+    pub fn joined(&self) -> usize {
+        self.count(Service::Detective, Change::Invite, Outcome::Ok)
+            + self.of(Change::Create, Outcome::Ok)
+            + self.of(Change::Accept, Outcome::Ok)
+    }
+
+    /// Accounts that stopped being members: removed, or invitations declined (the `removed`
+    /// of `pass_finished`).
+    pub fn left(&self) -> usize {
+        self.of(Change::Remove, Outcome::Ok) + self.of(Change::Decline, Outcome::Ok)
+    }
+
+    pub fn tally(&mut self, key: (Service, Change, Outcome), n: usize) {
+        if n > 0 {
+            *self.counts.entry(key).or_default() += n;
+        }
+    }
+
+    /// Counts one recorded call of `sent` accounts: those it did not process (`refused`) as
+    /// unprocessed, the rest as ok; a failed call (`None`) as a failed call of `sent` accounts.
+    pub fn outcome(
+        &mut self,
+        service: Service,
+        change: Change,
+        sent: usize,
+        refused: Option<usize>,
+    ) {
+        match refused {
+            Some(n) => {
+                self.tally((service, change, Outcome::Ok), sent - n);
+                self.tally((service, change, Outcome::Unprocessed), n);
+            }
+            None => {
+                self.failed += 1;
+                self.tally((service, change, Outcome::Failed), sent);
+            }
+        }
+    }
+
+    /// True once a shutdown asked that no new batch start (and then marks the report
+    /// interrupted).
+    pub fn stopping(&mut self, stop: &AtomicBool) -> bool {
+        let stopping = stop.load(Ordering::SeqCst);
+        self.interrupted |= stopping;
+        stopping
+    }
+
+    pub fn add(&mut self, o: &ApplyReport) {
+        for (k, n) in &o.counts {
+            self.tally(*k, *n);
+        }
+        self.failed += o.failed;
+        self.interrupted |= o.interrupted;
+    }
+}
+
+/// Applies the whole administrator-side plan: every graph and every Security Hub, the two
+/// services side by side, `concurrency` targets of each at a time. Once `stop` is set no new
+/// batch starts; the batches in flight finish and record their outcomes.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply<D: DetectiveApi, H: SecurityHubApi>(
+    detective: &D,
+    securityhub: &H,
+    log: &EventLog,
+    run: &str,
+    desired: &DesiredState,
+    plan: &Plan,
+    concurrency: usize,
+    stop: &AtomicBool,
+) -> Result<ApplyReport, EventLogError> {
+    let digest = desired.digest.as_str();
+    let graphs = fan_out(&plan.graphs, concurrency, |g| {
+        detective::apply_graph(detective, log, run, desired, g, stop)
+    });
+    let hubs = fan_out(&plan.hubs, concurrency, |h| {
+        securityhub::apply_hub(securityhub, log, run, digest, h, stop)
+    });
+    let (graphs, hubs) = tokio::join!(graphs, hubs);
+    let mut total = graphs?;
+    total.add(&hubs?);
+    Ok(total)
+}
+
+/// Runs `each` over `items`, `concurrency` at a time, and adds up their reports. The first
+/// event-log failure is returned once all have finished (none is left half-recorded).
+pub(crate) async fn fan_out<'i, T, F, Fut>(
+    items: &'i [T],
+    concurrency: usize,
+    each: F,
+) -> Result<ApplyReport, EventLogError>
+where
+    F: FnMut(&'i T) -> Fut,
+    Fut: Future<Output = Result<ApplyReport, EventLogError>>,
+{
+    let results: Vec<Result<ApplyReport, EventLogError>> = stream::iter(items)
+        .map(each)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut total = ApplyReport::default();
+    for r in results {
+        total.add(&r?);
+    }
+    Ok(total)
+}
+
+/// What a call did with its accounts: those it processed and those it did not, with AWS's
+/// reason.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Processed {
+    pub done: Vec<AccountId>,
+    pub unprocessed: Vec<(AccountId, String)>,
+}
+
+impl Processed {
+    /// Every account of `sent` not in `refused` was processed (for calls that answer only with
+    /// the accounts they did not process).
+    pub fn all_but(sent: &[AccountId], refused: Vec<(AccountId, String)>) -> Processed {
+        Processed {
+            done: sent
+                .iter()
+                .filter(|a| !refused.iter().any(|(u, _)| u == *a))
+                .copied()
+                .collect(),
+            unprocessed: refused,
+        }
+    }
+}
+
+/// One kind of call on a target: the AWS operation and the change it makes. Detective's
+/// removals carry their reason, which their intent records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step {
+    pub operation: &'static str,
+    pub change: Change,
+    pub reason: Option<&'static str>,
+}
+
+impl Step {
+    pub const fn new(operation: &'static str, change: Change) -> Step {
+        Step {
+            operation,
+            change,
+            reason: None,
+        }
+    }
+}
+
+/// Records the calls on one target: each is an intent flushed before it runs and a result or a
+/// failure after, numbered `<run>/<target>/<n>` (a graph by its ARN's last 8 characters).
+/// Detective's graphs keep their own event types (`invite_*`, `removal_*`); every other target
+/// writes `action_*` events.
+pub(crate) struct Recorder<'a> {
+    log: &'a EventLog,
+    run: &'a str,
+    digest: &'a str,
+    target: Target,
+    name: String,
+    batches: usize,
+    /// Calls this target's plan makes, for "batch 3/12" in the logs.
+    pub expected: usize,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(log: &'a EventLog, run: &'a str, digest: &'a str, target: Target) -> Self {
+        Recorder {
+            log,
+            run,
+            digest,
+            name: target.to_string(),
+            target,
+            batches: 0,
+            expected: 0,
+        }
+    }
+
+    fn append(&self, kind: EventKind, flush: bool) -> Result<(), EventLogError> {
+        self.log
+            .append(self.run, self.digest, kind, flush)
+            .map(drop)
+    }
+
+    /// Records that a prune was refused, and why.
+    pub fn prune_refused(&self, reason: Option<&String>) -> Result<(), EventLogError> {
+        let Some(reason) = reason else { return Ok(()) };
+        tracing::warn!(target_name = %self.name, reason = %reason, "prune refused");
+        self.append(
+            EventKind::PruneRefused {
+                graph: self.name.clone(),
+                reason: reason.clone(),
+            },
+            false,
+        )
+    }
+
+    fn next_batch(&mut self) -> String {
+        self.batches += 1;
+        let key = match &self.target {
+            Target::Graph(_) => &self.name[self.name.len().saturating_sub(8)..],
+            _ => self.name.as_str(),
+        };
+        format!("{}/{key}/{}", self.run, self.batches)
+    }
+
+    /// Runs `call` for `accounts` between its intent and its outcome. Returns what the call
+    /// processed, or `None` when it failed (recorded and logged).
+    pub async fn call<F>(
+        &mut self,
+        step: Step,
+        accounts: &[AccountId],
+        call: F,
+    ) -> Result<Option<Processed>, EventLogError>
+    where
+        F: Future<Output = Result<Processed, aws::Error>>,
+    {
+        let batch = self.next_batch();
+        self.append(self.intent(&batch, step, accounts), true)?;
+        let progress = format!("{}/{}", self.batches, self.expected.max(self.batches));
+        let (target, operation) = (self.name.as_str(), step.operation);
+        match call.await {
+            Ok(p) => {
+                tracing::info!(target_name = %target, batch = %batch, progress = %progress, operation, done = p.done.len(), unprocessed = p.unprocessed.len(), "{operation}");
+                for (a, r) in &p.unprocessed {
+                    tracing::warn!(target_name = %target, account = %a, reason = %r, "{operation}: account not processed");
+                }
+                self.append(self.result(batch, step, &p), true)?;
+                Ok(Some(p))
+            }
+            Err(e) => {
+                tracing::warn!(target_name = %target, batch = %batch, code = %e.code, error = %e.message, "{operation} failed");
+                self.append(self.failure(batch, step, e), true)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn intent(&self, batch: &str, step: Step, accounts: &[AccountId]) -> EventKind {
+        let (batch, accounts, graph) = (batch.to_owned(), ids(accounts), self.name.clone());
+        match (&self.target, step.change) {
+            (Target::Graph(_), Change::Remove) => EventKind::RemovalIntent {
+                batch,
+                graph,
+                accounts,
+                reason: step.reason.unwrap_or_default().into(),
+            },
+            (Target::Graph(_), _) => EventKind::InviteIntent {
+                batch,
+                graph,
+                accounts,
+            },
+            (t, _) => EventKind::ActionIntent {
+                batch,
+                service: t.service().map_or("", Service::as_str).into(),
+                target: graph,
+                action: step.operation.into(),
+                accounts,
+            },
+        }
+    }
+
+    fn result(&self, batch: String, step: Step, p: &Processed) -> EventKind {
+        let (done, unprocessed, graph) =
+            (ids(&p.done), unprocessed(&p.unprocessed), self.name.clone());
+        match (&self.target, step.change) {
+            (Target::Graph(_), Change::Remove) => EventKind::RemovalResult {
+                batch,
+                graph,
+                removed: done,
+                unprocessed,
+            },
+            (Target::Graph(_), _) => EventKind::InviteResult {
+                batch,
+                graph,
+                created: done,
+                unprocessed,
+            },
+            _ => EventKind::ActionResult {
+                batch,
+                target: graph,
+                action: step.operation.into(),
+                done,
+                unprocessed,
+            },
+        }
+    }
+
+    fn failure(&self, batch: String, step: Step, e: aws::Error) -> EventKind {
+        let (code, message, graph) = (e.code, e.message, self.name.clone());
+        match (&self.target, step.change) {
+            (Target::Graph(_), Change::Remove) => EventKind::RemovalFailed {
+                batch,
+                graph,
+                code,
+                message,
+            },
+            (Target::Graph(_), _) => EventKind::InviteFailed {
+                batch,
+                graph,
+                code,
+                message,
+            },
+            _ => EventKind::ActionFailed {
+                batch,
+                target: graph,
+                action: step.operation.into(),
+                code,
+                message,
+            },
+        }
+    }
+}
+
+fn ids(accounts: &[AccountId]) -> Vec<String> {
+    accounts.iter().map(ToString::to_string).collect()
+}
+
+fn unprocessed(list: &[(AccountId, String)]) -> Vec<Unprocessed> {
+    list.iter()
+        .map(|(a, r)| Unprocessed {
+            account: a.to_string(),
+            reason: r.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,84 @@
+//! The projection: what the log last recorded about each member's status and each piece of
+//! drift, by target name, rebuilt from the last snapshot and the projection events after it.
+//! A pass compares what it lists with it to record only what changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{EventKind, EventLog, EventLogError, Snapshot};
+
+/// The status a member is recorded with once a listing no longer has it.
+pub const REMOVED: &str = "REMOVED";
+
+/// What the log last recorded about each member and each piece of drift: (target, account) →
+/// status, and (target, account, kind).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    pub status: BTreeMap<(String, String), String>,
+    pub drift: BTreeSet<(String, String, String)>,
+}
+
+impl Projection {
+    /// One projection event applied.
+    fn apply(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::MemberStatusChanged {
+                graph, account, to, ..
+            } => {
+                if to == REMOVED {
+                    self.status.remove(&(graph, account));
+                } else {
+                    self.status.insert((graph, account), to);
+                }
+            }
+            EventKind::DriftObserved {
+                graph,
+                account,
+                kind,
+                ..
+            } => {
+                self.drift.insert((graph, account, kind));
+            }
+            EventKind::DriftResolved {
+                graph,
+                account,
+                kind,
+            } => {
+                self.drift.remove(&(graph, account, kind));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rebuilds the projection: the last snapshot, then the events after it.
+pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
+    let mut p = Projection::default();
+    let mut from = 0;
+    if let Some(s) = log.snapshot()? {
+        from = s.seq;
+        p.status = s
+            .status
+            .iter()
+            .map(|(g, a, st)| ((g.clone(), a.clone()), st.clone()))
+            .collect();
+        p.drift = s.drift.iter().cloned().collect();
+    }
+    for e in log.projection_after(from)? {
+        p.apply(e.kind);
+    }
+    Ok(p)
+}
+
+/// Saves the projection as it stands, so the next start replays only newer events.
+pub fn save(log: &EventLog, projection: Projection) -> Result<(), EventLogError> {
+    log.save_snapshot(Snapshot {
+        in_doubt: log.in_doubt()?,
+        seq: log.last_seq(),
+        status: projection
+            .status
+            .into_iter()
+            .map(|((g, a), s)| (g, a, s))
+            .collect(),
+        drift: projection.drift.into_iter().collect(),
+    })
+}

@@ -1,0 +1,354 @@
+//! The plan: what differs between the desired state and what Detective and Security Hub
+//! report, and what apply will do about it. Pure: no IO, no async, cannot fail; everything it
+//! needs is passed in (`Observed`). This file holds what every service shares: the drift
+//! kinds, the merge join of declared accounts against listed members, the prune guards and the
+//! pending-invitation check; `detective`, `securityhub` and `invitations` (the member side)
+//! each plan one kind of target.
+//!
+//! Drift that only a member account can fix (an invitation nobody accepted, a disabled member)
+//! is reported, never "fixed" by muster.
+
+pub mod detective;
+pub mod invitations;
+pub mod securityhub;
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::desired::{DesiredAccount, DesiredState};
+use crate::domain::{AccountId, Email, GraphArn, Region, Service, Target};
+use crate::observed::{ObservedGraph, ObservedHub};
+
+pub use invitations::{plan_invitations, InvitationPlan};
+
+/// Detective's limit on members in one behavior graph.
+pub const GRAPH_MEMBER_LIMIT: usize = 1200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    pub max_removals_per_pass: usize,
+    pub pending_invitation_after: Duration,
+    pub member_limit: usize,
+}
+
+/// The kinds of drift, as metrics and events name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DriftKind {
+    Missing,
+    Undeclared,
+    VerificationFailed,
+    Disabled,
+    PendingTooLong,
+    EmailMismatch,
+    QuotaBlocked,
+    /// Security Hub: a member created but never invited (accounts outside the organization).
+    NotInvited,
+    /// Security Hub: the administrator disassociated a declared member.
+    Removed,
+    /// Security Hub: the member left; only it can join again.
+    Resigned,
+    /// Security Hub: the member account is suspended.
+    AccountSuspended,
+    /// Member side: an invitation from an administrator not on the allow-list.
+    UnexpectedAdministrator,
+    /// Member side: an open invitation from an expected administrator, not accepted.
+    InvitationOpen,
+}
+
+impl DriftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Missing => "missing",
+            DriftKind::Undeclared => "undeclared",
+            DriftKind::VerificationFailed => "verification_failed",
+            DriftKind::Disabled => "disabled",
+            DriftKind::PendingTooLong => "pending_too_long",
+            DriftKind::EmailMismatch => "email_mismatch",
+            DriftKind::QuotaBlocked => "quota_blocked",
+            DriftKind::NotInvited => "not_invited",
+            DriftKind::Removed => "removed",
+            DriftKind::Resigned => "resigned",
+            DriftKind::AccountSuspended => "account_suspended",
+            DriftKind::UnexpectedAdministrator => "unexpected_administrator",
+            DriftKind::InvitationOpen => "invitation_open",
+        }
+    }
+}
+
+/// The drift kinds a service's targets report, each exported even at 0 so that "drift fell to
+/// 0" is a value, not an absence.
+pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
+    match service {
+        Service::Detective => &[
+            DriftKind::Missing,
+            DriftKind::Undeclared,
+            DriftKind::VerificationFailed,
+            DriftKind::Disabled,
+            DriftKind::PendingTooLong,
+            DriftKind::EmailMismatch,
+            DriftKind::QuotaBlocked,
+        ],
+        Service::SecurityHub => &[
+            DriftKind::Missing,
+            DriftKind::Undeclared,
+            DriftKind::NotInvited,
+            DriftKind::PendingTooLong,
+            DriftKind::Removed,
+            DriftKind::Resigned,
+            DriftKind::AccountSuspended,
+        ],
+    }
+}
+
+impl fmt::Display for DriftKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub kind: DriftKind,
+    pub account: AccountId,
+    /// For humans; never contains an email address.
+    pub detail: Cow<'static, str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalReason {
+    /// A member the desired state does not declare, removed because `prune: true`.
+    Undeclared,
+    /// A VERIFICATION_FAILED member whose declared email has since changed: removed so that it
+    /// can be invited again with the new address.
+    EmailCorrected,
+}
+
+impl RemovalReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Undeclared => "undeclared",
+            RemovalReason::EmailCorrected => "email_corrected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphPlan {
+    pub graph: GraphArn,
+    pub members: usize,
+    /// The graph's member limit, as planned against.
+    pub member_limit: usize,
+    /// Accounts to invite, in account order.
+    pub invite: Vec<(AccountId, Email)>,
+    /// Members to remove before inviting, in account order.
+    pub remove: Vec<(AccountId, RemovalReason)>,
+    pub drift: Vec<Drift>,
+    /// Why undeclared members are not being removed although `prune` is on.
+    pub prune_refused: Option<String>,
+}
+
+impl GraphPlan {
+    /// The graph this plan is for.
+    pub fn target(&self) -> Target {
+        Target::Graph(self.graph.clone())
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.invite.is_empty() || !self.remove.is_empty()
+    }
+}
+
+/// One region's Security Hub: members to create (CreateMembers), then to invite
+/// (InviteMembers: accounts outside the organization), and undeclared members to remove
+/// (DisassociateMembers, then DeleteMembers) when `prune` is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubPlan {
+    pub region: Region,
+    pub members: usize,
+    /// In account order. The email goes along when the desired state has one.
+    pub create: Vec<(AccountId, Option<Email>)>,
+    /// In account order: accounts created by this plan that need an invitation, and members
+    /// left `Created`.
+    pub invite: Vec<AccountId>,
+    pub remove: Vec<AccountId>,
+    pub drift: Vec<Drift>,
+    pub prune_refused: Option<String>,
+}
+
+impl HubPlan {
+    pub fn has_changes(&self) -> bool {
+        !self.create.is_empty() || !self.invite.is_empty() || !self.remove.is_empty()
+    }
+
+    /// The hub this plan is for.
+    pub fn target(&self) -> Target {
+        Target::Hub(self.region.clone())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub graphs: Vec<GraphPlan>,
+    pub hubs: Vec<HubPlan>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.graphs.iter().any(GraphPlan::has_changes) || self.hubs.iter().any(HubPlan::has_changes)
+    }
+}
+
+/// What a plan is made against: what AWS listed, and what the pass knows besides.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub graphs: &'a [ObservedGraph],
+    pub hubs: &'a [ObservedHub],
+    /// Every account of the organization, when known: those join Security Hub by
+    /// CreateMembers alone (the caller is the delegated administrator); others need
+    /// InviteMembers. When it is not known, every account created is invited.
+    pub organization: Option<&'a BTreeSet<AccountId>>,
+    /// Why prune must not act this pass (the organization could not be listed), if so.
+    pub prune_blocked: Option<&'a str>,
+    pub now: SystemTime,
+}
+
+impl<'a> Observed<'a> {
+    /// Nothing listed yet, at `now`.
+    pub fn at(now: SystemTime) -> Observed<'a> {
+        Observed {
+            graphs: &[],
+            hubs: &[],
+            organization: None,
+            prune_blocked: None,
+            now,
+        }
+    }
+}
+
+/// Plans every observed graph and hub against the desired state.
+pub fn plan(desired: &DesiredState, observed: &Observed<'_>, settings: &PlanSettings) -> Plan {
+    Plan {
+        graphs: detective::plan(desired, observed, settings),
+        hubs: securityhub::plan(desired, observed, settings),
+    }
+}
+
+/// Why undeclared members must not be removed although `prune` is on, if they must not.
+fn prune_refusal(
+    desired: &DesiredState,
+    blocked: Option<&str>,
+    undeclared: usize,
+    settings: &PlanSettings,
+    what: &str,
+) -> Option<String> {
+    if let Some(why) = blocked {
+        Some(why.to_owned())
+    } else if desired.accounts.is_empty() {
+        Some(format!(
+            "the desired state declares no accounts; muster never prunes {what} to empty"
+        ))
+    } else if undeclared > settings.max_removals_per_pass {
+        Some(format!(
+            "pruning would remove {undeclared} members, more than max_removals_per_pass ({}); remove them by hand or raise the limit",
+            settings.max_removals_per_pass
+        ))
+    } else {
+        None
+    }
+}
+
+/// A target's members in account order, each once.
+fn by_account<M>(members: &[M], id: impl Fn(&M) -> AccountId) -> Vec<&M> {
+    let mut sorted: Vec<&M> = members.iter().collect();
+    sorted.sort_by_key(|m| id(m));
+    sorted.dedup_by_key(|m| id(m));
+    sorted
+}
+
+/// Walks the declared accounts and a target's members (`members` in account order) together
+/// once, a merge join with no lookups: `declared` sees each declared account with its member,
+/// if listed. The target's own `administrator` is neither declared nor undeclared. Returns the
+/// undeclared members, in account order.
+fn merge_join<'m, M>(
+    desired: &DesiredState,
+    members: &[&'m M],
+    id: impl Fn(&M) -> AccountId,
+    administrator: Option<AccountId>,
+    mut declared: impl FnMut(AccountId, &DesiredAccount, Option<&'m M>),
+) -> Vec<AccountId> {
+    let mut next = members
+        .iter()
+        .copied()
+        .filter(|m| Some(id(m)) != administrator)
+        .peekable();
+    let mut undeclared = Vec::new();
+    for (account, want) in &desired.accounts {
+        while let Some(m) = next.next_if(|m| id(m) < *account) {
+            undeclared.push(id(m));
+        }
+        if Some(*account) == administrator {
+            continue;
+        }
+        declared(*account, want, next.next_if(|m| id(m) == *account));
+    }
+    undeclared.extend(next.map(&id));
+    undeclared
+}
+
+/// Drift for every undeclared member, and whether prune takes them: the members to remove
+/// (all or none) and why none, when prune is on but refused.
+fn prune(
+    desired: &DesiredState,
+    observed: &Observed<'_>,
+    undeclared: Vec<AccountId>,
+    on: bool,
+    settings: &PlanSettings,
+    what: &str,
+    drift: &mut Vec<Drift>,
+) -> (Vec<AccountId>, Option<String>) {
+    drift.extend(undeclared.iter().map(|id| Drift {
+        kind: DriftKind::Undeclared,
+        account: *id,
+        detail: "a member the desired state does not declare".into(),
+    }));
+    if !on || undeclared.is_empty() {
+        return (Vec::new(), None);
+    }
+    match prune_refusal(
+        desired,
+        observed.prune_blocked,
+        undeclared.len(),
+        settings,
+        what,
+    ) {
+        Some(why) => (Vec::new(), Some(why)),
+        None => (undeclared, None),
+    }
+}
+
+/// `pending_too_long` drift for an invitation sent at `since` and not accepted, once it has
+/// waited past the setting.
+fn pending(
+    account: AccountId,
+    since: Option<SystemTime>,
+    now: SystemTime,
+    settings: &PlanSettings,
+) -> Option<Drift> {
+    let waited = since
+        .and_then(|t| now.duration_since(t).ok())
+        .unwrap_or_default();
+    (waited > settings.pending_invitation_after).then(|| Drift {
+        kind: DriftKind::PendingTooLong,
+        account,
+        detail: format!(
+            "invited {} days ago and not accepted (only the member account can accept)",
+            waited.as_secs() / 86_400
+        )
+        .into(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! Security Hub's plan for each region: declared accounts that are not members (or were
+//! deleted or disassociated) are created, and invited when they are outside the organization;
+//! members left `Created` are invited; undeclared members are removed when `prune` is on and
+//! its guards allow; the rest of what differs is drift.
+
+use super::PlanSettings;
+use super::{by_account, merge_join, pending, prune, Drift, DriftKind, HubPlan, Observed};
+use crate::desired::{DesiredAccount, DesiredState};
+use crate::domain::AccountId;
+use crate::observed::{HubMember, HubMemberStatus, ObservedHub};
+
+/// Plans every observed Security Hub.
+pub fn plan(
+    desired: &DesiredState,
+    observed: &Observed<'_>,
+    settings: &PlanSettings,
+) -> Vec<HubPlan> {
+    observed
+        .hubs
+        .iter()
+        .map(|h| plan_hub(desired, h, observed, settings))
+        .collect()
+}
+
+fn plan_hub(
+    desired: &DesiredState,
+    hub: &ObservedHub,
+    observed: &Observed<'_>,
+    settings: &PlanSettings,
+) -> HubPlan {
+    let members = by_account(&hub.members, |m| m.account_id);
+    let needs_invitation =
+        |id: &AccountId| observed.organization.is_none_or(|org| !org.contains(id));
+    // The administrator is never its own member (nor undeclared): known from its members'
+    // AdministratorId once it has any (before that, CreateMembers answers it as unprocessed).
+    let administrator = members.iter().find_map(|m| m.administrator);
+    let (mut create, mut invite, mut drift) = (Vec::new(), Vec::new(), Vec::new());
+    let declared = |id: AccountId, want: &DesiredAccount, m: Option<&HubMember>| {
+        let (kind, detail, create_it) = match m.map(|m| &m.status) {
+            None => (DriftKind::Missing, "not a member", true),
+            Some(HubMemberStatus::Deleted) => {
+                (DriftKind::Missing, "a deleted member: creating it again", true)
+            }
+            Some(HubMemberStatus::Removed) => (
+                DriftKind::Removed,
+                "disassociated by the administrator although declared: creating it again",
+                true,
+            ),
+            Some(HubMemberStatus::Resigned) => (
+                DriftKind::Resigned,
+                "the member left the administrator's Security Hub (only the member account can join again)",
+                false,
+            ),
+            Some(HubMemberStatus::AccountSuspended) => (
+                DriftKind::AccountSuspended,
+                "the account is suspended: nothing is done until it is active",
+                false,
+            ),
+            Some(HubMemberStatus::Created) => {
+                invite.push(id);
+                (DriftKind::NotInvited, "a member that was never invited: inviting", false)
+            }
+            Some(HubMemberStatus::Invited) => {
+                let updated = m.and_then(|m| m.updated_at);
+                drift.extend(pending(id, updated, observed.now, settings));
+                return;
+            }
+            Some(HubMemberStatus::Enabled | HubMemberStatus::Other(_)) => return,
+        };
+        drift.push(Drift {
+            kind,
+            account: id,
+            detail: detail.into(),
+        });
+        if create_it {
+            create.push((id, Some(want.email.clone())));
+            if needs_invitation(&id) {
+                invite.push(id);
+            }
+        }
+    };
+    let undeclared = merge_join(desired, &members, |m| m.account_id, administrator, declared);
+    let on = desired.securityhub.as_ref().is_some_and(|s| s.prune);
+    let (remove, prune_refused) = prune(
+        desired,
+        observed,
+        undeclared,
+        on,
+        settings,
+        "a Security Hub",
+        &mut drift,
+    );
+    HubPlan {
+        region: hub.region.clone(),
+        members: members.len(),
+        create,
+        invite,
+        remove,
+        drift,
+        prune_refused,
+    }
+}

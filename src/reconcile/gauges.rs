@@ -1,0 +1,244 @@
+//! What a pass's gauges show, decided once: a plain struct built from the pass report, which
+//! `metrics` only writes out. Per target: members by status, drift by kind, accounts declared
+//! and, for graphs, how full they are; the organization listing in use; the member side's
+//! invitations; and the changes made. Labels come from small fixed sets, never an account id
+//! or an email.
+
+use std::time::SystemTime;
+
+use super::{OrgStatus, PassReport};
+use crate::apply::{Change, Outcome};
+use crate::desired::{DesiredState, GraphRef};
+use crate::domain::{Region, Service, Target};
+use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
+use crate::plan::{drift_kinds, Drift};
+
+/// The series of one target: labels `service`, `region`, `graph` (empty for a Security Hub).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGauges {
+    pub service: Service,
+    pub region: String,
+    pub graph: String,
+    pub declared: i64,
+    /// Members by `status`, every status of the service.
+    pub members: Vec<(&'static str, i64)>,
+    /// Drift by `kind`, every kind of the service.
+    pub drift: Vec<(&'static str, i64)>,
+    /// Detective: members as a fraction of the graph's member limit, and the highest
+    /// PercentOfGraphUtilization among them as a fraction.
+    pub utilization: Option<(f64, f64)>,
+}
+
+/// The organization listing in use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrgGauges {
+    pub stale: bool,
+    pub accounts: i64,
+    /// Unix time of the listing in use (0 when there is none).
+    pub listed: f64,
+}
+
+/// Everything a pass sets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Gauges {
+    pub targets: Vec<TargetGauges>,
+    /// The graphs and Security Hub regions the desired state names, observed or not: a target
+    /// that could not be observed keeps its last values while it is named.
+    named_graphs: Vec<GraphRef>,
+    named_hubs: Vec<Region>,
+    pub org: Option<OrgGauges>,
+    /// Member side: invitations by (service, region, administrator, status), every watched
+    /// combination, 0 included.
+    pub invitations: Option<Vec<([String; 4], i64)>>,
+    /// Accounts changed, by (service, kind, outcome).
+    pub changes: Vec<((Service, Change, Outcome), u64)>,
+}
+
+/// Every `status` label value of a service's members.
+pub fn status_labels(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::Detective => &MemberStatus::LABELS,
+        Service::SecurityHub => &HubMemberStatus::LABELS,
+    }
+}
+
+/// Detective's changes, exported from the first pass on even at 0.
+const ALWAYS: [(Change, Outcome); 7] = [
+    (Change::Invite, Outcome::Ok),
+    (Change::Remove, Outcome::Ok),
+    (Change::Invite, Outcome::Unprocessed),
+    (Change::Remove, Outcome::Unprocessed),
+    (Change::Invite, Outcome::Failed),
+    (Change::Remove, Outcome::Failed),
+    (Change::Invite, Outcome::QuotaBlocked),
+];
+
+fn drift_by_kind(service: Service, drift: Option<&[Drift]>) -> Vec<(&'static str, i64)> {
+    drift_kinds(service)
+        .iter()
+        .map(|kind| {
+            let n = drift.map_or(0, |d| d.iter().filter(|d| d.kind == *kind).count());
+            (kind.as_str(), n as i64)
+        })
+        .collect()
+}
+
+fn count_by<'a>(
+    labels: &[&'static str],
+    of: impl Iterator<Item = &'a str> + Clone,
+) -> Vec<(&'static str, i64)> {
+    labels
+        .iter()
+        .map(|l| (*l, of.clone().filter(|s| s == l).count() as i64))
+        .collect()
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl Gauges {
+    /// What `report`, a pass over `desired`, sets.
+    pub fn of(desired: &DesiredState, report: &PassReport) -> Gauges {
+        let declared = report.effective.as_ref().unwrap_or(desired).accounts.len();
+        let declared = i64::try_from(declared).unwrap_or(i64::MAX);
+        let mut targets = Vec::new();
+        for g in &report.observed {
+            let plan = report.plan.graphs.iter().find(|p| p.graph == g.arn);
+            let limit = plan.map_or(crate::plan::GRAPH_MEMBER_LIMIT, |p| p.member_limit);
+            let volume = g
+                .members
+                .iter()
+                .filter_map(|m| m.percent_of_graph_utilization)
+                .fold(0.0_f64, f64::max);
+            let statuses = g.members.iter().map(|m| m.status.label());
+            targets.push(TargetGauges {
+                service: Service::Detective,
+                region: g.arn.region().to_string(),
+                graph: g.arn.to_string(),
+                declared,
+                members: count_by(&MemberStatus::LABELS, statuses),
+                drift: drift_by_kind(Service::Detective, plan.map(|p| p.drift.as_slice())),
+                utilization: Some((g.members.len() as f64 / limit.max(1) as f64, volume / 100.0)),
+            });
+        }
+        for h in &report.hubs {
+            let plan = report.plan.hubs.iter().find(|p| p.region == h.region);
+            let statuses = h.members.iter().map(|m| m.status.label());
+            targets.push(TargetGauges {
+                service: Service::SecurityHub,
+                region: h.region.to_string(),
+                graph: String::new(),
+                declared,
+                members: count_by(&HubMemberStatus::LABELS, statuses),
+                drift: drift_by_kind(Service::SecurityHub, plan.map(|p| p.drift.as_slice())),
+                utilization: None,
+            });
+        }
+        Gauges {
+            targets,
+            named_graphs: desired.detective.graphs.clone(),
+            named_hubs: desired
+                .securityhub
+                .as_ref()
+                .map_or_else(Vec::new, |s| s.regions.clone()),
+            org: org(report),
+            invitations: desired.member.as_ref().map(|m| {
+                let expected = &m.expected_administrators;
+                invitations(&m.watched(), report, |a| expected.contains(a))
+            }),
+            changes: changes(report),
+        }
+    }
+
+    /// Whether the desired state still names the target of these labels.
+    pub fn names(&self, service: Service, region: &str, graph: &str) -> bool {
+        match service {
+            Service::SecurityHub => self.named_hubs.iter().any(|r| r.as_str() == region),
+            Service::Detective => self.named_graphs.iter().any(|g| match g {
+                GraphRef::Region(r) => r.as_str() == region,
+                GraphRef::Arn(a) => a.as_str() == graph,
+            }),
+        }
+    }
+}
+
+fn org(report: &PassReport) -> Option<OrgGauges> {
+    let accounts = report.org.accounts as i64;
+    match &report.org.status {
+        OrgStatus::NotUsed => None,
+        OrgStatus::Fresh => Some(OrgGauges {
+            stale: false,
+            accounts,
+            listed: unix(SystemTime::now()),
+        }),
+        OrgStatus::Stale { last_listed, .. } => Some(OrgGauges {
+            stale: true,
+            accounts,
+            listed: last_listed.map_or(0.0, unix),
+        }),
+    }
+}
+
+fn invitations(
+    watched: &[Target],
+    report: &PassReport,
+    expected: impl Fn(&crate::domain::AccountId) -> bool,
+) -> Vec<([String; 4], i64)> {
+    let labels = |t: &Target, admin: &str, status: &str| {
+        let service = t.service().map_or("", Service::as_str);
+        let region = t.region().map(|r| r.to_string()).unwrap_or_default();
+        [
+            service.to_owned(),
+            region,
+            admin.to_owned(),
+            status.to_owned(),
+        ]
+    };
+    let mut out: Vec<([String; 4], i64)> = Vec::new();
+    for t in watched {
+        for admin in ["expected", "unexpected"] {
+            for status in ["open", "accepted"] {
+                out.push((labels(t, admin, status), 0));
+            }
+        }
+    }
+    for p in &report.member {
+        for i in p.listed.iter().flatten() {
+            let admin = if expected(&i.administrator) {
+                "expected"
+            } else {
+                "unexpected"
+            };
+            let status = match i.status {
+                InvitationStatus::Open => "open",
+                InvitationStatus::Accepted => "accepted",
+                InvitationStatus::Other(_) => continue,
+            };
+            let key = labels(&p.target, admin, status);
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => out.push((key, 1)),
+            }
+        }
+    }
+    out
+}
+
+fn changes(report: &PassReport) -> Vec<((Service, Change, Outcome), u64)> {
+    let a = &report.applied;
+    let always = ALWAYS.map(|(c, o)| (Service::Detective, c, o));
+    let mut out: Vec<_> = always
+        .iter()
+        .map(|k| (*k, a.count(k.0, k.1, k.2) as u64))
+        .collect();
+    out.extend(
+        a.counts
+            .iter()
+            .filter(|(k, _)| !always.contains(k))
+            .map(|(k, n)| (*k, *n as u64)),
+    );
+    out
+}

@@ -1,0 +1,307 @@
+//! What a pass reads before it plans: the organization (expanded into accounts, or the last
+//! good expansion when it cannot be listed), every desired graph's members and every desired
+//! region's Security Hub members. A target that cannot be read is reported (`Unobserved`); the
+//! others go on.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::SystemTime;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::{Apis, OrgOutcome, OrgStatus};
+use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
+use crate::desired::{DesiredState, GraphRef};
+use crate::domain::{Region, Target};
+use crate::eventlog::{EventLog, EventLogError};
+use crate::observed::{ObservedGraph, ObservedHub};
+use crate::org::{self, Expansion};
+use crate::plan::{self, Plan, PlanSettings};
+
+/// Why a target could not be observed this pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unobserved {
+    /// AWS answered with an error (after the SDK's retries).
+    #[error(transparent)]
+    Aws(#[from] aws::Error),
+    /// ListGraphs answered, with no behavior graph in the region.
+    #[error(
+        "this account has no behavior graph in {0}; enable Detective there or list the graph's arn"
+    )]
+    NoGraph(Region),
+    /// The organization was listed, but the selection names what it does not have.
+    #[error("{0} (check `organization` in the desired state)")]
+    Expansion(String),
+}
+
+impl Unobserved {
+    /// The error's name, as events record it: AWS's, or muster's own for the others.
+    pub fn code(&self) -> &str {
+        match self {
+            Unobserved::Aws(e) => &e.code,
+            Unobserved::NoGraph(_) => "NoGraph",
+            Unobserved::Expansion(_) => "UnknownOrganizationalUnit",
+        }
+    }
+
+    /// What went wrong, as events record it.
+    pub fn message(&self) -> String {
+        match self {
+            Unobserved::Aws(e) => e.message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What could be read of one kind of target, and which targets could not be read.
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub found: Vec<T>,
+    pub failures: Vec<(Target, Unobserved)>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            found: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// Runs `list` over `items`, `concurrency` at a time, in order: each answer is a found `T` or
+/// a failure on the item's target.
+pub(crate) async fn list_each<I, T, F, Fut>(
+    items: Vec<I>,
+    concurrency: usize,
+    list: F,
+) -> Listing<T>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = (Target, Result<T, Unobserved>)>,
+{
+    let answers: Vec<_> = stream::iter(items)
+        .map(list)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut out = Listing::default();
+    for (target, answer) in answers {
+        match answer {
+            Ok(found) => out.found.push(found),
+            Err(e) => out.failures.push((target, e)),
+        }
+    }
+    out
+}
+
+/// Finds each desired graph (ListGraphs for a region) and lists all its members, `concurrency`
+/// regions and graphs at a time.
+pub async fn observe_graphs<D: DetectiveApi>(
+    api: &D,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Listing<ObservedGraph> {
+    let regions: Vec<Region> = desired
+        .detective
+        .graphs
+        .iter()
+        .filter_map(|g| match g {
+            GraphRef::Region(r) => Some(r.clone()),
+            GraphRef::Arn(_) => None,
+        })
+        .collect();
+    let found = list_each(regions, concurrency, |r| async move {
+        let listed = match api.list_graphs(&r).await {
+            Ok(found) => found
+                .into_iter()
+                .next()
+                .ok_or(Unobserved::NoGraph(r.clone())),
+            Err(e) => Err(e.into()),
+        };
+        (Target::GraphIn(r), listed)
+    })
+    .await;
+    let mut arns: Vec<_> = desired
+        .detective
+        .graphs
+        .iter()
+        .filter_map(|g| match g {
+            GraphRef::Arn(a) => Some(a.clone()),
+            GraphRef::Region(_) => None,
+        })
+        .chain(found.found)
+        .collect();
+    arns.sort();
+    arns.dedup();
+    let mut listed = list_each(arns, concurrency, |arn| async move {
+        let members = api.list_members(&arn).await.map_err(Unobserved::from);
+        let target = Target::Graph(arn.clone());
+        (
+            target,
+            members.map(|members| ObservedGraph { arn, members }),
+        )
+    })
+    .await;
+    listed.failures.splice(0..0, found.failures);
+    listed
+}
+
+/// Lists every member of each desired region's Security Hub, `concurrency` regions at a time.
+pub async fn observe_hubs<H: SecurityHubApi>(
+    api: &H,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Listing<ObservedHub> {
+    let regions = desired
+        .securityhub
+        .as_ref()
+        .map(|s| s.regions.clone())
+        .unwrap_or_default();
+    list_each(regions, concurrency, |region| async move {
+        let members = api.list_members(&region).await.map_err(Unobserved::from);
+        let target = Target::Hub(region.clone());
+        (
+            target,
+            members.map(|members| ObservedHub { region, members }),
+        )
+    })
+    .await
+}
+
+/// The desired state with the organization's accounts merged in. Lists the organization once;
+/// when that fails, uses the last good expansion saved in `log` (if any) and blocks prune.
+pub async fn resolve_desired<O: OrganizationsApi>(
+    api: &O,
+    log: Option<&EventLog>,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Result<(DesiredState, OrgOutcome), EventLogError> {
+    let Some(settings) = &desired.organization else {
+        return Ok((desired.clone(), OrgOutcome::default()));
+    };
+    let key = org::selection_key(settings);
+    let listed = match org::fetch(api, concurrency).await {
+        Ok(tree) => org::expansion(&tree, settings, SystemTime::now())
+            .map_err(|e| Unobserved::Expansion(e.to_string())),
+        Err(e) => Err(e.into()),
+    };
+    let error = match listed {
+        Ok(exp) => {
+            for id in &exp.without_email {
+                tracing::warn!(account = %id, "Organizations lists no usable email for an account the organization section takes: left out");
+            }
+            if let Some(log) = log {
+                log.save_expansion(&exp.to_saved(key))?;
+            }
+            tracing::info!(
+                accounts = exp.accounts.len(),
+                organization = exp.organization.len(),
+                "listed the organization"
+            );
+            let out = OrgOutcome {
+                status: OrgStatus::Fresh,
+                organization: Some(exp.organization.clone()),
+                accounts: exp.accounts.len(),
+                prune_blocked: None,
+            };
+            return Ok((org::merge(desired, &exp), out));
+        }
+        Err(error) => error,
+    };
+    let last = match log {
+        Some(log) => log.expansion()?.filter(|s| s.selection == key),
+        None => None,
+    }
+    .map(|s| Expansion::from_saved(&s));
+    let effective = match &last {
+        Some(exp) => org::merge(desired, exp),
+        None => desired.clone(),
+    };
+    let why = match &last {
+        Some(_) => format!("the organization could not be listed ({}); the accounts are those of the last good listing, and prune waits until it can be listed again", error.code()),
+        None => format!("the organization could not be listed ({}) and no earlier listing is kept: only hand-listed accounts are known, and prune waits", error.code()),
+    };
+    tracing::warn!(code = %error.code(), error = %error.message(), kept = last.as_ref().map_or(0, |e| e.accounts.len()), "{why}");
+    let out = OrgOutcome {
+        organization: last.as_ref().map(|e| e.organization.clone()),
+        accounts: last.as_ref().map_or(0, |e| e.accounts.len()),
+        status: OrgStatus::Stale {
+            error,
+            last_listed: last.map(|e| e.listed_at),
+        },
+        prune_blocked: Some(why),
+    };
+    Ok((effective, out))
+}
+
+/// Everything a plan needs, read from AWS: the organization, the graphs, the hubs.
+#[derive(Debug)]
+pub struct Survey {
+    /// The desired state with the organization's accounts merged in.
+    pub desired: DesiredState,
+    pub org: OrgOutcome,
+    pub graphs: Vec<ObservedGraph>,
+    pub hubs: Vec<ObservedHub>,
+    /// Targets that could not be read: the organization first, then graphs, then hubs.
+    pub failures: Vec<(Target, Unobserved)>,
+    pub plan: Plan,
+}
+
+/// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
+/// organization listing and keeps the new one).
+pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
+    log: Option<&EventLog>,
+    desired: &DesiredState,
+    settings: &PlanSettings,
+    concurrency: usize,
+) -> Result<Survey, EventLogError> {
+    // What a desired state does not use is not run: the optional services' futures are boxed,
+    // so they cost nothing (not even room in this future) when their sections are absent.
+    let (effective, org) = if desired.organization.is_some() {
+        Box::pin(resolve_desired(
+            &apis.organizations,
+            log,
+            desired,
+            concurrency,
+        ))
+        .await?
+    } else {
+        (desired.clone(), OrgOutcome::default())
+    };
+    let hubs = async {
+        if effective.securityhub.is_some() {
+            Box::pin(observe_hubs(&apis.securityhub, &effective, concurrency)).await
+        } else {
+            Listing::default()
+        }
+    };
+    let (graphs, hubs) = tokio::join!(
+        observe_graphs(&apis.detective, &effective, concurrency),
+        hubs
+    );
+    let mut failures = Vec::new();
+    if let OrgStatus::Stale { error, .. } = &org.status {
+        failures.push((Target::Organization, error.clone()));
+    }
+    failures.extend(graphs.failures);
+    failures.extend(hubs.failures);
+    let organization: Option<&BTreeSet<_>> = org.organization.as_ref();
+    let observed = plan::Observed {
+        graphs: &graphs.found,
+        hubs: &hubs.found,
+        organization,
+        prune_blocked: org.prune_blocked.as_deref(),
+        now: SystemTime::now(),
+    };
+    let plan = plan::plan(&effective, &observed, settings);
+    Ok(Survey {
+        desired: effective,
+        org,
+        graphs: graphs.found,
+        hubs: hubs.found,
+        failures,
+        plan,
+    })
+}

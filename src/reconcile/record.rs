@@ -1,0 +1,197 @@
+//! What a pass records of what it saw, in both modes: the targets it could not observe,
+//! intents a crash left in doubt (settled by the listing), members whose status changed and
+//! drift that appeared or went since the last pass (against the projection).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use super::{OrgOutcome, OrgStatus, Unobserved};
+use crate::domain::{AccountId, Target};
+use crate::eventlog::{Event, EventKind, EventLog, EventLogError, Projection, REMOVED};
+use crate::plan::Drift;
+
+/// Who is listed where, by target name: (account, status).
+pub(crate) type Listed = BTreeMap<String, Vec<(AccountId, String)>>;
+
+/// How a pass appends: an event, flushed or not.
+pub(crate) type Record<'a> = &'a dyn Fn(EventKind, bool) -> Result<Event, EventLogError>;
+
+/// Everything a pass saw, as it is recorded.
+pub(crate) struct Seen<'a> {
+    pub org: &'a OrgOutcome,
+    pub failures: &'a [(Target, Unobserved)],
+    pub listed: Listed,
+    pub drift: Vec<(Target, &'a [Drift])>,
+}
+
+/// Records what the pass saw: `organization_stale`, a `graph_failed` for each other target it
+/// could not observe, intents settled, status and drift changes.
+pub(crate) fn seen(
+    log: &EventLog,
+    record: Record<'_>,
+    projection: &mut Projection,
+    seen: &Seen<'_>,
+) -> Result<(), EventLogError> {
+    if let OrgStatus::Stale { error, last_listed } = &seen.org.status {
+        record(
+            EventKind::OrganizationStale {
+                code: error.code().to_owned(),
+                message: error.message(),
+                last_listed_ms: last_listed.and_then(|t| {
+                    t.duration_since(SystemTime::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_millis() as u64)
+                }),
+                accounts: seen.org.accounts,
+            },
+            false,
+        )?;
+    }
+    for (target, e) in seen.failures {
+        if *target == Target::Organization {
+            continue; // recorded above as `organization_stale`
+        }
+        tracing::warn!(target_name = %target, code = %e.code(), error = %e.message(), "cannot observe");
+        record(
+            EventKind::GraphFailed {
+                graph: target.to_string(),
+                code: e.code().to_owned(),
+                message: e.message(),
+            },
+            false,
+        )?;
+    }
+    settle_in_doubt(log, record, &seen.listed)?;
+    record_statuses(record, projection, &seen.listed)?;
+    record_drift(record, projection, &seen.listed, &seen.drift)
+}
+
+/// Intents a crash left without an outcome, settled by what the listing shows now: `present`
+/// are listed at the intent's target, `absent` are not. Targets not listed this pass wait.
+fn settle_in_doubt(
+    log: &EventLog,
+    record: Record<'_>,
+    listed: &Listed,
+) -> Result<(), EventLogError> {
+    for (batch, graph, accounts) in log.in_doubt()? {
+        let Some(members) = listed.get(&graph) else {
+            continue;
+        };
+        let members: BTreeSet<AccountId> = members.iter().map(|(a, _)| *a).collect();
+        let (present, absent): (Vec<String>, Vec<String>) = accounts
+            .into_iter()
+            .partition(|a| AccountId::parse(a).is_some_and(|id| members.contains(&id)));
+        tracing::warn!(batch = %batch, target_name = %graph, present = present.len(), absent = absent.len(), "settled an intent left in doubt by listing again");
+        record(
+            EventKind::IntentResolved {
+                batch,
+                graph,
+                present,
+                absent,
+            },
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// A `member_status_changed` for each member whose status differs from the one recorded, and
+/// one to `REMOVED` for each recorded member a listing no longer has.
+fn record_statuses(
+    record: Record<'_>,
+    projection: &mut Projection,
+    listed: &Listed,
+) -> Result<(), EventLogError> {
+    for (target, members) in listed {
+        let mut seen = BTreeSet::new();
+        for (account, now) in members {
+            let key = (target.clone(), account.to_string());
+            seen.insert(key.1.clone());
+            if projection.status.get(&key) != Some(now) {
+                let from = projection.status.insert(key.clone(), now.clone());
+                record(
+                    EventKind::MemberStatusChanged {
+                        graph: key.0,
+                        account: key.1,
+                        from,
+                        to: now.clone(),
+                    },
+                    false,
+                )?;
+            }
+        }
+        let gone: Vec<(String, String)> = projection
+            .status
+            .keys()
+            .filter(|(gr, a)| gr == target && !seen.contains(a))
+            .cloned()
+            .collect();
+        for key in gone {
+            let from = projection.status.remove(&key);
+            record(
+                EventKind::MemberStatusChanged {
+                    graph: key.0,
+                    account: key.1,
+                    from,
+                    to: REMOVED.into(),
+                },
+                false,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `drift_observed` for drift not recorded yet, `drift_resolved` for recorded drift a listed
+/// target no longer has. Drift on targets not listed this pass stays as it was.
+fn record_drift(
+    record: Record<'_>,
+    projection: &mut Projection,
+    listed: &Listed,
+    drifts: &[(Target, &[Drift])],
+) -> Result<(), EventLogError> {
+    let mut current = BTreeSet::new();
+    for (target, drift) in drifts {
+        let target = target.to_string();
+        for d in drift.iter() {
+            let key = (
+                target.clone(),
+                d.account.to_string(),
+                d.kind.as_str().to_owned(),
+            );
+            if !projection.drift.contains(&key) {
+                record(
+                    EventKind::DriftObserved {
+                        graph: key.0.clone(),
+                        account: key.1.clone(),
+                        kind: key.2.clone(),
+                        detail: d.detail.to_string(),
+                    },
+                    false,
+                )?;
+            }
+            current.insert(key);
+        }
+    }
+    for (graph, account, kind) in projection.drift.difference(&current) {
+        if listed.contains_key(graph) {
+            record(
+                EventKind::DriftResolved {
+                    graph: graph.clone(),
+                    account: account.clone(),
+                    kind: kind.clone(),
+                },
+                false,
+            )?;
+        }
+    }
+    current.extend(
+        projection
+            .drift
+            .iter()
+            .filter(|(g, _, _)| !listed.contains_key(g))
+            .cloned(),
+    );
+    projection.drift = current;
+    Ok(())
+}
