@@ -2,81 +2,64 @@
 //! expected administrators accepted, unexpected ones declined (Detective one graph a call,
 //! Security Hub 50 administrators a call).
 
-use std::sync::atomic::AtomicBool;
-
-use super::{ApplyReport, Change, Processed, Recorder, Step, BATCH};
-use crate::aws::{DetectiveApi, SecurityHubApi};
+use super::{answers_nothing, fan_out, ApplyReport, Change, Journal, Processed, Recorder, Step};
+use crate::aws::{Apis, DetectiveApi, SecurityHubApi};
 use crate::domain::{AccountId, Region, Service, Target};
-use crate::eventlog::{EventLog, EventLogError};
+use crate::eventlog::EventLogError;
 use crate::plan::InvitationPlan;
 
 /// Carries out every target's invitation plan, one target after another.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply<D: DetectiveApi, H: SecurityHubApi>(
-    detective: &D,
-    securityhub: &H,
-    log: &EventLog,
-    run: &str,
-    digest: &str,
+pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
+    apis: &Apis<D, H, O>,
+    journal: Journal<'_>,
     plans: &[(Target, &InvitationPlan)],
-    stop: &AtomicBool,
 ) -> Result<ApplyReport, EventLogError> {
-    super::fan_out(plans, 1, |(target, plan)| async move {
-        let mut rec = Recorder::new(log, run, digest, target.clone());
-        let mut report = ApplyReport::default();
+    fan_out(plans, 1, |(target, plan)| async move {
+        let mut rec = Recorder::new(journal, target.clone());
         match target {
             Target::Invitations(Service::Detective, _) => {
-                detective_side(detective, &mut rec, &mut report, plan, stop).await?
+                detective_side(&apis.detective, &mut rec, plan).await?
             }
             Target::Invitations(Service::SecurityHub, region) => {
-                hub_side(securityhub, region, &mut rec, &mut report, plan, stop).await?
+                hub_side(&apis.securityhub, region, &mut rec, plan).await?
             }
             _ => {}
         }
-        Ok(report)
+        Ok(rec.report)
     })
     .await
-}
-
-/// A call that answers nothing but success, which processed `one`.
-async fn single<F>(one: AccountId, call: F) -> Result<Processed, crate::aws::Error>
-where
-    F: std::future::Future<Output = Result<(), crate::aws::Error>>,
-{
-    call.await?;
-    Ok(Processed::all_but(&[one], Vec::new()))
 }
 
 async fn detective_side<D: DetectiveApi>(
     api: &D,
     rec: &mut Recorder<'_>,
-    report: &mut ApplyReport,
     plan: &InvitationPlan,
-    stop: &AtomicBool,
 ) -> Result<(), EventLogError> {
     const ACCEPT: Step = Step::new("AcceptInvitation", Change::Accept);
     const REJECT: Step = Step::new("RejectInvitation", Change::Decline);
     // Detective takes one graph's invitation a call.
-    for (step, i) in plan
-        .accept
-        .iter()
-        .map(|i| (ACCEPT, i))
-        .chain(plan.decline.iter().map(|i| (REJECT, i)))
-    {
-        if report.stopping(stop) {
+    let accepts = plan.accept.iter().map(|i| (ACCEPT, i));
+    for (step, i) in accepts.chain(plan.decline.iter().map(|i| (REJECT, i))) {
+        if rec.stopping() {
             return Ok(());
         }
         let Some(graph) = &i.graph else { continue };
         let admin = [i.administrator];
-        let done = if step.change == Change::Accept {
-            rec.call(step, &admin, single(admin[0], api.accept_invitation(graph)))
-                .await?
+        if step.change == Change::Accept {
+            rec.call(
+                step,
+                &admin,
+                answers_nothing(&admin, api.accept_invitation(graph)),
+            )
+            .await?;
         } else {
-            rec.call(step, &admin, single(admin[0], api.reject_invitation(graph)))
-                .await?
-        };
-        let refused = done.map(|p| p.unprocessed.len());
-        report.outcome(Service::Detective, step.change, 1, refused);
+            rec.call(
+                step,
+                &admin,
+                answers_nothing(&admin, api.reject_invitation(graph)),
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -85,36 +68,31 @@ async fn hub_side<H: SecurityHubApi>(
     api: &H,
     region: &Region,
     rec: &mut Recorder<'_>,
-    report: &mut ApplyReport,
     plan: &InvitationPlan,
-    stop: &AtomicBool,
 ) -> Result<(), EventLogError> {
     const ACCEPT: Step = Step::new("AcceptAdministratorInvitation", Change::Accept);
     const DECLINE: Step = Step::new("DeclineInvitations", Change::Decline);
     for i in &plan.accept {
-        if report.stopping(stop) {
+        if rec.stopping() {
             return Ok(());
         }
         let Some(id) = &i.id else { continue };
-        let admin = i.administrator;
-        let accept = single(admin, api.accept_invitation(region, admin, id));
-        let refused = rec.call(ACCEPT, &[admin], accept).await?;
-        let refused = refused.map(|p| p.unprocessed.len());
-        report.outcome(Service::SecurityHub, Change::Accept, 1, refused);
+        let admin = [i.administrator];
+        let accept = api.accept_invitation(region, admin[0], id);
+        rec.call(ACCEPT, &admin, answers_nothing(&admin, accept))
+            .await?;
     }
     let mut admins: Vec<AccountId> = plan.decline.iter().map(|i| i.administrator).collect();
     admins.dedup();
-    for chunk in admins.chunks(BATCH) {
-        if report.stopping(stop) {
-            return Ok(());
-        }
-        let decline = async {
+    rec.batches(
+        DECLINE,
+        &admins,
+        |a| *a,
+        |chunk| async move {
             let refused = api.decline_invitations(region, chunk).await?;
             Ok(Processed::all_but(chunk, refused))
-        };
-        let refused = rec.call(DECLINE, chunk, decline).await?;
-        let refused = refused.map(|p| p.unprocessed.len());
-        report.outcome(Service::SecurityHub, Change::Decline, chunk.len(), refused);
-    }
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::aws::{self, DetectiveApi, SecurityHubApi};
+use crate::aws::{self, Apis, DetectiveApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Service, Target};
 use crate::eventlog::{EventKind, EventLog, EventLogError, Unprocessed};
@@ -135,27 +135,6 @@ impl ApplyReport {
         }
     }
 
-    /// Counts one recorded call of `sent` accounts: those it did not process (`refused`) as
-    /// unprocessed, the rest as ok; a failed call (`None`) as a failed call of `sent` accounts.
-    pub fn outcome(
-        &mut self,
-        service: Service,
-        change: Change,
-        sent: usize,
-        refused: Option<usize>,
-    ) {
-        match refused {
-            Some(n) => {
-                self.tally((service, change, Outcome::Ok), sent - n);
-                self.tally((service, change, Outcome::Unprocessed), n);
-            }
-            None => {
-                self.failed += 1;
-                self.tally((service, change, Outcome::Failed), sent);
-            }
-        }
-    }
-
     /// True once a shutdown asked that no new batch start (and then marks the report
     /// interrupted).
     pub fn stopping(&mut self, stop: &AtomicBool) -> bool {
@@ -173,26 +152,32 @@ impl ApplyReport {
     }
 }
 
+/// Where the writes of a pass are recorded, and the flag that stops them: once `stop` is set
+/// no new call starts; the calls in flight finish and record their outcomes.
+#[derive(Clone, Copy)]
+pub struct Journal<'a> {
+    pub log: &'a EventLog,
+    pub run: &'a str,
+    pub digest: &'a str,
+    pub stop: &'a AtomicBool,
+}
+
 /// Applies the whole administrator-side plan: every graph and every Security Hub, the two
-/// services side by side, `concurrency` targets of each at a time. Once `stop` is set no new
-/// batch starts; the batches in flight finish and record their outcomes.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply<D: DetectiveApi, H: SecurityHubApi>(
-    detective: &D,
-    securityhub: &H,
-    log: &EventLog,
-    run: &str,
+/// services side by side, `concurrency` targets of each at a time.
+pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
+    apis: &Apis<D, H, O>,
+    journal: Journal<'_>,
     desired: &DesiredState,
     plan: &Plan,
     concurrency: usize,
-    stop: &AtomicBool,
 ) -> Result<ApplyReport, EventLogError> {
-    let digest = desired.digest.as_str();
     let graphs = fan_out(&plan.graphs, concurrency, |g| {
-        detective::apply_graph(detective, log, run, desired, g, stop)
+        let rec = Recorder::new(journal, Target::Graph(g.graph.clone()));
+        detective::apply_graph(&apis.detective, rec, desired, g)
     });
     let hubs = fan_out(&plan.hubs, concurrency, |h| {
-        securityhub::apply_hub(securityhub, log, run, digest, h, stop)
+        let rec = Recorder::new(journal, Target::Hub(h.region.clone()));
+        securityhub::apply_hub(&apis.securityhub, rec, h)
     });
     let (graphs, hubs) = tokio::join!(graphs, hubs);
     let mut total = graphs?;
@@ -246,13 +231,53 @@ impl Processed {
     }
 }
 
-/// One kind of call on a target: the AWS operation and the change it makes. Detective's
-/// removals carry their reason, which their intent records.
+/// A call that answers nothing but success: every account of `sent` processed.
+pub(crate) async fn answers_nothing<F>(sent: &[AccountId], call: F) -> Result<Processed, aws::Error>
+where
+    F: Future<Output = Result<(), aws::Error>>,
+{
+    call.await?;
+    Ok(Processed::all_but(sent, Vec::new()))
+}
+
+/// One kind of call on a target: the AWS operation, the change it makes and how its answer
+/// counts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Step {
     pub operation: &'static str,
     pub change: Change,
+    /// Detective's removals: why, as their intent records it.
     pub reason: Option<&'static str>,
+    /// How an account the call did not process because it is already where it should be
+    /// counts.
+    pub already: Already,
+    /// A step that prepares the next one (Security Hub disassociates before it deletes): only
+    /// its failure counts, its success is the next step's.
+    pub prepares: bool,
+    /// The error after which the rest of the step's accounts would fail the same way
+    /// (Detective's member quota): counted `quota_blocked`, not sent.
+    pub blocks: Option<&'static str>,
+}
+
+/// Unprocessed accounts whose reason (as `is` reads it) says they are already members: not
+/// refused, and counted either as done or not at all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Already {
+    /// Every unprocessed account is refused.
+    Never,
+    /// Not counted: this call did not make them members (Detective's invitations).
+    Uncounted(fn(&str) -> bool),
+    /// Counted ok, as if this call had made them members (Security Hub's CreateMembers).
+    Done(fn(&str) -> bool),
+}
+
+impl Already {
+    fn is(self, reason: &str) -> bool {
+        match self {
+            Already::Never => false,
+            Already::Uncounted(is) | Already::Done(is) => is(reason),
+        }
+    }
 }
 
 impl Step {
@@ -261,42 +286,57 @@ impl Step {
             operation,
             change,
             reason: None,
+            already: Already::Never,
+            prepares: false,
+            blocks: None,
         }
     }
 }
 
-/// Records the calls on one target: each is an intent flushed before it runs and a result or a
-/// failure after, numbered `<run>/<target>/<n>` (a graph by its ARN's last 8 characters).
-/// Detective's graphs keep their own event types (`invite_*`, `removal_*`); every other target
-/// writes `action_*` events.
+/// How a call ended.
+enum Sent {
+    Answered(Processed),
+    Failed,
+    /// Failed with the step's `blocks` error.
+    Blocked,
+}
+
+/// Records the calls on one target and counts what came of them: each call is an intent
+/// flushed before it runs and a result or a failure after, numbered `<run>/<target>/<n>` (a
+/// graph by its ARN's last 8 characters). Detective's graphs keep their own event types
+/// (`invite_*`, `removal_*`); every other target writes `action_*` events.
 pub(crate) struct Recorder<'a> {
-    log: &'a EventLog,
-    run: &'a str,
-    digest: &'a str,
+    journal: Journal<'a>,
     target: Target,
+    service: Service,
     name: String,
     batches: usize,
-    /// Calls this target's plan makes, for "batch 3/12" in the logs.
+    /// Calls this target's plan makes, for "3/12" in the logs.
     pub expected: usize,
+    pub report: ApplyReport,
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(log: &'a EventLog, run: &'a str, digest: &'a str, target: Target) -> Self {
+    pub fn new(journal: Journal<'a>, target: Target) -> Self {
         Recorder {
-            log,
-            run,
-            digest,
+            journal,
             name: target.to_string(),
+            service: target.service().unwrap_or(Service::Detective),
             target,
             batches: 0,
             expected: 0,
+            report: ApplyReport::default(),
         }
     }
 
     fn append(&self, kind: EventKind, flush: bool) -> Result<(), EventLogError> {
-        self.log
-            .append(self.run, self.digest, kind, flush)
-            .map(drop)
+        let j = self.journal;
+        j.log.append(j.run, j.digest, kind, flush).map(drop)
+    }
+
+    /// True once a shutdown asked that no new call start (the report is then interrupted).
+    pub fn stopping(&mut self) -> bool {
+        self.report.stopping(self.journal.stop)
     }
 
     /// Records that a prune was refused, and why.
@@ -318,17 +358,88 @@ impl<'a> Recorder<'a> {
             Target::Graph(_) => &self.name[self.name.len().saturating_sub(8)..],
             _ => self.name.as_str(),
         };
-        format!("{}/{key}/{}", self.run, self.batches)
+        format!("{}/{key}/{}", self.journal.run, self.batches)
     }
 
-    /// Runs `call` for `accounts` between its intent and its outcome. Returns what the call
-    /// processed, or `None` when it failed (recorded and logged).
+    /// Runs `call` for `accounts` between its intent and its outcome, and counts it. Returns
+    /// what the call processed, or `None` when it failed (recorded and logged).
     pub async fn call<F>(
         &mut self,
         step: Step,
         accounts: &[AccountId],
         call: F,
     ) -> Result<Option<Processed>, EventLogError>
+    where
+        F: Future<Output = Result<Processed, aws::Error>>,
+    {
+        Ok(match self.send(step, accounts, call).await? {
+            Sent::Answered(p) => Some(p),
+            Sent::Failed | Sent::Blocked => None,
+        })
+    }
+
+    /// Sends `accounts` in calls of at most `BATCH`, each recorded and counted, until a
+    /// shutdown (`None`) or the step's blocking error (the rest counted `quota_blocked`).
+    /// Returns the accounts the calls did not take: refused, failed or blocked.
+    pub async fn batches<'i, T, F, Fut>(
+        &mut self,
+        step: Step,
+        items: &'i [T],
+        id: fn(&T) -> AccountId,
+        mut call: F,
+    ) -> Result<Option<Vec<AccountId>>, EventLogError>
+    where
+        F: FnMut(&'i [T]) -> Fut,
+        Fut: Future<Output = Result<Processed, aws::Error>>,
+    {
+        let mut not_taken = Vec::new();
+        for (i, chunk) in items.chunks(BATCH).enumerate() {
+            if self.stopping() {
+                return Ok(None);
+            }
+            let accounts: Vec<AccountId> = chunk.iter().map(id).collect();
+            match self.send(step, &accounts, call(chunk)).await? {
+                Sent::Answered(p) => not_taken.extend(
+                    (p.unprocessed.iter())
+                        .filter(|(_, r)| !step.already.is(r))
+                        .map(|(a, _)| *a),
+                ),
+                Sent::Failed => not_taken.extend(accounts),
+                Sent::Blocked => {
+                    let rest = &items[i * BATCH..];
+                    let key = (self.service, step.change, Outcome::QuotaBlocked);
+                    self.report.tally(key, rest.len());
+                    not_taken.extend(rest.iter().map(id));
+                    break;
+                }
+            }
+        }
+        Ok(Some(not_taken))
+    }
+
+    fn count(&mut self, step: Step, p: &Processed) {
+        let already = p
+            .unprocessed
+            .iter()
+            .filter(|(_, r)| step.already.is(r))
+            .count();
+        let refused = p.unprocessed.len() - already;
+        let done = match step.already {
+            Already::Done(_) => p.done.len() + already,
+            _ => p.done.len(),
+        };
+        let (service, change) = (self.service, step.change);
+        self.report.tally((service, change, Outcome::Ok), done);
+        self.report
+            .tally((service, change, Outcome::Unprocessed), refused);
+    }
+
+    async fn send<F>(
+        &mut self,
+        step: Step,
+        accounts: &[AccountId],
+        call: F,
+    ) -> Result<Sent, EventLogError>
     where
         F: Future<Output = Result<Processed, aws::Error>>,
     {
@@ -343,12 +454,22 @@ impl<'a> Recorder<'a> {
                     tracing::warn!(target_name = %target, account = %a, reason = %r, "{operation}: account not processed");
                 }
                 self.append(self.result(batch, step, &p), true)?;
-                Ok(Some(p))
+                if !step.prepares {
+                    self.count(step, &p);
+                }
+                Ok(Sent::Answered(p))
             }
             Err(e) => {
                 tracing::warn!(target_name = %target, batch = %batch, code = %e.code, error = %e.message, "{operation} failed");
+                let blocked = step.blocks == Some(e.code.as_str());
                 self.append(self.failure(batch, step, e), true)?;
-                Ok(None)
+                self.report.failed += 1;
+                if blocked {
+                    return Ok(Sent::Blocked);
+                }
+                let key = (self.service, step.change, Outcome::Failed);
+                self.report.tally(key, accounts.len());
+                Ok(Sent::Failed)
             }
         }
     }

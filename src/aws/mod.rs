@@ -9,7 +9,12 @@ pub mod telemetry;
 
 pub use telemetry::RequestSink;
 
+use detective::SdkDetective;
+use organizations::SdkOrganizations;
+use securityhub::SdkSecurityHub;
+
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
@@ -253,6 +258,35 @@ pub trait OrganizationsApi: Send + Sync {
         &self,
         parent: &str,
     ) -> impl Future<Output = Result<Vec<OrgAccount>, Error>> + Send;
+}
+
+/// The three services muster talks to.
+pub struct Apis<D, H, O> {
+    pub detective: D,
+    pub securityhub: H,
+    pub organizations: O,
+}
+
+/// The SDK clients, counting their requests in `metrics` when given.
+pub type SdkApis = Apis<SdkDetective, SdkSecurityHub, SdkOrganizations>;
+
+impl SdkApis {
+    pub fn from_sdk(
+        config: &aws_config::SdkConfig,
+        metrics: Option<Arc<dyn RequestSink>>,
+    ) -> SdkApis {
+        let mut detective = SdkDetective::new(config.clone());
+        let mut securityhub = SdkSecurityHub::new(config.clone());
+        if let Some(m) = &metrics {
+            detective = detective.with_metrics(m.clone());
+            securityhub = securityhub.with_metrics(m.clone());
+        }
+        Apis {
+            detective,
+            securityhub,
+            organizations: SdkOrganizations::new(config, metrics),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{Apis, PassOptions, PassReport, Unobserved};
-use crate::apply::{self, ApplyReport};
+use super::{Apis, PassReport, Unobserved};
+use crate::apply::{self, ApplyReport, Journal};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, MemberSettings};
 use crate::domain::{Service, Target};
-use crate::eventlog::{EventLog, EventLogError};
+use crate::eventlog::EventLogError;
 use crate::observed::Invitation;
 use crate::plan::{plan_invitations, InvitationPlan};
 
@@ -103,19 +103,15 @@ pub(super) async fn observe<D: DetectiveApi, H: SecurityHubApi, O: Organizations
 }
 
 /// The member side's plans carried out.
-pub(super) async fn apply<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+pub(super) async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
     apis: &Apis<D, H, O>,
-    log: &EventLog,
-    run: &str,
-    desired: &DesiredState,
+    journal: Journal<'_>,
     report: &PassReport,
-    opts: &PassOptions<'_>,
 ) -> Result<ApplyReport, EventLogError> {
     let plans: Vec<(Target, &InvitationPlan)> = report
         .member
         .iter()
         .map(|p| (p.target.clone(), &p.plan))
         .collect();
-    let (d, h) = (&apis.detective, &apis.securityhub);
-    apply::invitations::apply(d, h, log, run, &desired.digest, &plans, opts.stop).await
+    apply::invitations::apply(apis, journal, &plans).await
 }

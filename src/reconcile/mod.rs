@@ -15,13 +15,9 @@ mod record;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::apply::ApplyReport;
-use crate::aws::detective::SdkDetective;
-use crate::aws::organizations::SdkOrganizations;
-use crate::aws::securityhub::SdkSecurityHub;
+use crate::apply::{self, ApplyReport, Journal};
 use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Target};
@@ -29,40 +25,12 @@ use crate::eventlog::{self, EventKind, EventLog, EventLogError, Projection};
 use crate::observed::{HubMemberStatus, ObservedGraph, ObservedHub};
 use crate::plan::{Drift, Plan, PlanSettings};
 
+pub use crate::aws::{Apis, SdkApis};
 pub use crate::eventlog::replay;
 pub use observe::{
     observe_graphs, observe_hubs, resolve_desired, survey, Listing, Survey, Unobserved,
 };
 use record::{Listed, Seen};
-
-/// The three services muster talks to.
-pub struct Apis<D, H, O> {
-    pub detective: D,
-    pub securityhub: H,
-    pub organizations: O,
-}
-
-/// The SDK clients, counting their requests in `metrics` when given.
-pub type SdkApis = Apis<SdkDetective, SdkSecurityHub, SdkOrganizations>;
-
-impl SdkApis {
-    pub fn from_sdk(
-        config: &aws_config::SdkConfig,
-        metrics: Option<Arc<dyn crate::aws::RequestSink>>,
-    ) -> SdkApis {
-        let mut detective = SdkDetective::new(config.clone());
-        let mut securityhub = SdkSecurityHub::new(config.clone());
-        if let Some(m) = &metrics {
-            detective = detective.with_metrics(m.clone());
-            securityhub = securityhub.with_metrics(m.clone());
-        }
-        Apis {
-            detective,
-            securityhub,
-            organizations: SdkOrganizations::new(config, metrics),
-        }
-    }
-}
 
 /// The result of a pass.
 #[derive(Debug, Default)]
@@ -294,16 +262,18 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             tracing::info!("suspended: the plan's changes are not made");
         }
     } else {
+        let journal = Journal {
+            log,
+            run,
+            digest: &desired.digest,
+            stop: opts.stop,
+        };
         report.applied = match &desired.member {
-            Some(_) => Box::pin(member::apply(apis, log, run, desired, &report, opts)).await?,
+            Some(_) => Box::pin(member::apply(apis, journal, &report)).await?,
             None => {
                 let effective = report.effective.as_ref().unwrap_or(desired);
-                let (plan, c) = (&report.plan, opts.concurrency);
-                let (d, h) = (&apis.detective, &apis.securityhub);
-                Box::pin(crate::apply::apply(
-                    d, h, log, run, effective, plan, c, opts.stop,
-                ))
-                .await?
+                let apply = apply::apply(apis, journal, effective, &report.plan, opts.concurrency);
+                Box::pin(apply).await?
             }
         };
     }
