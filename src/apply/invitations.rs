@@ -2,8 +2,8 @@
 //! expected administrators accepted, unexpected ones declined (Detective one graph a call,
 //! Security Hub 50 administrators a call).
 
-use super::{answers_nothing, fan_out, ApplyReport, Change, Journal, Processed, Recorder, Step};
-use crate::aws::{Apis, DetectiveApi, SecurityHubApi};
+use super::{answers_nothing, fan_out, ApplyReport, Change, Journal, Recorder, Step};
+use crate::aws::{Apis, DetectiveApi, HubUpdate, SecurityHubApi};
 use crate::domain::{AccountId, Region, Service, Target};
 use crate::eventlog::EventLogError;
 use crate::plan::InvitationPlan;
@@ -84,15 +84,7 @@ async fn hub_side<H: SecurityHubApi>(
     }
     let mut admins: Vec<AccountId> = plan.decline.iter().map(|i| i.administrator).collect();
     admins.dedup();
-    rec.batches(
-        DECLINE,
-        &admins,
-        |a| *a,
-        |chunk| async move {
-            let refused = api.decline_invitations(region, chunk).await?;
-            Ok(Processed::all_but(chunk, refused))
-        },
-    )
-    .await?;
+    let decline = |chunk| super::securityhub::update(api, region, HubUpdate::Decline, chunk);
+    rec.batches(DECLINE, &admins, |a| *a, decline).await?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{answers_nothing, Already, ApplyReport, Change, Processed, Recorder, Step, BATCH};
-use crate::aws::SecurityHubApi;
-use crate::domain::AccountId;
+use super::{Already, ApplyReport, Change, Processed, Recorder, Step, BATCH};
+use crate::aws::{self, HubUpdate, SecurityHubApi};
+use crate::domain::{AccountId, Region};
 use crate::eventlog::EventLogError;
 use crate::plan::HubPlan;
 
@@ -28,6 +28,17 @@ const CREATE: Step = Step {
 };
 const INVITE: Step = Step::new("InviteMembers", Change::Invite);
 
+/// One call that takes a list of accounts, as the recorder takes it.
+pub(crate) async fn update<H: SecurityHubApi>(
+    api: &H,
+    region: &Region,
+    call: HubUpdate,
+    accounts: &[AccountId],
+) -> Result<Processed, aws::Error> {
+    let refused = api.update(region, call, accounts).await?;
+    Ok(Processed::all_but(accounts, refused))
+}
+
 /// Carries out one region's plan.
 pub(crate) async fn apply_hub<H: SecurityHubApi>(
     api: &H,
@@ -42,14 +53,9 @@ pub(crate) async fn apply_hub<H: SecurityHubApi>(
         if rec.stopping() {
             return Ok(rec.report);
         }
-        let disassociate = answers_nothing(chunk, api.disassociate_members(region, chunk));
+        let disassociate = update(api, region, HubUpdate::Disassociate, chunk);
         if rec.call(DISASSOCIATE, chunk, disassociate).await?.is_some() {
-            let delete = async {
-                Ok(Processed::all_but(
-                    chunk,
-                    api.delete_members(region, chunk).await?,
-                ))
-            };
+            let delete = update(api, region, HubUpdate::Delete, chunk);
             rec.call(DELETE, chunk, delete).await?;
         }
     }
@@ -73,17 +79,7 @@ pub(crate) async fn apply_hub<H: SecurityHubApi>(
         .filter(|a| !not_created.contains(a))
         .copied()
         .collect();
-    rec.batches(
-        INVITE,
-        &invite,
-        |a| *a,
-        |chunk| async move {
-            Ok(Processed::all_but(
-                chunk,
-                api.invite_members(region, chunk).await?,
-            ))
-        },
-    )
-    .await?;
+    let invite_chunk = |chunk| update(api, region, HubUpdate::Invite, chunk);
+    rec.batches(INVITE, &invite, |a| *a, invite_chunk).await?;
     Ok(rec.report)
 }

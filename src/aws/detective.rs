@@ -2,25 +2,25 @@
 //! types (a member whose account id is not 12 digits fails the listing rather than being acted
 //! on), errors mapped to `aws::Error` with AWS's error name.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_sdk_detective::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_detective::types::{Account, MemberDetail};
 use aws_sdk_detective::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{CreateOutcome, DeleteOutcome, DetectiveApi, Error};
+use super::{account_in, call, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error, Regional};
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::{Invitation, InvitationStatus, Member, MemberStatus};
 
 /// Members asked for per ListMembers page: the most Detective allows.
 pub const PAGE_SIZE: i32 = 200;
 
+const SERVICE: &str = "detective";
+
 pub struct SdkDetective {
     base: aws_config::SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Regional<Client>,
     metrics: Option<RequestMetrics>,
 }
 
@@ -28,44 +28,38 @@ impl SdkDetective {
     pub fn new(base: aws_config::SdkConfig) -> Self {
         SdkDetective {
             base,
-            clients: Mutex::new(HashMap::new()),
+            clients: Regional::new(),
             metrics: None,
         }
     }
 
     /// Counts every attempt and retry in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<dyn RequestSink>) -> Self {
-        self.metrics = Some(RequestMetrics::new("detective", metrics));
+        self.metrics = Some(RequestMetrics::new(SERVICE, metrics));
         self
     }
 
     fn client(&self, region: &Region) -> Client {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(region.as_str().to_owned())
-            .or_insert_with(|| {
-                let mut conf = aws_sdk_detective::config::Builder::from(&self.base).region(
-                    aws_sdk_detective::config::Region::new(region.as_str().to_owned()),
-                );
-                if let Some(m) = &self.metrics {
-                    conf = conf.interceptor(m.clone());
-                }
-                Client::from_conf(conf.build())
-            })
-            .clone()
+        self.clients.get(region, |name| {
+            let region = aws_sdk_detective::config::Region::new(name);
+            let conf = aws_sdk_detective::config::Builder::from(&self.base).region(region);
+            let conf = match &self.metrics {
+                Some(m) => conf.interceptor(m.clone()),
+                None => conf,
+            };
+            Client::from_conf(conf.build())
+        })
     }
 }
 
-fn map_err<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    super::sdk_error("detective", operation, e)
+fn invalid(operation: &'static str, what: String) -> Error {
+    Error::invalid_response(SERVICE, operation, what)
 }
 
-fn invalid(operation: &'static str, what: String) -> Error {
-    Error::invalid_response("detective", operation, what)
+fn graph_arn(operation: &'static str, raw: Option<&str>) -> Result<GraphArn, Error> {
+    let raw = raw.unwrap_or_default();
+    GraphArn::parse(raw)
+        .ok_or_else(|| invalid(operation, format!("\"{raw}\" is not a behavior graph ARN")))
 }
 
 fn time(t: Option<&aws_sdk_detective::primitives::DateTime>) -> Option<SystemTime> {
@@ -73,13 +67,11 @@ fn time(t: Option<&aws_sdk_detective::primitives::DateTime>) -> Option<SystemTim
 }
 
 fn member(operation: &'static str, m: &MemberDetail) -> Result<Member, Error> {
-    let raw = m.account_id().unwrap_or_default();
-    let account_id = AccountId::parse(raw).ok_or_else(|| {
-        invalid(
-            operation,
-            format!("a member's account id \"{raw}\" is not 12 digits"),
-        )
-    })?;
+    let account_id = account_in(
+        (SERVICE, operation),
+        "a member's account id",
+        m.account_id(),
+    )?;
     Ok(Member {
         account_id,
         email: m.email_address().and_then(Email::parse),
@@ -95,19 +87,32 @@ fn member(operation: &'static str, m: &MemberDetail) -> Result<Member, Error> {
     })
 }
 
+fn invitation(operation: &'static str, m: &MemberDetail) -> Result<Invitation, Error> {
+    let administrator = m.administrator_id();
+    let administrator = account_in((SERVICE, operation), "an administrator id", administrator)?;
+    let graph = graph_arn(operation, m.graph_arn())?;
+    let status = match m.status().map(|s| s.as_str()) {
+        Some("INVITED") => InvitationStatus::Open,
+        Some("ENABLED" | "ACCEPTED_BUT_DISABLED") => InvitationStatus::Accepted,
+        other => InvitationStatus::Other(other.unwrap_or_default().to_owned()),
+    };
+    Ok(Invitation {
+        administrator,
+        graph: Some(graph),
+        id: None,
+        status,
+        invited_at: time(m.invited_time()),
+    })
+}
+
 fn unprocessed(
     operation: &'static str,
     list: &[aws_sdk_detective::types::UnprocessedAccount],
 ) -> Result<Vec<(AccountId, String)>, Error> {
+    let what = "an unprocessed account id";
     list.iter()
         .map(|u| {
-            let raw = u.account_id().unwrap_or_default();
-            let id = AccountId::parse(raw).ok_or_else(|| {
-                invalid(
-                    operation,
-                    format!("an unprocessed account id \"{raw}\" is not 12 digits"),
-                )
-            })?;
+            let id = account_in((SERVICE, operation), what, u.account_id())?;
             Ok((id, u.reason().unwrap_or("no reason given").to_owned()))
         })
         .collect()
@@ -115,39 +120,20 @@ fn unprocessed(
 
 impl DetectiveApi for SdkDetective {
     async fn list_graphs(&self, region: &Region) -> Result<Vec<GraphArn>, Error> {
-        let mut out = Vec::new();
-        let mut pages = self.client(region).list_graphs().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_err("ListGraphs", e))?;
-            for g in page.graph_list() {
-                let raw = g.arn().unwrap_or_default();
-                out.push(GraphArn::parse(raw).ok_or_else(|| {
-                    invalid(
-                        "ListGraphs",
-                        format!("\"{raw}\" is not a behavior graph ARN"),
-                    )
-                })?);
-            }
-        }
-        Ok(out)
+        let op = "ListGraphs";
+        let pages = self.client(region).list_graphs().into_paginator().send();
+        let pages = call(SERVICE, op, pages.try_collect()).await?;
+        let graphs = pages.iter().flat_map(|p| p.graph_list());
+        graphs.map(|g| graph_arn(op, g.arn())).collect()
     }
 
     async fn list_members(&self, graph: &GraphArn) -> Result<Vec<Member>, Error> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client(&graph.region())
-            .list_members()
-            .graph_arn(graph.as_str())
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_err("ListMembers", e))?;
-            for m in page.member_details() {
-                out.push(member("ListMembers", m)?);
-            }
-        }
-        Ok(out)
+        let op = "ListMembers";
+        let request = self.client(&graph.region()).list_members();
+        let pages = request.graph_arn(graph.as_str()).max_results(PAGE_SIZE);
+        let pages = call(SERVICE, op, pages.into_paginator().send().try_collect()).await?;
+        let members = pages.iter().flat_map(|p| p.member_details());
+        members.map(|m| member(op, m)).collect()
     }
 
     async fn create_members(
@@ -157,33 +143,26 @@ impl DetectiveApi for SdkDetective {
         message: Option<&str>,
         disable_email_notification: bool,
     ) -> Result<CreateOutcome, Error> {
+        let op = "CreateMembers";
         let accounts = accounts
             .iter()
             .map(|(id, email)| {
-                Account::builder()
-                    .account_id(id.to_string())
-                    .email_address(email.expose())
-                    .build()
-                    .map_err(|e| invalid("CreateMembers", e.to_string()))
+                let account = Account::builder().account_id(id.to_string());
+                let account = account.email_address(email.expose()).build();
+                account.map_err(|e| invalid(op, e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let out = self
-            .client(&graph.region())
-            .create_members()
+        let request = self.client(&graph.region()).create_members();
+        let request = request
             .graph_arn(graph.as_str())
             .set_message(message.map(str::to_owned))
             .disable_email_notification(disable_email_notification)
-            .set_accounts(Some(accounts))
-            .send()
-            .await
-            .map_err(|e| map_err("CreateMembers", e))?;
+            .set_accounts(Some(accounts));
+        let out = call(SERVICE, op, request.send()).await?;
+        let members = out.members().iter().map(|m| member(op, m));
         Ok(CreateOutcome {
-            members: out
-                .members()
-                .iter()
-                .map(|m| member("CreateMembers", m))
-                .collect::<Result<_, _>>()?,
-            unprocessed: unprocessed("CreateMembers", out.unprocessed_accounts())?,
+            members: members.collect::<Result<_, _>>()?,
+            unprocessed: unprocessed(op, out.unprocessed_accounts())?,
         })
     }
 
@@ -192,88 +171,41 @@ impl DetectiveApi for SdkDetective {
         graph: &GraphArn,
         accounts: &[AccountId],
     ) -> Result<DeleteOutcome, Error> {
-        let out = self
-            .client(&graph.region())
-            .delete_members()
+        let op = "DeleteMembers";
+        let request = self.client(&graph.region()).delete_members();
+        let request = request
             .graph_arn(graph.as_str())
-            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
-            .send()
-            .await
-            .map_err(|e| map_err("DeleteMembers", e))?;
-        let deleted = out
-            .account_ids()
-            .iter()
-            .map(|raw| {
-                AccountId::parse(raw).ok_or_else(|| {
-                    invalid(
-                        "DeleteMembers",
-                        format!("a deleted account id \"{raw}\" is not 12 digits"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+            .set_account_ids(ids(accounts));
+        let out = call(SERVICE, op, request.send()).await?;
+        let what = "a deleted account id";
+        let deleted = out.account_ids().iter();
+        let deleted = deleted.map(|raw| account_in((SERVICE, op), what, Some(raw)));
         Ok(DeleteOutcome {
-            deleted,
-            unprocessed: unprocessed("DeleteMembers", out.unprocessed_accounts())?,
+            deleted: deleted.collect::<Result<_, _>>()?,
+            unprocessed: unprocessed(op, out.unprocessed_accounts())?,
         })
     }
 
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
         let op = "ListInvitations";
-        let mut out = Vec::new();
-        let mut pages = self
+        let pages = self
             .client(region)
             .list_invitations()
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_err(op, e))?;
-            for m in page.invitations() {
-                let raw = m.administrator_id().unwrap_or_default();
-                let administrator = AccountId::parse(raw).ok_or_else(|| {
-                    invalid(
-                        op,
-                        format!("an administrator id \"{raw}\" is not 12 digits"),
-                    )
-                })?;
-                let arn = m.graph_arn().unwrap_or_default();
-                let graph = GraphArn::parse(arn)
-                    .ok_or_else(|| invalid(op, format!("\"{arn}\" is not a behavior graph ARN")))?;
-                let status = match m.status().map(|s| s.as_str()) {
-                    Some("INVITED") => InvitationStatus::Open,
-                    Some("ENABLED" | "ACCEPTED_BUT_DISABLED") => InvitationStatus::Accepted,
-                    other => InvitationStatus::Other(other.unwrap_or_default().to_owned()),
-                };
-                out.push(Invitation {
-                    administrator,
-                    graph: Some(graph),
-                    id: None,
-                    status,
-                    invited_at: time(m.invited_time()),
-                });
-            }
-        }
-        Ok(out)
+            .max_results(PAGE_SIZE);
+        let pages = call(SERVICE, op, pages.into_paginator().send().try_collect()).await?;
+        let listed = pages.iter().flat_map(|p| p.invitations());
+        listed.map(|m| invitation(op, m)).collect()
     }
 
     async fn accept_invitation(&self, graph: &GraphArn) -> Result<(), Error> {
-        self.client(&graph.region())
-            .accept_invitation()
-            .graph_arn(graph.as_str())
-            .send()
-            .await
-            .map_err(|e| map_err("AcceptInvitation", e))?;
-        Ok(())
+        let request = self.client(&graph.region()).accept_invitation();
+        let request = request.graph_arn(graph.as_str()).send();
+        call(SERVICE, "AcceptInvitation", request).await.map(drop)
     }
 
     async fn reject_invitation(&self, graph: &GraphArn) -> Result<(), Error> {
-        self.client(&graph.region())
-            .reject_invitation()
-            .graph_arn(graph.as_str())
-            .send()
-            .await
-            .map_err(|e| map_err("RejectInvitation", e))?;
-        Ok(())
+        let request = self.client(&graph.region()).reject_invitation();
+        let request = request.graph_arn(graph.as_str()).send();
+        call(SERVICE, "RejectInvitation", request).await.map(drop)
     }
 }

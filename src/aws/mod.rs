@@ -115,6 +115,63 @@ where
     }
 }
 
+/// Awaits one request (or a paginator's every item) and maps its error to `Error`.
+pub(crate) async fn call<T, E, R>(
+    service: &'static str,
+    operation: &'static str,
+    request: impl Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+) -> Result<T, Error>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    request.await.map_err(|e| sdk_error(service, operation, e))
+}
+
+/// An account id a response names, checked: one that is not 12 digits fails the call rather
+/// than being acted on. `what` says where it was, for the error ("a member's account id").
+pub(crate) fn account_in(
+    (service, operation): (&'static str, &'static str),
+    what: &str,
+    raw: Option<&str>,
+) -> Result<AccountId, Error> {
+    let raw = raw.unwrap_or_default();
+    AccountId::parse(raw).ok_or_else(|| {
+        let message = format!("{what} \"{raw}\" is not 12 digits");
+        Error::invalid_response(service, operation, message)
+    })
+}
+
+/// Account ids as requests take them.
+pub(crate) fn ids(accounts: &[AccountId]) -> Option<Vec<String>> {
+    Some(accounts.iter().map(ToString::to_string).collect())
+}
+
+/// One SDK client per region, built at its first use.
+pub(crate) struct Regional<C> {
+    clients: std::sync::Mutex<std::collections::HashMap<String, C>>,
+}
+
+impl<C: Clone> Regional<C> {
+    pub fn new() -> Self {
+        Regional {
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The region's client, built by `build` (given the region's name) the first time.
+    pub fn get(&self, region: &Region, build: impl FnOnce(String) -> C) -> C {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let name = region.as_str();
+        if let Some(c) = clients.get(name) {
+            return c.clone();
+        }
+        let c = build(name.to_owned());
+        clients.insert(name.to_owned(), c.clone());
+        c
+    }
+}
+
 /// A failed AWS call, named as AWS named it. (`SdkError`'s own Display says only "service
 /// error".)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +210,22 @@ pub struct CreateOutcome {
 pub struct DeleteOutcome {
     pub deleted: Vec<AccountId>,
     pub unprocessed: Vec<(AccountId, String)>,
+}
+
+/// The accounts a call did not process, with AWS's reason, or why the call failed.
+pub type Refused = Result<Vec<(AccountId, String)>, Error>;
+
+/// Security Hub's calls that take a list of accounts and answer with those not processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubUpdate {
+    /// InviteMembers.
+    Invite,
+    /// DisassociateMembers (Security Hub deletes only members that are not associated).
+    Disassociate,
+    /// DeleteMembers.
+    Delete,
+    /// Member side: DeclineInvitations, of administrators' invitations.
+    Decline,
 }
 
 /// The Detective operations muster uses, as the administrator of its graphs.
@@ -207,25 +280,16 @@ pub trait SecurityHubApi: Send + Sync {
         &self,
         region: &Region,
         accounts: &[(AccountId, Option<Email>)],
-    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
-    /// One InviteMembers call (at most 50 accounts); the accounts it did not process.
-    fn invite_members(
+    ) -> impl Future<Output = Refused> + Send;
+    /// One call that takes a list of accounts (at most 50): InviteMembers,
+    /// DisassociateMembers, DeleteMembers or (member side) DeclineInvitations; the accounts it
+    /// did not process.
+    fn update(
         &self,
         region: &Region,
+        call: HubUpdate,
         accounts: &[AccountId],
-    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
-    /// One DisassociateMembers call (at most 50 accounts).
-    fn disassociate_members(
-        &self,
-        region: &Region,
-        accounts: &[AccountId],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// One DeleteMembers call (at most 50 accounts); the accounts it did not process.
-    fn delete_members(
-        &self,
-        region: &Region,
-        accounts: &[AccountId],
-    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
+    ) -> impl Future<Output = Refused> + Send;
     /// Member side: the open invitations in `region` (every page, 50 a page) and the
     /// membership the caller accepted there (GetAdministratorAccount), if any.
     fn list_invitations(
@@ -239,12 +303,6 @@ pub trait SecurityHubApi: Send + Sync {
         administrator: AccountId,
         invitation: &str,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Member side: one DeclineInvitations call; the accounts it did not process.
-    fn decline_invitations(
-        &self,
-        region: &Region,
-        administrators: &[AccountId],
-    ) -> impl Future<Output = Result<Vec<(AccountId, String)>, Error>> + Send;
 }
 
 /// The Organizations reads muster uses to expand OUs into accounts.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use aws_sdk_organizations::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{sdk_error, Error, OrganizationsApi};
-use crate::domain::{AccountId, Email};
+use super::{account_in, call, Error, OrganizationsApi};
+use crate::domain::Email;
 use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
 
 pub const PAGE_SIZE: i32 = 20;
@@ -67,75 +67,56 @@ fn unit(
     })
 }
 
+fn account(
+    operation: &'static str,
+    a: &aws_sdk_organizations::types::Account,
+) -> Result<OrgAccount, Error> {
+    let id = account_in((SERVICE, operation), "an account id", a.id())?;
+    #[allow(deprecated)]
+    let status = match a.status().map(|s| s.as_str()) {
+        Some("ACTIVE") => OrgAccountStatus::Active,
+        Some("SUSPENDED") => OrgAccountStatus::Suspended,
+        Some("PENDING_CLOSURE") => OrgAccountStatus::PendingClosure,
+        other => OrgAccountStatus::Other(other.unwrap_or_default().to_owned()),
+    };
+    Ok(OrgAccount {
+        id,
+        name: a.name().unwrap_or_default().to_owned(),
+        email: a.email().and_then(Email::parse),
+        status,
+    })
+}
+
 impl OrganizationsApi for SdkOrganizations {
     async fn list_roots(&self) -> Result<Vec<OrgUnit>, Error> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client()
-            .list_roots()
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(SERVICE, "ListRoots", e))?;
-            for r in page.roots() {
-                out.push(unit("ListRoots", r.id(), r.name(), r.arn())?);
-            }
-        }
-        Ok(out)
+        let op = "ListRoots";
+        let request = self.client().list_roots().max_results(PAGE_SIZE);
+        let pages = call(SERVICE, op, request.into_paginator().send().try_collect()).await?;
+        let roots = pages.iter().flat_map(|p| p.roots());
+        roots.map(|r| unit(op, r.id(), r.name(), r.arn())).collect()
     }
 
     async fn list_ous(&self, parent: &str) -> Result<Vec<OrgUnit>, Error> {
         let op = "ListOrganizationalUnitsForParent";
-        let mut out = Vec::new();
-        let mut pages = self
-            .client()
-            .list_organizational_units_for_parent()
+        let request = self.client().list_organizational_units_for_parent();
+        let pages = request
             .parent_id(parent)
             .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(SERVICE, op, e))?;
-            for ou in page.organizational_units() {
-                out.push(unit(op, ou.id(), ou.name(), ou.arn())?);
-            }
-        }
-        Ok(out)
+            .into_paginator();
+        let pages = call(SERVICE, op, pages.send().try_collect()).await?;
+        let ous = pages.iter().flat_map(|p| p.organizational_units());
+        ous.map(|u| unit(op, u.id(), u.name(), u.arn())).collect()
     }
 
     async fn list_accounts(&self, parent: &str) -> Result<Vec<OrgAccount>, Error> {
         let op = "ListAccountsForParent";
-        let mut out = Vec::new();
-        let mut pages = self
-            .client()
-            .list_accounts_for_parent()
-            .parent_id(parent)
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(SERVICE, op, e))?;
-            for a in page.accounts() {
-                let raw = a.id().unwrap_or_default();
-                let id = AccountId::parse(raw).ok_or_else(|| {
-                    invalid(op, format!("an account id \"{raw}\" is not 12 digits"))
-                })?;
-                #[allow(deprecated)]
-                let status = match a.status().map(|s| s.as_str()) {
-                    Some("ACTIVE") => OrgAccountStatus::Active,
-                    Some("SUSPENDED") => OrgAccountStatus::Suspended,
-                    Some("PENDING_CLOSURE") => OrgAccountStatus::PendingClosure,
-                    other => OrgAccountStatus::Other(other.unwrap_or_default().to_owned()),
-                };
-                out.push(OrgAccount {
-                    id,
-                    name: a.name().unwrap_or_default().to_owned(),
-                    email: a.email().and_then(Email::parse),
-                    status,
-                });
-            }
-        }
-        Ok(out)
+        let request = self.client().list_accounts_for_parent().parent_id(parent);
+        let pages = request.max_results(PAGE_SIZE).into_paginator().send();
+        let pages = call(SERVICE, op, pages.try_collect()).await?;
+        pages
+            .iter()
+            .flat_map(|p| p.accounts())
+            .map(|a| account(op, a))
+            .collect()
     }
 }

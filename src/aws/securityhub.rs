@@ -1,8 +1,7 @@
 //! `SecurityHubApi` over aws-sdk-securityhub: one client per region (Security Hub is regional),
 //! responses checked into domain types, errors mapped to `aws::Error` with AWS's error name.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_sdk_securityhub::types::AccountDetails;
@@ -10,7 +9,7 @@ use aws_sdk_securityhub::Client;
 
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{sdk_error, Error, SecurityHubApi};
+use super::{account_in, call, ids, Error, HubUpdate, Refused, Regional, SecurityHubApi};
 use crate::domain::{AccountId, Email, Region};
 use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
 
@@ -22,7 +21,7 @@ const SERVICE: &str = "securityhub";
 pub struct SdkSecurityHub {
     base: aws_config::SdkConfig,
     /// A client and a rate limiter per region: Security Hub's limits are per region.
-    clients: Mutex<HashMap<String, (Client, Arc<TokenBucket>)>>,
+    clients: Regional<(Client, Arc<TokenBucket>)>,
     metrics: Option<RequestMetrics>,
 }
 
@@ -30,7 +29,7 @@ impl SdkSecurityHub {
     pub fn new(base: aws_config::SdkConfig) -> Self {
         SdkSecurityHub {
             base,
-            clients: Mutex::new(HashMap::new()),
+            clients: Regional::new(),
             metrics: None,
         }
     }
@@ -43,24 +42,16 @@ impl SdkSecurityHub {
 
     /// The region's client, once the region's rate limiter lets a request go.
     async fn client(&self, region: &Region) -> Client {
-        let (client, bucket) = {
-            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-            clients
-                .entry(region.as_str().to_owned())
-                .or_insert_with(|| {
-                    let mut conf = aws_sdk_securityhub::config::Builder::from(&self.base).region(
-                        aws_sdk_securityhub::config::Region::new(region.as_str().to_owned()),
-                    );
-                    if let Some(m) = &self.metrics {
-                        conf = conf.interceptor(m.clone());
-                    }
-                    (
-                        Client::from_conf(conf.build()),
-                        Arc::new(TokenBucket::new(SECURITYHUB_PER_SECOND, SECURITYHUB_BURST)),
-                    )
-                })
-                .clone()
-        };
+        let (client, bucket) = self.clients.get(region, |name| {
+            let region = aws_sdk_securityhub::config::Region::new(name);
+            let conf = aws_sdk_securityhub::config::Builder::from(&self.base).region(region);
+            let conf = match &self.metrics {
+                Some(m) => conf.interceptor(m.clone()),
+                None => conf,
+            };
+            let bucket = TokenBucket::new(SECURITYHUB_PER_SECOND, SECURITYHUB_BURST);
+            (Client::from_conf(conf.build()), Arc::new(bucket))
+        });
         bucket.acquire().await;
         client
     }
@@ -71,13 +62,11 @@ fn invalid(operation: &'static str, what: String) -> Error {
 }
 
 fn account(operation: &'static str, raw: Option<&str>) -> Result<AccountId, Error> {
-    let raw = raw.unwrap_or_default();
-    AccountId::parse(raw).ok_or_else(|| {
-        invalid(
-            operation,
-            format!("an account id \"{raw}\" is not 12 digits"),
-        )
-    })
+    account_in((SERVICE, operation), "an account id", raw)
+}
+
+fn time(t: Option<&aws_sdk_securityhub::primitives::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
 }
 
 /// Every page of a listing, page by page (each request waits for the region's limiter, so the
@@ -110,50 +99,86 @@ where
 }
 
 /// Accounts a call did not process, with Security Hub's reason.
-fn unprocessed(
-    operation: &'static str,
-    list: &[aws_sdk_securityhub::types::Result],
-) -> Result<Vec<(AccountId, String)>, Error> {
+fn unprocessed(operation: &'static str, list: &[aws_sdk_securityhub::types::Result]) -> Refused {
     list.iter()
         .map(|u| {
-            Ok((
-                account(operation, u.account_id())?,
-                u.processing_result()
-                    .unwrap_or("no reason given")
-                    .to_owned(),
-            ))
+            let reason = u.processing_result().unwrap_or("no reason given");
+            Ok((account(operation, u.account_id())?, reason.to_owned()))
         })
         .collect()
+}
+
+fn member(
+    operation: &'static str,
+    m: &aws_sdk_securityhub::types::Member,
+) -> Result<HubMember, Error> {
+    Ok(HubMember {
+        account_id: account(operation, m.account_id())?,
+        email: m.email().and_then(Email::parse),
+        status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
+        administrator: m.administrator_id().and_then(AccountId::parse),
+        updated_at: time(m.updated_at()),
+    })
+}
+
+fn invitation(
+    operation: &'static str,
+    i: &aws_sdk_securityhub::types::Invitation,
+) -> Result<Invitation, Error> {
+    Ok(Invitation {
+        administrator: account(operation, i.account_id())?,
+        graph: None,
+        id: i.invitation_id().map(str::to_owned),
+        status: InvitationStatus::Open,
+        invited_at: time(i.invited_at()),
+    })
+}
+
+/// Every item of a page, checked.
+fn each<U, T>(
+    operation: &'static str,
+    items: &[U],
+    check: fn(&'static str, &U) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    items.iter().map(|i| check(operation, i)).collect()
+}
+
+impl SdkSecurityHub {
+    /// The membership the caller accepted in `region` (GetAdministratorAccount), if any.
+    async fn administrator(&self, region: &Region) -> Result<Option<Invitation>, Error> {
+        let op = "GetAdministratorAccount";
+        let request = self.client(region).await.get_administrator_account().send();
+        let Some(a) = call(SERVICE, op, request).await?.administrator else {
+            return Ok(None);
+        };
+        let status = match HubMemberStatus::parse(a.member_status().unwrap_or_default()) {
+            HubMemberStatus::Enabled => InvitationStatus::Accepted,
+            HubMemberStatus::Invited => InvitationStatus::Open,
+            other => InvitationStatus::Other(other.as_str().to_owned()),
+        };
+        Ok(Some(Invitation {
+            administrator: account(op, a.account_id())?,
+            graph: None,
+            id: a.invitation_id().map(str::to_owned),
+            status,
+            invited_at: time(a.invited_at()),
+        }))
+    }
 }
 
 impl SecurityHubApi for SdkSecurityHub {
     async fn list_members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
         let op = "ListMembers";
         every_page(op, |token| async move {
-            let page = self
+            let request = self
                 .client(region)
                 .await
                 .list_members()
-                .only_associated(false)
-                .max_results(PAGE_SIZE)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_error(SERVICE, op, e))?;
-            let members = page
-                .members()
-                .iter()
-                .map(|m| {
-                    Ok(HubMember {
-                        account_id: account(op, m.account_id())?,
-                        email: m.email().and_then(Email::parse),
-                        status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
-                        administrator: m.administrator_id().and_then(AccountId::parse),
-                        updated_at: m.updated_at().and_then(|t| SystemTime::try_from(*t).ok()),
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            Ok((members, page.next_token().map(str::to_owned)))
+                .only_associated(false);
+            let request = request.max_results(PAGE_SIZE).set_next_token(token);
+            let page = call(SERVICE, op, request.send()).await?;
+            let next = page.next_token().map(str::to_owned);
+            Ok((each(op, page.members(), member)?, next))
         })
         .await
     }
@@ -162,124 +187,57 @@ impl SecurityHubApi for SdkSecurityHub {
         &self,
         region: &Region,
         accounts: &[(AccountId, Option<Email>)],
-    ) -> Result<Vec<(AccountId, String)>, Error> {
-        let details = accounts
-            .iter()
-            .map(|(id, email)| {
-                AccountDetails::builder()
-                    .account_id(id.to_string())
-                    .set_email(email.as_ref().map(|e| e.expose().to_owned()))
-                    .build()
-            })
-            .collect();
-        let out = self
-            .client(region)
-            .await
-            .create_members()
-            .set_account_details(Some(details))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "CreateMembers", e))?;
+    ) -> Refused {
+        let details = accounts.iter().map(|(id, email)| {
+            let email = email.as_ref().map(|e| e.expose().to_owned());
+            AccountDetails::builder()
+                .account_id(id.to_string())
+                .set_email(email)
+                .build()
+        });
+        let request = self.client(region).await.create_members();
+        let request = request.set_account_details(Some(details.collect()));
+        let out = call(SERVICE, "CreateMembers", request.send()).await?;
         unprocessed("CreateMembers", out.unprocessed_accounts())
     }
 
-    async fn invite_members(
-        &self,
-        region: &Region,
-        accounts: &[AccountId],
-    ) -> Result<Vec<(AccountId, String)>, Error> {
-        let out = self
-            .client(region)
-            .await
-            .invite_members()
-            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "InviteMembers", e))?;
-        unprocessed("InviteMembers", out.unprocessed_accounts())
-    }
-
-    async fn disassociate_members(
-        &self,
-        region: &Region,
-        accounts: &[AccountId],
-    ) -> Result<(), Error> {
-        self.client(region)
-            .await
-            .disassociate_members()
-            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "DisassociateMembers", e))?;
-        Ok(())
-    }
-
-    async fn delete_members(
-        &self,
-        region: &Region,
-        accounts: &[AccountId],
-    ) -> Result<Vec<(AccountId, String)>, Error> {
-        let out = self
-            .client(region)
-            .await
-            .delete_members()
-            .set_account_ids(Some(accounts.iter().map(ToString::to_string).collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "DeleteMembers", e))?;
-        unprocessed("DeleteMembers", out.unprocessed_accounts())
+    async fn update(&self, region: &Region, update: HubUpdate, accounts: &[AccountId]) -> Refused {
+        let (client, ids) = (self.client(region).await, ids(accounts));
+        match update {
+            HubUpdate::Invite => {
+                let request = client.invite_members().set_account_ids(ids).send();
+                let out = call(SERVICE, "InviteMembers", request).await?;
+                unprocessed("InviteMembers", out.unprocessed_accounts())
+            }
+            HubUpdate::Disassociate => {
+                let request = client.disassociate_members().set_account_ids(ids).send();
+                call(SERVICE, "DisassociateMembers", request).await?;
+                Ok(Vec::new())
+            }
+            HubUpdate::Delete => {
+                let request = client.delete_members().set_account_ids(ids).send();
+                let out = call(SERVICE, "DeleteMembers", request).await?;
+                unprocessed("DeleteMembers", out.unprocessed_accounts())
+            }
+            HubUpdate::Decline => {
+                let request = client.decline_invitations().set_account_ids(ids).send();
+                let out = call(SERVICE, "DeclineInvitations", request).await?;
+                unprocessed("DeclineInvitations", out.unprocessed_accounts())
+            }
+        }
     }
 
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
         let op = "ListInvitations";
         let mut out = every_page(op, |token| async move {
-            let page = self
-                .client(region)
-                .await
-                .list_invitations()
-                .max_results(PAGE_SIZE)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_error(SERVICE, op, e))?;
-            let invitations = page
-                .invitations()
-                .iter()
-                .map(|i| {
-                    Ok(Invitation {
-                        administrator: account(op, i.account_id())?,
-                        graph: None,
-                        id: i.invitation_id().map(str::to_owned),
-                        status: InvitationStatus::Open,
-                        invited_at: i.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            Ok((invitations, page.next_token().map(str::to_owned)))
+            let request = self.client(region).await.list_invitations();
+            let request = request.max_results(PAGE_SIZE).set_next_token(token);
+            let page = call(SERVICE, op, request.send()).await?;
+            let next = page.next_token().map(str::to_owned);
+            Ok((each(op, page.invitations(), invitation)?, next))
         })
         .await?;
-        let op = "GetAdministratorAccount";
-        let admin = self
-            .client(region)
-            .await
-            .get_administrator_account()
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, op, e))?;
-        if let Some(a) = admin.administrator() {
-            let status = HubMemberStatus::parse(a.member_status().unwrap_or_default());
-            out.push(Invitation {
-                administrator: account(op, a.account_id())?,
-                graph: None,
-                id: a.invitation_id().map(str::to_owned),
-                status: match status {
-                    HubMemberStatus::Enabled => InvitationStatus::Accepted,
-                    HubMemberStatus::Invited => InvitationStatus::Open,
-                    other => InvitationStatus::Other(other.as_str().to_owned()),
-                },
-                invited_at: a.invited_at().and_then(|t| SystemTime::try_from(*t).ok()),
-            });
-        }
+        out.extend(self.administrator(region).await?);
         Ok(out)
     }
 
@@ -289,33 +247,12 @@ impl SecurityHubApi for SdkSecurityHub {
         administrator: AccountId,
         invitation: &str,
     ) -> Result<(), Error> {
-        self.client(region)
+        let request = self.client(region).await.accept_administrator_invitation();
+        let request = request.administrator_id(administrator.to_string());
+        let request = request.invitation_id(invitation).send();
+        call(SERVICE, "AcceptAdministratorInvitation", request)
             .await
-            .accept_administrator_invitation()
-            .administrator_id(administrator.to_string())
-            .invitation_id(invitation)
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "AcceptAdministratorInvitation", e))?;
-        Ok(())
-    }
-
-    async fn decline_invitations(
-        &self,
-        region: &Region,
-        administrators: &[AccountId],
-    ) -> Result<Vec<(AccountId, String)>, Error> {
-        let out = self
-            .client(region)
-            .await
-            .decline_invitations()
-            .set_account_ids(Some(
-                administrators.iter().map(ToString::to_string).collect(),
-            ))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "DeclineInvitations", e))?;
-        unprocessed("DeclineInvitations", out.unprocessed_accounts())
+            .map(drop)
     }
 }
 

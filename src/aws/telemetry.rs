@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
-};
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
@@ -82,35 +80,27 @@ impl Intercept for RequestMetrics {
         "muster request metrics"
     }
 
-    fn read_before_attempt(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if cfg
-            .load::<RequestAttempts>()
-            .is_some_and(|a| a.attempts() > 1)
-        {
-            self.metrics.aws_retry(self.service, &operation(cfg));
-        }
-        Ok(())
-    }
-
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Every attempt ends here, whatever became of it; one after the first is a retry.
+        let operation = operation(cfg);
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            self.metrics.aws_retry(self.service, &operation);
+        }
         let response = context.response();
         let outcome = classify(
             response.map(|r| r.status().as_u16()),
             response.and_then(|r| r.headers().get("x-amzn-errortype")),
             response.and_then(|r| r.body().bytes()),
         );
-        self.metrics
-            .aws_request(self.service, &operation(cfg), outcome);
+        self.metrics.aws_request(self.service, &operation, outcome);
         Ok(())
     }
 }

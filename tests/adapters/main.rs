@@ -7,7 +7,7 @@ mod moto;
 
 use muster::aws::organizations::SdkOrganizations;
 use muster::aws::securityhub::SdkSecurityHub;
-use muster::aws::{OrganizationsApi, SecurityHubApi};
+use muster::aws::{HubUpdate, OrganizationsApi, SecurityHubApi};
 use muster::domain::{AccountId, Email, Region};
 use muster::observed::{HubMemberStatus, OrgAccountStatus};
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
@@ -90,7 +90,12 @@ async fn accounts_outside_the_organization_are_created_then_invited() {
     let listed = api.list_members(&region).await.unwrap();
     let m = listed.iter().find(|m| m.account_id == partner).unwrap();
     assert_eq!(m.status, HubMemberStatus::Created);
-    assert_eq!(api.invite_members(&region, &[partner]).await.unwrap(), []);
+    assert_eq!(
+        api.update(&region, HubUpdate::Invite, &[partner])
+            .await
+            .unwrap(),
+        []
+    );
     let listed = api.list_members(&region).await.unwrap();
     let m = listed.iter().find(|m| m.account_id == partner).unwrap();
     assert_eq!(m.status, HubMemberStatus::Invited);
