@@ -585,15 +585,8 @@ mod tests {
     }
 
     fn settings_file(name: &str, text: &str) -> (PathBuf, PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "muster-config-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("muster.yaml");
-        std::fs::write(&file, text).unwrap();
-        (dir, file)
+        let prefix = format!("muster-config-{name}");
+        crate::input::scratch_file(&prefix, "muster.yaml", text.as_bytes())
     }
 
     #[test]

@@ -83,6 +83,23 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// For tests: `bytes` written to `file` in a directory of its own (named by `prefix`, the
+/// process and the thread, so parallel tests never share one); the directory and the file.
+#[cfg(test)]
+pub(crate) fn scratch_file(
+    prefix: &str,
+    file: &str,
+    bytes: &[u8],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let thread = std::thread::current().id();
+    let name = format!("{prefix}-{}-{thread:?}", std::process::id());
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

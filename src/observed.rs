@@ -41,6 +41,24 @@ impl MemberStatus {
     }
 }
 
+/// The label among `labels` that names `status` (compared without case and underscores), or
+/// the last one (`other`).
+fn label_of(status: &str, labels: &[&'static str]) -> &'static str {
+    let bare = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let status = bare(status);
+    labels
+        .iter()
+        .find(|l| bare(l) == status)
+        .or(labels.last())
+        .copied()
+        .unwrap_or("other")
+}
+
 impl MemberStatus {
     /// Every `status` label value of Detective's members, `other` last.
     pub const LABELS: [&'static str; 6] = [
@@ -52,16 +70,9 @@ impl MemberStatus {
         "other",
     ];
 
-    /// The `status` label value: anything unknown is `other`.
+    /// The `status` label value: the status in snake case; anything unknown is `other`.
     pub fn label(&self) -> &'static str {
-        match self {
-            MemberStatus::Invited => "invited",
-            MemberStatus::VerificationInProgress => "verification_in_progress",
-            MemberStatus::VerificationFailed => "verification_failed",
-            MemberStatus::Enabled => "enabled",
-            MemberStatus::AcceptedButDisabled => "accepted_but_disabled",
-            MemberStatus::Other(_) => "other",
-        }
+        label_of(self.as_str(), &Self::LABELS)
     }
 }
 
@@ -84,13 +95,6 @@ pub struct Member {
     pub updated_at: Option<SystemTime>,
     /// PercentOfGraphUtilization: the member's share of the graph's data volume limit (0-100).
     pub percent_of_graph_utilization: Option<f64>,
-}
-
-/// One graph and all its members (every page).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObservedGraph {
-    pub arn: GraphArn,
-    pub members: Vec<Member>,
 }
 
 /// A Security Hub member's `MemberStatus` as ListMembers reports it.
@@ -153,18 +157,9 @@ impl HubMemberStatus {
         "other",
     ];
 
-    /// The `status` label value: anything unknown is `other`.
+    /// The `status` label value: the status in snake case; anything unknown is `other`.
     pub fn label(&self) -> &'static str {
-        match self {
-            HubMemberStatus::Created => "created",
-            HubMemberStatus::Invited => "invited",
-            HubMemberStatus::Enabled => "enabled",
-            HubMemberStatus::Removed => "removed",
-            HubMemberStatus::Resigned => "resigned",
-            HubMemberStatus::Deleted => "deleted",
-            HubMemberStatus::AccountSuspended => "account_suspended",
-            HubMemberStatus::Other(_) => "other",
-        }
+        label_of(self.as_str(), &Self::LABELS)
     }
 }
 
@@ -172,13 +167,27 @@ impl HubMemberStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubMember {
     pub account_id: AccountId,
+    /// `None` when Security Hub sent none (organization members), or one that is not an
+    /// address.
     pub email: Option<Email>,
     pub status: HubMemberStatus,
+    /// Its AdministratorId: the caller, once it is associated.
     pub administrator: Option<AccountId>,
+    /// When its status last changed (an invitation's age, while it is `Invited`).
     pub updated_at: Option<SystemTime>,
 }
 
-/// One region's Security Hub as its administrator sees it: every member, associated or not.
+/// One graph and all its members (every page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedGraph {
+    /// As ListGraphs found it, or as the desired state names it.
+    pub arn: GraphArn,
+    /// Every member ListMembers listed, every page, in its order.
+    pub members: Vec<Member>,
+}
+
+/// One region's Security Hub as its administrator sees it: every member, associated or not
+/// (`Deleted` ones too: Security Hub lists them until they are created again).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedHub {
     pub region: Region,

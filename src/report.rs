@@ -66,16 +66,16 @@ fn drift_text(drift: &[Drift]) -> String {
         .collect()
 }
 
+/// A target's first line (`in sync` after it when nothing is to be done or reported).
+fn heading(target: String, members: usize, desired: &DesiredState, in_sync: bool) -> String {
+    let declared = desired.accounts.len();
+    let sync = if in_sync { "  in sync\n" } else { "" };
+    format!("{target} ({members} members, {declared} declared)\n{sync}")
+}
+
 fn graph_text(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
-    let mut out = format!(
-        "graph {} ({} members, {} declared)\n",
-        g.graph,
-        g.members,
-        desired.accounts.len()
-    );
-    if !g.has_changes() && g.drift.is_empty() {
-        out += "  in sync\n";
-    }
+    let in_sync = !g.has_changes() && g.drift.is_empty();
+    let mut out = heading(format!("graph {}", g.graph), g.members, desired, in_sync);
     for (id, e) in &g.invite {
         out += &format!(
             "  + invite  {id}  {}  (declared at {})\n",
@@ -94,15 +94,9 @@ fn graph_text(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> Strin
 }
 
 fn hub_text(h: &HubPlan, desired: &DesiredState) -> String {
-    let mut out = format!(
-        "securityhub {} ({} members, {} declared)\n",
-        h.region,
-        h.members,
-        desired.accounts.len()
-    );
-    if !h.has_changes() && h.drift.is_empty() {
-        out += "  in sync\n";
-    }
+    let in_sync = !h.has_changes() && h.drift.is_empty();
+    let target = format!("securityhub {}", h.region);
+    let mut out = heading(target, h.members, desired, in_sync);
     for (id, _) in &h.create {
         let then = if h.invite.contains(id) {
             ", then invite"

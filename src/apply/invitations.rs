@@ -8,6 +8,11 @@ use crate::domain::{AccountId, Region, Service, Target};
 use crate::eventlog::EventLogError;
 use crate::plan::InvitationPlan;
 
+const ACCEPT: Step = Step::new("AcceptInvitation", Change::Accept);
+const REJECT: Step = Step::new("RejectInvitation", Change::Decline);
+const HUB_ACCEPT: Step = Step::new("AcceptAdministratorInvitation", Change::Accept);
+const HUB_DECLINE: Step = Step::new("DeclineInvitations", Change::Decline);
+
 /// Carries out every target's invitation plan, one target after another.
 pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
     apis: &Apis<D, H, O>,
@@ -35,8 +40,6 @@ async fn detective_side<D: DetectiveApi>(
     rec: &mut Recorder<'_>,
     plan: &InvitationPlan,
 ) -> Result<(), EventLogError> {
-    const ACCEPT: Step = Step::new("AcceptInvitation", Change::Accept);
-    const REJECT: Step = Step::new("RejectInvitation", Change::Decline);
     // Detective takes one graph's invitation a call.
     let accepts = plan.accept.iter().map(|i| (ACCEPT, i));
     for (step, i) in accepts.chain(plan.decline.iter().map(|i| (REJECT, i))) {
@@ -70,8 +73,6 @@ async fn hub_side<H: SecurityHubApi>(
     rec: &mut Recorder<'_>,
     plan: &InvitationPlan,
 ) -> Result<(), EventLogError> {
-    const ACCEPT: Step = Step::new("AcceptAdministratorInvitation", Change::Accept);
-    const DECLINE: Step = Step::new("DeclineInvitations", Change::Decline);
     for i in &plan.accept {
         if rec.stopping() {
             return Ok(());
@@ -79,12 +80,12 @@ async fn hub_side<H: SecurityHubApi>(
         let Some(id) = &i.id else { continue };
         let admin = [i.administrator];
         let accept = api.accept_invitation(region, admin[0], id);
-        rec.call(ACCEPT, &admin, answers_nothing(&admin, accept))
+        rec.call(HUB_ACCEPT, &admin, answers_nothing(&admin, accept))
             .await?;
     }
     let mut admins: Vec<AccountId> = plan.decline.iter().map(|i| i.administrator).collect();
     admins.dedup();
     let decline = |chunk| super::securityhub::update(api, region, HubUpdate::Decline, chunk);
-    rec.batches(DECLINE, &admins, |a| *a, decline).await?;
+    rec.batches(HUB_DECLINE, &admins, |a| *a, decline).await?;
     Ok(())
 }

@@ -25,18 +25,13 @@ pub struct SdkDetective {
 }
 
 impl SdkDetective {
-    pub fn new(base: aws_config::SdkConfig) -> Self {
+    /// Clients built from `base`, counting every attempt and retry in `metrics` when given.
+    pub fn new(base: aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Self {
         SdkDetective {
             base,
             clients: Regional::new(),
-            metrics: None,
+            metrics: metrics.map(|m| RequestMetrics::new(SERVICE, m)),
         }
-    }
-
-    /// Counts every attempt and retry in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<dyn RequestSink>) -> Self {
-        self.metrics = Some(RequestMetrics::new(SERVICE, metrics));
-        self
     }
 
     fn client(&self, region: &Region) -> Client {

@@ -333,15 +333,9 @@ impl SdkApis {
         config: &aws_config::SdkConfig,
         metrics: Option<Arc<dyn RequestSink>>,
     ) -> SdkApis {
-        let mut detective = SdkDetective::new(config.clone());
-        let mut securityhub = SdkSecurityHub::new(config.clone());
-        if let Some(m) = &metrics {
-            detective = detective.with_metrics(m.clone());
-            securityhub = securityhub.with_metrics(m.clone());
-        }
         Apis {
-            detective,
-            securityhub,
+            detective: SdkDetective::new(config.clone(), metrics.clone()),
+            securityhub: SdkSecurityHub::new(config.clone(), metrics.clone()),
             organizations: SdkOrganizations::new(config, metrics),
         }
     }

@@ -26,18 +26,13 @@ pub struct SdkSecurityHub {
 }
 
 impl SdkSecurityHub {
-    pub fn new(base: aws_config::SdkConfig) -> Self {
+    /// Clients built from `base`, counting every attempt and retry in `metrics` when given.
+    pub fn new(base: aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Self {
         SdkSecurityHub {
             base,
             clients: Regional::new(),
-            metrics: None,
+            metrics: metrics.map(|m| RequestMetrics::new(SERVICE, m)),
         }
-    }
-
-    /// Counts every attempt and retry in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<dyn RequestSink>) -> Self {
-        self.metrics = Some(RequestMetrics::new(SERVICE, metrics));
-        self
     }
 
     /// The region's client, once the region's rate limiter lets a request go.
@@ -108,12 +103,10 @@ fn unprocessed(operation: &'static str, list: &[aws_sdk_securityhub::types::Resu
         .collect()
 }
 
-fn member(
-    operation: &'static str,
-    m: &aws_sdk_securityhub::types::Member,
-) -> Result<HubMember, Error> {
+/// A member as ListMembers lists it.
+fn member(m: &aws_sdk_securityhub::types::Member) -> Result<HubMember, Error> {
     Ok(HubMember {
-        account_id: account(operation, m.account_id())?,
+        account_id: account("ListMembers", m.account_id())?,
         email: m.email().and_then(Email::parse),
         status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
         administrator: m.administrator_id().and_then(AccountId::parse),
@@ -121,12 +114,10 @@ fn member(
     })
 }
 
-fn invitation(
-    operation: &'static str,
-    i: &aws_sdk_securityhub::types::Invitation,
-) -> Result<Invitation, Error> {
+/// An open invitation as ListInvitations lists it.
+fn invitation(i: &aws_sdk_securityhub::types::Invitation) -> Result<Invitation, Error> {
     Ok(Invitation {
-        administrator: account(operation, i.account_id())?,
+        administrator: account("ListInvitations", i.account_id())?,
         graph: None,
         id: i.invitation_id().map(str::to_owned),
         status: InvitationStatus::Open,
@@ -135,12 +126,8 @@ fn invitation(
 }
 
 /// Every item of a page, checked.
-fn each<U, T>(
-    operation: &'static str,
-    items: &[U],
-    check: fn(&'static str, &U) -> Result<T, Error>,
-) -> Result<Vec<T>, Error> {
-    items.iter().map(|i| check(operation, i)).collect()
+fn each<U, T>(items: &[U], check: fn(&U) -> Result<T, Error>) -> Result<Vec<T>, Error> {
+    items.iter().map(check).collect()
 }
 
 impl SdkSecurityHub {
@@ -178,7 +165,7 @@ impl SecurityHubApi for SdkSecurityHub {
             let request = request.max_results(PAGE_SIZE).set_next_token(token);
             let page = call(SERVICE, op, request.send()).await?;
             let next = page.next_token().map(str::to_owned);
-            Ok((each(op, page.members(), member)?, next))
+            Ok((each(page.members(), member)?, next))
         })
         .await
     }
@@ -202,29 +189,30 @@ impl SecurityHubApi for SdkSecurityHub {
     }
 
     async fn update(&self, region: &Region, update: HubUpdate, accounts: &[AccountId]) -> Refused {
+        let op = match update {
+            HubUpdate::Invite => "InviteMembers",
+            HubUpdate::Disassociate => "DisassociateMembers",
+            HubUpdate::Delete => "DeleteMembers",
+            HubUpdate::Decline => "DeclineInvitations",
+        };
         let (client, ids) = (self.client(region).await, ids(accounts));
-        match update {
-            HubUpdate::Invite => {
-                let request = client.invite_members().set_account_ids(ids).send();
-                let out = call(SERVICE, "InviteMembers", request).await?;
-                unprocessed("InviteMembers", out.unprocessed_accounts())
-            }
-            HubUpdate::Disassociate => {
-                let request = client.disassociate_members().set_account_ids(ids).send();
-                call(SERVICE, "DisassociateMembers", request).await?;
-                Ok(Vec::new())
-            }
-            HubUpdate::Delete => {
-                let request = client.delete_members().set_account_ids(ids).send();
-                let out = call(SERVICE, "DeleteMembers", request).await?;
-                unprocessed("DeleteMembers", out.unprocessed_accounts())
-            }
-            HubUpdate::Decline => {
-                let request = client.decline_invitations().set_account_ids(ids).send();
-                let out = call(SERVICE, "DeclineInvitations", request).await?;
-                unprocessed("DeclineInvitations", out.unprocessed_accounts())
-            }
+        // Each request takes the account ids and answers with those it did not process
+        // (DisassociateMembers answers nothing).
+        macro_rules! send {
+            ($request:expr) => {
+                call(SERVICE, op, $request.set_account_ids(ids).send()).await?
+            };
         }
+        let refused = match update {
+            HubUpdate::Invite => send!(client.invite_members()).unprocessed_accounts,
+            HubUpdate::Disassociate => {
+                send!(client.disassociate_members());
+                None
+            }
+            HubUpdate::Delete => send!(client.delete_members()).unprocessed_accounts,
+            HubUpdate::Decline => send!(client.decline_invitations()).unprocessed_accounts,
+        };
+        unprocessed(op, refused.as_deref().unwrap_or_default())
     }
 
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
@@ -234,7 +222,7 @@ impl SecurityHubApi for SdkSecurityHub {
             let request = request.max_results(PAGE_SIZE).set_next_token(token);
             let page = call(SERVICE, op, request.send()).await?;
             let next = page.next_token().map(str::to_owned);
-            Ok((each(op, page.invitations(), invitation)?, next))
+            Ok((each(page.invitations(), invitation)?, next))
         })
         .await?;
         out.extend(self.administrator(region).await?);

@@ -135,14 +135,7 @@ fn apply(text: &mut Vec<u8>, m: &Mutation) {
 
 /// Reads `bytes` as a desired-state file through `load`; panics become a failure with the input.
 fn load_bytes(bytes: &[u8]) -> Result<(), TestCaseError> {
-    let dir = std::env::temp_dir().join(format!(
-        "muster-fuzz-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("desired.yaml");
-    std::fs::write(&file, bytes).unwrap();
+    let (_, file) = crate::input::scratch_file("muster-fuzz", "desired.yaml", bytes);
     let r = std::panic::catch_unwind(|| load(&file).map(|_| ()));
     match r {
         Ok(Ok(())) => Ok(()),

@@ -687,6 +687,44 @@ fn seq_of(key: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// An event as a store keeps it, of run `r` and digest `d`.
+    fn event(seq: u64, at_ms: u64, kind: EventKind) -> Event {
+        Event {
+            v: 1,
+            seq,
+            at_ms,
+            run: "r".into(),
+            digest: "d".into(),
+            kind,
+        }
+    }
+
+    /// The store closed and its directory removed.
+    fn gone(log: EventLog, d: &Path) {
+        drop(log);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// A pass that finished with nothing to report.
+    fn finished() -> EventKind {
+        EventKind::PassFinished {
+            outcome: "ok".into(),
+            invited: 0,
+            removed: 0,
+            failed: 0,
+            drift: 0,
+        }
+    }
+
+    /// An invitation of one account to graph `g`.
+    fn intent(batch: &str, account: &str) -> EventKind {
+        EventKind::InviteIntent {
+            batch: batch.into(),
+            graph: "g".into(),
+            accounts: vec![account.into()],
+        }
+    }
+
     /// Opens the log in `d`, waiting for the lock as `apply` and `run` do (a store closing on
     /// its own thread may hold it a moment longer).
     fn reopen(d: &Path) -> EventLog {
@@ -739,17 +777,7 @@ mod tests {
         let d = dir("replay");
         {
             let log = reopen(&d);
-            log.append(
-                "r1",
-                "abc",
-                EventKind::InviteIntent {
-                    batch: "b1".into(),
-                    graph: "g".into(),
-                    accounts: vec!["1".into()],
-                },
-                true,
-            )
-            .unwrap();
+            log.append("r1", "abc", intent("b1", "1"), true).unwrap();
             log.append(
                 "r1",
                 "abc",
@@ -762,17 +790,7 @@ mod tests {
                 true,
             )
             .unwrap();
-            log.append(
-                "r1",
-                "abc",
-                EventKind::InviteIntent {
-                    batch: "b2".into(),
-                    graph: "g".into(),
-                    accounts: vec!["2".into()],
-                },
-                true,
-            )
-            .unwrap();
+            log.append("r1", "abc", intent("b2", "2"), true).unwrap();
         }
         let log = reopen(&d);
         let seqs: Vec<u64> = log.iter().map(|e| e.unwrap().seq).collect();
@@ -781,23 +799,9 @@ mod tests {
             log.in_doubt().unwrap(),
             [("b2".to_owned(), "g".to_owned(), vec!["2".to_owned()])]
         );
-        let e = log
-            .append(
-                "r2",
-                "abc",
-                EventKind::PassFinished {
-                    outcome: "ok".into(),
-                    invited: 0,
-                    removed: 0,
-                    failed: 0,
-                    drift: 0,
-                },
-                false,
-            )
-            .unwrap();
+        let e = log.append("r2", "abc", finished(), false).unwrap();
         assert_eq!(e.seq, 4);
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone(log, &d);
     }
 
     #[test]
@@ -805,19 +809,7 @@ mod tests {
         let d = dir("corrupt");
         {
             let log = reopen(&d);
-            log.append(
-                "r",
-                "d",
-                EventKind::PassFinished {
-                    outcome: "ok".into(),
-                    invited: 0,
-                    removed: 0,
-                    failed: 0,
-                    drift: 0,
-                },
-                true,
-            )
-            .unwrap();
+            log.append("r", "d", finished(), true).unwrap();
         }
         std::fs::write(d.join("events.sled").join("conf"), b"not a sled config").unwrap();
         let log = reopen(&d);
@@ -827,25 +819,21 @@ mod tests {
             "the corrupt store is kept for inspection"
         );
         assert!(log.is_empty());
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone(log, &d);
     }
 
     #[test]
     fn retention_drops_only_old_events_and_snapshots_round_trip() {
         let d = dir("retention");
         let log = reopen(&d);
-        let old = Event {
-            v: 1,
-            seq: 1,
-            at_ms: 1_000,
-            run: "r".into(),
-            digest: "d".into(),
-            kind: EventKind::PruneRefused {
+        let old = event(
+            1,
+            1_000,
+            EventKind::PruneRefused {
                 graph: "g".into(),
                 reason: "x".into(),
             },
-        };
+        );
         log.trees()
             .unwrap()
             .events
@@ -882,17 +870,7 @@ mod tests {
         );
         assert_eq!(log.after(2).unwrap().len(), 0);
         // In-doubt intents come from the snapshot plus what follows it.
-        log.append(
-            "r",
-            "d",
-            EventKind::InviteIntent {
-                batch: "b1".into(),
-                graph: "g".into(),
-                accounts: vec!["2".into()],
-            },
-            false,
-        )
-        .unwrap();
+        log.append("r", "d", intent("b1", "2"), false).unwrap();
         log.append(
             "r",
             "d",
@@ -921,24 +899,20 @@ mod tests {
         drop(log);
         let log = reopen(&d);
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone(log, &d);
     }
 
     #[test]
     fn the_type_of_a_stored_event_is_read_without_decoding_it() {
-        let e = Event {
-            v: 1,
-            seq: 1,
-            at_ms: 1,
-            run: "r".into(),
-            digest: "d".into(),
-            kind: EventKind::DriftResolved {
+        let e = event(
+            1,
+            1,
+            EventKind::DriftResolved {
                 graph: "g".into(),
                 account: "a".into(),
                 kind: "missing".into(),
             },
-        };
+        );
         let raw = serde_json::to_vec(&e).unwrap();
         assert_eq!(type_of(&raw), Some("drift_resolved"));
         assert_eq!(type_of(b"{}"), None);
@@ -967,14 +941,7 @@ mod tests {
             )
             .unwrap();
             // As if a crash came between the log write and its projection copy.
-            let e = Event {
-                v: 1,
-                seq: 3,
-                at_ms: 1,
-                run: "r".into(),
-                digest: "d".into(),
-                kind: status("2"),
-            };
+            let e = event(3, 1, status("2"));
             log.trees()
                 .unwrap()
                 .events
@@ -991,23 +958,19 @@ mod tests {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [1, 3]);
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone(log, &d);
     }
 
     #[test]
     fn the_schema_is_tagged_json() {
-        let e = Event {
-            v: 1,
-            seq: 7,
-            at_ms: 1000,
-            run: "r".into(),
-            digest: "d".into(),
-            kind: EventKind::PruneRefused {
+        let e = event(
+            7,
+            1000,
+            EventKind::PruneRefused {
                 graph: "g".into(),
                 reason: "why".into(),
             },
-        };
+        );
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"v":1,"seq":7,"at_ms":1000,"run":"r","digest":"d","type":"prune_refused","graph":"g","reason":"why"}"#

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::{by_account, merge_join, pending, prune, Drift, DriftKind, GraphPlan, Observed};
-use super::{PlanSettings, RemovalReason};
+use super::{PlanSettings, Planning, RemovalReason};
 use crate::desired::{DesiredAccount, DesiredState};
 use crate::domain::{AccountId, Email};
 use crate::observed::{Member, MemberStatus, ObservedGraph};
@@ -22,7 +22,12 @@ pub fn plan(
     settings: &PlanSettings,
 ) -> Vec<GraphPlan> {
     let graphs = observed.graphs;
-    let one = |g: &ObservedGraph| plan_graph(desired, g, observed, settings);
+    let cx = Planning {
+        desired,
+        observed,
+        settings,
+    };
+    let one = |g: &ObservedGraph| plan_graph(cx, g);
     let work = desired.accounts.len().saturating_mul(graphs.len());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -64,10 +69,10 @@ impl Declared {
     /// One declared account and its member, if listed.
     fn account(
         &mut self,
+        cx: Planning<'_>,
         id: AccountId,
         want: &DesiredAccount,
         m: Option<&Member>,
-        ctx: (&Observed<'_>, &PlanSettings),
     ) {
         let Some(m) = m else {
             self.missing.push((id, want.email.clone()));
@@ -98,7 +103,7 @@ impl Declared {
                 self.note(DriftKind::Disabled, id, format!("accepted but disabled ({why})"))
             }
             MemberStatus::Invited => {
-                self.drift.extend(pending(id, m.invited_at, ctx.0.now, ctx.1));
+                self.drift.extend(pending(cx, id, m.invited_at));
             }
             _ => {}
         }
@@ -112,33 +117,18 @@ impl Declared {
     }
 }
 
-fn plan_graph(
-    desired: &DesiredState,
-    graph: &ObservedGraph,
-    observed: &Observed<'_>,
-    settings: &PlanSettings,
-) -> GraphPlan {
-    let members = by_account(&graph.members, |m| m.account_id);
+fn plan_graph(cx: Planning<'_>, graph: &ObservedGraph) -> GraphPlan {
+    let (desired, settings) = (cx.desired, cx.settings);
+    let members = by_account(&graph.members);
     // The graph's own administrator is never its member (nor undeclared), even when an OU it
     // sits in is taken.
     let administrator = AccountId::parse(graph.arn.administrator());
     let mut d = Declared::default();
-    let undeclared = merge_join(
-        desired,
-        &members,
-        |m| m.account_id,
-        administrator,
-        |id, want, m| d.account(id, want, m, (observed, settings)),
-    );
-    let (pruned, prune_refused) = prune(
-        desired,
-        observed,
-        undeclared,
-        desired.detective.prune,
-        settings,
-        "a graph",
-        &mut d.drift,
-    );
+    let undeclared = merge_join(desired, &members, administrator, |id, want, m| {
+        d.account(cx, id, want, m)
+    });
+    let prune_on = (desired.detective.prune, "a graph");
+    let (pruned, prune_refused) = prune(cx, undeclared, prune_on, &mut d.drift);
     let Declared {
         missing,
         mut invite,

@@ -227,6 +227,14 @@ impl<'a> Observed<'a> {
     }
 }
 
+/// What every target's plan is made with.
+#[derive(Clone, Copy)]
+struct Planning<'a> {
+    desired: &'a DesiredState,
+    observed: &'a Observed<'a>,
+    settings: &'a PlanSettings,
+}
+
 /// Plans every observed graph and hub against the desired state.
 pub fn plan(desired: &DesiredState, observed: &Observed<'_>, settings: &PlanSettings) -> Plan {
     Plan {
@@ -259,11 +267,28 @@ fn prune_refusal(
     }
 }
 
+/// A member as a listing shows it: an account.
+trait Listed {
+    fn account(&self) -> AccountId;
+}
+
+impl Listed for crate::observed::Member {
+    fn account(&self) -> AccountId {
+        self.account_id
+    }
+}
+
+impl Listed for crate::observed::HubMember {
+    fn account(&self) -> AccountId {
+        self.account_id
+    }
+}
+
 /// A target's members in account order, each once.
-fn by_account<M>(members: &[M], id: impl Fn(&M) -> AccountId) -> Vec<&M> {
+fn by_account<M: Listed>(members: &[M]) -> Vec<&M> {
     let mut sorted: Vec<&M> = members.iter().collect();
-    sorted.sort_by_key(|m| id(m));
-    sorted.dedup_by_key(|m| id(m));
+    sorted.sort_by_key(|m| m.account());
+    sorted.dedup_by_key(|m| m.account());
     sorted
 }
 
@@ -271,13 +296,13 @@ fn by_account<M>(members: &[M], id: impl Fn(&M) -> AccountId) -> Vec<&M> {
 /// once, a merge join with no lookups: `declared` sees each declared account with its member,
 /// if listed. The target's own `administrator` is neither declared nor undeclared. Returns the
 /// undeclared members, in account order.
-fn merge_join<'m, M>(
+fn merge_join<'m, M: Listed>(
     desired: &DesiredState,
     members: &[&'m M],
-    id: impl Fn(&M) -> AccountId,
     administrator: Option<AccountId>,
     mut declared: impl FnMut(AccountId, &DesiredAccount, Option<&'m M>),
 ) -> Vec<AccountId> {
+    let id = |m: &M| m.account();
     let mut next = members
         .iter()
         .copied()
@@ -300,14 +325,16 @@ fn merge_join<'m, M>(
 /// Drift for every undeclared member, and whether prune takes them: the members to remove
 /// (all or none) and why none, when prune is on but refused.
 fn prune(
-    desired: &DesiredState,
-    observed: &Observed<'_>,
+    cx: Planning<'_>,
     undeclared: Vec<AccountId>,
-    on: bool,
-    settings: &PlanSettings,
-    what: &str,
+    (on, what): (bool, &str),
     drift: &mut Vec<Drift>,
 ) -> (Vec<AccountId>, Option<String>) {
+    let Planning {
+        desired,
+        observed,
+        settings,
+    } = cx;
     drift.extend(undeclared.iter().map(|id| Drift {
         kind: DriftKind::Undeclared,
         account: *id,
@@ -330,16 +357,11 @@ fn prune(
 
 /// `pending_too_long` drift for an invitation sent at `since` and not accepted, once it has
 /// waited past the setting.
-fn pending(
-    account: AccountId,
-    since: Option<SystemTime>,
-    now: SystemTime,
-    settings: &PlanSettings,
-) -> Option<Drift> {
+fn pending(cx: Planning<'_>, account: AccountId, since: Option<SystemTime>) -> Option<Drift> {
     let waited = since
-        .and_then(|t| now.duration_since(t).ok())
+        .and_then(|t| cx.observed.now.duration_since(t).ok())
         .unwrap_or_default();
-    (waited > settings.pending_invitation_after).then(|| Drift {
+    (waited > cx.settings.pending_invitation_after).then(|| Drift {
         kind: DriftKind::PendingTooLong,
         account,
         detail: format!(

@@ -3,8 +3,8 @@
 //! members left `Created` are invited; undeclared members are removed when `prune` is on and
 //! its guards allow; the rest of what differs is drift.
 
-use super::PlanSettings;
 use super::{by_account, merge_join, pending, prune, Drift, DriftKind, HubPlan, Observed};
+use super::{PlanSettings, Planning};
 use crate::desired::{DesiredAccount, DesiredState};
 use crate::domain::AccountId;
 use crate::observed::{HubMember, HubMemberStatus, ObservedHub};
@@ -15,20 +15,17 @@ pub fn plan(
     observed: &Observed<'_>,
     settings: &PlanSettings,
 ) -> Vec<HubPlan> {
-    observed
-        .hubs
-        .iter()
-        .map(|h| plan_hub(desired, h, observed, settings))
-        .collect()
+    let cx = Planning {
+        desired,
+        observed,
+        settings,
+    };
+    observed.hubs.iter().map(|h| plan_hub(cx, h)).collect()
 }
 
-fn plan_hub(
-    desired: &DesiredState,
-    hub: &ObservedHub,
-    observed: &Observed<'_>,
-    settings: &PlanSettings,
-) -> HubPlan {
-    let members = by_account(&hub.members, |m| m.account_id);
+fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
+    let (desired, observed) = (cx.desired, cx.observed);
+    let members = by_account(&hub.members);
     let needs_invitation =
         |id: &AccountId| observed.organization.is_none_or(|org| !org.contains(id));
     // The administrator is never its own member (nor undeclared): known from its members'
@@ -62,7 +59,7 @@ fn plan_hub(
             }
             Some(HubMemberStatus::Invited) => {
                 let updated = m.and_then(|m| m.updated_at);
-                drift.extend(pending(id, updated, observed.now, settings));
+                drift.extend(pending(cx, id, updated));
                 return;
             }
             Some(HubMemberStatus::Enabled | HubMemberStatus::Other(_)) => return,
@@ -79,17 +76,9 @@ fn plan_hub(
             }
         }
     };
-    let undeclared = merge_join(desired, &members, |m| m.account_id, administrator, declared);
+    let undeclared = merge_join(desired, &members, administrator, declared);
     let on = desired.securityhub.as_ref().is_some_and(|s| s.prune);
-    let (remove, prune_refused) = prune(
-        desired,
-        observed,
-        undeclared,
-        on,
-        settings,
-        "a Security Hub",
-        &mut drift,
-    );
+    let (remove, prune_refused) = prune(cx, undeclared, (on, "a Security Hub"), &mut drift);
     HubPlan {
         region: hub.region.clone(),
         members: members.len(),

@@ -69,6 +69,11 @@ fn run(d: &DesiredState, members: Vec<Member>, s: &PlanSettings) -> GraphPlan {
     plan_graphs(d, &[observed], now, s).graphs.remove(0)
 }
 
+/// Prune was refused for exactly this reason.
+fn assert_refused(got: &Option<String>, why: &str) {
+    assert_eq!(got.as_deref(), Some(why));
+}
+
 fn kinds(p: &GraphPlan) -> Vec<(DriftKind, String)> {
     p.drift
         .iter()
@@ -200,16 +205,13 @@ fn undeclared_members_are_removed_only_with_prune_and_within_both_guards() {
     tight.max_removals_per_pass = 1;
     let refused = run(&desired(&[(1, "a@example.com")], true), observed(), &tight);
     assert!(refused.remove.is_empty());
-    assert_eq!(
-        refused.prune_refused.as_deref(),
-        Some("pruning would remove 2 members, more than max_removals_per_pass (1); remove them by hand or raise the limit")
-    );
+    assert_refused(&refused.prune_refused, "pruning would remove 2 members, more than max_removals_per_pass (1); remove them by hand or raise the limit");
 
     let empty = run(&desired(&[], true), observed(), &settings());
     assert!(empty.remove.is_empty());
-    assert_eq!(
-        empty.prune_refused.as_deref(),
-        Some("the desired state declares no accounts; muster never prunes a graph to empty")
+    assert_refused(
+        &empty.prune_refused,
+        "the desired state declares no accounts; muster never prunes a graph to empty",
     );
 }
 
@@ -402,10 +404,7 @@ fn security_hub_prune_has_the_same_guards() {
         Some("the organization could not be listed"),
     );
     assert!(p.remove.is_empty());
-    assert_eq!(
-        p.prune_refused.as_deref(),
-        Some("the organization could not be listed")
-    );
+    assert_refused(&p.prune_refused, "the organization could not be listed");
     let mut three = members.clone();
     three.push(hub_member(10, HubMemberStatus::Enabled, 1));
     let p = hub_run(&hub_desired(&[1], true), three, Some(&[1]));
@@ -416,9 +415,9 @@ fn security_hub_prune_has_the_same_guards() {
     )])
     .unwrap();
     let p = hub_run(&empty, members, None);
-    assert_eq!(
-        p.prune_refused.as_deref(),
-        Some("the desired state declares no accounts; muster never prunes a Security Hub to empty")
+    assert_refused(
+        &p.prune_refused,
+        "the desired state declares no accounts; muster never prunes a Security Hub to empty",
     );
 }
 

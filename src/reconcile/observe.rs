@@ -102,15 +102,13 @@ pub async fn observe_graphs<D: DetectiveApi>(
     desired: &DesiredState,
     concurrency: usize,
 ) -> Listing<ObservedGraph> {
-    let regions: Vec<Region> = desired
-        .detective
-        .graphs
-        .iter()
-        .filter_map(|g| match g {
-            GraphRef::Region(r) => Some(r.clone()),
-            GraphRef::Arn(_) => None,
-        })
-        .collect();
+    let (mut arns, mut regions) = (Vec::new(), Vec::new());
+    for g in &desired.detective.graphs {
+        match g {
+            GraphRef::Arn(a) => arns.push(a.clone()),
+            GraphRef::Region(r) => regions.push(r.clone()),
+        }
+    }
     let found = list_each(regions, concurrency, |r| async move {
         let listed = match api.list_graphs(&r).await {
             Ok(found) => found
@@ -122,16 +120,7 @@ pub async fn observe_graphs<D: DetectiveApi>(
         (Target::GraphIn(r), listed)
     })
     .await;
-    let mut arns: Vec<_> = desired
-        .detective
-        .graphs
-        .iter()
-        .filter_map(|g| match g {
-            GraphRef::Arn(a) => Some(a.clone()),
-            GraphRef::Region(_) => None,
-        })
-        .chain(found.found)
-        .collect();
+    arns.extend(found.found);
     arns.sort();
     arns.dedup();
     let mut listed = list_each(arns, concurrency, |arn| async move {

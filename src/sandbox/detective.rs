@@ -82,6 +82,15 @@ fn check(v: Validator) -> Result<(), ApiError> {
     }
 }
 
+/// A request naming a graph and a list of accounts (GetMembers, DeleteMembers), checked.
+fn graph_and_ids<'a>(req: &Req<'a>) -> Result<(&'a str, Vec<String>), ApiError> {
+    let mut v = Validator::default();
+    let arn = graph_arn_member(&mut v, req.body);
+    let ids = account_ids(&mut v, req.body, "AccountIds");
+    check(v)?;
+    Ok((arn.unwrap_or_default(), ids))
+}
+
 fn graph_arn_member<'a>(v: &mut Validator, body: &'a Map<String, Value>) -> Option<&'a str> {
     let arn = v.string(body, "GraphArn", true)?;
     v.pattern("graphArn", arn, &GRAPH_ARN, GRAPH_ARN_PATTERN)
@@ -377,11 +386,7 @@ fn list_members(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
 }
 
 fn get_members(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
-    let mut v = Validator::default();
-    let arn = graph_arn_member(&mut v, req.body);
-    let ids = account_ids(&mut v, req.body, "AccountIds");
-    check(v)?;
-    let arn = arn.unwrap_or_default();
+    let (arn, ids) = graph_and_ids(req)?;
     administered(world, req, arn)?;
     let graph = &world.regions[&req.region].graphs[arn];
     let mut found = Vec::new();
@@ -514,11 +519,7 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
 }
 
 fn delete_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
-    let mut v = Validator::default();
-    let arn = graph_arn_member(&mut v, req.body);
-    let ids = account_ids(&mut v, req.body, "AccountIds");
-    check(v)?;
-    let arn = arn.unwrap_or_default();
+    let (arn, ids) = graph_and_ids(req)?;
     let graph = administered(world, req, arn)?;
     let mut deleted = Vec::new();
     let mut unprocessed = Vec::new();

@@ -26,7 +26,7 @@ async fn security_hub_members_are_created_in_batches_and_listed_50_a_page() {
         seed: 9,
     }))
     .await;
-    let api = SdkSecurityHub::new(sdk(&sb, GENERATED_SECURITY, "us-east-1").await);
+    let api = SdkSecurityHub::new(sdk(&sb, GENERATED_SECURITY, "us-east-1").await, None);
     let region = Region::parse("eu-west-1").unwrap();
     let accounts: Vec<(AccountId, Option<Email>)> = (2..122).map(|i| (id(i), None)).collect();
     for chunk in accounts.chunks(50) {
@@ -77,7 +77,7 @@ async fn security_hub_members_are_created_in_batches_and_listed_50_a_page() {
 #[tokio::test]
 async fn accounts_outside_the_organization_are_created_then_invited() {
     let sb = start(demo()).await;
-    let api = SdkSecurityHub::new(sdk(&sb, SECURITY, "us-east-1").await);
+    let api = SdkSecurityHub::new(sdk(&sb, SECURITY, "us-east-1").await, None);
     let region = Region::parse("us-east-1").unwrap();
     let partner = AccountId::parse("500000000001").unwrap();
     let email = Email::parse("security@partner-analytics.example.org");
@@ -254,7 +254,7 @@ async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() 
 #[tokio::test]
 async fn security_hub_requests_wait_for_the_documented_rate() {
     let sb = start(demo()).await;
-    let api = SdkSecurityHub::new(sdk(&sb, SECURITY, "us-east-1").await);
+    let api = SdkSecurityHub::new(sdk(&sb, SECURITY, "us-east-1").await, None);
     let region = Region::parse("eu-west-1").unwrap();
     let start = std::time::Instant::now();
     // 40 requests: the burst of 30 at once, then 10 at 10 a second.
