@@ -102,13 +102,17 @@ pub struct Member {
 pub enum HubMemberStatus {
     /// Associated, invitation not yet sent (accounts outside the organization).
     Created,
+    /// Invited, not accepted yet.
     Invited,
+    /// A member: its findings reach the administrator.
     Enabled,
     /// The administrator disassociated it.
     Removed,
     /// The member left.
     Resigned,
+    /// Deleted by the administrator; listed until it is created again.
     Deleted,
+    /// The account is suspended.
     AccountSuspended,
     /// A status this muster does not know; reported, never acted on.
     Other(String),
@@ -166,6 +170,7 @@ impl HubMemberStatus {
 /// A member of the caller's Security Hub administration in one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubMember {
+    /// The member account.
     pub account_id: AccountId,
     /// `None` when Security Hub sent none (organization members), or one that is not an
     /// address.

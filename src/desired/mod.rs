@@ -374,6 +374,49 @@ impl Checker {
     }
 
     /// The entries of a mapping, with unknown keys reported (and the nearest valid key named).
+    /// Reports `why` at `node` unless a key it needs is `given`.
+    fn require(&mut self, node: &Node, given: bool, why: &str) {
+        if !given {
+            self.at(node.pos, why.to_owned());
+        }
+    }
+
+    /// A node's items, or `None` (reported, naming `what`) when it is not a list.
+    fn list<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        self.list_of(node, what, "a list")
+    }
+
+    /// `list`, saying what the list must hold (`a list of account ids`).
+    fn list_of<'n>(&mut self, node: &'n Node, what: &str, of: &str) -> Option<&'n [Node]> {
+        if let Kind::Seq(items) = &node.kind {
+            return Some(items);
+        }
+        let why = format!("{what} must be {of}, not {}", node.describe());
+        self.at(node.pos, why);
+        None
+    }
+
+    /// A section's entries, or `None` (reported) when it is not a map or another file set it
+    /// first (`first`: where).
+    fn section<'n>(
+        &mut self,
+        node: &'n Node,
+        name: &str,
+        keys: &[&str],
+        first: Option<String>,
+    ) -> Option<Vec<(&'n str, &'n Node)>> {
+        let fields = self.entries(node, &format!("`{name}`"), keys);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return None;
+        }
+        if let Some(first) = first {
+            let why = format!("`{name}` is already set at {first}; keep the settings in one file");
+            self.at(node.pos, why);
+            return None;
+        }
+        Some(fields)
+    }
+
     fn entries<'n>(
         &mut self,
         node: &'n Node,
@@ -468,11 +511,7 @@ impl Checker {
         if node.is_null() {
             return;
         }
-        let Kind::Seq(items) = &node.kind else {
-            self.at(
-                node.pos,
-                format!("`accounts` must be a list, not {}", node.describe()),
-            );
+        let Some(items) = self.list(node, "`accounts`") else {
             return;
         };
         for item in items {
@@ -606,18 +645,10 @@ impl Checker {
     }
 
     fn check_detective(&mut self, node: &Node) {
-        let fields = self.entries(node, "`detective`", DETECTIVE_KEYS);
-        if !matches!(node.kind, Kind::Map(_)) {
+        let first = self.detective.as_ref().map(|(_, s)| s.to_string());
+        let Some(fields) = self.section(node, "detective", DETECTIVE_KEYS, first) else {
             return;
-        }
-        if let Some((_, first)) = &self.detective {
-            let first = first.to_string();
-            self.at(
-                node.pos,
-                format!("`detective` is already set at {first}; keep the settings in one file"),
-            );
-            return;
-        }
+        };
         let mut d = DetectiveSettings::default();
         for (key, v) in fields {
             match key {
@@ -648,74 +679,42 @@ impl Checker {
     }
 
     fn check_securityhub(&mut self, node: &Node) {
-        let fields = self.entries(node, "`securityhub`", SECURITYHUB_KEYS);
-        if !matches!(node.kind, Kind::Map(_)) {
+        let first = self.securityhub.as_ref().map(|(_, s)| s.to_string());
+        let Some(fields) = self.section(node, "securityhub", SECURITYHUB_KEYS, first) else {
             return;
-        }
-        if let Some((_, first)) = &self.securityhub {
-            let first = first.to_string();
-            self.at(
-                node.pos,
-                format!("`securityhub` is already set at {first}; keep the settings in one file"),
-            );
-            return;
-        }
+        };
         let mut s = SecurityHubSettings::default();
-        let mut regions_given = false;
+        let regions_given = fields.iter().any(|(k, _)| *k == "regions");
         for (key, v) in fields {
             match key {
-                "regions" => {
-                    regions_given = true;
-                    s.regions = self.regions(v);
-                }
+                "regions" => s.regions = self.regions(v),
                 "prune" => s.prune = self.boolean(key, v),
                 _ => {}
             }
         }
-        if !regions_given {
-            self.at(
-                node.pos,
-                "`securityhub` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)".into(),
-            );
-        }
+        self.require(node, regions_given, "`securityhub` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)");
         let source = self.source(node.pos);
         self.securityhub = Some((s, source));
     }
 
     fn check_organization(&mut self, node: &Node) {
-        let fields = self.entries(node, "`organization`", ORGANIZATION_KEYS);
-        if !matches!(node.kind, Kind::Map(_)) {
+        let first = self.organization.as_ref().map(|o| o.source.to_string());
+        let Some(fields) = self.section(node, "organization", ORGANIZATION_KEYS, first) else {
             return;
-        }
-        if let Some(first) = &self.organization {
-            let first = first.source.to_string();
-            self.at(
-                node.pos,
-                format!("`organization` is already set at {first}; keep the settings in one file"),
-            );
-            return;
-        }
+        };
         let mut sel = Selection::default();
         let mut include_at: Vec<(String, Pos)> = Vec::new();
         let mut exclude_ous_at: Vec<(String, Pos)> = Vec::new();
-        let mut include_given = false;
+        let include_given = fields.iter().any(|(k, _)| *k == "include");
         for (key, v) in fields {
             match key {
-                "include" => {
-                    include_given = true;
-                    self.check_includes(v, &mut sel, &mut include_at);
-                }
+                "include" => self.check_includes(v, &mut sel, &mut include_at),
                 "exclude" => self.check_excludes(v, &mut sel, &mut exclude_ous_at),
                 "include_management_account" => sel.include_management = self.boolean(key, v),
                 _ => {}
             }
         }
-        if !include_given {
-            self.at(
-                node.pos,
-                "`organization` needs `include`: the OUs (`{ou: ou-..., recursive: true}`) or the root (`{root: true}`) whose accounts are desired".into(),
-            );
-        }
+        self.require(node, include_given, "`organization` needs `include`: the OUs (`{ou: ou-..., recursive: true}`) or the root (`{root: true}`) whose accounts are desired");
         for (id, pos) in &exclude_ous_at {
             if let Some((_, inc)) = include_at.iter().find(|(i, _)| i == id) {
                 self.at(
@@ -742,11 +741,7 @@ impl Checker {
         sel: &mut Selection,
         include_at: &mut Vec<(String, Pos)>,
     ) {
-        let Kind::Seq(items) = &v.kind else {
-            self.at(
-                v.pos,
-                format!("`include` must be a list, not {}", v.describe()),
-            );
+        let Some(items) = self.list(v, "`include`") else {
             return;
         };
         if items.is_empty() {
@@ -779,11 +774,7 @@ impl Checker {
     ) {
         let fields = self.entries(v, "`exclude`", EXCLUDE_KEYS);
         for (key, list) in fields {
-            let Kind::Seq(items) = &list.kind else {
-                self.at(
-                    list.pos,
-                    format!("`{key}` must be a list, not {}", list.describe()),
-                );
+            let Some(items) = self.list(list, &format!("`{key}`")) else {
                 continue;
             };
             for item in items {
@@ -870,18 +861,10 @@ impl Checker {
     }
 
     fn check_member(&mut self, node: &Node) {
-        let fields = self.entries(node, "`member`", MEMBER_KEYS);
-        if !matches!(node.kind, Kind::Map(_)) {
+        let first = self.member.as_ref().map(|(_, s)| s.to_string());
+        let Some(fields) = self.section(node, "member", MEMBER_KEYS, first) else {
             return;
-        }
-        if let Some((_, first)) = &self.member {
-            let first = first.to_string();
-            self.at(
-                node.pos,
-                format!("`member` is already set at {first}; keep the settings in one file"),
-            );
-            return;
-        }
+        };
         let mut m = MemberSettings {
             expected_administrators: Vec::new(),
             regions: Vec::new(),
@@ -890,19 +873,13 @@ impl Checker {
             accept: false,
             decline_unexpected: false,
         };
-        let (mut admins_given, mut regions_given) = (false, false);
+        let given = |key: &str| fields.iter().any(|(k, _)| *k == key);
+        let (admins_given, regions_given) = (given("expected_administrators"), given("regions"));
         for (key, v) in fields {
             match key {
                 "expected_administrators" => {
-                    admins_given = true;
-                    let Kind::Seq(items) = &v.kind else {
-                        self.at(
-                            v.pos,
-                            format!(
-                                "`expected_administrators` must be a list of account ids, not {}",
-                                v.describe()
-                            ),
-                        );
+                    let (what, of) = ("`expected_administrators`", "a list of account ids");
+                    let Some(items) = self.list_of(v, what, of) else {
                         continue;
                     };
                     if items.is_empty() {
@@ -918,10 +895,7 @@ impl Checker {
                         }
                     }
                 }
-                "regions" => {
-                    regions_given = true;
-                    m.regions = self.regions(v);
-                }
+                "regions" => m.regions = self.regions(v),
                 "detective" => m.detective = self.boolean(key, v),
                 "securityhub" => m.securityhub = self.boolean(key, v),
                 "accept" => m.accept = self.boolean(key, v),
@@ -929,16 +903,12 @@ impl Checker {
                 _ => {}
             }
         }
-        if !admins_given {
-            self.at(node.pos, "`member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)".into());
-        }
-        if !regions_given {
-            self.at(
-                node.pos,
-                "`member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)"
-                    .into(),
-            );
-        }
+        self.require(node, admins_given, "`member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)");
+        self.require(
+            node,
+            regions_given,
+            "`member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)",
+        );
         if !m.detective && !m.securityhub {
             self.at(
                 node.pos,
@@ -989,11 +959,7 @@ impl Checker {
 
     /// A non-empty list of distinct region names.
     fn regions(&mut self, node: &Node) -> Vec<Region> {
-        let Kind::Seq(items) = &node.kind else {
-            self.at(
-                node.pos,
-                format!("`regions` must be a list, not {}", node.describe()),
-            );
+        let Some(items) = self.list(node, "`regions`") else {
             return Vec::new();
         };
         if items.is_empty() {
@@ -1033,11 +999,7 @@ impl Checker {
     }
 
     fn graphs(&mut self, node: &Node) -> Vec<GraphRef> {
-        let Kind::Seq(items) = &node.kind else {
-            self.at(
-                node.pos,
-                format!("`graphs` must be a list, not {}", node.describe()),
-            );
+        let Some(items) = self.list(node, "`graphs`") else {
             return Vec::new();
         };
         let mut out: Vec<GraphRef> = Vec::new();

@@ -247,19 +247,20 @@ fn a_securityhub_section_names_regions_and_is_checked_like_the_rest() {
 
 #[test]
 fn an_organization_section_reads_includes_and_excludes() {
-    let text = r#"version: 1
-accounts:
-  - {id: "500000000001", email: a@example.org}
-organization:
-  include:
-    - {ou: ou-m5tr-workloads}
-    - {ou: ou-m5tr-security, recursive: false}
-    - {root: true}
-  exclude:
-    accounts: ["222222222222"]
-    ous: [ou-m5tr-sandboxes]
-  include_management_account: true
-"#;
+    let text = concat!(
+        "version: 1\n",
+        "accounts:\n",
+        "  - {id: \"500000000001\", email: a@example.org}\n",
+        "organization:\n",
+        "  include:\n",
+        "    - {ou: ou-m5tr-workloads}\n",
+        "    - {ou: ou-m5tr-security, recursive: false}\n",
+        "    - {root: true}\n",
+        "  exclude:\n",
+        "    accounts: [\"222222222222\"]\n",
+        "    ous: [ou-m5tr-sandboxes]\n",
+        "  include_management_account: true\n",
+    );
     let d = check(&[("d.yaml", text)]).unwrap();
     let o = d.organization.unwrap();
     assert_eq!(
@@ -337,13 +338,11 @@ fn a_member_section_is_its_own_kind_of_desired_state() {
         ]
     );
     let missing = "version: 1\nmember: {accept: true}\n";
-    assert_eq!(
-        check(&[("m.yaml", missing)]).unwrap_err(),
-        vec![
-            "m.yaml:2:10: `member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)",
-            "m.yaml:2:10: `member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)",
-        ]
-    );
+    let needs = [
+        "m.yaml:2:10: `member` needs `expected_administrators`: the administrator accounts this account may join (e.g. `expected_administrators: [\"111111111111\"]`)",
+        "m.yaml:2:10: `member` needs `regions`: where to watch invitations (e.g. `regions: [us-east-1]`)",
+    ];
+    assert_eq!(check(&[("m.yaml", missing)]).unwrap_err(), needs);
 }
 
 /// Found by the fuzz target: a block sequence nested 100,000 deep (`- - - ... x`) overflowed the

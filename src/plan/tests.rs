@@ -39,6 +39,18 @@ fn desired(accounts: &[(u64, &str)], prune: bool) -> DesiredState {
     parse_files(&[("d.yaml".into(), text)]).unwrap()
 }
 
+/// Accounts 1 to 4 declared (a@ to d@example.com), prune off.
+fn four_declared() -> DesiredState {
+    let emails = [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ];
+    let accounts: Vec<(u64, &str)> = (1..).zip(emails).collect();
+    desired(&accounts, false)
+}
+
 fn member(n: u64, email: &str, status: MemberStatus) -> Member {
     Member {
         account_id: id(n),
@@ -106,15 +118,7 @@ fn missing_accounts_are_invited_and_converged_graphs_have_no_changes() {
 
 #[test]
 fn drift_only_a_member_can_fix_is_reported_but_is_not_a_change() {
-    let d = desired(
-        &[
-            (1, "a@example.com"),
-            (2, "b@example.com"),
-            (3, "c@example.com"),
-            (4, "d@example.com"),
-        ],
-        false,
-    );
+    let d = four_declared();
     let mut disabled = member(2, "b@example.com", MemberStatus::AcceptedButDisabled);
     disabled.disabled_reason = Some("VOLUME_TOO_HIGH".into());
     let p = run(
@@ -217,15 +221,7 @@ fn undeclared_members_are_removed_only_with_prune_and_within_both_guards() {
 
 #[test]
 fn invitations_past_the_member_limit_are_blocked_not_sent() {
-    let d = desired(
-        &[
-            (1, "a@example.com"),
-            (2, "b@example.com"),
-            (3, "c@example.com"),
-            (4, "d@example.com"),
-        ],
-        false,
-    );
+    let d = four_declared();
     let mut s = settings();
     s.member_limit = 3;
     let p = run(
@@ -442,12 +438,10 @@ fn the_administrator_is_never_planned_as_its_own_member() {
 #[test]
 fn a_graph_listing_its_administrator_never_makes_it_undeclared() {
     let d = desired(&[(2, "b@example.com")], true);
+    let admin = member(111_111_111_111, "admin@example.com", MemberStatus::Enabled);
     let p = run(
         &d,
-        vec![
-            member(111_111_111_111, "admin@example.com", MemberStatus::Enabled),
-            member(2, "b@example.com", MemberStatus::Enabled),
-        ],
+        vec![admin, member(2, "b@example.com", MemberStatus::Enabled)],
         &settings(),
     );
     assert!(p.remove.is_empty() && p.drift.is_empty(), "{p:?}");

@@ -75,11 +75,13 @@ fn invalid(v: &Validator) -> ApiError {
 }
 
 fn check(v: Validator) -> Result<(), ApiError> {
-    if v.is_ok() {
-        Ok(())
-    } else {
-        Err(invalid(&v))
-    }
+    v.finish(invalid)
+}
+
+/// A graph taken out of its region to be worked on, put back.
+fn put_back(world: &mut World, req: &Req, arn: &str, graph: Graph) {
+    let region = world.regions.get_mut(&req.region).expect("region exists");
+    region.graphs.insert(arn.to_owned(), graph);
 }
 
 /// A request naming a graph and a list of accounts (GetMembers, DeleteMembers), checked.
@@ -464,12 +466,7 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let limit = world.settings.graph_member_limit;
     if graph.members.len() + new.len() > limit {
         let have = graph.members.len();
-        world
-            .regions
-            .get_mut(&req.region)
-            .expect("region exists")
-            .graphs
-            .insert(arn.to_owned(), graph);
+        put_back(world, req, arn, graph);
         return Err(ApiError::of(
             SVC,
             "ServiceQuotaExceededException",
@@ -565,12 +562,7 @@ fn respond_to_invitation(world: &mut World, req: &Req, op: &str) -> Result<Value
     let region = world.regions.get_mut(&req.region).ok_or_else(not_found)?;
     let mut graph = region.graphs.remove(arn).ok_or_else(not_found)?;
     let result = respond(world, &mut graph, req, op);
-    world
-        .regions
-        .get_mut(&req.region)
-        .expect("region exists")
-        .graphs
-        .insert(arn.to_owned(), graph);
+    put_back(world, req, arn, graph);
     result.map(|()| json!({}))
 }
 

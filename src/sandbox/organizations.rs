@@ -106,11 +106,7 @@ fn invalid(v: &Validator) -> ApiError {
 }
 
 fn check(v: Validator) -> Result<(), ApiError> {
-    if v.is_ok() {
-        Ok(())
-    } else {
-        Err(invalid(&v))
-    }
+    v.finish(invalid)
 }
 
 fn parent_not_found() -> ApiError {

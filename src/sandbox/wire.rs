@@ -355,6 +355,15 @@ impl Validator {
         self.violations.is_empty() && self.malformed.is_none()
     }
 
+    /// Done: `Ok` when nothing was wrong, else the service's error (`invalid`) for it.
+    pub fn finish(self, invalid: fn(&Validator) -> ApiError) -> Result<(), ApiError> {
+        if self.is_ok() {
+            Ok(())
+        } else {
+            Err(invalid(&self))
+        }
+    }
+
     /// The message AWS sends for a failed validation: every violation, counted.
     pub fn message(&self) -> String {
         if let Some(m) = &self.malformed {
