@@ -3,20 +3,28 @@
 //!
 //! Layout (lowest layer first; imports point downward only, tested in `layering`; see
 //! ARCHITECTURE.md for the whole map):
-//! - `domain`: validated newtypes (`AccountId`, `Email`, `GraphArn`, `Region`); `input`: bounded
-//!   reads of files from outside;
-//! - `desired`: what must be true (the desired-state YAML); `observed`: what AWS reports, in
-//!   domain types; `cli`: the command line (clap derive);
-//! - `plan`: the pure drift and change plan;
-//! - `aws`: one trait per service, the SDK adapters behind them; `eventlog`: every observation
-//!   and action, crash-safe, with the one recovery path for its store;
+//! - `domain`: validated newtypes (`AccountId`, `Email`, `GraphArn`, `Region`), `Service` and
+//!   `Target`; `input`: bounded reads of files from outside;
+//! - `desired`: what must be true (the desired-state YAML: `yaml`, `fuzz`); `observed`: what AWS
+//!   reports, in domain types; `cli`: the command line (clap derive);
+//! - `plan`: the pure drift and change plan (`plan::detective`, `plan::securityhub`,
+//!   `plan::invitations`);
+//! - `aws`: one trait per service, the SDK adapters behind them (`aws::detective`,
+//!   `aws::securityhub`, `aws::organizations`, `aws::limiter`, `aws::telemetry`); `eventlog`:
+//!   every observation and action, crash-safe, with the one recovery path for its store
+//!   (`eventlog::projection`; the schema and the sled boundary inside);
 //! - `org`: the organization listed and expanded into accounts; `apply`: a plan carried out in
-//!   batches, intent before action;
-//! - `reconcile`: one pass (administrator side; `reconcile::member`, the member side);
-//! - `config`: how muster runs (settings); `report`: plans and events shown; `metrics`: every
-//!   metric; `http`: `/metrics`, `/healthz`, `/readyz`; `daemon`: `muster run`;
+//!   batches, intent before action, through one `Recorder` (`apply::detective`,
+//!   `apply::securityhub`, `apply::invitations`);
+//! - `reconcile`: one pass in one shape for both modes (`reconcile::observe`,
+//!   `reconcile::member`, `reconcile::gauges`; recording inside);
+//! - `config`: how muster runs (settings); `report`: plans, applies and events shown; `metrics`:
+//!   every metric; `http`: `/metrics`, `/healthz`, `/readyz`; `daemon`: `muster run`;
 //! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
-//!   demo run against (it imports nothing of muster but `domain`).
+//!   demo run against (it imports nothing of muster but `domain`);
+//! - `layering` (tests only): the dependency rule above, checked.
+//!
+//! The binary (`src/main.rs`, `src/commands/`) parses, logs and dispatches one command a file.
 
 pub mod apply;
 pub mod aws;

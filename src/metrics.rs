@@ -1,7 +1,8 @@
 //! Every metric muster exports, in one place. Names follow Prometheus conventions
 //! (`muster_` prefix, base units, `_total` counters); labels come from small fixed sets
 //! (service, region, graph, status, kind, operation, outcome, result), never an account id or
-//! an email. README.md lists them all; `deploy/prometheus/` alerts on them.
+//! an email. README.md lists them all; `deploy/prometheus/` alerts on them. What a pass's gauges
+//! show is decided in `reconcile::gauges`; this module only writes it out.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -257,3 +257,38 @@ pub struct Invitation {
     pub status: InvitationStatus,
     pub invited_at: Option<SystemTime>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_its_label_and_unknown_ones_are_other() {
+        let detective = [
+            MemberStatus::Invited,
+            MemberStatus::VerificationInProgress,
+            MemberStatus::VerificationFailed,
+            MemberStatus::Enabled,
+            MemberStatus::AcceptedButDisabled,
+            MemberStatus::Other("PAUSED".into()),
+        ];
+        let labels: Vec<&str> = detective.iter().map(MemberStatus::label).collect();
+        assert_eq!(labels, MemberStatus::LABELS);
+        let hub = [
+            HubMemberStatus::Created,
+            HubMemberStatus::Invited,
+            HubMemberStatus::Enabled,
+            HubMemberStatus::Removed,
+            HubMemberStatus::Resigned,
+            HubMemberStatus::Deleted,
+            HubMemberStatus::AccountSuspended,
+            HubMemberStatus::Other("Paused".into()),
+        ];
+        let labels: Vec<&str> = hub.iter().map(HubMemberStatus::label).collect();
+        assert_eq!(labels, HubMemberStatus::LABELS);
+        assert_eq!(
+            HubMemberStatus::parse("ACCOUNTSUSPENDED").label(),
+            "account_suspended"
+        );
+    }
+}

@@ -562,3 +562,129 @@ fn unprocessed(list: &[(AccountId, String)]) -> Vec<Unprocessed> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GraphArn, Region};
+
+    fn id(n: u64) -> AccountId {
+        AccountId::parse(&format!("{n:012}")).unwrap()
+    }
+
+    fn already(reason: &str) -> bool {
+        reason.contains("already")
+    }
+
+    fn types(log: &EventLog) -> Vec<String> {
+        log.iter()
+            .map(|e| serde_json::to_value(e.unwrap().kind).unwrap()["type"].to_string())
+            .map(|t| t.trim_matches('"').to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_recorder_counts_what_it_records_and_a_quota_error_blocks_the_rest() {
+        let (dir, _) = crate::input::scratch_file("muster-apply-recorder", "state", b"");
+        let dir = dir.join("log");
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = EventLog::open(&dir).unwrap();
+        let stop = AtomicBool::new(false);
+        let journal = Journal {
+            log: &log,
+            run: "r",
+            digest: "d",
+            stop: &stop,
+        };
+        let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
+        let mut graph = Recorder::new(journal, Target::Graph(GraphArn::parse(arn).unwrap()));
+        let invite = Step {
+            already: Already::Uncounted(already),
+            blocks: Some("ServiceQuotaExceededException"),
+            ..Step::new("CreateMembers", Change::Invite)
+        };
+        let accounts: Vec<AccountId> = (1..=120).map(id).collect();
+        let mut calls = 0;
+        let not_taken = graph.batches(
+            invite,
+            &accounts,
+            |a| *a,
+            |chunk| {
+                calls += 1;
+                let first = calls == 1;
+                async move {
+                    if first {
+                        let unprocessed = vec![(chunk[0], "already a member".to_owned())];
+                        let done = chunk[1..].to_vec();
+                        return Ok(Processed { done, unprocessed });
+                    }
+                    let message = "the graph is full".to_owned();
+                    let code = "ServiceQuotaExceededException".to_owned();
+                    Err(aws::Error {
+                        service: "detective",
+                        operation: "CreateMembers",
+                        code,
+                        message,
+                        retryable: false,
+                    })
+                }
+            },
+        );
+        let not_taken = not_taken.await.unwrap().unwrap();
+        assert_eq!(calls, 2, "the third batch is not sent");
+        assert_eq!(
+            not_taken,
+            accounts[50..],
+            "the blocked ones; the member already in is taken"
+        );
+        let r = &graph.report;
+        let detective = |o| r.count(Service::Detective, Change::Invite, o);
+        assert_eq!(
+            [
+                Outcome::Ok,
+                Outcome::Unprocessed,
+                Outcome::Failed,
+                Outcome::QuotaBlocked
+            ]
+            .map(detective),
+            [49, 0, 0, 70]
+        );
+        assert_eq!((r.failed, r.joined(), r.left()), (1, 49, 0));
+        assert_eq!(
+            types(&log),
+            [
+                "invite_intent",
+                "invite_result",
+                "invite_intent",
+                "invite_failed"
+            ]
+        );
+
+        // Security Hub: an account already a member counts as created; the others are refused.
+        let mut hub = Recorder::new(journal, Target::Hub(Region::parse("us-east-1").unwrap()));
+        let create = Step {
+            already: Already::Done(already),
+            ..Step::new("CreateMembers", Change::Create)
+        };
+        let three = &accounts[..3];
+        let refused = vec![
+            (id(1), "already a member".to_owned()),
+            (id(2), "no".to_owned()),
+        ];
+        let answer = async { Ok(Processed::all_but(three, refused)) };
+        let p = hub.call(create, three, answer).await.unwrap().unwrap();
+        assert_eq!(p.done, [id(3)]);
+        let hub_create = |o| hub.report.count(Service::SecurityHub, Change::Create, o);
+        assert_eq!([Outcome::Ok, Outcome::Unprocessed].map(hub_create), [2, 1]);
+        assert_eq!(hub.report.joined(), 2);
+
+        // A shutdown: nothing more is sent, and the report says so.
+        stop.store(true, Ordering::SeqCst);
+        let stopped = hub.batches(create, three, |a| *a, |_| async { unreachable!() });
+        assert_eq!(stopped.await.unwrap(), None);
+        assert!(hub.report.interrupted);
+        assert_eq!(types(&log).len(), 6, "no intent after the stop");
+        drop(log);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,5 +1,7 @@
-//! muster's view of AWS: one trait per service returning domain types, the SDK adapters behind
-//! them, and error mapping. aws-sdk types never leave this module.
+//! muster's view of AWS: one trait per service returning domain types (`Apis` holds one of
+//! each), the SDK adapters behind them, and what they share: `call` (an SDK error mapped to
+//! `Error`, named as AWS named it), `account_in` (every account id a response names, checked),
+//! `Regional` (one client per region), `OPERATIONS`. aws-sdk types never leave this module.
 
 pub mod detective;
 pub mod limiter;

@@ -1,5 +1,7 @@
-//! The desired state: which accounts must be members of which Detective behavior graphs, read
-//! from a YAML file or a directory of `*.yaml` files kept in git.
+//! The desired state: which accounts must be members of which Detective behavior graphs and
+//! Security Hubs (listed by hand or taken from the organization), or, for a muster in a member
+//! account, which administrators' invitations it accepts; read from a YAML file or a directory
+//! of `*.yaml` files kept in git.
 //!
 //! Reading never stops at the first problem: every problem in every file is collected and
 //! reported at once as `file:line:col: message`, naming the field and what would fix it. A file
