@@ -169,11 +169,28 @@ impl Service {
     /// Every service, in the order plans, reports and metrics show them.
     pub const ALL: [Service; 2] = [Service::Detective, Service::SecurityHub];
 
+    /// The services whose membership has Security Hub's shape: per region, an administrator's
+    /// list of member accounts, created, invited, disassociated and deleted by account id. Each
+    /// is declared in a desired-state section named as the service (`securityhub:`), planned,
+    /// applied and shown by the same code; adding one is its `Service` variant here, its
+    /// adapter in `aws` and its place in `aws::Apis::hub`.
+    pub const HUBS: [Service; 1] = [Service::SecurityHub];
+
     /// How events, logs and the `service` metric label name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Service::Detective => "detective",
             Service::SecurityHub => "securityhub",
+        }
+    }
+}
+
+impl Service {
+    /// How people read its name: `Security Hub`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Service::Detective => "Detective",
+            Service::SecurityHub => "Security Hub",
         }
     }
 }
@@ -184,16 +201,18 @@ impl fmt::Display for Service {
     }
 }
 
-/// What a pass observes, plans for and writes to: one behavior graph, one region's Security
-/// Hub, one region's invitations to a member account, or the organization. Its `Display` is the
-/// name events, logs and `events --graph` use (the event log's contract): the graph's ARN (or
-/// `the graph in <region>` before it is known), `securityhub:<region>`, `<service>-invitations:<region>`, `organization`.
+/// What a pass observes, plans for and writes to: one behavior graph, one region of Security
+/// Hub (or of a service of its shape), one region's invitations to a member account, or the
+/// organization. Its `Display` is the name events, logs and `events --graph` use (the event
+/// log's contract): the graph's ARN (or `the graph in <region>` before it is known),
+/// `securityhub:<region>`, `<service>-invitations:<region>`, `organization`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     Graph(GraphArn),
     /// A region's behavior graph before its ARN is known (ListGraphs found none, or failed).
     GraphIn(Region),
-    Hub(Region),
+    /// A region's members of a service of Security Hub's shape (`Service::HUBS`).
+    Hub(Service, Region),
     Invitations(Service, Region),
     Organization,
 }
@@ -203,8 +222,7 @@ impl Target {
     pub fn service(&self) -> Option<Service> {
         match self {
             Target::Graph(_) | Target::GraphIn(_) => Some(Service::Detective),
-            Target::Hub(_) => Some(Service::SecurityHub),
-            Target::Invitations(s, _) => Some(*s),
+            Target::Hub(s, _) | Target::Invitations(s, _) => Some(*s),
             Target::Organization => None,
         }
     }
@@ -213,7 +231,7 @@ impl Target {
     pub fn region(&self) -> Option<Region> {
         match self {
             Target::Graph(arn) => Some(arn.region()),
-            Target::GraphIn(r) | Target::Hub(r) | Target::Invitations(_, r) => Some(r.clone()),
+            Target::GraphIn(r) | Target::Hub(_, r) | Target::Invitations(_, r) => Some(r.clone()),
             Target::Organization => None,
         }
     }
@@ -224,7 +242,7 @@ impl fmt::Display for Target {
         match self {
             Target::Graph(arn) => f.write_str(arn.as_str()),
             Target::GraphIn(region) => write!(f, "the graph in {region}"),
-            Target::Hub(region) => write!(f, "securityhub:{region}"),
+            Target::Hub(service, region) => write!(f, "{service}:{region}"),
             Target::Invitations(service, region) => write!(f, "{service}-invitations:{region}"),
             Target::Organization => f.write_str("organization"),
         }
@@ -279,7 +297,7 @@ mod tests {
         let region = Region::parse("us-east-1").unwrap();
         let names: Vec<String> = [
             Target::Graph(arn.clone()),
-            Target::Hub(region.clone()),
+            Target::Hub(Service::SecurityHub, region.clone()),
             Target::Invitations(Service::Detective, region.clone()),
             Target::Invitations(Service::SecurityHub, region),
             Target::Organization,

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::domain::{AccountId, Email, GraphArn, Region};
+use crate::domain::{AccountId, Email, GraphArn, Region, Service};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MemberStatus {
@@ -195,6 +195,8 @@ pub struct ObservedGraph {
 /// (`Deleted` ones too: Security Hub lists them until they are created again).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedHub {
+    /// Security Hub, or another service of its shape (`Service::HUBS`).
+    pub service: Service,
     pub region: Region,
     pub members: Vec<HubMember>,
 }

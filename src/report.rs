@@ -46,13 +46,16 @@ pub fn plan_text(
         "plan: {invites} to invite, {removals} to remove, {} graph(s) could not be observed\n",
         failures.len()
     );
-    if !plan.hubs.is_empty() {
-        let creates: usize = plan.hubs.iter().map(|h| h.create.len()).sum();
-        let invites: usize = plan.hubs.iter().map(|h| h.invite.len()).sum();
-        let removals: usize = plan.hubs.iter().map(|h| h.remove.len()).sum();
-        out += &format!(
-            "securityhub: {creates} to create, {invites} to invite, {removals} to remove\n"
-        );
+    for service in Service::HUBS {
+        let hubs: Vec<&HubPlan> = plan.hubs.iter().filter(|h| h.service == service).collect();
+        if hubs.is_empty() {
+            continue;
+        }
+        let sum = |n: fn(&HubPlan) -> usize| hubs.iter().map(|h| n(h)).sum::<usize>();
+        let (creates, invites) = (sum(|h| h.create.len()), sum(|h| h.invite.len()));
+        let removals = sum(|h| h.remove.len());
+        out +=
+            &format!("{service}: {creates} to create, {invites} to invite, {removals} to remove\n");
     }
     out
 }
@@ -95,7 +98,7 @@ fn graph_text(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> Strin
 
 fn hub_text(h: &HubPlan, desired: &DesiredState) -> String {
     let in_sync = !h.has_changes() && h.drift.is_empty();
-    let target = format!("securityhub {}", h.region);
+    let target = format!("{} {}", h.service, h.region);
     let mut out = heading(target, h.members, desired, in_sync);
     for (id, _) in &h.create {
         let then = if h.invite.contains(id) {
@@ -140,7 +143,7 @@ pub fn plan_json(
     failures: &[(Target, Unobserved)],
     show_emails: bool,
 ) -> Value {
-    json!({
+    let mut out = json!({
         "desired_state_digest": desired.digest,
         "changes": plan.has_changes(),
         "graphs": plan.graphs.iter().map(|g| json!({
@@ -156,20 +159,29 @@ pub fn plan_json(
             "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
             "prune_refused": g.prune_refused,
         })).collect::<Vec<_>>(),
-        "securityhub": plan.hubs.iter().map(|h| json!({
-            "region": h.region.as_str(),
-            "members": h.members,
-            "create": h.create.iter().map(|(id, _)| json!({
-                "account": id.to_string(),
-                "declared_at": desired.accounts.get(id).map(|a| a.source.to_string()),
-                "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
-            })).collect::<Vec<_>>(),
-            "invite": h.invite.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "remove": h.remove.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
-            "prune_refused": h.prune_refused,
-        })).collect::<Vec<_>>(),
         "failures": failures.iter().map(|(g, e)| json!({"graph": g.to_string(), "code": e.code(), "message": e.message()})).collect::<Vec<_>>(),
+    });
+    // A key per service of Security Hub's shape, its hubs' plans under it.
+    for service in Service::HUBS {
+        let hubs = plan.hubs.iter().filter(|h| h.service == service);
+        out[service.as_str()] = hubs.map(|h| hub_json(h, desired)).collect();
+    }
+    out
+}
+
+fn hub_json(h: &HubPlan, desired: &DesiredState) -> Value {
+    json!({
+        "region": h.region.as_str(),
+        "members": h.members,
+        "create": h.create.iter().map(|(id, _)| json!({
+            "account": id.to_string(),
+            "declared_at": desired.accounts.get(id).map(|a| a.source.to_string()),
+            "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
+        })).collect::<Vec<_>>(),
+        "invite": h.invite.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "remove": h.remove.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+        "prune_refused": h.prune_refused,
     })
 }
 
@@ -253,10 +265,10 @@ pub fn applied_text(a: &ApplyReport, desired: &DesiredState) -> String {
         a.failed,
         detective(Change::Invite, Outcome::QuotaBlocked)
     );
-    if desired.securityhub.is_some() {
-        let hub = |change| a.count(Service::SecurityHub, change, Outcome::Ok);
+    for service in desired.hubs.keys() {
+        let hub = |change| a.count(*service, change, Outcome::Ok);
         out += &format!(
-            "securityhub: {} created, {} invited, {} removed\n",
+            "{service}: {} created, {} invited, {} removed\n",
             hub(Change::Create),
             hub(Change::Invite),
             hub(Change::Remove)

@@ -162,8 +162,9 @@ pub struct Journal<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Applies the whole administrator-side plan: every graph and every Security Hub, the two
-/// services side by side, `concurrency` targets of each at a time.
+/// Applies the whole administrator-side plan: every graph and every hub (Security Hub's, and
+/// those of every service of its shape), Detective and the hubs side by side, `concurrency`
+/// targets of each at a time.
 pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
     apis: &Apis<D, H, O>,
     journal: Journal<'_>,
@@ -176,8 +177,8 @@ pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
         detective::apply_graph(&apis.detective, rec, desired, g)
     });
     let hubs = fan_out(&plan.hubs, concurrency, |h| {
-        let rec = Recorder::new(journal, Target::Hub(h.region.clone()));
-        securityhub::apply_hub(&apis.securityhub, rec, h)
+        let rec = Recorder::new(journal, h.target());
+        securityhub::apply_hub(apis.hub(h.service), rec, h)
     });
     let (graphs, hubs) = tokio::join!(graphs, hubs);
     let mut total = graphs?;
@@ -661,7 +662,10 @@ mod tests {
         );
 
         // Security Hub: an account already a member counts as created; the others are refused.
-        let mut hub = Recorder::new(journal, Target::Hub(Region::parse("us-east-1").unwrap()));
+        let mut hub = Recorder::new(
+            journal,
+            Target::Hub(Service::SecurityHub, Region::parse("us-east-1").unwrap()),
+        );
         let create = Step {
             already: Already::Done(already),
             ..Step::new("CreateMembers", Change::Create)

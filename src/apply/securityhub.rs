@@ -1,11 +1,12 @@
-//! Security Hub's writes for one region: undeclared members disassociated then deleted, missing
-//! members created (CreateMembers), then invited where they need it (InviteMembers), 50 a call.
-//! An account CreateMembers did not take is not invited.
+//! The writes for one region of Security Hub, or of any service of its shape: undeclared
+//! members disassociated then deleted, missing members created (CreateMembers), then invited
+//! where they need it (InviteMembers), 50 a call. An account CreateMembers did not take is not
+//! invited.
 
 use std::collections::BTreeSet;
 
 use super::{Already, ApplyReport, Change, Processed, Recorder, Step, BATCH};
-use crate::aws::{self, HubUpdate, SecurityHubApi};
+use crate::aws::{self, HubApi, HubUpdate};
 use crate::domain::{AccountId, Region};
 use crate::eventlog::EventLogError;
 use crate::plan::HubPlan;
@@ -29,8 +30,8 @@ const CREATE: Step = Step {
 const INVITE: Step = Step::new("InviteMembers", Change::Invite);
 
 /// One call that takes a list of accounts, as the recorder takes it.
-pub(crate) async fn update<H: SecurityHubApi>(
-    api: &H,
+pub(crate) async fn update(
+    api: &dyn HubApi,
     region: &Region,
     call: HubUpdate,
     accounts: &[AccountId],
@@ -39,12 +40,15 @@ pub(crate) async fn update<H: SecurityHubApi>(
     Ok(Processed::all_but(accounts, refused))
 }
 
-/// Carries out one region's plan.
-pub(crate) async fn apply_hub<H: SecurityHubApi>(
-    api: &H,
+/// Carries out one region's plan (nothing, for a service without a client).
+pub(crate) async fn apply_hub(
+    api: Option<&dyn HubApi>,
     mut rec: Recorder<'_>,
     hp: &HubPlan,
 ) -> Result<ApplyReport, EventLogError> {
+    let Some(api) = api else {
+        return Ok(rec.report);
+    };
     let region = &hp.region;
     let calls = |n: usize| n.div_ceil(BATCH);
     rec.expected = 2 * calls(hp.remove.len()) + calls(hp.create.len()) + calls(hp.invite.len());

@@ -18,7 +18,7 @@ use securityhub::SdkSecurityHub;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::domain::{AccountId, Email, GraphArn, Region};
+use crate::domain::{AccountId, Email, GraphArn, Region, Service};
 use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
 
 /// Every operation muster calls, by service (the adapters' names for them): metrics starts
@@ -214,9 +214,6 @@ pub struct DeleteOutcome {
     pub unprocessed: Vec<(AccountId, String)>,
 }
 
-/// The accounts a call did not process, with AWS's reason, or why the call failed.
-pub type Refused = Result<Vec<(AccountId, String)>, Error>;
-
 /// Security Hub's calls that take a list of accounts and answer with those not processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubUpdate {
@@ -270,28 +267,35 @@ pub trait DetectiveApi: Send + Sync {
         -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// The Security Hub operations muster uses as an administrator, per region.
-pub trait SecurityHubApi: Send + Sync {
-    /// Every member in `region`, associated or not (`OnlyAssociated=false`), 50 a page.
-    fn list_members(
-        &self,
-        region: &Region,
-    ) -> impl Future<Output = Result<Vec<HubMember>, Error>> + Send;
+/// An answer from a `HubApi` call: boxed, so that `Apis::hub` can hand out any service's.
+pub type Answer<'a, T> = futures_util::future::BoxFuture<'a, Result<T, Error>>;
+
+/// The membership calls of a service of Security Hub's shape (`Service::HUBS`), per region, as
+/// its administrator makes them.
+pub trait HubApi: Send + Sync {
+    /// Every member in `region`, associated or not (Security Hub: `OnlyAssociated=false`, 50 a
+    /// page).
+    fn list_members<'a>(&'a self, region: &'a Region) -> Answer<'a, Vec<HubMember>>;
     /// One CreateMembers call (at most 50 accounts); the accounts it did not process.
-    fn create_members(
-        &self,
-        region: &Region,
-        accounts: &[(AccountId, Option<Email>)],
-    ) -> impl Future<Output = Refused> + Send;
+    fn create_members<'a>(
+        &'a self,
+        region: &'a Region,
+        accounts: &'a [(AccountId, Option<Email>)],
+    ) -> Answer<'a, Vec<(AccountId, String)>>;
     /// One call that takes a list of accounts (at most 50): InviteMembers,
     /// DisassociateMembers, DeleteMembers or (member side) DeclineInvitations; the accounts it
     /// did not process.
-    fn update(
-        &self,
-        region: &Region,
+    fn update<'a>(
+        &'a self,
+        region: &'a Region,
         call: HubUpdate,
-        accounts: &[AccountId],
-    ) -> impl Future<Output = Refused> + Send;
+        accounts: &'a [AccountId],
+    ) -> Answer<'a, Vec<(AccountId, String)>>;
+}
+
+/// Security Hub: its membership calls (`HubApi`) and, for a muster in a member account, its
+/// invitations.
+pub trait SecurityHubApi: HubApi {
     /// Member side: the open invitations in `region` (every page, 50 a page) and the
     /// membership the caller accepted there (GetAdministratorAccount), if any.
     fn list_invitations(
@@ -325,6 +329,16 @@ pub struct Apis<D, H, O> {
     pub detective: D,
     pub securityhub: H,
     pub organizations: O,
+}
+
+impl<D, H: SecurityHubApi, O> Apis<D, H, O> {
+    /// The membership calls of a service of Security Hub's shape (`Service::HUBS`).
+    pub fn hub(&self, service: Service) -> Option<&dyn HubApi> {
+        match service {
+            Service::SecurityHub => Some(&self.securityhub),
+            Service::Detective => None,
+        }
+    }
 }
 
 /// The SDK clients, counting their requests in `metrics` when given.

@@ -9,7 +9,7 @@ use aws_sdk_securityhub::Client;
 
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{account_in, call, ids, Error, HubUpdate, Refused, Regional, SecurityHubApi};
+use super::{account_in, call, ids, Answer, Error, HubApi, HubUpdate, Regional, SecurityHubApi};
 use crate::domain::{AccountId, Email, Region};
 use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
 
@@ -17,6 +17,9 @@ use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
 pub const PAGE_SIZE: i32 = 50;
 
 const SERVICE: &str = "securityhub";
+
+/// The accounts a call did not process, with Security Hub's reason, or why the call failed.
+type Refused = Result<Vec<(AccountId, String)>, Error>;
 
 pub struct SdkSecurityHub {
     base: aws_config::SdkConfig,
@@ -153,8 +156,9 @@ impl SdkSecurityHub {
     }
 }
 
-impl SecurityHubApi for SdkSecurityHub {
-    async fn list_members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
+/// The membership calls, as `HubApi` hands them out.
+impl SdkSecurityHub {
+    async fn members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
         let op = "ListMembers";
         every_page(op, |token| async move {
             let request = self
@@ -170,11 +174,7 @@ impl SecurityHubApi for SdkSecurityHub {
         .await
     }
 
-    async fn create_members(
-        &self,
-        region: &Region,
-        accounts: &[(AccountId, Option<Email>)],
-    ) -> Refused {
+    async fn create(&self, region: &Region, accounts: &[(AccountId, Option<Email>)]) -> Refused {
         let details = accounts.iter().map(|(id, email)| {
             let email = email.as_ref().map(|e| e.expose().to_owned());
             AccountDetails::builder()
@@ -188,7 +188,7 @@ impl SecurityHubApi for SdkSecurityHub {
         unprocessed("CreateMembers", out.unprocessed_accounts())
     }
 
-    async fn update(&self, region: &Region, update: HubUpdate, accounts: &[AccountId]) -> Refused {
+    async fn send(&self, region: &Region, update: HubUpdate, accounts: &[AccountId]) -> Refused {
         let op = match update {
             HubUpdate::Invite => "InviteMembers",
             HubUpdate::Disassociate => "DisassociateMembers",
@@ -214,7 +214,32 @@ impl SecurityHubApi for SdkSecurityHub {
         };
         unprocessed(op, refused.as_deref().unwrap_or_default())
     }
+}
 
+impl HubApi for SdkSecurityHub {
+    fn list_members<'a>(&'a self, region: &'a Region) -> Answer<'a, Vec<HubMember>> {
+        Box::pin(self.members(region))
+    }
+
+    fn create_members<'a>(
+        &'a self,
+        region: &'a Region,
+        accounts: &'a [(AccountId, Option<Email>)],
+    ) -> Answer<'a, Vec<(AccountId, String)>> {
+        Box::pin(self.create(region, accounts))
+    }
+
+    fn update<'a>(
+        &'a self,
+        region: &'a Region,
+        call: HubUpdate,
+        accounts: &'a [AccountId],
+    ) -> Answer<'a, Vec<(AccountId, String)>> {
+        Box::pin(self.send(region, call, accounts))
+    }
+}
+
+impl SecurityHubApi for SdkSecurityHub {
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
         let op = "ListInvitations";
         let mut out = every_page(op, |token| async move {

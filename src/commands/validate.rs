@@ -24,11 +24,11 @@ pub fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
                 );
                 return Ok(EXIT_OK);
             }
-            let hub = d
-                .securityhub
-                .as_ref()
-                .map(|s| format!(", Security Hub in {} region(s)", s.regions.len()))
-                .unwrap_or_default();
+            let hub: String = (d.hubs.iter())
+                .map(|(service, s)| {
+                    format!(", {} in {} region(s)", service.title(), s.regions.len())
+                })
+                .collect();
             let org = d
                 .organization
                 .as_ref()

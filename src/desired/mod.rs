@@ -85,9 +85,9 @@ pub struct DetectiveSettings {
     pub prune: bool,
 }
 
-/// Security Hub membership over the same accounts.
+/// Membership of a service of Security Hub's shape (`Service::HUBS`) over the same accounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecurityHubSettings {
+pub struct HubSettings {
     /// The regions whose hub must have the accounts as members.
     pub regions: Vec<Region>,
     pub prune: bool,
@@ -97,8 +97,9 @@ pub struct SecurityHubSettings {
 pub struct DesiredState {
     pub accounts: BTreeMap<AccountId, DesiredAccount>,
     pub detective: DetectiveSettings,
-    /// Absent when the desired state has no `securityhub` section.
-    pub securityhub: Option<SecurityHubSettings>,
+    /// The services of Security Hub's shape whose section the desired state has
+    /// (`securityhub:`), by service.
+    pub hubs: BTreeMap<Service, HubSettings>,
     /// Accounts to take from AWS Organizations, merged with `accounts` at every pass.
     pub organization: Option<OrganizationSettings>,
     /// Present for a muster that runs in a member account: it watches the invitations the
@@ -107,6 +108,13 @@ pub struct DesiredState {
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
     pub files: Vec<PathBuf>,
+}
+
+impl DesiredState {
+    /// The settings of a service of Security Hub's shape, when its section is there.
+    pub fn hub(&self, service: Service) -> Option<&HubSettings> {
+        self.hubs.get(&service)
+    }
 }
 
 /// What to take from the organization.
@@ -309,7 +317,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
         Ok(DesiredState {
             accounts: c.accounts,
             detective: c.detective.map(|(d, _)| d).unwrap_or_default(),
-            securityhub: c.securityhub.map(|(s, _)| s),
+            hubs: c.hubs.into_iter().map(|(k, (s, _))| (k, s)).collect(),
             organization: c.organization,
             member: c.member.map(|(m, _)| m),
             digest: format!("{:x}", hasher.finalize()),
@@ -323,14 +331,15 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
     }
 }
 
-const TOP_KEYS: &[&str] = &[
-    "version",
-    "accounts",
-    "detective",
-    "securityhub",
-    "organization",
-    "member",
-];
+/// The desired state's keys: a section per service of `Service::HUBS` after `detective`.
+fn top_keys() -> Vec<&'static str> {
+    let hubs = Service::HUBS.map(Service::as_str);
+    let (before, after) = (
+        ["version", "accounts", "detective"],
+        ["organization", "member"],
+    );
+    before.into_iter().chain(hubs).chain(after).collect()
+}
 const ORGANIZATION_KEYS: &[&str] = &["include", "exclude", "include_management_account"];
 const INCLUDE_KEYS: &[&str] = &["ou", "root", "recursive"];
 const EXCLUDE_KEYS: &[&str] = &["accounts", "ous"];
@@ -342,7 +351,7 @@ const MEMBER_KEYS: &[&str] = &[
     "accept",
     "decline_unexpected",
 ];
-const SECURITYHUB_KEYS: &[&str] = &["regions", "prune"];
+const HUB_KEYS: &[&str] = &["regions", "prune"];
 const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];
 const DETECTIVE_KEYS: &[&str] = &["graphs", "message", "disable_email_notification", "prune"];
 const GRAPH_KEYS: &[&str] = &["region", "arn"];
@@ -353,7 +362,7 @@ struct Checker {
     problems: Vec<Problem>,
     accounts: BTreeMap<AccountId, DesiredAccount>,
     detective: Option<(DetectiveSettings, Source)>,
-    securityhub: Option<(SecurityHubSettings, Source)>,
+    hubs: BTreeMap<Service, (HubSettings, Source)>,
     organization: Option<OrganizationSettings>,
     member: Option<(MemberSettings, Source)>,
     /// Where `accounts` was first given (member mode takes none).
@@ -479,7 +488,7 @@ impl Checker {
                 return;
             }
         };
-        let entries = self.entries(&root, "the desired state", TOP_KEYS);
+        let entries = self.entries(&root, "the desired state", &top_keys());
         match entries.iter().find(|(k, _)| *k == "version") {
             None => self.at(
                 root.pos,
@@ -498,10 +507,13 @@ impl Checker {
             match key {
                 "accounts" => self.check_accounts(value),
                 "detective" => self.check_detective(value),
-                "securityhub" => self.check_securityhub(value),
                 "organization" => self.check_organization(value),
                 "member" => self.check_member(value),
-                _ => {}
+                _ => {
+                    if let Some(hub) = Service::HUBS.into_iter().find(|s| s.as_str() == key) {
+                        self.check_hub(hub, value);
+                    }
+                }
             }
         }
     }
@@ -680,12 +692,13 @@ impl Checker {
         self.detective = Some((d, source));
     }
 
-    fn check_securityhub(&mut self, node: &Node) {
-        let first = self.securityhub.as_ref().map(|(_, s)| s.to_string());
-        let Some(fields) = self.section(node, "securityhub", SECURITYHUB_KEYS, first) else {
+    fn check_hub(&mut self, service: Service, node: &Node) {
+        let first = self.hubs.get(&service).map(|(_, s)| s.to_string());
+        let name = service.as_str();
+        let Some(fields) = self.section(node, name, HUB_KEYS, first) else {
             return;
         };
-        let mut s = SecurityHubSettings::default();
+        let mut s = HubSettings::default();
         let regions_given = fields.iter().any(|(k, _)| *k == "regions");
         for (key, v) in fields {
             match key {
@@ -694,9 +707,10 @@ impl Checker {
                 _ => {}
             }
         }
-        self.require(node, regions_given, "`securityhub` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)");
+        let needs = format!("`{name}` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)");
+        self.require(node, regions_given, &needs);
         let source = self.source(node.pos);
-        self.securityhub = Some((s, source));
+        self.hubs.insert(service, (s, source));
     }
 
     fn check_organization(&mut self, node: &Node) {
@@ -943,8 +957,8 @@ impl Checker {
             if let Some((_, s)) = &self.detective {
                 admin.push(("detective", s.clone()));
             }
-            if let Some((_, s)) = &self.securityhub {
-                admin.push(("securityhub", s.clone()));
+            for (service, (_, s)) in &self.hubs {
+                admin.push((service.as_str(), s.clone()));
             }
             if let Some(o) = &self.organization {
                 admin.push(("organization", o.source.clone()));

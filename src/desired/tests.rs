@@ -204,13 +204,14 @@ fn long_messages_and_alias_bombs_are_refused_with_their_place() {
 fn a_securityhub_section_names_regions_and_is_checked_like_the_rest() {
     let with = format!("{GOOD}securityhub:\n  regions: [us-east-1, eu-west-1]\n  prune: false\n");
     let d = check(&[("accounts.yaml", &with)]).unwrap();
-    let s = d.securityhub.unwrap();
+    let s = d.hub(Service::SecurityHub).unwrap();
     assert_eq!(
         s.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         ["us-east-1", "eu-west-1"]
     );
     assert!(!s.prune);
-    assert_eq!(check(&[("accounts.yaml", GOOD)]).unwrap().securityhub, None);
+    let without = check(&[("accounts.yaml", GOOD)]).unwrap();
+    assert_eq!(without.hub(Service::SecurityHub), None);
 
     let bad =
         format!("{GOOD}securityhub:\n  regions: [us-east-1, useast1, us-east-1]\n  prnue: true\n");

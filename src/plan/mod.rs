@@ -90,7 +90,8 @@ pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
             DriftKind::EmailMismatch,
             DriftKind::QuotaBlocked,
         ],
-        Service::SecurityHub => &[
+        // Security Hub's, and those of every service of its shape (`Service::HUBS`).
+        _ => &[
             DriftKind::Missing,
             DriftKind::Undeclared,
             DriftKind::NotInvited,
@@ -165,6 +166,7 @@ impl GraphPlan {
 /// (DisassociateMembers, then DeleteMembers) when `prune` is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubPlan {
+    pub service: Service,
     pub region: Region,
     pub members: usize,
     /// In account order. The email goes along when the desired state has one.
@@ -184,7 +186,7 @@ impl HubPlan {
 
     /// The hub this plan is for.
     pub fn target(&self) -> Target {
-        Target::Hub(self.region.clone())
+        Target::Hub(self.service, self.region.clone())
     }
 }
 

@@ -1,7 +1,8 @@
-//! Security Hub's plan for each region: declared accounts that are not members (or were
-//! deleted or disassociated) are created, and invited when they are outside the organization;
-//! members left `Created` are invited; undeclared members are removed when `prune` is on and
-//! its guards allow; the rest of what differs is drift.
+//! The plan for each region of Security Hub, and of every service of its shape
+//! (`Service::HUBS`): declared accounts that are not members (or were deleted or
+//! disassociated) are created, and invited when they are outside the organization; members left
+//! `Created` are invited; undeclared members are removed when `prune` is on and its guards
+//! allow; the rest of what differs is drift.
 
 use super::{by_account, merge_join, pending, prune, Drift, DriftKind, HubPlan, Observed};
 use super::{PlanSettings, Planning};
@@ -77,9 +78,11 @@ fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
         }
     };
     let undeclared = merge_join(desired, &members, administrator, declared);
-    let on = desired.securityhub.as_ref().is_some_and(|s| s.prune);
-    let (remove, prune_refused) = prune(cx, undeclared, (on, "a Security Hub"), &mut drift);
+    let on = desired.hub(hub.service).is_some_and(|s| s.prune);
+    let what = format!("a {}", hub.service.title());
+    let (remove, prune_refused) = prune(cx, undeclared, (on, &what), &mut drift);
     HubPlan {
+        service: hub.service,
         region: hub.region.clone(),
         members: members.len(),
         create,

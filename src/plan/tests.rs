@@ -304,6 +304,7 @@ fn hub_run_blocked(
     prune_blocked: Option<&str>,
 ) -> HubPlan {
     let observed = ObservedHub {
+        service: Service::SecurityHub,
         region: Region::parse("eu-west-1").unwrap(),
         members,
     };

@@ -45,7 +45,7 @@ pub struct Gauges {
     /// The graphs and Security Hub regions the desired state names, observed or not: a target
     /// that could not be observed keeps its last values while it is named.
     named_graphs: Vec<GraphRef>,
-    named_hubs: Vec<Region>,
+    named_hubs: Vec<(Service, Region)>,
     pub org: Option<OrgGauges>,
     /// Member side: invitations by (service, region, administrator, status), every watched
     /// combination, 0 included.
@@ -58,7 +58,8 @@ pub struct Gauges {
 pub fn status_labels(service: Service) -> &'static [&'static str] {
     match service {
         Service::Detective => &MemberStatus::LABELS,
-        Service::SecurityHub => &HubMemberStatus::LABELS,
+        // Security Hub's, and those of every service of its shape (`Service::HUBS`).
+        _ => &HubMemberStatus::LABELS,
     }
 }
 
@@ -125,25 +126,25 @@ impl Gauges {
             });
         }
         for h in &report.hubs {
-            let plan = report.plan.hubs.iter().find(|p| p.region == h.region);
+            let same = |p: &&crate::plan::HubPlan| p.service == h.service && p.region == h.region;
+            let plan = report.plan.hubs.iter().find(same);
             let statuses = h.members.iter().map(|m| m.status.label());
             targets.push(TargetGauges {
-                service: Service::SecurityHub,
+                service: h.service,
                 region: h.region.to_string(),
                 graph: String::new(),
                 declared,
                 members: count_by(&HubMemberStatus::LABELS, statuses),
-                drift: drift_by_kind(Service::SecurityHub, plan.map(|p| p.drift.as_slice())),
+                drift: drift_by_kind(h.service, plan.map(|p| p.drift.as_slice())),
                 utilization: None,
             });
         }
         Gauges {
             targets,
             named_graphs: desired.detective.graphs.clone(),
-            named_hubs: desired
-                .securityhub
-                .as_ref()
-                .map_or_else(Vec::new, |s| s.regions.clone()),
+            named_hubs: (desired.hubs.iter())
+                .flat_map(|(s, h)| h.regions.iter().map(|r| (*s, r.clone())))
+                .collect(),
             org: org(report),
             invitations: desired.member.as_ref().map(|m| {
                 let expected = &m.expected_administrators;
@@ -156,11 +157,11 @@ impl Gauges {
     /// Whether the desired state still names the target of these labels.
     pub fn names(&self, service: Service, region: &str, graph: &str) -> bool {
         match service {
-            Service::SecurityHub => self.named_hubs.iter().any(|r| r.as_str() == region),
             Service::Detective => self.named_graphs.iter().any(|g| match g {
                 GraphRef::Region(r) => r.as_str() == region,
                 GraphRef::Arn(a) => a.as_str() == graph,
             }),
+            _ => (self.named_hubs.iter()).any(|(s, r)| *s == service && r.as_str() == region),
         }
     }
 }

@@ -182,7 +182,10 @@ impl PassReport {
                 .iter()
                 .filter(|m| m.status != HubMemberStatus::Deleted);
             let members = members.map(|m| (m.account_id, m.status.as_str().to_owned()));
-            listed.insert(Target::Hub(h.region.clone()).to_string(), members.collect());
+            listed.insert(
+                Target::Hub(h.service, h.region.clone()).to_string(),
+                members.collect(),
+            );
         }
         for p in &self.member {
             if let Ok(invitations) = &p.listed {

@@ -136,25 +136,43 @@ pub async fn observe_graphs<D: DetectiveApi>(
     listed
 }
 
-/// Lists every member of each desired region's Security Hub, `concurrency` regions at a time.
-pub async fn observe_hubs<H: SecurityHubApi>(
-    api: &H,
+/// Lists every member of each desired region's hub (Security Hub's, and those of every
+/// service of its shape), `concurrency` regions at a time.
+pub async fn observe_hubs<D, H: SecurityHubApi, O>(
+    apis: &Apis<D, H, O>,
     desired: &DesiredState,
     concurrency: usize,
 ) -> Listing<ObservedHub> {
-    let regions = desired
-        .securityhub
-        .as_ref()
-        .map(|s| s.regions.clone())
-        .unwrap_or_default();
-    list_each(regions, concurrency, |region| async move {
-        let members = api.list_members(&region).await.map_err(Unobserved::from);
-        let target = Target::Hub(region.clone());
-        (
-            target,
-            members.map(|members| ObservedHub { region, members }),
-        )
-    })
+    let regions = desired.hubs.iter().flat_map(|(service, settings)| {
+        settings
+            .regions
+            .iter()
+            .map(|region| (*service, region.clone()))
+    });
+    list_each(
+        regions.collect(),
+        concurrency,
+        |(service, region)| async move {
+            let target = Target::Hub(service, region.clone());
+            let Some(api) = apis.hub(service) else {
+                return (
+                    target,
+                    Ok(ObservedHub {
+                        service,
+                        region,
+                        members: Vec::new(),
+                    }),
+                );
+            };
+            let members = api.list_members(&region).await.map_err(Unobserved::from);
+            let hub = |members| ObservedHub {
+                service,
+                region,
+                members,
+            };
+            (target, members.map(hub))
+        },
+    )
     .await
 }
 
@@ -260,8 +278,8 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         (desired.clone(), OrgOutcome::default())
     };
     let hubs = async {
-        if effective.securityhub.is_some() {
-            Box::pin(observe_hubs(&apis.securityhub, &effective, concurrency)).await
+        if !effective.hubs.is_empty() {
+            Box::pin(observe_hubs(apis, &effective, concurrency)).await
         } else {
             Listing::default()
         }

@@ -7,7 +7,7 @@ mod moto;
 
 use muster::aws::organizations::SdkOrganizations;
 use muster::aws::securityhub::SdkSecurityHub;
-use muster::aws::{HubUpdate, OrganizationsApi, SecurityHubApi};
+use muster::aws::{HubApi, HubUpdate, OrganizationsApi};
 use muster::domain::{AccountId, Email, Region};
 use muster::observed::{HubMemberStatus, OrgAccountStatus};
 use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
