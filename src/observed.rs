@@ -44,16 +44,21 @@ impl MemberStatus {
 /// The label among `labels` that names `status` (compared without case and underscores), or
 /// the last one (`other`).
 fn label_of(status: &str, labels: &[&'static str]) -> &'static str {
-    let bare = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
+    // Compared a byte at a time, without allocating: it runs for every member of every pass.
+    let names = |label: &&&'static str| {
+        let status = status
+            .bytes()
+            .filter(|b| *b != b'_')
+            .map(|b| b.to_ascii_lowercase());
+        let label = label
+            .bytes()
+            .filter(|b| *b != b'_')
+            .map(|b| b.to_ascii_lowercase());
+        label.eq(status)
     };
-    let status = bare(status);
     labels
         .iter()
-        .find(|l| bare(l) == status)
+        .find(names)
         .or(labels.last())
         .copied()
         .unwrap_or("other")

@@ -84,14 +84,18 @@ fn drift_by_kind(service: Service, drift: Option<&[Drift]>) -> Vec<(&'static str
         .collect()
 }
 
-fn count_by<'a>(
+/// How many of `of` are each of `labels` (every label, 0 included), in one walk.
+fn count_by(
     labels: &[&'static str],
-    of: impl Iterator<Item = &'a str> + Clone,
+    of: impl Iterator<Item = &'static str>,
 ) -> Vec<(&'static str, i64)> {
-    labels
-        .iter()
-        .map(|l| (*l, of.clone().filter(|s| s == l).count() as i64))
-        .collect()
+    let mut counts: Vec<(&'static str, i64)> = labels.iter().map(|l| (*l, 0)).collect();
+    for label in of {
+        if let Some((_, n)) = counts.iter_mut().find(|(l, _)| *l == label) {
+            *n += 1;
+        }
+    }
+    counts
 }
 
 fn unix(t: SystemTime) -> f64 {
