@@ -9,7 +9,9 @@ use aws_sdk_detective::types::{Account, MemberDetail};
 use aws_sdk_detective::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{account_in, call, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error, Regional};
+use super::{
+    account_in, call, every_item, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error, Regional,
+};
 use crate::domain::{AccountId, Email, GraphArn, Region};
 use crate::observed::{Invitation, InvitationStatus, Member, MemberStatus};
 
@@ -117,18 +119,23 @@ impl DetectiveApi for SdkDetective {
     async fn list_graphs(&self, region: &Region) -> Result<Vec<GraphArn>, Error> {
         let op = "ListGraphs";
         let pages = self.client(region).list_graphs().into_paginator().send();
-        let pages = call(SERVICE, op, pages.try_collect()).await?;
-        let graphs = pages.iter().flat_map(|p| p.graph_list());
-        graphs.map(|g| graph_arn(op, g.arn())).collect()
+        every_item((SERVICE, op), pages, |p| {
+            p.graph_list()
+                .iter()
+                .map(|g| graph_arn(op, g.arn()))
+                .collect()
+        })
+        .await
     }
 
     async fn list_members(&self, graph: &GraphArn) -> Result<Vec<Member>, Error> {
         let op = "ListMembers";
         let request = self.client(&graph.region()).list_members();
         let pages = request.graph_arn(graph.as_str()).max_results(PAGE_SIZE);
-        let pages = call(SERVICE, op, pages.into_paginator().send().try_collect()).await?;
-        let members = pages.iter().flat_map(|p| p.member_details());
-        members.map(|m| member(op, m)).collect()
+        every_item((SERVICE, op), pages.into_paginator().send(), |p| {
+            p.member_details().iter().map(|m| member(op, m)).collect()
+        })
+        .await
     }
 
     async fn create_members(
@@ -187,9 +194,10 @@ impl DetectiveApi for SdkDetective {
             .client(region)
             .list_invitations()
             .max_results(PAGE_SIZE);
-        let pages = call(SERVICE, op, pages.into_paginator().send().try_collect()).await?;
-        let listed = pages.iter().flat_map(|p| p.invitations());
-        listed.map(|m| invitation(op, m)).collect()
+        every_item((SERVICE, op), pages.into_paginator().send(), |p| {
+            p.invitations().iter().map(|m| invitation(op, m)).collect()
+        })
+        .await
     }
 
     async fn accept_invitation(&self, graph: &GraphArn) -> Result<(), Error> {

@@ -130,6 +130,27 @@ where
     request.await.map_err(|e| sdk_error(service, operation, e))
 }
 
+/// Every item of every page of an SDK paginator, checked a page at a time as the pages come:
+/// an item that does not check stops the listing before the next request, and a page is
+/// dropped once it is read.
+pub(crate) async fn every_item<P, T, E, R>(
+    (service, operation): (&'static str, &'static str),
+    mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<P, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    >,
+    mut items: impl FnMut(&P) -> Result<Vec<T>, Error>,
+) -> Result<Vec<T>, Error>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    while let Some(page) = call(service, operation, pages.try_next()).await? {
+        out.extend(items(&page)?);
+    }
+    Ok(out)
+}
+
 /// An account id a response names, checked: one that is not 12 digits fails the call rather
 /// than being acted on. `what` says where it was, for the error ("a member's account id").
 pub(crate) fn account_in(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_sdk_organizations::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{account_in, call, Error, OrganizationsApi};
+use super::{account_in, every_item, Error, OrganizationsApi};
 use crate::domain::Email;
 use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
 
@@ -91,32 +91,33 @@ impl OrganizationsApi for SdkOrganizations {
     async fn list_roots(&self) -> Result<Vec<OrgUnit>, Error> {
         let op = "ListRoots";
         let request = self.client().list_roots().max_results(PAGE_SIZE);
-        let pages = call(SERVICE, op, request.into_paginator().send().try_collect()).await?;
-        let roots = pages.iter().flat_map(|p| p.roots());
-        roots.map(|r| unit(op, r.id(), r.name(), r.arn())).collect()
+        every_item((SERVICE, op), request.into_paginator().send(), |p| {
+            p.roots()
+                .iter()
+                .map(|r| unit(op, r.id(), r.name(), r.arn()))
+                .collect()
+        })
+        .await
     }
 
     async fn list_ous(&self, parent: &str) -> Result<Vec<OrgUnit>, Error> {
         let op = "ListOrganizationalUnitsForParent";
         let request = self.client().list_organizational_units_for_parent();
-        let pages = request
-            .parent_id(parent)
-            .max_results(PAGE_SIZE)
-            .into_paginator();
-        let pages = call(SERVICE, op, pages.send().try_collect()).await?;
-        let ous = pages.iter().flat_map(|p| p.organizational_units());
-        ous.map(|u| unit(op, u.id(), u.name(), u.arn())).collect()
+        let pages = request.parent_id(parent).max_results(PAGE_SIZE);
+        every_item((SERVICE, op), pages.into_paginator().send(), |p| {
+            let ous = p.organizational_units().iter();
+            ous.map(|u| unit(op, u.id(), u.name(), u.arn())).collect()
+        })
+        .await
     }
 
     async fn list_accounts(&self, parent: &str) -> Result<Vec<OrgAccount>, Error> {
         let op = "ListAccountsForParent";
         let request = self.client().list_accounts_for_parent().parent_id(parent);
         let pages = request.max_results(PAGE_SIZE).into_paginator().send();
-        let pages = call(SERVICE, op, pages.try_collect()).await?;
-        pages
-            .iter()
-            .flat_map(|p| p.accounts())
-            .map(|a| account(op, a))
-            .collect()
+        every_item((SERVICE, op), pages, |p| {
+            p.accounts().iter().map(|a| account(op, a)).collect()
+        })
+        .await
     }
 }
