@@ -20,8 +20,11 @@ const PARENT_ID_PATTERN: &str = r"^(r-[0-9a-z]{4,32})|(ou-[0-9a-z]{4,32}-[a-z0-9
 const ACCOUNT_ID_PATTERN: &str = r"^\d{12}$";
 static PARENT_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(PARENT_ID_PATTERN).unwrap());
 static ACCOUNT_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(ACCOUNT_ID_PATTERN).unwrap());
+const SERVICE_PRINCIPAL_PATTERN: &str = r"^[\w+=,.@-]*$";
+static SERVICE_PRINCIPAL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(SERVICE_PRINCIPAL_PATTERN).unwrap());
 
-pub const OPERATIONS: [&str; 7] = [
+pub const OPERATIONS: [&str; 8] = [
     "DescribeOrganization",
     "ListRoots",
     "ListOrganizationalUnitsForParent",
@@ -29,6 +32,7 @@ pub const OPERATIONS: [&str; 7] = [
     "ListAccounts",
     "ListAccountsForParent",
     "DescribeAccount",
+    "ListDelegatedAdministrators",
 ];
 
 /// The operation an `X-Amz-Target` header names.
@@ -80,6 +84,7 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
             list_accounts(world, req, org, Some(parent))
         }
         "DescribeAccount" => describe_account(world, req, org),
+        "ListDelegatedAdministrators" => list_delegated_administrators(world, req, org),
         _ => Err(ApiError::new(
             400,
             "UnknownOperationException",
@@ -271,6 +276,58 @@ fn list_accounts(
     let (found, next) = page(items, after.as_deref(), max);
     let list: Vec<Value> = found.into_iter().map(|a| account_json(org, a)).collect();
     Ok(req.with_token(&scope, json!({ "Accounts": list }), next))
+}
+
+/// The delegated administrators of the services the world has them for (Detective's and
+/// Security Hub's), each account once, in account order; `ServicePrincipal` keeps one service's.
+fn list_delegated_administrators(
+    world: &World,
+    req: &Req,
+    org: &Organization,
+) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let principal = v.string(req.body, "ServicePrincipal", false);
+    if let Some(p) = principal {
+        v.length("servicePrincipal", p, 1, 128);
+        v.pattern(
+            "servicePrincipal",
+            p,
+            &SERVICE_PRINCIPAL,
+            SERVICE_PRINCIPAL_PATTERN,
+        );
+    }
+    check(v)?;
+    let scope = format!(
+        "ListDelegatedAdministrators|{}|{}",
+        req.caller,
+        principal.unwrap_or_default()
+    );
+    let (max, after) = paging(req, &scope)?;
+    let delegated = [
+        ("detective.amazonaws.com", &world.detective_administrator),
+        (
+            "securityhub.amazonaws.com",
+            &world.securityhub_administrator,
+        ),
+    ];
+    let mut ids: Vec<&str> = delegated
+        .iter()
+        .filter(|(service, _)| principal.is_none_or(|p| p == *service))
+        .filter_map(|(_, admin)| admin.as_deref())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let accounts = ids.into_iter().filter_map(|id| world.accounts.get(id));
+    let (found, next) = page(accounts.map(|a| (a.id.as_str(), a)), after.as_deref(), max);
+    let list: Vec<Value> = found
+        .into_iter()
+        .map(|a| {
+            let mut admin = account_json(org, a);
+            admin["DelegationEnabledDate"] = epoch_seconds(a.joined).into();
+            admin
+        })
+        .collect();
+    Ok(req.with_token(&scope, json!({ "DelegatedAdministrators": list }), next))
 }
 
 fn describe_account(world: &World, req: &Req, org: &Organization) -> Result<Value, ApiError> {

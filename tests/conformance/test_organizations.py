@@ -29,6 +29,27 @@ def test_list_accounts_pages_of_20(sandbox):
     assert ids == sorted(ids) and len(set(ids)) == 55
 
 
+def test_list_delegated_administrators(sandbox):
+    org = sandbox.client("organizations", MANAGEMENT)
+    admins = org.list_delegated_administrators()["DelegatedAdministrators"]
+    assert [(a["Id"], a["Status"], a["JoinedMethod"]) for a in admins] == [(SECURITY, "ACTIVE", "INVITED")]
+    assert admins[0]["Arn"].endswith("/" + SECURITY) and "DelegationEnabledDate" in admins[0]
+    for principal in ["detective.amazonaws.com", "securityhub.amazonaws.com"]:
+        one = org.list_delegated_administrators(ServicePrincipal=principal)["DelegatedAdministrators"]
+        assert [a["Id"] for a in one] == [SECURITY]
+    none = org.list_delegated_administrators(ServicePrincipal="guardduty.amazonaws.com")
+    assert none["DelegatedAdministrators"] == [] and "NextToken" not in none
+    # A delegated administrator may list them too; another member may not.
+    assert len(sandbox.client("organizations", SECURITY).list_delegated_administrators()["DelegatedAdministrators"]) == 1
+    with pytest.raises(ClientError) as e:
+        sandbox.client("organizations", "300000000001").list_delegated_administrators()
+    assert (error_code(e), status(e)) == ("AccessDeniedException", 400)
+    for bad in [{"ServicePrincipal": "has space"}, {"ServicePrincipal": "x" * 129}, {"MaxResults": 21}]:
+        with pytest.raises(ClientError) as e:
+            org.list_delegated_administrators(**bad)
+        assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+
+
 @pytest.mark.parametrize(
     "account, call, code",
     [
