@@ -28,6 +28,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/administrator") => "AcceptAdministratorInvitation",
         ("GET", "/administrator") => "GetAdministratorAccount",
         ("POST", "/invitations/decline") => "DeclineInvitations",
+        ("GET", "/organization/configuration") => "DescribeOrganizationConfiguration",
         _ => return None,
     };
     Some(op)
@@ -50,12 +51,41 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
         "AcceptAdministratorInvitation" => accept(world, req),
         "GetAdministratorAccount" => administrator(world, req),
         "DeclineInvitations" => decline(world, req),
+        "DescribeOrganizationConfiguration" => organization_configuration(world, req),
         _ => Err(ApiError::new(
             404,
             "UnknownOperationException",
             format!("unknown operation {op}"),
         )),
     }
+}
+
+/// Members one administrator may have in a region, organization or not (Security Hub's quota).
+const MEMBER_ACCOUNT_LIMIT: usize = 10_000;
+
+/// The organization's Security Hub configuration in the region, as its delegated administrator
+/// sees it: local configuration, new accounts not enabled automatically, default standards.
+fn organization_configuration(world: &World, req: &Req) -> Result<Value, ApiError> {
+    require_hub(world, req)?;
+    if world.securityhub_administrator.as_deref() != Some(req.caller.as_str()) {
+        return Err(ApiError::of(
+            SVC,
+            "InvalidAccessException",
+            format!(
+                "Account {} is not an administrator for this organization",
+                req.caller
+            ),
+        ));
+    }
+    let members = (world.regions.get(&req.region))
+        .and_then(|r| r.hub_members.get(&req.caller))
+        .map_or(0, |m| m.len());
+    Ok(json!({
+        "AutoEnable": false,
+        "MemberAccountLimitReached": members >= MEMBER_ACCOUNT_LIMIT,
+        "AutoEnableStandards": "DEFAULT",
+        "OrganizationConfiguration": {"ConfigurationType": "LOCAL", "Status": "ENABLED"},
+    }))
 }
 
 fn invalid_input(message: impl Into<String>) -> ApiError {

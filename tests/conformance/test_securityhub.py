@@ -115,3 +115,20 @@ def test_throttling_is_limit_exceeded(sandbox):
     with pytest.raises(ClientError) as e:
         sandbox.client("securityhub", SECURITY).list_members()
     assert (error_code(e), status(e)) == ("LimitExceededException", 429)
+
+
+def test_describe_organization_configuration(sandbox):
+    hub = sandbox.client("securityhub", SECURITY)
+    conf = hub.describe_organization_configuration()
+    conf.pop("ResponseMetadata")
+    assert conf == {
+        "AutoEnable": False,
+        "MemberAccountLimitReached": False,
+        "AutoEnableStandards": "DEFAULT",
+        "OrganizationConfiguration": {"ConfigurationType": "LOCAL", "Status": "ENABLED"},
+    }
+    # The management account is not the delegated administrator.
+    with pytest.raises(ClientError) as e:
+        sandbox.client("securityhub", MANAGEMENT).describe_organization_configuration()
+    assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
+    assert e.value.response["Error"]["Message"] == f"Account {MANAGEMENT} is not an administrator for this organization"
