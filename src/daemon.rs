@@ -348,7 +348,7 @@ where
                 let a = &report.applied;
                 let detective = |change| a.count(Service::Detective, change, Outcome::Ok);
                 let (invited, removed) = (detective(Change::Invite), detective(Change::Remove));
-                let drift = report.drift;
+                let drift = report.drift();
                 tracing::info!(parent: span, result = r.as_str(), took = ?took, drift, invited, removed, failed = a.failed, "pass finished");
                 let status = format!(
                     "last pass {}: drift {drift}, {invited} invited, {removed} removed",

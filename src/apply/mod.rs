@@ -11,7 +11,6 @@ pub mod invitations;
 pub mod securityhub;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -68,12 +67,6 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::QuotaBlocked => "quota_blocked",
         }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -270,24 +270,24 @@ fn prune_refusal(
 }
 
 /// A member as a listing shows it: an account.
-trait Listed {
+trait HasAccount {
     fn account(&self) -> AccountId;
 }
 
-impl Listed for crate::observed::Member {
+impl HasAccount for crate::observed::Member {
     fn account(&self) -> AccountId {
         self.account_id
     }
 }
 
-impl Listed for crate::observed::HubMember {
+impl HasAccount for crate::observed::HubMember {
     fn account(&self) -> AccountId {
         self.account_id
     }
 }
 
 /// A target's members in account order, each once.
-fn by_account<M: Listed>(members: &[M]) -> Vec<&M> {
+fn by_account<M: HasAccount>(members: &[M]) -> Vec<&M> {
     let mut sorted: Vec<&M> = members.iter().collect();
     sorted.sort_by_key(|m| m.account());
     sorted.dedup_by_key(|m| m.account());
@@ -298,7 +298,7 @@ fn by_account<M: Listed>(members: &[M]) -> Vec<&M> {
 /// once, a merge join with no lookups: `declared` sees each declared account with its member,
 /// if listed. The target's own `administrator` is neither declared nor undeclared. Returns the
 /// undeclared members, in account order.
-fn merge_join<'m, M: Listed>(
+fn merge_join<'m, M: HasAccount>(
     desired: &DesiredState,
     members: &[&'m M],
     administrator: Option<AccountId>,

@@ -49,13 +49,6 @@ pub struct TargetPlan {
     pub plan: InvitationPlan,
 }
 
-impl TargetPlan {
-    /// The service whose invitations these are.
-    pub fn service(&self) -> Service {
-        self.target.service().unwrap_or(Service::Detective)
-    }
-}
-
 /// Plans every listing.
 pub fn plan_all(listings: Vec<Listing>, settings: &MemberSettings) -> Vec<TargetPlan> {
     listings
@@ -94,7 +87,6 @@ pub(super) async fn observe<D: DetectiveApi, H: SecurityHubApi, O: Organizations
         .filter_map(|p| Some((p.target.clone(), Unobserved::Aws(p.listed.clone().err()?))))
         .collect();
     PassReport {
-        drift: plans.iter().map(|p| p.plan.drift.len()).sum(),
         member: plans,
         observe_failures,
         effective: Some(desired.clone()),

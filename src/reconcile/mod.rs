@@ -49,14 +49,20 @@ pub struct PassReport {
     pub member: Vec<member::TargetPlan>,
     /// The desired state the pass worked to (organization accounts merged in).
     pub effective: Option<DesiredState>,
-    /// Pieces of drift seen (the plan's, or in member mode the invitations').
-    pub drift: usize,
 }
 
 impl PassReport {
     /// Whether the plan (either side's) makes any change.
     pub fn has_changes(&self) -> bool {
         self.plan.has_changes() || member::has_changes(&self.member)
+    }
+
+    /// Pieces of drift seen: the plan's, or in member mode the invitations'.
+    pub fn drift(&self) -> usize {
+        let graphs = self.plan.graphs.iter().map(|g| g.drift.len());
+        let hubs = self.plan.hubs.iter().map(|h| h.drift.len());
+        let member = self.member.iter().map(|p| p.plan.drift.len());
+        graphs.chain(hubs).chain(member).sum()
     }
 
     pub fn ok(&self) -> bool {
@@ -225,8 +231,6 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
     let s = survey(apis, Some(log), desired, &opts.plan, opts.concurrency).await?;
-    let drift = s.plan.graphs.iter().map(|g| g.drift.len()).sum::<usize>()
-        + s.plan.hubs.iter().map(|h| h.drift.len()).sum::<usize>();
     Ok(PassReport {
         plan: s.plan,
         observed: s.graphs,
@@ -234,7 +238,6 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         observe_failures: s.failures,
         org: s.org,
         effective: Some(s.desired),
-        drift,
         ..PassReport::default()
     })
 }
@@ -287,7 +290,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             invited: applied.joined(),
             removed: applied.left(),
             failed: applied.failed + report.observe_failures.len(),
-            drift: report.drift,
+            drift: report.drift(),
         },
         true,
     )?;

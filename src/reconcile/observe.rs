@@ -12,7 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use super::{Apis, OrgOutcome, OrgStatus};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, GraphRef};
-use crate::domain::{Region, Target};
+use crate::domain::{Region, Service, Target};
 use crate::eventlog::{EventLog, EventLogError};
 use crate::observed::{ObservedGraph, ObservedHub};
 use crate::org::{self, Expansion};
@@ -32,6 +32,9 @@ pub enum Unobserved {
     /// The organization was listed, but the selection names what it does not have.
     #[error("{0} (check `organization` in the desired state)")]
     Expansion(String),
+    /// The desired state names a service this muster has no client for.
+    #[error("muster has no {} client; the section cannot be observed", .0.title())]
+    NoClient(Service),
 }
 
 impl Unobserved {
@@ -41,6 +44,7 @@ impl Unobserved {
             Unobserved::Aws(e) => &e.code,
             Unobserved::NoGraph(_) => "NoGraph",
             Unobserved::Expansion(_) => "UnknownOrganizationalUnit",
+            Unobserved::NoClient(_) => "NoClient",
         }
     }
 
@@ -154,15 +158,9 @@ pub async fn observe_hubs<D, H: SecurityHubApi, O>(
         concurrency,
         |(service, region)| async move {
             let target = Target::Hub(service, region.clone());
+            // A failed listing is never an empty one.
             let Some(api) = apis.hub(service) else {
-                return (
-                    target,
-                    Ok(ObservedHub {
-                        service,
-                        region,
-                        members: Vec::new(),
-                    }),
-                );
+                return (target, Err(Unobserved::NoClient(service)));
             };
             let members = api.list_members(&region).await.map_err(Unobserved::from);
             let hub = |members| ObservedHub {
