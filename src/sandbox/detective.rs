@@ -22,7 +22,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(EMAIL_PATTERN).unwra
 static ACCOUNT_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+$").unwrap());
 
 const MAX_RESULTS_DEFAULT: usize = 100;
-const SVC: Service = Service::Detective;
+pub(super) const SVC: Service = Service::Detective;
 
 /// The operation a restJson1 request names by its method and path.
 pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
@@ -37,6 +37,11 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("PUT", "/invitation") => "AcceptInvitation",
         ("POST", "/invitation/removal") => "RejectInvitation",
         ("POST", "/membership/removal") => "DisassociateMembership",
+        ("POST", "/orgs/describeOrganizationConfiguration") => "DescribeOrganizationConfiguration",
+        ("POST", "/orgs/updateOrganizationConfiguration") => "UpdateOrganizationConfiguration",
+        ("POST", "/graph/datasources/list") => "ListDatasourcePackages",
+        ("POST", "/graph/datasources/update") => "UpdateDatasourcePackages",
+        ("POST", "/graph/datasources/get") => "BatchGetGraphMemberDatasources",
         _ => return None,
     };
     Some(op)
@@ -54,6 +59,16 @@ pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError>
         "ListInvitations" => list_invitations(world, req),
         "AcceptInvitation" | "RejectInvitation" | "DisassociateMembership" => {
             respond_to_invitation(world, req, op).map(Reply::from)
+        }
+        "DescribeOrganizationConfiguration" | "UpdateOrganizationConfiguration" => {
+            super::datasources::organization_configuration(world, req, op).map(Reply::from)
+        }
+        "ListDatasourcePackages" => super::datasources::list_packages(world, req),
+        "UpdateDatasourcePackages" => {
+            super::datasources::update_packages(world, req).map(Reply::from)
+        }
+        "BatchGetGraphMemberDatasources" => {
+            super::datasources::member_datasources(world, req).map(Reply::from)
         }
         _ => Err(ApiError::new(
             404,
@@ -74,7 +89,7 @@ fn invalid(v: &Validator) -> ApiError {
     ApiError::of(SVC, "ValidationException", v.message()).field("ErrorCode", code)
 }
 
-fn check(v: Validator) -> Result<(), ApiError> {
+pub(super) fn check(v: Validator) -> Result<(), ApiError> {
     v.finish(invalid)
 }
 
@@ -93,14 +108,17 @@ fn graph_and_ids<'a>(req: &Req<'a>) -> Result<(&'a str, Vec<String>), ApiError> 
     Ok((arn.unwrap_or_default(), ids))
 }
 
-fn graph_arn_member<'a>(v: &mut Validator, body: &'a Map<String, Value>) -> Option<&'a str> {
+pub(super) fn graph_arn_member<'a>(
+    v: &mut Validator,
+    body: &'a Map<String, Value>,
+) -> Option<&'a str> {
     let arn = v.string(body, "GraphArn", true)?;
     v.pattern("graphArn", arn, &GRAPH_ARN, GRAPH_ARN_PATTERN)
         .then_some(arn)
 }
 
 /// MaxResults and NextToken as every Detective list operation takes them.
-fn paging(v: &mut Validator, body: &Map<String, Value>) -> (usize, Option<String>) {
+pub(super) fn paging(v: &mut Validator, body: &Map<String, Value>) -> (usize, Option<String>) {
     let max = match v.integer(body, "MaxResults") {
         Some(n) => {
             v.range("maxResults", n, 1, 200);
@@ -115,7 +133,11 @@ fn paging(v: &mut Validator, body: &Map<String, Value>) -> (usize, Option<String
     (max, token)
 }
 
-fn open_token(req: &Req, scope: &str, token: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn open_token(
+    req: &Req,
+    scope: &str,
+    token: Option<String>,
+) -> Result<Option<String>, ApiError> {
     match token {
         None => Ok(None),
         Some(t) => req.tokens.open(scope, &t).map(Some).ok_or_else(|| {
@@ -130,11 +152,21 @@ fn open_token(req: &Req, scope: &str, token: Option<String>) -> Result<Option<St
 }
 
 fn account_ids(v: &mut Validator, body: &Map<String, Value>, name: &str) -> Vec<String> {
+    account_ids_up_to(v, body, name, 50)
+}
+
+/// A required list of account ids, 1 to `max` of them, each 12 digits.
+pub(super) fn account_ids_up_to(
+    v: &mut Validator,
+    body: &Map<String, Value>,
+    name: &str,
+    max: usize,
+) -> Vec<String> {
     let Some(list) = v.list(body, name, true) else {
         return Vec::new();
     };
     let path = super::wire::lower_first(name);
-    v.count(&path, list.len(), 1, 50);
+    v.count(&path, list.len(), 1, max);
     let mut ids = Vec::new();
     for (i, item) in list.iter().enumerate() {
         let p = format!("{path}.{}.member", i + 1);
@@ -155,7 +187,7 @@ fn not_found() -> ApiError {
     )
 }
 
-fn denied() -> ApiError {
+pub(super) fn denied() -> ApiError {
     ApiError::of(
         SVC,
         "AccessDeniedException",
@@ -168,7 +200,11 @@ fn conflict(message: &str) -> ApiError {
 }
 
 /// The caller's own graph, for the operations only its administrator may call.
-fn administered<'w>(world: &'w mut World, req: &Req, arn: &str) -> Result<&'w mut Graph, ApiError> {
+pub(super) fn administered<'w>(
+    world: &'w mut World,
+    req: &Req,
+    arn: &str,
+) -> Result<&'w mut Graph, ApiError> {
     let graph = world
         .regions
         .get_mut(&req.region)
@@ -356,15 +392,9 @@ fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             "The request attempted an invalid action: the account already has a behavior graph in this Region.",
         ));
     }
-    region.graphs.insert(
-        arn.clone(),
-        Graph {
-            arn: arn.clone(),
-            administrator: req.caller.clone(),
-            created_at: req.now,
-            members: Default::default(),
-        },
-    );
+    let graph = Graph::new(arn.clone(), &req.caller, req.now, &world.settings);
+    let region = world.region_mut(&req.region);
+    region.graphs.insert(arn.clone(), graph);
     Ok(json!({ "GraphArn": arn }))
 }
 

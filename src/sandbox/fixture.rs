@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::faults::{FaultConfig, Faults};
 use super::world::{
     graph_arn, is_account_id, is_region_name, stable_hash, Account, AccountState, DetectiveMember,
-    DetectiveStatus, Graph, HubMember, HubMemberStatus, InvitationType, Organization,
-    OrganizationalUnit, Parent, Settings, World,
+    DetectiveStatus, Graph, HubMember, HubMemberStatus, HubOrganization, InvitationType,
+    Organization, OrganizationalUnit, Parent, Settings, World, DATASOURCE_PACKAGES, INGEST_STATES,
 };
 
 /// Fixtures larger than this are refused rather than read into memory.
@@ -116,6 +116,32 @@ struct RawDetective {
     verification_delay_ms: u64,
     member_limit: Option<usize>,
     graph_volume_limit_bytes_per_day: Option<u64>,
+    /// Every graph's AutoEnable (the organization behavior graph's setting).
+    #[serde(default)]
+    auto_enable: bool,
+    /// Package states other than `STARTED` for every graph, e.g. `{EKS_AUDIT: STOPPED}`.
+    #[serde(default)]
+    datasource_packages: BTreeMap<String, String>,
+    /// Members whose data does not flow for a started package.
+    #[serde(default)]
+    not_ingesting: Vec<RawNotIngesting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotIngesting {
+    account_id: String,
+    package: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHubOrganization {
+    #[serde(default)]
+    auto_enable: bool,
+    auto_enable_standards: Option<String>,
+    configuration_type: Option<String>,
+    member_account_limit: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +165,8 @@ struct RawSecurityHub {
     enabled: Enabled,
     #[serde(default)]
     members: Vec<RawHubMember>,
+    /// The organization's configuration, the same in every region.
+    organization: Option<RawHubOrganization>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -381,7 +409,25 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         graph_volume_limit_bytes: det
             .graph_volume_limit_bytes_per_day
             .unwrap_or(super::world::DEFAULT_GRAPH_VOLUME_LIMIT_BYTES),
+        package_states: package_states(&det.datasource_packages, &mut problems),
+        detective_auto_enable: det.auto_enable,
+        not_ingesting: Default::default(),
     };
+    for (i, n) in det.not_ingesting.iter().enumerate() {
+        match known(&DATASOURCE_PACKAGES, &n.package) {
+            Some(p) => {
+                world
+                    .settings
+                    .not_ingesting
+                    .insert((n.account_id.clone(), p));
+            }
+            None => problems.push(format!(
+                "detective.not_ingesting[{i}].package: \"{}\" must be one of {}",
+                n.package,
+                DATASOURCE_PACKAGES.join(", ")
+            )),
+        }
+    }
     let graph_admins = det
         .graphs_for
         .clone()
@@ -455,6 +501,11 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         org_account(&world, "securityhub.administrator", a, &mut problems);
     }
     world.securityhub_administrator = sh.administrator.clone();
+    let hub_organization = sh
+        .organization
+        .as_ref()
+        .map(|o| hub_organization(o, &mut problems))
+        .unwrap_or_default();
     let enabled: Vec<String> = match &sh.enabled {
         Enabled::Unset => sh.administrator.iter().cloned().collect(),
         Enabled::Keyword(k) if k == "all" => world
@@ -474,6 +525,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
     };
     for region in &raw.regions {
         let r = world.region_mut(region);
+        r.hub_organization = hub_organization.clone();
         for id in &enabled {
             r.hubs.insert(id.clone(), now);
         }
@@ -528,17 +580,72 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
     }
 }
 
+/// The value among `allowed` that `s` names.
+fn known(allowed: &[&'static str], s: &str) -> Option<&'static str> {
+    allowed.iter().copied().find(|a| *a == s)
+}
+
+/// `detective.datasource_packages`: a state for any package but `DETECTIVE_CORE`.
+fn package_states(
+    raw: &BTreeMap<String, String>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<&'static str, &'static str> {
+    let mut out = BTreeMap::new();
+    for (package, state) in raw {
+        let at = format!("detective.datasource_packages.{package}");
+        match (known(&DATASOURCE_PACKAGES[1..], package), known(&INGEST_STATES, state)) {
+            (Some(p), Some(s)) => {
+                out.insert(p, s);
+            }
+            (None, _) => problems.push(format!(
+                "{at}: must be EKS_AUDIT or ASFF_SECURITYHUB_FINDING (DETECTIVE_CORE is always STARTED)"
+            )),
+            (_, None) => problems.push(format!(
+                "{at}: \"{state}\" must be one of {}",
+                INGEST_STATES.join(", ")
+            )),
+        }
+    }
+    out
+}
+
+/// `securityhub.organization`, checked; under `CENTRAL`, AutoEnable must be off.
+fn hub_organization(raw: &RawHubOrganization, problems: &mut Vec<String>) -> HubOrganization {
+    let mut o = HubOrganization {
+        auto_enable: raw.auto_enable,
+        ..HubOrganization::default()
+    };
+    if let Some(s) = &raw.auto_enable_standards {
+        match known(&["NONE", "DEFAULT"], s) {
+            Some(s) => o.auto_enable_standards = s,
+            None => problems.push(format!(
+                "securityhub.organization.auto_enable_standards: \"{s}\" must be NONE or DEFAULT"
+            )),
+        }
+    }
+    if let Some(t) = &raw.configuration_type {
+        match known(&["LOCAL", "CENTRAL"], t) {
+            Some(t) => o.configuration_type = t,
+            None => problems.push(format!(
+                "securityhub.organization.configuration_type: \"{t}\" must be LOCAL or CENTRAL"
+            )),
+        }
+    }
+    if o.configuration_type == "CENTRAL" && o.auto_enable {
+        problems.push(
+            "securityhub.organization: auto_enable must be false under CENTRAL configuration (Security Hub forces it off)".into(),
+        );
+    }
+    if let Some(n) = raw.member_account_limit {
+        o.member_account_limit = n;
+    }
+    o
+}
+
 fn add_graph(world: &mut World, region: &str, admin: &str, now: SystemTime) {
     let arn = graph_arn(region, admin);
-    world.region_mut(region).graphs.insert(
-        arn.clone(),
-        Graph {
-            arn,
-            administrator: admin.to_owned(),
-            created_at: now,
-            members: BTreeMap::new(),
-        },
-    );
+    let graph = Graph::new(arn.clone(), admin, now, &world.settings);
+    world.region_mut(region).graphs.insert(arn, graph);
 }
 
 /// What `muster sandbox --accounts N --regions ... --seed S` generates.

@@ -29,6 +29,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("GET", "/administrator") => "GetAdministratorAccount",
         ("POST", "/invitations/decline") => "DeclineInvitations",
         ("GET", "/organization/configuration") => "DescribeOrganizationConfiguration",
+        ("POST", "/organization/configuration") => "UpdateOrganizationConfiguration",
         _ => return None,
     };
     Some(op)
@@ -52,6 +53,7 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
         "GetAdministratorAccount" => administrator(world, req),
         "DeclineInvitations" => decline(world, req),
         "DescribeOrganizationConfiguration" => organization_configuration(world, req),
+        "UpdateOrganizationConfiguration" => update_organization(world, req),
         _ => Err(ApiError::new(
             404,
             "UnknownOperationException",
@@ -60,32 +62,95 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
     }
 }
 
-/// Members one administrator may have in a region, organization or not (Security Hub's quota).
-const MEMBER_ACCOUNT_LIMIT: usize = 10_000;
+/// Only the organization's Security Hub administrator may read or change its configuration.
+fn require_organization_administrator(world: &World, req: &Req) -> Result<(), ApiError> {
+    require_hub(world, req)?;
+    if world.securityhub_administrator.as_deref() == Some(req.caller.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::of(
+        SVC,
+        "InvalidAccessException",
+        format!(
+            "Account {} is not an administrator for this organization",
+            req.caller
+        ),
+    ))
+}
 
 /// The organization's Security Hub configuration in the region, as its delegated administrator
-/// sees it: local configuration, new accounts not enabled automatically, default standards.
+/// sees it.
 fn organization_configuration(world: &World, req: &Req) -> Result<Value, ApiError> {
-    require_hub(world, req)?;
-    if world.securityhub_administrator.as_deref() != Some(req.caller.as_str()) {
-        return Err(ApiError::of(
-            SVC,
-            "InvalidAccessException",
-            format!(
-                "Account {} is not an administrator for this organization",
-                req.caller
-            ),
-        ));
-    }
-    let members = (world.regions.get(&req.region))
+    require_organization_administrator(world, req)?;
+    let region = world.regions.get(&req.region);
+    let o = region
+        .map(|r| r.hub_organization.clone())
+        .unwrap_or_default();
+    let members = region
         .and_then(|r| r.hub_members.get(&req.caller))
         .map_or(0, |m| m.len());
     Ok(json!({
-        "AutoEnable": false,
-        "MemberAccountLimitReached": members >= MEMBER_ACCOUNT_LIMIT,
-        "AutoEnableStandards": "DEFAULT",
-        "OrganizationConfiguration": {"ConfigurationType": "LOCAL", "Status": "ENABLED"},
+        "AutoEnable": o.auto_enable,
+        "MemberAccountLimitReached": members >= o.member_account_limit,
+        "AutoEnableStandards": o.auto_enable_standards,
+        "OrganizationConfiguration": {"ConfigurationType": o.configuration_type, "Status": "ENABLED"},
     }))
+}
+
+/// UpdateOrganizationConfiguration: AutoEnable (required), AutoEnableStandards and the
+/// configuration type. Under `CENTRAL` configuration Security Hub keeps AutoEnable off and
+/// standards `NONE`: asking for anything else is refused.
+fn update_organization(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let auto_enable = v.boolean(req.body, "AutoEnable");
+    if auto_enable.is_none() && !req.body.contains_key("AutoEnable") {
+        v.required("autoEnable");
+    }
+    let standards = v.string(req.body, "AutoEnableStandards", false);
+    if let Some(s) = standards {
+        v.one_of("autoEnableStandards", s, &["NONE", "DEFAULT"]);
+    }
+    let mut configuration_type = None;
+    if let Some(c) = req.body.get("OrganizationConfiguration") {
+        if let Some(c) = v.object(c, "organizationConfiguration") {
+            if let Some(t) = v.string(c, "ConfigurationType", false) {
+                if v.one_of(
+                    "organizationConfiguration.configurationType",
+                    t,
+                    &["CENTRAL", "LOCAL"],
+                ) {
+                    configuration_type = Some(if t == "CENTRAL" { "CENTRAL" } else { "LOCAL" });
+                }
+            }
+            if let Some(st) = v.string(c, "Status", false) {
+                v.one_of(
+                    "organizationConfiguration.status",
+                    st,
+                    &["PENDING", "ENABLED", "FAILED", "DISABLED"],
+                );
+            }
+        }
+    }
+    check(v)?;
+    require_organization_administrator(world, req)?;
+    let o = &mut world.region_mut(&req.region).hub_organization;
+    let kind = configuration_type.unwrap_or(o.configuration_type);
+    let auto_enable = auto_enable.unwrap_or_default();
+    let standards = match standards {
+        Some("NONE") => "NONE",
+        Some(_) => "DEFAULT",
+        None if kind == "CENTRAL" => "NONE",
+        None => o.auto_enable_standards,
+    };
+    if kind == "CENTRAL" && (auto_enable || standards != "NONE") {
+        return Err(invalid_input(
+            "AutoEnable must be false and AutoEnableStandards NONE when the organization uses central configuration",
+        ));
+    }
+    o.configuration_type = kind;
+    o.auto_enable = auto_enable;
+    o.auto_enable_standards = standards;
+    Ok(json!({}))
 }
 
 fn invalid_input(message: impl Into<String>) -> ApiError {
@@ -279,6 +344,8 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             )
         })
         .collect();
+    let limit = (world.regions.get(&req.region))
+        .map_or(10_000, |r| r.hub_organization.member_account_limit);
     let members = members_of(world, req);
     let mut out = Vec::new();
     for (i, (id, email)) in accounts.into_iter().enumerate() {
@@ -318,6 +385,11 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
                     "Operation failed: the account is already a member",
                 ));
             }
+        } else if members.len() >= limit {
+            out.push(unprocessed(
+                &id,
+                "Operation failed: the administrator account has reached its member account limit",
+            ));
         } else {
             let (status, organization_managed) = if org_active[i] {
                 (HubMemberStatus::Enabled, true)

@@ -169,12 +169,71 @@ pub struct DetectiveMember {
     pub pending: Option<PendingVerification>,
 }
 
+/// Detective's data-source packages, as the model's `DatasourcePackage` enum names them.
+pub const DATASOURCE_PACKAGES: [&str; 3] =
+    ["DETECTIVE_CORE", "EKS_AUDIT", "ASFF_SECURITYHUB_FINDING"];
+/// The model's `DatasourcePackageIngestState`.
+pub const INGEST_STATES: [&str; 3] = ["STARTED", "STOPPED", "DISABLED"];
+
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub arn: String,
     pub administrator: String,
     pub created_at: SystemTime,
     pub members: BTreeMap<String, DetectiveMember>,
+    /// The organization behavior graph's AutoEnable (DescribeOrganizationConfiguration).
+    pub auto_enable: bool,
+    /// Every package with its ingest state and when it last changed. `DETECTIVE_CORE` is
+    /// always `STARTED`; the others start only by UpdateDatasourcePackages, and nothing in the
+    /// API stops them.
+    pub packages: BTreeMap<&'static str, (&'static str, SystemTime)>,
+}
+
+impl Graph {
+    /// A new graph of `administrator`'s, with the world's default packages and AutoEnable.
+    pub fn new(arn: String, administrator: &str, now: SystemTime, settings: &Settings) -> Self {
+        let packages = DATASOURCE_PACKAGES
+            .iter()
+            .map(|p| {
+                let state = match settings.package_states.get(p) {
+                    Some(s) if *p != "DETECTIVE_CORE" => *s,
+                    _ => "STARTED",
+                };
+                (*p, (state, now))
+            })
+            .collect();
+        Graph {
+            arn,
+            administrator: administrator.to_owned(),
+            created_at: now,
+            members: BTreeMap::new(),
+            auto_enable: settings.detective_auto_enable,
+            packages,
+        }
+    }
+}
+
+/// The organization's Security Hub configuration in one region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubOrganization {
+    pub auto_enable: bool,
+    /// `NONE` or `DEFAULT`.
+    pub auto_enable_standards: &'static str,
+    /// `LOCAL` or `CENTRAL`; under `CENTRAL`, AutoEnable is off and standards `NONE`.
+    pub configuration_type: &'static str,
+    /// Members an administrator may have in the region.
+    pub member_account_limit: usize,
+}
+
+impl Default for HubOrganization {
+    fn default() -> Self {
+        HubOrganization {
+            auto_enable: false,
+            auto_enable_standards: "DEFAULT",
+            configuration_type: "LOCAL",
+            member_account_limit: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +295,8 @@ pub struct Region {
     pub hub_members: BTreeMap<String, BTreeMap<String, HubMember>>,
     /// Graph ARNs with members whose verification has not settled, so reads stay cheap.
     pub pending: Vec<(String, String)>,
+    /// The organization's Security Hub configuration here.
+    pub hub_organization: HubOrganization,
 }
 
 impl Region {
@@ -251,6 +312,13 @@ pub struct Settings {
     pub verification_delay: Duration,
     pub graph_member_limit: usize,
     pub graph_volume_limit_bytes: u64,
+    /// New graphs' package states other than `STARTED`.
+    pub package_states: BTreeMap<&'static str, &'static str>,
+    /// New graphs' AutoEnable.
+    pub detective_auto_enable: bool,
+    /// (member account, package) pairs whose data does not flow although the graph's package
+    /// is started: the member's latest ingest state is `STOPPED`.
+    pub not_ingesting: std::collections::BTreeSet<(String, &'static str)>,
 }
 
 impl Default for Settings {
@@ -259,6 +327,9 @@ impl Default for Settings {
             verification_delay: Duration::ZERO,
             graph_member_limit: DEFAULT_GRAPH_MEMBER_LIMIT,
             graph_volume_limit_bytes: DEFAULT_GRAPH_VOLUME_LIMIT_BYTES,
+            package_states: BTreeMap::new(),
+            detective_auto_enable: false,
+            not_ingesting: Default::default(),
         }
     }
 }
@@ -441,12 +512,7 @@ mod tests {
         );
         let arn = graph_arn("us-east-1", "111111111111");
         let now = SystemTime::now();
-        let mut g = Graph {
-            arn: arn.clone(),
-            administrator: "111111111111".into(),
-            created_at: now,
-            members: BTreeMap::new(),
-        };
+        let mut g = Graph::new(arn.clone(), "111111111111", now, &Settings::default());
         for (id, email) in [
             ("222222222222", "A@example.com"),
             ("333333333333", "b@example.com"),
