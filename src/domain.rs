@@ -201,6 +201,40 @@ impl fmt::Display for Service {
     }
 }
 
+/// One of Detective's data-source packages (the model's `DatasourcePackage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Package {
+    /// Always on in every graph.
+    DetectiveCore,
+    EksAudit,
+    AsffSecurityhubFinding,
+}
+
+impl Package {
+    pub const ALL: [Package; 3] = [
+        Package::DetectiveCore,
+        Package::EksAudit,
+        Package::AsffSecurityhubFinding,
+    ];
+    /// As the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Package::DetectiveCore => "DETECTIVE_CORE",
+            Package::EksAudit => "EKS_AUDIT",
+            Package::AsffSecurityhubFinding => "ASFF_SECURITYHUB_FINDING",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl fmt::Display for Package {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a pass observes, plans for and writes to: one behavior graph, one region of Security
 /// Hub (or of a service of its shape), one region's invitations to a member account, or the
 /// organization. Its `Display` is the name events, logs and `events --graph` use (the event

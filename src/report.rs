@@ -65,7 +65,14 @@ fn drift_text(drift: &[Drift]) -> String {
     drift
         .iter()
         .filter(|d| d.kind != DriftKind::Missing)
-        .map(|d| format!("  ! {:<19} {}  {}\n", d.kind.as_str(), d.account, d.detail))
+        .map(|d| {
+            format!(
+                "  ! {:<19} {}  {}\n",
+                d.kind.as_str(),
+                d.account_shown(),
+                d.detail
+            )
+        })
         .collect()
 }
 
@@ -156,7 +163,7 @@ pub fn plan_json(
                 "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
             })).collect::<Vec<_>>(),
             "remove": g.remove.iter().map(|(id, why)| json!({"account": id.to_string(), "reason": why.as_str()})).collect::<Vec<_>>(),
-            "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+            "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
             "prune_refused": g.prune_refused,
         })).collect::<Vec<_>>(),
         "failures": failures.iter().map(|(g, e)| json!({"graph": g.to_string(), "code": e.code(), "message": e.message()})).collect::<Vec<_>>(),
@@ -180,7 +187,7 @@ fn hub_json(h: &HubPlan, desired: &DesiredState) -> Value {
         })).collect::<Vec<_>>(),
         "invite": h.invite.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "remove": h.remove.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+        "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
         "prune_refused": h.prune_refused,
     })
 }
@@ -211,7 +218,12 @@ pub fn member_plan_text(plans: &[TargetPlan]) -> String {
             out += &format!("  - decline  {}\n", i.administrator);
         }
         for d in &p.drift {
-            out += &format!("  ! {:<24} {}  {}\n", d.kind.as_str(), d.account, d.detail);
+            out += &format!(
+                "  ! {:<24} {}  {}\n",
+                d.kind.as_str(),
+                d.account_shown(),
+                d.detail
+            );
         }
         accept += p.accept.len();
         decline += p.decline.len();
@@ -236,7 +248,7 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
                 "invitations": list.len(),
                 "accept": ids(&t.plan.accept),
                 "decline": ids(&t.plan.decline),
-                "drift": t.plan.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.to_string(), "detail": d.detail})).collect::<Vec<_>>(),
+                "drift": t.plan.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
             }),
         })
         .collect();

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{AccountId, Email, GraphArn, Region, Service, Target, EMAIL_MAX_CHARS};
+use crate::domain::{
+    AccountId, Email, GraphArn, Package, Region, Service, Target, EMAIL_MAX_CHARS,
+};
 use yaml::{Kind, Node, Pos};
 
 /// Files larger than this are refused: a desired state is a list of accounts, not a dump.
@@ -83,6 +85,41 @@ pub struct DetectiveSettings {
     pub message: Option<String>,
     pub disable_email_notification: bool,
     pub prune: bool,
+    /// The organization behavior graph's settings, checked on every graph when declared.
+    pub organization: Option<AutoEnable>,
+    /// The data-source packages every graph must ingest, `DETECTIVE_CORE` among them, when
+    /// declared: checked on each graph and, for its `ENABLED` declared members, per member.
+    pub datasource_packages: Option<BTreeSet<Package>>,
+}
+
+/// A service's organization configuration as declared: whether new organization accounts are
+/// enabled automatically and (Security Hub) with which standards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoEnable {
+    pub auto_enable: bool,
+    /// Security Hub's AutoEnableStandards, `NONE` or `DEFAULT`, when declared.
+    pub standards: Option<Standards>,
+}
+
+/// Security Hub's `AutoEnableStandards`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standards {
+    None,
+    Default,
+}
+
+impl Standards {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standards::None => "NONE",
+            Standards::Default => "DEFAULT",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Standards::None, Standards::Default]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// Membership of a service of Security Hub's shape (`Service::HUBS`) over the same accounts.
@@ -91,6 +128,8 @@ pub struct HubSettings {
     /// The regions whose hub must have the accounts as members.
     pub regions: Vec<Region>,
     pub prune: bool,
+    /// The organization's configuration in each region, when declared.
+    pub organization: Option<AutoEnable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +141,9 @@ pub struct DesiredState {
     pub hubs: BTreeMap<Service, HubSettings>,
     /// Accounts to take from AWS Organizations, merged with `accounts` at every pass.
     pub organization: Option<OrganizationSettings>,
+    /// The account expected to be the organization's delegated administrator of every service
+    /// declared (`organization.delegated_administrator`).
+    pub delegated_administrator: Option<AccountId>,
     /// Present for a muster that runs in a member account: it watches the invitations the
     /// account receives instead of managing members.
     pub member: Option<MemberSettings>,
@@ -319,6 +361,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
             detective: c.detective.map(|(d, _)| d).unwrap_or_default(),
             hubs: c.hubs.into_iter().map(|(k, (s, _))| (k, s)).collect(),
             organization: c.organization,
+            delegated_administrator: c.delegated_administrator,
             member: c.member.map(|(m, _)| m),
             digest: format!("{:x}", hasher.finalize()),
             files: Vec::new(),
@@ -340,7 +383,12 @@ fn top_keys() -> Vec<&'static str> {
     );
     before.into_iter().chain(hubs).chain(after).collect()
 }
-const ORGANIZATION_KEYS: &[&str] = &["include", "exclude", "include_management_account"];
+const ORGANIZATION_KEYS: &[&str] = &[
+    "include",
+    "exclude",
+    "include_management_account",
+    "delegated_administrator",
+];
 const INCLUDE_KEYS: &[&str] = &["ou", "root", "recursive"];
 const EXCLUDE_KEYS: &[&str] = &["accounts", "ous"];
 const MEMBER_KEYS: &[&str] = &[
@@ -351,9 +399,18 @@ const MEMBER_KEYS: &[&str] = &[
     "accept",
     "decline_unexpected",
 ];
-const HUB_KEYS: &[&str] = &["regions", "prune"];
+const HUB_KEYS: &[&str] = &["regions", "prune", "organization"];
+const DETECTIVE_ORGANIZATION_KEYS: &[&str] = &["auto_enable"];
+const HUB_ORGANIZATION_KEYS: &[&str] = &["auto_enable", "auto_enable_standards"];
 const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];
-const DETECTIVE_KEYS: &[&str] = &["graphs", "message", "disable_email_notification", "prune"];
+const DETECTIVE_KEYS: &[&str] = &[
+    "graphs",
+    "message",
+    "disable_email_notification",
+    "prune",
+    "organization",
+    "datasource_packages",
+];
 const GRAPH_KEYS: &[&str] = &["region", "arn"];
 
 #[derive(Default)]
@@ -364,6 +421,9 @@ struct Checker {
     detective: Option<(DetectiveSettings, Source)>,
     hubs: BTreeMap<Service, (HubSettings, Source)>,
     organization: Option<OrganizationSettings>,
+    delegated_administrator: Option<AccountId>,
+    /// Where the `organization` section was first given.
+    organization_at: Option<Source>,
     member: Option<(MemberSettings, Source)>,
     /// Where `accounts` was first given (member mode takes none).
     accounts_at: Option<Source>,
@@ -685,6 +745,8 @@ impl Checker {
                 },
                 "disable_email_notification" => d.disable_email_notification = self.boolean(key, v),
                 "prune" => d.prune = self.boolean(key, v),
+                "organization" => d.organization = self.auto_enable(Service::Detective, v),
+                "datasource_packages" => d.datasource_packages = self.packages(v),
                 _ => {}
             }
         }
@@ -704,6 +766,7 @@ impl Checker {
             match key {
                 "regions" => s.regions = self.regions(v),
                 "prune" => s.prune = self.boolean(key, v),
+                "organization" => s.organization = self.auto_enable(service, v),
                 _ => {}
             }
         }
@@ -714,21 +777,28 @@ impl Checker {
     }
 
     fn check_organization(&mut self, node: &Node) {
-        let first = self.organization.as_ref().map(|o| o.source.to_string());
+        let first = self.organization_at.as_ref().map(|o| o.to_string());
         let Some(fields) = self.section(node, "organization", ORGANIZATION_KEYS, first) else {
             return;
         };
+        self.organization_at = Some(self.source(node.pos));
         let mut sel = Selection::default();
         let mut include_at: Vec<(String, Pos)> = Vec::new();
         let mut exclude_ous_at: Vec<(String, Pos)> = Vec::new();
         let include_given = fields.iter().any(|(k, _)| *k == "include");
+        let only_delegation = fields.len() == 1 && fields[0].0 == "delegated_administrator";
         for (key, v) in fields {
             match key {
                 "include" => self.check_includes(v, &mut sel, &mut include_at),
                 "exclude" => self.check_excludes(v, &mut sel, &mut exclude_ous_at),
                 "include_management_account" => sel.include_management = self.boolean(key, v),
+                "delegated_administrator" => self.delegated_administrator = self.account_id(v),
                 _ => {}
             }
+        }
+        if only_delegation {
+            // Only the delegated administrator: no accounts come from the organization.
+            return;
         }
         self.require(node, include_given, "`organization` needs `include`: the OUs (`{ou: ou-..., recursive: true}`) or the root (`{root: true}`) whose accounts are desired");
         for (id, pos) in &exclude_ous_at {
@@ -1001,6 +1071,69 @@ impl Checker {
             }
         }
         out
+    }
+
+    /// A service's `organization: {auto_enable, auto_enable_standards}` (standards for Security
+    /// Hub's shape only).
+    fn auto_enable(&mut self, service: Service, node: &Node) -> Option<AutoEnable> {
+        let (keys, what) = match service {
+            Service::Detective => (DETECTIVE_ORGANIZATION_KEYS, "`detective.organization`"),
+            _ => (HUB_ORGANIZATION_KEYS, "`securityhub.organization`"),
+        };
+        let fields = self.entries(node, what, keys);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return None;
+        }
+        let mut out = AutoEnable {
+            auto_enable: false,
+            standards: None,
+        };
+        let given = fields.iter().any(|(k, _)| *k == "auto_enable");
+        for (key, v) in fields {
+            match key {
+                "auto_enable" => out.auto_enable = self.boolean(key, v),
+                "auto_enable_standards" => match v.scalar().and_then(Standards::parse) {
+                    Some(s) => out.standards = Some(s),
+                    _ => self.at(
+                        v.pos,
+                        format!(
+                            "`auto_enable_standards` must be NONE or DEFAULT, not {}",
+                            v.describe()
+                        ),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        let needs = format!("{what} needs `auto_enable`: whether new organization accounts are enabled automatically (`auto_enable: true`)");
+        self.require(node, given, &needs);
+        given.then_some(out)
+    }
+
+    /// `detective.datasource_packages`: packages of the model, none twice; `DETECTIVE_CORE` is
+    /// always among them.
+    fn packages(&mut self, node: &Node) -> Option<BTreeSet<Package>> {
+        let names = Package::ALL.map(Package::as_str).join(", ");
+        let of = format!("a list of data-source packages ({names})");
+        let items = self.list_of(node, "`datasource_packages`", &of)?;
+        let mut out = BTreeSet::from([Package::DetectiveCore]);
+        let mut seen = BTreeSet::new();
+        for item in items {
+            match item.scalar().and_then(Package::parse) {
+                Some(p) if !seen.insert(p) => self.at(item.pos, format!("{p} is listed twice")),
+                Some(p) => {
+                    out.insert(p);
+                }
+                None => self.at(
+                    item.pos,
+                    format!(
+                        "{} is not a data-source package; Detective has {names}",
+                        item.describe()
+                    ),
+                ),
+            }
+        }
+        Some(out)
     }
 
     fn boolean(&mut self, key: &str, v: &Node) -> bool {

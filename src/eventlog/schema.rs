@@ -26,6 +26,8 @@ pub enum EventKind {
     },
     DriftObserved {
         graph: String,
+        /// Empty (and left out on disk) for drift in a target's own setting.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         account: String,
         kind: String,
         detail: String,
@@ -86,6 +88,7 @@ pub enum EventKind {
     /// Drift recorded earlier that a later pass no longer sees.
     DriftResolved {
         graph: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         account: String,
         kind: String,
     },

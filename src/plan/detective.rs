@@ -61,7 +61,7 @@ impl Declared {
     fn note(&mut self, kind: DriftKind, account: AccountId, detail: impl Into<Cow<'static, str>>) {
         self.drift.push(Drift {
             kind,
-            account,
+            account: Some(account),
             detail: detail.into(),
         });
     }
@@ -157,7 +157,7 @@ fn plan_graph(cx: Planning<'_>, graph: &ObservedGraph) -> GraphPlan {
         };
         drift.push(Drift {
             kind,
-            account: id,
+            account: Some(id),
             detail: detail.into(),
         });
     }

@@ -37,7 +37,7 @@ pub fn plan_invitations(
             (InvitationStatus::Open, false) => {
                 out.drift.push(Drift {
                     kind: DriftKind::UnexpectedAdministrator,
-                    account: i.administrator,
+                    account: Some(i.administrator),
                     detail: "an invitation from an administrator not in expected_administrators"
                         .into(),
                 });
@@ -47,7 +47,7 @@ pub fn plan_invitations(
             }
             (InvitationStatus::Accepted, false) => out.drift.push(Drift {
                 kind: DriftKind::UnexpectedAdministrator,
-                account: i.administrator,
+                account: Some(i.administrator),
                 detail: "a membership with an administrator not in expected_administrators (muster does not leave it; disassociate by hand if it is wrong)".into(),
             }),
             _ => {}
@@ -74,7 +74,7 @@ pub fn plan_invitations(
         } else {
             out.drift.push(Drift {
                 kind: DriftKind::InvitationOpen,
-                account: i.administrator,
+                account: Some(i.administrator),
                 detail: if settings.accept {
                     "an open invitation from an expected administrator, not accepted: this account already has a Security Hub administrator".into()
                 } else {
@@ -133,13 +133,13 @@ mod tests {
         let p = plan_invitations(Service::Detective, &list, &settings(true, true));
         assert_eq!(admins(&p.accept), [id(1), id(2)]);
         assert_eq!(admins(&p.decline), [id(3)], "never an accepted membership");
-        let kinds: Vec<(DriftKind, AccountId)> =
+        let kinds: Vec<(DriftKind, Option<AccountId>)> =
             p.drift.iter().map(|d| (d.kind, d.account)).collect();
         assert_eq!(
             kinds,
             [
-                (DriftKind::UnexpectedAdministrator, id(3)),
-                (DriftKind::UnexpectedAdministrator, id(4))
+                (DriftKind::UnexpectedAdministrator, Some(id(3))),
+                (DriftKind::UnexpectedAdministrator, Some(id(4)))
             ]
         );
         let p = plan_invitations(Service::Detective, &list, &settings(false, false));

@@ -112,9 +112,23 @@ impl fmt::Display for DriftKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
     pub kind: DriftKind,
-    pub account: AccountId,
+    /// The account it is about; `None` for a target's own setting (AutoEnable, a package).
+    pub account: Option<AccountId>,
     /// For humans; never contains an email address.
     pub detail: Cow<'static, str>,
+}
+
+impl Drift {
+    /// The account as events store it: its 12 digits, or empty for a target's own setting.
+    pub fn account_name(&self) -> String {
+        self.account.map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// The account as plan output shows it: its 12 digits, or `-`.
+    pub fn account_shown(&self) -> String {
+        self.account
+            .map_or_else(|| "-".to_owned(), |a| a.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +353,7 @@ fn prune(
     } = cx;
     drift.extend(undeclared.iter().map(|id| Drift {
         kind: DriftKind::Undeclared,
-        account: *id,
+        account: Some(*id),
         detail: "a member the desired state does not declare".into(),
     }));
     if !on || undeclared.is_empty() {
@@ -365,7 +379,7 @@ fn pending(cx: Planning<'_>, account: AccountId, since: Option<SystemTime>) -> O
         .unwrap_or_default();
     (waited > cx.settings.pending_invitation_after).then(|| Drift {
         kind: DriftKind::PendingTooLong,
-        account,
+        account: Some(account),
         detail: format!(
             "invited {} days ago and not accepted (only the member account can accept)",
             waited.as_secs() / 86_400

@@ -67,7 +67,7 @@ fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
         };
         drift.push(Drift {
             kind,
-            account: id,
+            account: Some(id),
             detail: detail.into(),
         });
         if create_it {

@@ -154,11 +154,7 @@ fn record_drift(
     for (target, drift) in drifts {
         let target = target.to_string();
         for d in drift.iter() {
-            let key = (
-                target.clone(),
-                d.account.to_string(),
-                d.kind.as_str().to_owned(),
-            );
+            let key = (target.clone(), d.account_name(), d.kind.as_str().to_owned());
             if !projection.drift.contains(&key) {
                 record(
                     EventKind::DriftObserved {

@@ -407,10 +407,8 @@ async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_cal
         region.graphs.insert(
             arn.clone(),
             Graph {
-                arn,
-                administrator: "999999999999".into(),
-                created_at: now,
                 members,
+                ..Graph::new(arn, "999999999999", now, &Default::default())
             },
         );
         region

@@ -79,12 +79,7 @@ impl Harness {
             for i in 1..=GRAPHS {
                 let admin = detective_admin(i);
                 let arn = graph_arn(REGION, &admin);
-                let mut g = Graph {
-                    arn: arn.clone(),
-                    administrator: admin,
-                    created_at: now,
-                    members: Default::default(),
-                };
+                let mut g = Graph::new(arn.clone(), &admin, now, &Default::default());
                 g.members.insert(
                     MEMBER.into(),
                     DetectiveMember {

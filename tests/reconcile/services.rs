@@ -350,7 +350,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
         assert!(hub
             .drift
             .iter()
-            .any(|d| d.kind == DriftKind::Undeclared && d.account.to_string() == stray));
+            .any(|d| d.kind == DriftKind::Undeclared && d.account_name() == stray));
         assert!(
             hub.prune_refused
                 .as_deref()
@@ -465,7 +465,7 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     let kinds: Vec<(String, DriftKind)> = hub
         .drift
         .iter()
-        .map(|d| (d.account.to_string(), d.kind))
+        .map(|d| (d.account_name(), d.kind))
         .collect();
     assert_eq!(
         kinds,
