@@ -186,6 +186,14 @@ impl Service {
 }
 
 impl Service {
+    /// Its service principal, as Organizations names it (`ListDelegatedAdministrators`).
+    pub fn principal(self) -> &'static str {
+        match self {
+            Service::Detective => "detective.amazonaws.com",
+            Service::SecurityHub => "securityhub.amazonaws.com",
+        }
+    }
+
     /// How people read its name: `Security Hub`.
     pub fn title(self) -> &'static str {
         match self {
@@ -248,6 +256,9 @@ pub enum Target {
     /// A region's members of a service of Security Hub's shape (`Service::HUBS`).
     Hub(Service, Region),
     Invitations(Service, Region),
+    /// A region's organization configuration of a service: the delegated administrator,
+    /// AutoEnable and (Detective) the graph's data-source packages.
+    Configuration(Service, Region),
     Organization,
 }
 
@@ -256,7 +267,7 @@ impl Target {
     pub fn service(&self) -> Option<Service> {
         match self {
             Target::Graph(_) | Target::GraphIn(_) => Some(Service::Detective),
-            Target::Hub(s, _) | Target::Invitations(s, _) => Some(*s),
+            Target::Hub(s, _) | Target::Invitations(s, _) | Target::Configuration(s, _) => Some(*s),
             Target::Organization => None,
         }
     }
@@ -265,7 +276,10 @@ impl Target {
     pub fn region(&self) -> Option<Region> {
         match self {
             Target::Graph(arn) => Some(arn.region()),
-            Target::GraphIn(r) | Target::Hub(_, r) | Target::Invitations(_, r) => Some(r.clone()),
+            Target::GraphIn(r)
+            | Target::Hub(_, r)
+            | Target::Invitations(_, r)
+            | Target::Configuration(_, r) => Some(r.clone()),
             Target::Organization => None,
         }
     }
@@ -278,6 +292,9 @@ impl fmt::Display for Target {
             Target::GraphIn(region) => write!(f, "the graph in {region}"),
             Target::Hub(service, region) => write!(f, "{service}:{region}"),
             Target::Invitations(service, region) => write!(f, "{service}-invitations:{region}"),
+            Target::Configuration(service, region) => {
+                write!(f, "{service}-configuration:{region}")
+            }
             Target::Organization => f.write_str("organization"),
         }
     }
@@ -333,7 +350,8 @@ mod tests {
             Target::Graph(arn.clone()),
             Target::Hub(Service::SecurityHub, region.clone()),
             Target::Invitations(Service::Detective, region.clone()),
-            Target::Invitations(Service::SecurityHub, region),
+            Target::Invitations(Service::SecurityHub, region.clone()),
+            Target::Configuration(Service::Detective, region),
             Target::Organization,
         ]
         .iter()
@@ -346,6 +364,7 @@ mod tests {
                 "securityhub:us-east-1",
                 "detective-invitations:us-east-1",
                 "securityhub-invitations:us-east-1",
+                "detective-configuration:us-east-1",
                 "organization"
             ]
         );

@@ -14,7 +14,7 @@ use prometheus::{
 };
 
 use crate::domain::Service;
-use crate::plan::drift_kinds;
+use crate::plan::{configuration_kinds, drift_kinds};
 pub use crate::reconcile::gauges::Gauges;
 use crate::reconcile::gauges::{status_labels, TargetGauges};
 pub use crate::reconcile::PassResult;
@@ -306,7 +306,10 @@ impl Metrics {
         for status in status_labels(*service) {
             let _ = self.members.remove_label_values(&[s, r, g, status]);
         }
-        for kind in drift_kinds(*service) {
+        for kind in drift_kinds(*service)
+            .iter()
+            .chain(configuration_kinds(*service))
+        {
             let _ = self.drift.remove_label_values(&[s, r, g, kind.as_str()]);
         }
     }

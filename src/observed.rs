@@ -2,10 +2,11 @@
 //! members, the organization's units and accounts, a member account's invitations. Built only
 //! by `aws` from validated responses; read by `plan`, `org` and `reconcile`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::domain::{AccountId, Email, GraphArn, Region, Service};
+use crate::domain::{AccountId, Email, GraphArn, Package, Region, Service};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MemberStatus {
@@ -196,6 +197,87 @@ pub struct ObservedGraph {
     pub members: Vec<Member>,
 }
 
+/// A data-source package's ingest state (the model's `DatasourcePackageIngestState`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IngestState {
+    Started,
+    Stopped,
+    Disabled,
+    /// A state this muster does not know: not `STARTED`, reported.
+    Other(String),
+}
+
+impl IngestState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "STARTED" => IngestState::Started,
+            "STOPPED" => IngestState::Stopped,
+            "DISABLED" => IngestState::Disabled,
+            other => IngestState::Other(other.to_owned()),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            IngestState::Started => "STARTED",
+            IngestState::Stopped => "STOPPED",
+            IngestState::Disabled => "DISABLED",
+            IngestState::Other(s) => s,
+        }
+    }
+}
+
+/// What an organization-configuration read (Detective's or Security Hub's
+/// DescribeOrganizationConfiguration) answered: the configuration, or that the caller is not
+/// the organization's administrator there (with the service's message).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Administration<T> {
+    Administrator(T),
+    NotAdministrator(String),
+}
+
+impl<T> Administration<T> {
+    pub fn is_administrator(&self) -> bool {
+        matches!(self, Administration::Administrator(_))
+    }
+}
+
+/// A service's organization configuration in a region, as its administrator reads it
+/// (DescribeOrganizationConfiguration; Detective's answers AutoEnable only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgConfiguration {
+    pub auto_enable: bool,
+    /// Security Hub's AutoEnableStandards as sent (`NONE`, `DEFAULT`), if sent.
+    pub standards: Option<String>,
+    /// Security Hub: the administrator has as many members as the region allows.
+    pub member_limit_reached: bool,
+    /// Security Hub's ConfigurationType `CENTRAL`: AutoEnable is then forced off.
+    pub central: bool,
+}
+
+/// One region's organization configuration of a service, read only as far as the desired
+/// state declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedConfiguration {
+    pub service: Service,
+    pub region: Region,
+    /// Detective: the graph whose configuration it is.
+    pub graph: Option<GraphArn>,
+    /// DescribeOrganizationConfiguration, when the service's `organization` is declared.
+    pub organization: Option<Administration<OrgConfiguration>>,
+    /// Detective's ListDatasourcePackages, when `datasource_packages` is declared.
+    pub packages: Option<BTreeMap<Package, IngestState>>,
+    /// BatchGetGraphMemberDatasources for the declared `ENABLED` members: each package's
+    /// latest ingest state (the state whose change came last).
+    pub members: BTreeMap<AccountId, BTreeMap<Package, IngestState>>,
+}
+
+impl ObservedConfiguration {
+    /// The target it is observed as.
+    pub fn target(&self) -> crate::domain::Target {
+        crate::domain::Target::Configuration(self.service, self.region.clone())
+    }
+}
+
 /// One region's Security Hub as its administrator sees it: every member, associated or not
 /// (`Deleted` ones too: Security Hub lists them until they are created again).
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +286,10 @@ pub struct ObservedHub {
     pub service: Service,
     pub region: Region,
     pub members: Vec<HubMember>,
+    /// DescribeOrganizationConfiguration, when asked (an organization section, or organization
+    /// accounts to create): whether the caller is the organization's administrator here, and
+    /// the configuration if so.
+    pub organization: Option<Administration<OrgConfiguration>>,
 }
 
 /// A root or an organizational unit.

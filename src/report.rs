@@ -7,7 +7,7 @@ use crate::apply::ApplyReport;
 use crate::desired::DesiredState;
 use crate::domain::{Email, Service, Target};
 use crate::eventlog::Event;
-use crate::plan::{Drift, DriftKind, GraphPlan, HubPlan, Plan};
+use crate::plan::{ConfigurationPlan, Drift, DriftKind, GraphPlan, HubPlan, Plan};
 use crate::reconcile::member::TargetPlan;
 use crate::reconcile::Unobserved;
 
@@ -33,6 +33,9 @@ pub fn plan_text(
     for h in &plan.hubs {
         out += &hub_text(h, desired);
     }
+    for c in &plan.configurations {
+        out += &configuration_text(c);
+    }
     for (what, e) in failures {
         let what = match what {
             Target::Graph(_) | Target::GraphIn(_) => format!("graph {what}"),
@@ -57,6 +60,33 @@ pub fn plan_text(
         out +=
             &format!("{service}: {creates} to create, {invites} to invite, {removals} to remove\n");
     }
+    let settings: usize = (plan.configurations.iter())
+        .map(|c| usize::from(c.set.is_some()) + c.start.len())
+        .sum();
+    if !plan.configurations.is_empty() {
+        out += &format!("organization configuration: {settings} setting(s) to change\n");
+    }
+    out
+}
+
+/// One region's organization configuration: what would be set, what would be started (never
+/// stopped), and its drift.
+fn configuration_text(c: &ConfigurationPlan) -> String {
+    let in_sync = !c.has_changes() && c.drift.is_empty();
+    let mut out = format!("{}\n", c.target());
+    if in_sync {
+        out += "  in sync\n";
+    }
+    if let Some(set) = &c.set {
+        out += &format!(
+            "  ~ set     {}  (UpdateOrganizationConfiguration)\n",
+            set.settings().join(", ")
+        );
+    }
+    for p in &c.start {
+        out += &format!("  ~ start   {p}  (UpdateDatasourcePackages: a started package is billed; muster starts declared packages and never stops one)\n");
+    }
+    out += &drift_text(&c.drift);
     out
 }
 
@@ -163,7 +193,7 @@ pub fn plan_json(
                 "ou": desired.accounts.get(id).and_then(|a| a.ou.clone()),
             })).collect::<Vec<_>>(),
             "remove": g.remove.iter().map(|(id, why)| json!({"account": id.to_string(), "reason": why.as_str()})).collect::<Vec<_>>(),
-            "drift": g.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
+            "drift": g.drift.iter().map(drift_json).collect::<Vec<_>>(),
             "prune_refused": g.prune_refused,
         })).collect::<Vec<_>>(),
         "failures": failures.iter().map(|(g, e)| json!({"graph": g.to_string(), "code": e.code(), "message": e.message()})).collect::<Vec<_>>(),
@@ -173,7 +203,24 @@ pub fn plan_json(
         let hubs = plan.hubs.iter().filter(|h| h.service == service);
         out[service.as_str()] = hubs.map(|h| hub_json(h, desired)).collect();
     }
+    out["configurations"] = (plan.configurations.iter())
+        .map(|c| {
+            json!({
+                "target": c.target().to_string(),
+                "service": c.service.as_str(),
+                "region": c.region.as_str(),
+                "graph": c.graph.as_ref().map(ToString::to_string),
+                "set": c.set.map(|s| s.settings()),
+                "start": c.start.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "drift": c.drift.iter().map(drift_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     out
+}
+
+fn drift_json(d: &Drift) -> Value {
+    json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})
 }
 
 fn hub_json(h: &HubPlan, desired: &DesiredState) -> Value {
@@ -187,7 +234,7 @@ fn hub_json(h: &HubPlan, desired: &DesiredState) -> Value {
         })).collect::<Vec<_>>(),
         "invite": h.invite.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "remove": h.remove.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "drift": h.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
+        "drift": h.drift.iter().map(drift_json).collect::<Vec<_>>(),
         "prune_refused": h.prune_refused,
     })
 }
@@ -248,7 +295,7 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
                 "invitations": list.len(),
                 "accept": ids(&t.plan.accept),
                 "decline": ids(&t.plan.decline),
-                "drift": t.plan.drift.iter().map(|d| json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})).collect::<Vec<_>>(),
+                "drift": t.plan.drift.iter().map(drift_json).collect::<Vec<_>>(),
             }),
         })
         .collect();

@@ -6,6 +6,7 @@
 //! `securityhub` (removals, CreateMembers, InviteMembers) and `invitations` (the member side's
 //! accepts and declines).
 
+pub mod configuration;
 pub mod detective;
 pub mod invitations;
 pub mod securityhub;
@@ -33,6 +34,9 @@ pub enum Change {
     Create,
     Accept,
     Decline,
+    /// A change to a target's own setting (AutoEnable, a data-source package started),
+    /// counted a setting at a time.
+    Configure,
 }
 
 impl Change {
@@ -43,6 +47,7 @@ impl Change {
             Change::Create => "create",
             Change::Accept => "accept",
             Change::Decline => "decline",
+            Change::Configure => "configure",
         }
     }
 }
@@ -173,9 +178,14 @@ pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
         let rec = Recorder::new(journal, h.target());
         securityhub::apply_hub(apis.hub(h.service), rec, h)
     });
-    let (graphs, hubs) = tokio::join!(graphs, hubs);
+    let configurations = fan_out(&plan.configurations, concurrency, |c| {
+        let rec = Recorder::new(journal, c.target());
+        configuration::apply_configuration(apis, rec, c)
+    });
+    let (graphs, hubs, configurations) = tokio::join!(graphs, hubs, configurations);
     let mut total = graphs?;
     total.add(&hubs?);
+    total.add(&configurations?);
     Ok(total)
 }
 
@@ -308,6 +318,8 @@ pub(crate) struct Recorder<'a> {
     /// Calls this target's plan makes, for "3/12" in the logs.
     pub expected: usize,
     pub report: ApplyReport,
+    /// What the call in flight sets, for its intent (`configure`).
+    settings: Vec<String>,
 }
 
 impl<'a> Recorder<'a> {
@@ -320,6 +332,7 @@ impl<'a> Recorder<'a> {
             batches: 0,
             expected: 0,
             report: ApplyReport::default(),
+            settings: Vec::new(),
         }
     }
 
@@ -369,6 +382,37 @@ impl<'a> Recorder<'a> {
         Ok(match self.send(step, accounts, call).await? {
             Sent::Answered(p) => Some(p),
             Sent::Failed | Sent::Blocked => None,
+        })
+    }
+
+    /// Runs `call`, which changes the target's own `settings` (no accounts), between its intent
+    /// and its outcome, and counts each setting. Returns whether it succeeded.
+    pub async fn configure<F>(
+        &mut self,
+        step: Step,
+        settings: Vec<String>,
+        call: F,
+    ) -> Result<bool, EventLogError>
+    where
+        F: Future<Output = Result<(), aws::Error>>,
+    {
+        if self.stopping() {
+            return Ok(false);
+        }
+        let n = settings.len();
+        self.settings = settings;
+        let sent = self.send(step, &[], answers_nothing(&[], call)).await;
+        self.settings.clear();
+        let key = |o| (self.service, step.change, o);
+        Ok(match sent? {
+            Sent::Answered(_) => {
+                self.report.tally(key(Outcome::Ok), n);
+                true
+            }
+            Sent::Failed | Sent::Blocked => {
+                self.report.tally(key(Outcome::Failed), n);
+                false
+            }
         })
     }
 
@@ -488,6 +532,7 @@ impl<'a> Recorder<'a> {
                 target: graph,
                 action: step.operation.into(),
                 accounts,
+                settings: self.settings.clone(),
             },
         }
     }

@@ -10,10 +10,15 @@ use aws_sdk_detective::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
 use super::{
-    account_in, call, every_item, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error, Regional,
+    account_in, call, every_item, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error,
+    MemberDatasources, Regional,
 };
-use crate::domain::{AccountId, Email, GraphArn, Region};
-use crate::observed::{Invitation, InvitationStatus, Member, MemberStatus};
+use crate::domain::{AccountId, Email, GraphArn, Package, Region};
+use crate::observed::{
+    Administration, IngestState, Invitation, InvitationStatus, Member, MemberStatus,
+    OrgConfiguration,
+};
+use std::collections::BTreeMap;
 
 /// Members asked for per ListMembers page: the most Detective allows.
 pub const PAGE_SIZE: i32 = 200;
@@ -115,6 +120,28 @@ fn unprocessed(
         .collect()
 }
 
+/// A package the SDK names, as muster knows it (`None`: one this muster does not know, left
+/// out).
+fn package(p: &aws_sdk_detective::types::DatasourcePackage) -> Option<Package> {
+    Package::parse(p.as_str())
+}
+
+/// The latest of an ingest history's states: the one whose change came last.
+fn latest(
+    changes: &std::collections::HashMap<
+        aws_sdk_detective::types::DatasourcePackageIngestState,
+        aws_sdk_detective::types::TimestampForCollection,
+    >,
+) -> Option<IngestState> {
+    let at = |t: &aws_sdk_detective::types::TimestampForCollection| {
+        t.timestamp().map(|t| (t.secs(), t.subsec_nanos()))
+    };
+    changes
+        .iter()
+        .max_by_key(|(state, t)| (at(t), state.as_str().to_owned()))
+        .map(|(state, _)| IngestState::parse(state.as_str()))
+}
+
 impl DetectiveApi for SdkDetective {
     async fn list_graphs(&self, region: &Region) -> Result<Vec<GraphArn>, Error> {
         let op = "ListGraphs";
@@ -210,5 +237,99 @@ impl DetectiveApi for SdkDetective {
         let request = self.client(&graph.region()).reject_invitation();
         let request = request.graph_arn(graph.as_str()).send();
         call(SERVICE, "RejectInvitation", request).await.map(drop)
+    }
+
+    async fn organization_configuration(
+        &self,
+        graph: &GraphArn,
+    ) -> Result<Administration<OrgConfiguration>, Error> {
+        let op = "DescribeOrganizationConfiguration";
+        let request = self
+            .client(&graph.region())
+            .describe_organization_configuration();
+        match call(SERVICE, op, request.graph_arn(graph.as_str()).send()).await {
+            Ok(out) => Ok(Administration::Administrator(OrgConfiguration {
+                auto_enable: out.auto_enable(),
+                ..OrgConfiguration::default()
+            })),
+            Err(e) if e.code == "AccessDeniedException" => {
+                Ok(Administration::NotAdministrator(e.message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_auto_enable(&self, graph: &GraphArn, auto_enable: bool) -> Result<(), Error> {
+        let request = self
+            .client(&graph.region())
+            .update_organization_configuration();
+        let request = request
+            .graph_arn(graph.as_str())
+            .auto_enable(auto_enable)
+            .send();
+        call(SERVICE, "UpdateOrganizationConfiguration", request)
+            .await
+            .map(drop)
+    }
+
+    async fn datasource_packages(
+        &self,
+        graph: &GraphArn,
+    ) -> Result<BTreeMap<Package, IngestState>, Error> {
+        let op = "ListDatasourcePackages";
+        let request = self.client(&graph.region()).list_datasource_packages();
+        let pages = request.graph_arn(graph.as_str()).max_results(PAGE_SIZE);
+        let found = every_item((SERVICE, op), pages.into_paginator().send(), |p| {
+            let packages = p.datasource_packages().into_iter().flatten();
+            Ok(packages
+                .filter_map(|(name, detail)| {
+                    let state = detail.datasource_package_ingest_state();
+                    let state = IngestState::parse(state.map_or("", |s| s.as_str()));
+                    package(name).map(|p| (p, state))
+                })
+                .collect())
+        })
+        .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn start_datasource_packages(
+        &self,
+        graph: &GraphArn,
+        packages: &[Package],
+    ) -> Result<(), Error> {
+        let packages = packages.iter().map(|p| p.as_str().into()).collect();
+        let request = self.client(&graph.region()).update_datasource_packages();
+        let request = request
+            .graph_arn(graph.as_str())
+            .set_datasource_packages(Some(packages));
+        call(SERVICE, "UpdateDatasourcePackages", request.send())
+            .await
+            .map(drop)
+    }
+
+    async fn member_datasources(
+        &self,
+        graph: &GraphArn,
+        accounts: &[AccountId],
+    ) -> Result<MemberDatasources, Error> {
+        let op = "BatchGetGraphMemberDatasources";
+        let request = self
+            .client(&graph.region())
+            .batch_get_graph_member_datasources();
+        let request = request
+            .graph_arn(graph.as_str())
+            .set_account_ids(ids(accounts));
+        let out = call(SERVICE, op, request.send()).await?;
+        let mut found = MemberDatasources::new();
+        for m in out.member_datasources() {
+            let id = account_in((SERVICE, op), "a member's account id", m.account_id())?;
+            let history = m.datasource_package_ingest_history().into_iter().flatten();
+            let states = history
+                .filter_map(|(name, changes)| Some((package(name)?, latest(changes)?)))
+                .collect();
+            found.insert(id, states);
+        }
+        Ok(found)
     }
 }

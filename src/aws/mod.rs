@@ -18,14 +18,29 @@ use securityhub::SdkSecurityHub;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::domain::{AccountId, Email, GraphArn, Region, Service};
-use crate::observed::{HubMember, Invitation, Member, OrgAccount, OrgUnit};
+use std::collections::BTreeMap;
+
+use crate::desired::Standards;
+use crate::domain::{AccountId, Email, GraphArn, Package, Region, Service};
+use crate::observed::{
+    Administration, HubMember, IngestState, Invitation, Member, OrgAccount, OrgConfiguration,
+    OrgUnit,
+};
+
+/// Each declared member's latest ingest state per package, as BatchGetGraphMemberDatasources
+/// answers.
+pub type MemberDatasources = BTreeMap<AccountId, BTreeMap<Package, IngestState>>;
 
 /// Every operation muster calls, by service (the adapters' names for them): metrics starts
 /// their request and retry counters at 0, so that rates and alerts see them before the first
 /// failure. A test checks it against the operations the adapters name.
-pub const OPERATIONS: [(&str, &str); 19] = [
+pub const OPERATIONS: [(&str, &str); 27] = [
     ("detective", "ListGraphs"),
+    ("detective", "DescribeOrganizationConfiguration"),
+    ("detective", "UpdateOrganizationConfiguration"),
+    ("detective", "ListDatasourcePackages"),
+    ("detective", "UpdateDatasourcePackages"),
+    ("detective", "BatchGetGraphMemberDatasources"),
     ("detective", "ListMembers"),
     ("detective", "CreateMembers"),
     ("detective", "DeleteMembers"),
@@ -41,9 +56,12 @@ pub const OPERATIONS: [(&str, &str); 19] = [
     ("securityhub", "GetAdministratorAccount"),
     ("securityhub", "AcceptAdministratorInvitation"),
     ("securityhub", "DeclineInvitations"),
+    ("securityhub", "DescribeOrganizationConfiguration"),
+    ("securityhub", "UpdateOrganizationConfiguration"),
     ("organizations", "ListRoots"),
     ("organizations", "ListOrganizationalUnitsForParent"),
     ("organizations", "ListAccountsForParent"),
+    ("organizations", "ListDelegatedAdministrators"),
 ];
 
 /// How muster's AWS clients behave: the SDK has no timeouts by default. `config` checks them.
@@ -286,6 +304,36 @@ pub trait DetectiveApi: Send + Sync {
     /// Member side: RejectInvitation for `graph`.
     fn reject_invitation(&self, graph: &GraphArn)
         -> impl Future<Output = Result<(), Error>> + Send;
+    /// DescribeOrganizationConfiguration: the organization graph's AutoEnable, or that the
+    /// caller is not the organization's Detective administrator (AccessDeniedException).
+    fn organization_configuration(
+        &self,
+        graph: &GraphArn,
+    ) -> impl Future<Output = Result<Administration<OrgConfiguration>, Error>> + Send;
+    /// UpdateOrganizationConfiguration: sets AutoEnable.
+    fn set_auto_enable(
+        &self,
+        graph: &GraphArn,
+        auto_enable: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// ListDatasourcePackages, every page: each package's state in the graph.
+    fn datasource_packages(
+        &self,
+        graph: &GraphArn,
+    ) -> impl Future<Output = Result<BTreeMap<Package, IngestState>, Error>> + Send;
+    /// UpdateDatasourcePackages: starts `packages` (nothing in the API stops one).
+    fn start_datasource_packages(
+        &self,
+        graph: &GraphArn,
+        packages: &[Package],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// One BatchGetGraphMemberDatasources call (muster sends at most 50 accounts): each
+    /// member's latest ingest state per package; accounts that are not members are left out.
+    fn member_datasources(
+        &self,
+        graph: &GraphArn,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<MemberDatasources, Error>> + Send;
 }
 
 /// An answer from a `HubApi` call: boxed, so that `Apis::hub` can hand out any service's.
@@ -312,6 +360,19 @@ pub trait HubApi: Send + Sync {
         call: HubUpdate,
         accounts: &'a [AccountId],
     ) -> Answer<'a, Vec<(AccountId, String)>>;
+    /// DescribeOrganizationConfiguration: the organization's configuration in `region`, or
+    /// that the caller is not the organization's administrator there (InvalidAccessException).
+    fn organization_configuration<'a>(
+        &'a self,
+        region: &'a Region,
+    ) -> Answer<'a, Administration<OrgConfiguration>>;
+    /// UpdateOrganizationConfiguration: AutoEnable and, when given, AutoEnableStandards.
+    fn set_auto_enable<'a>(
+        &'a self,
+        region: &'a Region,
+        auto_enable: bool,
+        standards: Option<Standards>,
+    ) -> Answer<'a, ()>;
 }
 
 /// Security Hub: its membership calls (`HubApi`) and, for a muster in a member account, its
@@ -343,6 +404,12 @@ pub trait OrganizationsApi: Send + Sync {
         &self,
         parent: &str,
     ) -> impl Future<Output = Result<Vec<OrgAccount>, Error>> + Send;
+    /// The delegated administrators of `service` (ListDelegatedAdministrators filtered by its
+    /// principal, every page).
+    fn delegated_administrators(
+        &self,
+        service: Service,
+    ) -> impl Future<Output = Result<Vec<AccountId>, Error>> + Send;
 }
 
 /// The three services muster talks to.
@@ -383,7 +450,10 @@ mod tests {
     /// The operation names each adapter's source uses (string literals that are AWS operation
     /// names), with its service.
     fn named(service: &str, source: &str) -> std::collections::BTreeSet<(String, String)> {
-        const VERBS: [&str; 9] = [
+        const VERBS: [&str; 12] = [
+            "BatchGet",
+            "Describe",
+            "Update",
             "List",
             "Get",
             "Create",

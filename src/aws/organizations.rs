@@ -8,7 +8,7 @@ use aws_sdk_organizations::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
 use super::{account_in, every_item, Error, OrganizationsApi};
-use crate::domain::Email;
+use crate::domain::{AccountId, Email, Service};
 use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
 
 pub const PAGE_SIZE: i32 = 20;
@@ -117,6 +117,21 @@ impl OrganizationsApi for SdkOrganizations {
         let pages = request.max_results(PAGE_SIZE).into_paginator().send();
         every_item((SERVICE, op), pages, |p| {
             p.accounts().iter().map(|a| account(op, a)).collect()
+        })
+        .await
+    }
+
+    async fn delegated_administrators(&self, service: Service) -> Result<Vec<AccountId>, Error> {
+        let op = "ListDelegatedAdministrators";
+        let request = self.client().list_delegated_administrators();
+        let pages = request
+            .service_principal(service.principal())
+            .max_results(PAGE_SIZE);
+        every_item((SERVICE, op), pages.into_paginator().send(), |p| {
+            let what = "a delegated administrator's account id";
+            (p.delegated_administrators().iter())
+                .map(|a| account_in((SERVICE, op), what, a.id()))
+                .collect()
         })
         .await
     }

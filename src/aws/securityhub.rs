@@ -10,8 +10,11 @@ use aws_sdk_securityhub::Client;
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::{RequestMetrics, RequestSink};
 use super::{account_in, call, ids, Answer, Error, HubApi, HubUpdate, Regional, SecurityHubApi};
+use crate::desired::Standards;
 use crate::domain::{AccountId, Email, Region};
-use crate::observed::{HubMember, HubMemberStatus, Invitation, InvitationStatus};
+use crate::observed::{
+    Administration, HubMember, HubMemberStatus, Invitation, InvitationStatus, OrgConfiguration,
+};
 
 /// Members asked for per ListMembers page: the most Security Hub allows.
 pub const PAGE_SIZE: i32 = 50;
@@ -216,7 +219,72 @@ impl SdkSecurityHub {
     }
 }
 
+/// The organization configuration calls, as `HubApi` hands them out.
+impl SdkSecurityHub {
+    async fn configuration(
+        &self,
+        region: &Region,
+    ) -> Result<Administration<OrgConfiguration>, Error> {
+        let op = "DescribeOrganizationConfiguration";
+        let request = self
+            .client(region)
+            .await
+            .describe_organization_configuration();
+        let out = match call(SERVICE, op, request.send()).await {
+            Ok(out) => out,
+            Err(e) if e.code == "InvalidAccessException" => {
+                return Ok(Administration::NotAdministrator(e.message))
+            }
+            Err(e) => return Err(e),
+        };
+        let central = out
+            .organization_configuration()
+            .and_then(|c| c.configuration_type());
+        Ok(Administration::Administrator(OrgConfiguration {
+            auto_enable: out.auto_enable().unwrap_or(false),
+            standards: out.auto_enable_standards().map(|s| s.as_str().to_owned()),
+            member_limit_reached: out.member_account_limit_reached().unwrap_or(false),
+            central: central.map(|t| t.as_str()) == Some("CENTRAL"),
+        }))
+    }
+
+    async fn configure(
+        &self,
+        region: &Region,
+        auto_enable: bool,
+        standards: Option<Standards>,
+    ) -> Result<(), Error> {
+        let request = self
+            .client(region)
+            .await
+            .update_organization_configuration();
+        let standards = standards.map(|s| s.as_str().into());
+        let request = request
+            .auto_enable(auto_enable)
+            .set_auto_enable_standards(standards);
+        call(SERVICE, "UpdateOrganizationConfiguration", request.send())
+            .await
+            .map(drop)
+    }
+}
+
 impl HubApi for SdkSecurityHub {
+    fn organization_configuration<'a>(
+        &'a self,
+        region: &'a Region,
+    ) -> Answer<'a, Administration<OrgConfiguration>> {
+        Box::pin(self.configuration(region))
+    }
+
+    fn set_auto_enable<'a>(
+        &'a self,
+        region: &'a Region,
+        auto_enable: bool,
+        standards: Option<Standards>,
+    ) -> Answer<'a, ()> {
+        Box::pin(self.configure(region, auto_enable, standards))
+    }
+
     fn list_members<'a>(&'a self, region: &'a Region) -> Answer<'a, Vec<HubMember>> {
         Box::pin(self.members(region))
     }

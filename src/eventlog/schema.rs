@@ -112,6 +112,10 @@ pub enum EventKind {
         target: String,
         action: String,
         accounts: Vec<String>,
+        /// What a configuration call sets (`AutoEnable=true`, a package to start); empty, and
+        /// left out on disk, for a membership call.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        settings: Vec<String>,
     },
     /// The call answered: `done` are the accounts it processed.
     ActionResult {

@@ -8,19 +8,21 @@
 //! Drift that only a member account can fix (an invitation nobody accepted, a disabled member)
 //! is reported, never "fixed" by muster.
 
+pub mod configuration;
 pub mod detective;
 pub mod invitations;
 pub mod securityhub;
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::desired::{DesiredAccount, DesiredState};
 use crate::domain::{AccountId, Email, GraphArn, Region, Service, Target};
-use crate::observed::{ObservedGraph, ObservedHub};
+use crate::observed::{ObservedConfiguration, ObservedGraph, ObservedHub};
 
+pub use configuration::{configuration_kinds, ConfigurationPlan, SetAutoEnable};
 pub use invitations::{plan_invitations, InvitationPlan};
 
 /// Detective's limit on members in one behavior graph.
@@ -55,6 +57,25 @@ pub enum DriftKind {
     UnexpectedAdministrator,
     /// Member side: an open invitation from an expected administrator, not accepted.
     InvitationOpen,
+    /// Someone other than the declared account holds the organization's delegated
+    /// administration, or muster's account is not the organization's administrator where its
+    /// configuration is declared. Never "fixed": that takes the management account.
+    DelegatedAdministratorMismatch,
+    /// AutoEnable is off where it is declared on.
+    AutoEnableOff,
+    /// AutoEnable is on where it is declared off.
+    AutoEnableOn,
+    /// Security Hub's AutoEnableStandards differs from the declared value.
+    AutoEnableStandardsMismatch,
+    /// Security Hub runs under central configuration: AutoEnable is forced off. Reported,
+    /// never fought.
+    CentralConfiguration,
+    /// The administrator has as many Security Hub members as the region allows.
+    MemberLimitReached,
+    /// A declared data-source package is not started in the graph.
+    DatasourcePackageDisabled,
+    /// A declared `ENABLED` member whose data for a started package does not flow.
+    DatasourceNotIngesting,
 }
 
 impl DriftKind {
@@ -73,6 +94,14 @@ impl DriftKind {
             DriftKind::AccountSuspended => "account_suspended",
             DriftKind::UnexpectedAdministrator => "unexpected_administrator",
             DriftKind::InvitationOpen => "invitation_open",
+            DriftKind::DelegatedAdministratorMismatch => "delegated_administrator_mismatch",
+            DriftKind::AutoEnableOff => "auto_enable_off",
+            DriftKind::AutoEnableOn => "auto_enable_on",
+            DriftKind::AutoEnableStandardsMismatch => "auto_enable_standards_mismatch",
+            DriftKind::CentralConfiguration => "central_configuration",
+            DriftKind::MemberLimitReached => "member_limit_reached",
+            DriftKind::DatasourcePackageDisabled => "datasource_package_disabled",
+            DriftKind::DatasourceNotIngesting => "datasource_not_ingesting",
         }
     }
 }
@@ -208,11 +237,18 @@ impl HubPlan {
 pub struct Plan {
     pub graphs: Vec<GraphPlan>,
     pub hubs: Vec<HubPlan>,
+    /// Each observed region's organization configuration, where the desired state declares it.
+    pub configurations: Vec<ConfigurationPlan>,
 }
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.graphs.iter().any(GraphPlan::has_changes) || self.hubs.iter().any(HubPlan::has_changes)
+        self.graphs.iter().any(GraphPlan::has_changes)
+            || self.hubs.iter().any(HubPlan::has_changes)
+            || self
+                .configurations
+                .iter()
+                .any(ConfigurationPlan::has_changes)
     }
 }
 
@@ -222,11 +258,18 @@ pub struct Observed<'a> {
     pub graphs: &'a [ObservedGraph],
     pub hubs: &'a [ObservedHub],
     /// Every account of the organization, when known: those join Security Hub by
-    /// CreateMembers alone (the caller is the delegated administrator); others need
-    /// InviteMembers. When it is not known, every account created is invited.
+    /// CreateMembers alone where the caller is the organization's administrator
+    /// (`ObservedHub::organization`); others need InviteMembers. When it is not known, every
+    /// account created is invited.
     pub organization: Option<&'a BTreeSet<AccountId>>,
     /// Why prune must not act this pass (the organization could not be listed), if so.
     pub prune_blocked: Option<&'a str>,
+    /// The organization's delegated administrators by service, as ListDelegatedAdministrators
+    /// answered, where the desired state declares the one expected.
+    pub delegations: &'a BTreeMap<Service, Vec<AccountId>>,
+    /// Each region's organization configuration whose reads all answered (the configuration
+    /// targets observed).
+    pub configurations: &'a [ObservedConfiguration],
     pub now: SystemTime,
 }
 
@@ -238,10 +281,14 @@ impl<'a> Observed<'a> {
             hubs: &[],
             organization: None,
             prune_blocked: None,
+            delegations: &NO_DELEGATIONS,
+            configurations: &[],
             now,
         }
     }
 }
+
+static NO_DELEGATIONS: BTreeMap<Service, Vec<AccountId>> = BTreeMap::new();
 
 /// What every target's plan is made with.
 #[derive(Clone, Copy)]
@@ -256,6 +303,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed<'_>, settings: &PlanSett
     Plan {
         graphs: detective::plan(desired, observed, settings),
         hubs: securityhub::plan(desired, observed, settings),
+        configurations: configuration::plan(desired, observed),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The plan for each region of Security Hub, and of every service of its shape
 //! (`Service::HUBS`): declared accounts that are not members (or were deleted or
-//! disassociated) are created, and invited when they are outside the organization; members left
+//! disassociated) are created, and invited unless they are organization accounts created by
+//! the organization's administrator in that region; members left
 //! `Created` are invited; undeclared members are removed when `prune` is on and its guards
 //! allow; the rest of what differs is drift.
 
@@ -27,8 +28,17 @@ pub fn plan(
 fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
     let (desired, observed) = (cx.desired, cx.observed);
     let members = by_account(&hub.members);
-    let needs_invitation =
-        |id: &AccountId| observed.organization.is_none_or(|org| !org.contains(id));
+    // Organization accounts join by CreateMembers alone only when the caller is the
+    // organization's administrator here (DescribeOrganizationConfiguration answered it);
+    // created by any other administrator (the management account, say) they stay `Created`
+    // until invited.
+    let administrator_here = hub
+        .organization
+        .as_ref()
+        .is_some_and(|o| o.is_administrator());
+    let needs_invitation = |id: &AccountId| {
+        !administrator_here || observed.organization.is_none_or(|org| !org.contains(id))
+    };
     // The administrator is never its own member (nor undeclared): known from its members'
     // AdministratorId once it has any (before that, CreateMembers answers it as unprocessed).
     let administrator = members.iter().find_map(|m| m.administrator);

@@ -304,6 +304,7 @@ fn hub_run_blocked(
         service: Service::SecurityHub,
         region: Region::parse("eu-west-1").unwrap(),
         members,
+        organization: None,
     };
     let org: Option<BTreeSet<AccountId>> = org.map(|o| o.iter().map(|n| id(*n)).collect());
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(30 * 86_400);

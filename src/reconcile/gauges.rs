@@ -11,7 +11,7 @@ use crate::apply::{Change, Outcome};
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::{Region, Service, Target};
 use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
-use crate::plan::{drift_kinds, Drift};
+use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind};
 
 /// The series of one target: labels `service`, `region`, `graph` (empty for a Security Hub).
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +75,12 @@ const ALWAYS: [(Change, Outcome); 7] = [
 ];
 
 fn drift_by_kind(service: Service, drift: Option<&[Drift]>) -> Vec<(&'static str, i64)> {
-    drift_kinds(service)
+    count_kinds(drift_kinds(service), drift)
+}
+
+/// Drift by kind of `kinds`, every kind, 0 included.
+fn count_kinds(kinds: &[DriftKind], drift: Option<&[Drift]>) -> Vec<(&'static str, i64)> {
+    kinds
         .iter()
         .map(|kind| {
             let n = drift.map_or(0, |d| d.iter().filter(|d| d.kind == *kind).count());
@@ -125,7 +130,11 @@ impl Gauges {
                 graph: g.arn.to_string(),
                 declared,
                 members: count_by(&MemberStatus::LABELS, statuses),
-                drift: drift_by_kind(Service::Detective, plan.map(|p| p.drift.as_slice())),
+                drift: [
+                    drift_by_kind(Service::Detective, plan.map(|p| p.drift.as_slice())),
+                    configuration_drift(report, Service::Detective, &g.arn.region()),
+                ]
+                .concat(),
                 utilization: Some((g.members.len() as f64 / limit.max(1) as f64, volume / 100.0)),
             });
         }
@@ -139,7 +148,11 @@ impl Gauges {
                 graph: String::new(),
                 declared,
                 members: count_by(&HubMemberStatus::LABELS, statuses),
-                drift: drift_by_kind(h.service, plan.map(|p| p.drift.as_slice())),
+                drift: [
+                    drift_by_kind(h.service, plan.map(|p| p.drift.as_slice())),
+                    configuration_drift(report, h.service, &h.region),
+                ]
+                .concat(),
                 utilization: None,
             });
         }
@@ -167,6 +180,21 @@ impl Gauges {
             }),
             _ => (self.named_hubs.iter()).any(|(s, r)| *s == service && r.as_str() == region),
         }
+    }
+}
+
+/// The drift of a region's configuration target, exported on the series of the service's
+/// graph or hub there: every kind when it was observed this pass, none (the last values kept)
+/// when it was not.
+fn configuration_drift(
+    report: &PassReport,
+    service: Service,
+    region: &Region,
+) -> Vec<(&'static str, i64)> {
+    let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
+    match report.plan.configurations.iter().find(same) {
+        Some(c) => count_kinds(configuration_kinds(service), Some(&c.drift)),
+        None => Vec::new(),
     }
 }
 

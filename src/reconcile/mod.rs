@@ -22,7 +22,7 @@ use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Target};
 use crate::eventlog::{self, EventKind, EventLog, EventLogError, Projection};
-use crate::observed::{HubMemberStatus, ObservedGraph, ObservedHub};
+use crate::observed::{HubMemberStatus, ObservedConfiguration, ObservedGraph, ObservedHub};
 use crate::plan::{Drift, Plan, PlanSettings};
 
 pub use crate::aws::{Apis, SdkApis};
@@ -40,6 +40,8 @@ pub struct PassReport {
     pub observed: Vec<ObservedGraph>,
     /// The Security Hubs as listed at the start of the pass.
     pub hubs: Vec<ObservedHub>,
+    /// The organization configuration targets observed.
+    pub configurations: Vec<ObservedConfiguration>,
     pub observe_failures: Vec<(Target, Unobserved)>,
     pub applied: ApplyReport,
     /// Nothing was written: settings say `suspend`.
@@ -61,8 +63,9 @@ impl PassReport {
     pub fn drift(&self) -> usize {
         let graphs = self.plan.graphs.iter().map(|g| g.drift.len());
         let hubs = self.plan.hubs.iter().map(|h| h.drift.len());
+        let configurations = self.plan.configurations.iter().map(|c| c.drift.len());
         let member = self.member.iter().map(|p| p.plan.drift.len());
-        graphs.chain(hubs).chain(member).sum()
+        graphs.chain(hubs).chain(configurations).chain(member).sum()
     }
 
     pub fn ok(&self) -> bool {
@@ -193,6 +196,11 @@ impl PassReport {
                 members.collect(),
             );
         }
+        // A configuration target has no members; it is listed so that its drift and intents
+        // settle once it is observed.
+        for c in &self.configurations {
+            listed.insert(c.target().to_string(), Vec::new());
+        }
         for p in &self.member {
             if let Ok(invitations) = &p.listed {
                 let members = invitations.iter();
@@ -208,6 +216,7 @@ impl PassReport {
                     .iter()
                     .map(|h| (h.target(), h.drift.as_slice())),
             )
+            .chain((self.plan.configurations.iter()).map(|c| (c.target(), c.drift.as_slice())))
             .chain(
                 self.member
                     .iter()
@@ -235,6 +244,7 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         plan: s.plan,
         observed: s.graphs,
         hubs: s.hubs,
+        configurations: s.configurations,
         observe_failures: s.failures,
         org: s.org,
         effective: Some(s.desired),

@@ -3,7 +3,7 @@
 //! region's Security Hub members. A target that cannot be read is reported (`Unobserved`); the
 //! others go on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::SystemTime;
 
@@ -12,9 +12,9 @@ use futures_util::stream::{self, StreamExt};
 use super::{Apis, OrgOutcome, OrgStatus};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, GraphRef};
-use crate::domain::{Region, Service, Target};
+use crate::domain::{AccountId, Region, Service, Target};
 use crate::eventlog::{EventLog, EventLogError};
-use crate::observed::{ObservedGraph, ObservedHub};
+use crate::observed::{MemberStatus, ObservedConfiguration, ObservedGraph, ObservedHub};
 use crate::org::{self, Expansion};
 use crate::plan::{self, Plan, PlanSettings};
 
@@ -141,7 +141,11 @@ pub async fn observe_graphs<D: DetectiveApi>(
 }
 
 /// Lists every member of each desired region's hub (Security Hub's, and those of every
-/// service of its shape), `concurrency` regions at a time.
+/// service of its shape), `concurrency` regions at a time. Where the caller's relationship to
+/// the organization matters (organization accounts to create, or the organization
+/// configuration declared), each region's DescribeOrganizationConfiguration is read too: a
+/// failed read leaves the relationship unknown (accounts created are then invited) and is
+/// returned as a failure of the region's configuration target.
 pub async fn observe_hubs<D, H: SecurityHubApi, O>(
     apis: &Apis<D, H, O>,
     desired: &DesiredState,
@@ -153,7 +157,7 @@ pub async fn observe_hubs<D, H: SecurityHubApi, O>(
             .iter()
             .map(|region| (*service, region.clone()))
     });
-    list_each(
+    let mut listed = list_each(
         regions.collect(),
         concurrency,
         |(service, region)| async move {
@@ -162,15 +166,108 @@ pub async fn observe_hubs<D, H: SecurityHubApi, O>(
             let Some(api) = apis.hub(service) else {
                 return (target, Err(Unobserved::NoClient(service)));
             };
-            let members = api.list_members(&region).await.map_err(Unobserved::from);
-            let hub = |members| ObservedHub {
+            let members = match api.list_members(&region).await {
+                Ok(members) => members,
+                Err(e) => return (target, Err(e.into())),
+            };
+            let (mut organization, mut failed) = (None, None);
+            if asks_relationship(desired, service) {
+                match api.organization_configuration(&region).await {
+                    Ok(o) => organization = Some(o),
+                    Err(e) => failed = Some(e.into()),
+                }
+            }
+            let hub = ObservedHub {
                 service,
                 region,
                 members,
+                organization,
             };
-            (target, members.map(hub))
+            (target, Ok((hub, failed)))
         },
     )
+    .await;
+    let mut out = Listing {
+        found: Vec::new(),
+        failures: std::mem::take(&mut listed.failures),
+    };
+    for (hub, failed) in listed.found {
+        if let Some(e) = failed {
+            out.failures
+                .push((Target::Configuration(hub.service, hub.region.clone()), e));
+        }
+        out.found.push(hub);
+    }
+    out
+}
+
+/// True when a region's hub needs DescribeOrganizationConfiguration: its organization
+/// configuration is declared (or the delegated administrator expected), or organization
+/// accounts are declared, which join by CreateMembers alone only when muster is the
+/// organization's administrator there.
+fn asks_relationship(desired: &DesiredState, service: Service) -> bool {
+    declares_configuration(desired, service) || desired.organization.is_some()
+}
+
+/// True when a service's configuration targets are observed: its `organization` (or for
+/// Detective its data-source packages) is declared, or the delegated administrator expected.
+pub(crate) fn declares_configuration(desired: &DesiredState, service: Service) -> bool {
+    let own = match service {
+        Service::Detective => {
+            let d = &desired.detective;
+            d.organization.is_some() || d.datasource_packages.is_some()
+        }
+        s => desired.hub(s).is_some_and(|h| h.organization.is_some()),
+    };
+    own || desired.delegated_administrator.is_some()
+}
+
+/// Each observed graph's organization configuration and data sources, as far as the desired
+/// state declares them: DescribeOrganizationConfiguration, ListDatasourcePackages and
+/// BatchGetGraphMemberDatasources for the declared `ENABLED` members, 50 a call.
+pub async fn observe_graph_configurations<D: DetectiveApi>(
+    api: &D,
+    desired: &DesiredState,
+    graphs: &[ObservedGraph],
+    concurrency: usize,
+) -> Listing<ObservedConfiguration> {
+    if !declares_configuration(desired, Service::Detective) {
+        return Listing::default();
+    }
+    list_each(graphs.iter().collect(), concurrency, |g| async move {
+        let region = g.arn.region();
+        let target = Target::Configuration(Service::Detective, region.clone());
+        let read = async {
+            let d = &desired.detective;
+            let mut c = ObservedConfiguration {
+                service: Service::Detective,
+                region,
+                graph: Some(g.arn.clone()),
+                organization: None,
+                packages: None,
+                members: Default::default(),
+            };
+            if d.organization.is_some() {
+                c.organization = Some(api.organization_configuration(&g.arn).await?);
+            }
+            if d.datasource_packages.is_some() {
+                c.packages = Some(api.datasource_packages(&g.arn).await?);
+                let mut enabled: Vec<AccountId> = (g.members.iter())
+                    .filter(|m| m.status == MemberStatus::Enabled)
+                    .map(|m| m.account_id)
+                    .filter(|a| desired.accounts.contains_key(a))
+                    .collect();
+                enabled.sort();
+                enabled.dedup();
+                for chunk in enabled.chunks(crate::apply::BATCH) {
+                    c.members
+                        .extend(api.member_datasources(&g.arn, chunk).await?);
+                }
+            }
+            Ok::<_, aws::Error>(c)
+        };
+        (target, read.await.map_err(Unobserved::from))
+    })
     .await
 }
 
@@ -248,7 +345,10 @@ pub struct Survey {
     pub org: OrgOutcome,
     pub graphs: Vec<ObservedGraph>,
     pub hubs: Vec<ObservedHub>,
-    /// Targets that could not be read: the organization first, then graphs, then hubs.
+    /// The organization configuration targets whose every read answered.
+    pub configurations: Vec<ObservedConfiguration>,
+    /// Targets that could not be read: the organization first, then graphs, hubs and
+    /// configurations.
     pub failures: Vec<(Target, Unobserved)>,
     pub plan: Plan,
 }
@@ -282,22 +382,42 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             Listing::default()
         }
     };
-    let (graphs, hubs) = tokio::join!(
-        observe_graphs(&apis.detective, &effective, concurrency),
-        hubs
-    );
+    let graphs = async {
+        let graphs = observe_graphs(&apis.detective, &effective, concurrency).await;
+        let found = &graphs.found;
+        let configurations =
+            observe_graph_configurations(&apis.detective, &effective, found, concurrency).await;
+        (graphs, configurations)
+    };
+    let delegations = Box::pin(delegations(&apis.organizations, &effective));
+    let ((graphs, detective_configurations), hubs, delegations) =
+        tokio::join!(graphs, hubs, delegations);
     let mut failures = Vec::new();
     if let OrgStatus::Stale { error, .. } = &org.status {
         failures.push((Target::Organization, error.clone()));
     }
     failures.extend(graphs.failures);
     failures.extend(hubs.failures);
+    failures.extend(detective_configurations.failures);
+    let mut configurations = detective_configurations.found;
+    configurations.extend(hub_configurations(&effective, &hubs.found, &failures));
+    // A service whose delegated administrators could not be listed has no configuration
+    // target observed: each is a failure, and its drift stays as recorded.
+    for (service, e) in &delegations.failures {
+        let (of, rest): (Vec<_>, Vec<_>) = configurations
+            .into_iter()
+            .partition(|c| c.service == *service);
+        configurations = rest;
+        failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
+    }
     let organization: Option<&BTreeSet<_>> = org.organization.as_ref();
     let observed = plan::Observed {
         graphs: &graphs.found,
         hubs: &hubs.found,
         organization,
         prune_blocked: org.prune_blocked.as_deref(),
+        delegations: &delegations.found,
+        configurations: &configurations,
         now: SystemTime::now(),
     };
     let plan = plan::plan(&effective, &observed, settings);
@@ -306,7 +426,56 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         org,
         graphs: graphs.found,
         hubs: hubs.found,
+        configurations,
         failures,
         plan,
     })
+}
+
+/// The delegated administrators of every service the desired state uses, where it declares
+/// the one expected (ListDelegatedAdministrators, one listing per service).
+struct Delegations {
+    found: BTreeMap<Service, Vec<AccountId>>,
+    failures: Vec<(Service, Unobserved)>,
+}
+
+async fn delegations<O: OrganizationsApi>(api: &O, desired: &DesiredState) -> Delegations {
+    let mut out = Delegations {
+        found: BTreeMap::new(),
+        failures: Vec::new(),
+    };
+    if desired.delegated_administrator.is_none() {
+        return out;
+    }
+    let detective = (!desired.detective.graphs.is_empty()).then_some(Service::Detective);
+    let services = detective.into_iter().chain(desired.hubs.keys().copied());
+    for service in services {
+        match api.delegated_administrators(service).await {
+            Ok(found) => {
+                out.found.insert(service, found);
+            }
+            Err(e) => out.failures.push((service, e.into())),
+        }
+    }
+    out
+}
+
+/// Each observed hub's configuration target, where it is declared and its read answered.
+fn hub_configurations(
+    desired: &DesiredState,
+    hubs: &[ObservedHub],
+    failures: &[(Target, Unobserved)],
+) -> Vec<ObservedConfiguration> {
+    (hubs.iter())
+        .filter(|h| declares_configuration(desired, h.service))
+        .map(|h| ObservedConfiguration {
+            service: h.service,
+            region: h.region.clone(),
+            graph: None,
+            organization: h.organization.clone(),
+            packages: None,
+            members: Default::default(),
+        })
+        .filter(|c| !failures.iter().any(|(t, _)| *t == c.target()))
+        .collect()
 }

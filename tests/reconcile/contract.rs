@@ -104,6 +104,7 @@ fn pinned() -> Vec<EventKind> {
             target: s("securityhub:us-east-1"),
             action: s("CreateMembers"),
             accounts: ids(&["300000000004"]),
+            settings: vec![],
         },
         EventKind::ActionResult {
             batch: s("r/h/1"),

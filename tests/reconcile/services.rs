@@ -599,6 +599,7 @@ async fn a_security_hub_intent_left_by_a_crash_is_settled_from_the_listing() {
                 target: "securityhub:us-east-1".into(),
                 action: "CreateMembers".into(),
                 accounts: vec![member.clone(), "500000000003".into()],
+                settings: vec![],
             },
             true,
         )
