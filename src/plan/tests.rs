@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::desired::parse_files;
-use crate::observed::{HubMember, HubMemberStatus, Member, MemberStatus};
+use crate::observed::{
+    Administration, HubMember, HubMemberStatus, IngestState, Member, MemberStatus,
+    ObservedConfiguration, OrgConfiguration,
+};
 
 /// Plans `graphs` at `now`.
 fn plan_graphs(
@@ -294,17 +297,30 @@ fn hub_run(d: &DesiredState, members: Vec<HubMember>, org: Option<&[u64]>) -> Hu
     hub_run_blocked(d, members, org, None)
 }
 
+/// A hub plan with the organization's accounts `org` known, as the organization's Security
+/// Hub administrator in the region.
 fn hub_run_blocked(
     d: &DesiredState,
     members: Vec<HubMember>,
     org: Option<&[u64]>,
     prune_blocked: Option<&str>,
 ) -> HubPlan {
+    let admin = Administration::Administrator(OrgConfiguration::default());
+    hub_run_as(d, members, org, prune_blocked, Some(admin))
+}
+
+fn hub_run_as(
+    d: &DesiredState,
+    members: Vec<HubMember>,
+    org: Option<&[u64]>,
+    prune_blocked: Option<&str>,
+    relationship: Option<Administration<OrgConfiguration>>,
+) -> HubPlan {
     let observed = ObservedHub {
         service: Service::SecurityHub,
         region: Region::parse("eu-west-1").unwrap(),
         members,
-        organization: None,
+        organization: relationship,
     };
     let org: Option<BTreeSet<AccountId>> = org.map(|o| o.iter().map(|n| id(*n)).collect());
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(30 * 86_400);
@@ -337,6 +353,20 @@ fn security_hub_creates_missing_members_and_invites_only_accounts_outside_the_or
     // Without the organization known, every account created is invited.
     let p = hub_run(&d, vec![], None);
     assert_eq!(p.invite.len(), 4);
+}
+
+#[test]
+fn security_hub_invites_organization_accounts_unless_muster_is_the_organizations_administrator() {
+    let d = hub_desired(&[1, 2, 3], false);
+    let refused = Administration::NotAdministrator("not an administrator".into());
+    for relationship in [None, Some(refused)] {
+        let p = hub_run_as(&d, vec![], Some(&[1, 2]), None, relationship.clone());
+        assert_eq!(p.create.len(), 3);
+        assert_eq!(p.invite, [id(1), id(2), id(3)], "{relationship:?}");
+    }
+    let admin = Administration::Administrator(OrgConfiguration::default());
+    let p = hub_run_as(&d, vec![], Some(&[1, 2]), None, Some(admin));
+    assert_eq!(p.invite, [id(3)]);
 }
 
 #[test]
@@ -444,4 +474,178 @@ fn a_graph_listing_its_administrator_never_makes_it_undeclared() {
         &settings(),
     );
     assert!(p.remove.is_empty() && p.drift.is_empty(), "{p:?}");
+}
+
+fn configuration_desired(extra: &str) -> DesiredState {
+    let text = format!(
+        "version: 1\naccounts:\n  - {{id: \"000000000001\", email: a1@example.com}}\n  - {{id: \"000000000002\", email: a2@example.com}}\n{extra}"
+    );
+    parse_files(&[("d.yaml".into(), text)]).unwrap()
+}
+
+fn configuration_run(
+    d: &DesiredState,
+    c: ObservedConfiguration,
+    delegations: &BTreeMap<Service, Vec<AccountId>>,
+) -> ConfigurationPlan {
+    let observed = Observed {
+        delegations,
+        configurations: std::slice::from_ref(&c),
+        ..Observed::at(SystemTime::UNIX_EPOCH)
+    };
+    plan(d, &observed, &settings()).configurations.remove(0)
+}
+
+fn configuration(
+    service: Service,
+    org: Option<Administration<OrgConfiguration>>,
+) -> ObservedConfiguration {
+    ObservedConfiguration {
+        service,
+        region: Region::parse("eu-west-1").unwrap(),
+        graph: GraphArn::parse(GRAPH).filter(|_| service == Service::Detective),
+        organization: org,
+        packages: None,
+        members: Default::default(),
+    }
+}
+
+fn configuration_kinds_of(p: &ConfigurationPlan) -> Vec<(DriftKind, String)> {
+    p.drift.iter().map(|d| (d.kind, d.account_name())).collect()
+}
+
+#[test]
+fn a_delegated_administrator_other_than_the_declared_one_is_reported_never_changed() {
+    let d = configuration_desired("organization:\n  delegated_administrator: \"000000000009\"\nsecurityhub:\n  regions: [eu-west-1]\n");
+    let c = || configuration(Service::SecurityHub, None);
+    for (holders, detail) in [
+        (vec![id(8)], "the organization's Security Hub delegated administrator is 000000000008, not 000000000009 as declared: another account holds the organization's security data (designating one takes the management account; muster changes nothing)"),
+        (vec![], "the organization has no Security Hub delegated administrator; 000000000009 is declared (designating one takes the management account; muster changes nothing)"),
+    ] {
+        let delegations = BTreeMap::from([(Service::SecurityHub, holders)]);
+        let p = configuration_run(&d, c(), &delegations);
+        assert_eq!(configuration_kinds_of(&p), [(DriftKind::DelegatedAdministratorMismatch, "000000000009".into())]);
+        assert_eq!(p.drift[0].detail, detail);
+        assert!(!p.has_changes());
+    }
+    let delegations = BTreeMap::from([(Service::SecurityHub, vec![id(9)])]);
+    assert!(configuration_run(&d, c(), &delegations).drift.is_empty());
+}
+
+#[test]
+fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_configuration() {
+    let d = configuration_desired("securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: true, auto_enable_standards: NONE}\n");
+    let none = BTreeMap::new();
+    let have = |auto_enable, standards: &str, central, limit| {
+        Some(Administration::Administrator(OrgConfiguration {
+            auto_enable,
+            standards: Some(standards.into()),
+            member_limit_reached: limit,
+            central,
+        }))
+    };
+    let p = configuration_run(
+        &d,
+        configuration(Service::SecurityHub, have(false, "DEFAULT", false, true)),
+        &none,
+    );
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [
+            (DriftKind::AutoEnableOff, String::new()),
+            (DriftKind::AutoEnableStandardsMismatch, String::new()),
+            (DriftKind::MemberLimitReached, String::new()),
+        ]
+    );
+    assert_eq!(
+        p.set,
+        Some(SetAutoEnable {
+            auto_enable: true,
+            standards: Some(crate::desired::Standards::None)
+        })
+    );
+    assert_eq!(
+        p.target().to_string(),
+        "securityhub-configuration:eu-west-1"
+    );
+    let p = configuration_run(
+        &d,
+        configuration(Service::SecurityHub, have(false, "NONE", true, false)),
+        &none,
+    );
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [(DriftKind::CentralConfiguration, String::new())]
+    );
+    assert_eq!(
+        p.set, None,
+        "central configuration is reported, never fought"
+    );
+    let p = configuration_run(
+        &d,
+        configuration(Service::SecurityHub, have(true, "NONE", false, false)),
+        &none,
+    );
+    assert!(p.drift.is_empty() && !p.has_changes());
+    let refused = Some(Administration::NotAdministrator(
+        "Account 1 is not an administrator".into(),
+    ));
+    let p = configuration_run(&d, configuration(Service::SecurityHub, refused), &none);
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [(DriftKind::DelegatedAdministratorMismatch, String::new())]
+    );
+    assert_eq!(p.set, None);
+}
+
+#[test]
+fn declared_packages_are_started_and_members_whose_data_does_not_flow_are_reported() {
+    use crate::domain::Package;
+    let d = configuration_desired(&format!("detective:\n  graphs: [{{arn: \"{GRAPH}\"}}]\n  datasource_packages: [EKS_AUDIT]\n  organization: {{auto_enable: true}}\n"));
+    let mut c = configuration(
+        Service::Detective,
+        Some(Administration::Administrator(OrgConfiguration {
+            auto_enable: true,
+            ..OrgConfiguration::default()
+        })),
+    );
+    c.packages = Some(BTreeMap::from([
+        (Package::DetectiveCore, IngestState::Started),
+        (Package::EksAudit, IngestState::Stopped),
+        (Package::AsffSecurityhubFinding, IngestState::Stopped),
+    ]));
+    let started = BTreeMap::from([
+        (Package::DetectiveCore, IngestState::Started),
+        (Package::EksAudit, IngestState::Started),
+    ]);
+    c.members = BTreeMap::from([
+        (id(1), started.clone()),
+        (
+            id(2),
+            BTreeMap::from([(Package::DetectiveCore, IngestState::Started)]),
+        ),
+    ]);
+    let p = configuration_run(&d, c.clone(), &BTreeMap::new());
+    assert_eq!(
+        p.start,
+        [Package::EksAudit],
+        "only declared packages; ASFF is not declared"
+    );
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [(DriftKind::DatasourcePackageDisabled, String::new())],
+        "a member is not blamed for a package the graph has stopped"
+    );
+    assert_eq!(p.drift[0].detail, "EKS_AUDIT is STOPPED: starting (UpdateDatasourcePackages; a started package is billed, and muster never stops one)");
+    c.packages
+        .as_mut()
+        .unwrap()
+        .insert(Package::EksAudit, IngestState::Started);
+    let p = configuration_run(&d, c, &BTreeMap::new());
+    assert!(p.start.is_empty());
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [(DriftKind::DatasourceNotIngesting, "000000000002".into())]
+    );
+    assert_eq!(p.drift[0].detail, "the member's data does not flow: EKS_AUDIT is not listed (only the member account can fix it)");
 }
