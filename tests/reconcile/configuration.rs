@@ -1,0 +1,767 @@
+//! The organization's own settings as desired state, through the real SDK clients against the
+//! sandbox: the delegated administrator, AutoEnable and standards, central configuration, the
+//! member limit, Detective's data-source packages; and the relationship muster learns from
+//! Security Hub before it decides whether organization accounts need an invitation.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::AtomicBool;
+
+use muster::apply::{Change, Outcome};
+use muster::desired::{parse_files, DesiredState};
+use muster::domain::Service;
+use muster::eventlog::{EventKind, EventLog};
+use muster::metrics::{Gauges, Metrics};
+use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
+use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
+use muster::sandbox::fixture::{generate, Generate, GENERATED_MANAGEMENT, GENERATED_SECURITY};
+use muster::sandbox::world::InvitationType;
+use muster::sandbox::world::{graph_arn, AccountState, DetectiveMember, DetectiveStatus};
+use muster::sandbox::Sandbox;
+
+use crate::common::*;
+
+static NO_STOP: AtomicBool = AtomicBool::new(false);
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+/// The writes the organization configuration makes.
+const CONFIGURATION_WRITES: [(&str, &str); 3] = [
+    ("detective", "UpdateOrganizationConfiguration"),
+    ("detective", "UpdateDatasourcePackages"),
+    ("securityhub", "UpdateOrganizationConfiguration"),
+];
+/// The reads only a declared configuration makes (Security Hub's DescribeOrganizationConfiguration
+/// is also read for organization accounts, which these desired states do not take).
+const CONFIGURATION_READS: [(&str, &str); 5] = [
+    ("detective", "DescribeOrganizationConfiguration"),
+    ("detective", "ListDatasourcePackages"),
+    ("detective", "BatchGetGraphMemberDatasources"),
+    ("securityhub", "DescribeOrganizationConfiguration"),
+    ("organizations", "ListDelegatedAdministrators"),
+];
+
+fn options(suspend: bool) -> PassOptions<'static> {
+    PassOptions {
+        plan: PlanSettings {
+            max_removals_per_pass: 10,
+            pending_invitation_after: std::time::Duration::from_secs(7 * 86_400),
+            member_limit: GRAPH_MEMBER_LIMIT,
+        },
+        concurrency: 4,
+        suspend,
+        stop: &NO_STOP,
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!("muster-{name}-{}-{nanos}", std::process::id()))
+}
+
+struct Harness {
+    sb: Sandbox,
+    apis: SdkApis,
+    log: EventLog,
+    dir: PathBuf,
+}
+
+impl Harness {
+    async fn new(key: &str) -> Harness {
+        let sb = start(demo()).await;
+        let apis = SdkApis::from_sdk(&sdk(&sb, key, "us-east-1").await, None);
+        let dir = temp("configuration");
+        let log = EventLog::open(&dir).unwrap();
+        Harness { sb, apis, log, dir }
+    }
+
+    async fn pass_with(&self, d: &DesiredState, suspend: bool) -> PassReport {
+        let r = pass(&self.apis, &self.log, "run", d, &options(suspend))
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.result(), PassResult::Ok | PassResult::Suspended),
+            "{:?}",
+            r.observe_failures
+        );
+        r
+    }
+
+    async fn pass(&self, d: &DesiredState) -> PassReport {
+        self.pass_with(d, false).await
+    }
+
+    fn events(&self) -> Vec<EventKind> {
+        self.log.iter().map(|e| e.unwrap().kind).collect()
+    }
+
+    /// (target, account, kind) of every `drift_observed` (`+`) and `drift_resolved` (`-`) so far
+    /// whose kind is one of the organization configuration's.
+    fn drift_events(&self) -> Vec<(char, String, String, String)> {
+        let configuration = |k: &str| {
+            muster::plan::configuration_kinds(Service::Detective)
+                .iter()
+                .chain(muster::plan::configuration_kinds(Service::SecurityHub))
+                .any(|c| c.as_str() == k)
+        };
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                EventKind::DriftObserved {
+                    graph,
+                    account,
+                    kind,
+                    ..
+                } if configuration(&kind) => Some(('+', graph, account, kind)),
+                EventKind::DriftResolved {
+                    graph,
+                    account,
+                    kind,
+                } if configuration(&kind) => Some(('-', graph, account, kind)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, (service, op): (&str, &str)) -> u64 {
+        self.sb.calls().count(service, op)
+    }
+
+    fn metrics(&self, d: &DesiredState, r: &PassReport) -> String {
+        let metrics = Metrics::new();
+        metrics.pass_finished(
+            r.result(),
+            std::time::Duration::ZERO,
+            Some(Gauges::of(d, r)),
+        );
+        metrics.encode()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn desired(text: &str) -> DesiredState {
+    parse_files(&[("desired.yaml".into(), text.to_owned())]).unwrap()
+}
+
+/// Two organization accounts in both regions of both services, with `extra` in each service's
+/// section (`detective: {...}` / `securityhub: {...}` lines) and at the top level.
+fn two_accounts(detective: &str, securityhub: &str, top: &str) -> DesiredState {
+    desired(&format!(
+        r#"version: 1
+accounts:
+  - {{id: "300000000001", email: aws+payments-prod@example.com}}
+  - {{id: "300000000002", email: aws+payments-staging@example.com}}
+detective:
+  graphs: [{{region: us-east-1}}, {{region: eu-west-1}}]
+{detective}securityhub:
+  regions: [us-east-1, eu-west-1]
+{securityhub}{top}"#
+    ))
+}
+
+fn graph_of(region: &str) -> String {
+    graph_arn(region, SECURITY)
+}
+
+fn gauge(text: &str, service: &str, region: &str, graph: &str, kind: &str) -> String {
+    let line = format!(
+        "muster_drift{{graph=\"{graph}\",kind=\"{kind}\",region=\"{region}\",service=\"{service}\"}} "
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resolved() {
+    let h = Harness::new(SECURITY).await;
+    h.sb.with_world(|w| {
+        w.settings
+            .not_ingesting
+            .insert(("300000000001".into(), "ASFF_SECURITYHUB_FINDING"));
+        for region in REGIONS {
+            let r = w.regions.get_mut(region).unwrap();
+            let g = r.graphs.get_mut(&graph_arn(region, SECURITY)).unwrap();
+            g.packages
+                .insert("EKS_AUDIT", ("STOPPED", std::time::SystemTime::now()));
+            assert!(!g.auto_enable && !r.hub_organization.auto_enable);
+        }
+    });
+    let d = two_accounts(
+        "  organization: {auto_enable: true}\n  datasource_packages: [EKS_AUDIT, ASFF_SECURITYHUB_FINDING]\n",
+        "  organization: {auto_enable: true, auto_enable_standards: NONE}\n",
+        "",
+    );
+    let r = h.pass(&d).await;
+    let text = h.metrics(&d, &r);
+    let seen: Vec<_> = h.drift_events();
+    let mut want = Vec::new();
+    for region in REGIONS {
+        let (det, hub) = (
+            format!("detective-configuration:{region}"),
+            format!("securityhub-configuration:{region}"),
+        );
+        want.push((
+            '+',
+            det.clone(),
+            String::new(),
+            "auto_enable_off".to_owned(),
+        ));
+        want.push((
+            '+',
+            det,
+            String::new(),
+            "datasource_package_disabled".to_owned(),
+        ));
+        want.push((
+            '+',
+            hub.clone(),
+            String::new(),
+            "auto_enable_off".to_owned(),
+        ));
+        want.push((
+            '+',
+            hub,
+            String::new(),
+            "auto_enable_standards_mismatch".to_owned(),
+        ));
+    }
+    let sorted = |mut v: Vec<(char, String, String, String)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(seen), sorted(want.clone()));
+    // Each write once per target, made after its intent, counted a setting at a time.
+    for (op, n) in CONFIGURATION_WRITES.iter().zip([2, 2, 2]) {
+        assert_eq!(h.count(*op), n, "{op:?}");
+    }
+    assert_eq!(
+        r.applied
+            .count(Service::Detective, Change::Configure, Outcome::Ok),
+        4
+    );
+    assert_eq!(
+        r.applied
+            .count(Service::SecurityHub, Change::Configure, Outcome::Ok),
+        4
+    );
+    let intents: Vec<(String, String, Vec<String>)> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::ActionIntent {
+                target,
+                action,
+                settings,
+                accounts,
+                ..
+            } if target.contains("-configuration:") => {
+                assert!(accounts.is_empty());
+                Some((target, action, settings))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(intents.len(), 6);
+    assert!(intents.contains(&(
+        "detective-configuration:eu-west-1".into(),
+        "UpdateDatasourcePackages".into(),
+        vec!["EKS_AUDIT".into()]
+    )));
+    assert!(intents.contains(&(
+        "securityhub-configuration:us-east-1".into(),
+        "UpdateOrganizationConfiguration".into(),
+        vec!["AutoEnable=true".into(), "AutoEnableStandards=NONE".into()]
+    )));
+    h.sb.with_world(|w| {
+        for region in REGIONS {
+            let r = &w.regions[region];
+            let g = &r.graphs[&graph_arn(region, SECURITY)];
+            assert!(g.auto_enable);
+            assert_eq!(g.packages["EKS_AUDIT"].0, "STARTED");
+            assert!(r.hub_organization.auto_enable);
+            assert_eq!(r.hub_organization.auto_enable_standards, "NONE");
+        }
+    });
+    let (g1, g2) = (graph_of("us-east-1"), graph_of("eu-west-1"));
+    assert_eq!(
+        gauge(&text, "detective", "us-east-1", &g1, "auto_enable_off"),
+        "1"
+    );
+    assert_eq!(
+        gauge(
+            &text,
+            "detective",
+            "eu-west-1",
+            &g2,
+            "datasource_package_disabled"
+        ),
+        "1"
+    );
+    assert_eq!(
+        gauge(
+            &text,
+            "securityhub",
+            "us-east-1",
+            "",
+            "auto_enable_standards_mismatch"
+        ),
+        "1"
+    );
+    assert_eq!(
+        gauge(
+            &text,
+            "detective",
+            "us-east-1",
+            &g1,
+            "datasource_not_ingesting"
+        ),
+        "0"
+    );
+    assert!(
+        text.contains(
+            "muster_changes_total{kind=\"configure\",outcome=\"ok\",service=\"detective\"} 4\n"
+        ),
+        "{text}"
+    );
+
+    // The next pass: what was set is resolved, once; the members (enabled by the first pass)
+    // are checked, and the one whose data does not flow is drift no write can fix.
+    h.sb.reset_calls();
+    let r = h.pass(&d).await;
+    let text = h.metrics(&d, &r);
+    for op in CONFIGURATION_WRITES {
+        assert_eq!(h.count(op), 0, "{op:?}: nothing left to set");
+    }
+    let after: Vec<_> = h.drift_events().into_iter().skip(want.len()).collect();
+    let mut resolved: Vec<_> = want
+        .iter()
+        .map(|(_, t, a, k)| ('-', t.clone(), a.clone(), k.clone()))
+        .collect();
+    for region in REGIONS {
+        resolved.push((
+            '+',
+            format!("detective-configuration:{region}"),
+            "300000000001".into(),
+            "datasource_not_ingesting".into(),
+        ));
+    }
+    assert_eq!(sorted(after), sorted(resolved));
+    assert_eq!(
+        gauge(&text, "detective", "us-east-1", &g1, "auto_enable_off"),
+        "0"
+    );
+    assert_eq!(
+        gauge(
+            &text,
+            "detective",
+            "us-east-1",
+            &g1,
+            "datasource_not_ingesting"
+        ),
+        "1"
+    );
+    let detail = r
+        .plan
+        .configurations
+        .iter()
+        .flat_map(|c| &c.drift)
+        .find(|d| d.kind.as_str() == "datasource_not_ingesting")
+        .unwrap();
+    assert_eq!(detail.detail, "the member's data does not flow: ASFF_SECURITYHUB_FINDING is STOPPED (only the member account can fix it)");
+    // Two declared ENABLED members in each graph: one BatchGetGraphMemberDatasources each.
+    assert_eq!(h.count(("detective", "BatchGetGraphMemberDatasources")), 2);
+
+    // Recorded once: a third pass records no configuration drift again.
+    let before = h.drift_events().len();
+    h.pass(&d).await;
+    assert_eq!(h.drift_events().len(), before);
+}
+
+#[tokio::test]
+async fn central_configuration_the_member_limit_and_another_delegated_administrator_are_reported_not_fought(
+) {
+    let h = Harness::new(SECURITY).await;
+    h.sb.with_world(|w| {
+        let o = &mut w.regions.get_mut("us-east-1").unwrap().hub_organization;
+        (o.configuration_type, o.auto_enable, o.auto_enable_standards) = ("CENTRAL", false, "NONE");
+        o.member_account_limit = 0;
+    });
+    let text = |admin: &str| {
+        desired(&format!(
+            r#"version: 1
+accounts:
+  - {{id: "300000000001", email: aws+payments-prod@example.com}}
+organization:
+  delegated_administrator: "{admin}"
+securityhub:
+  regions: [us-east-1]
+  organization: {{auto_enable: true}}
+"#
+        ))
+    };
+    // 222222222223 (log-archive) is declared; the organization's administrator is 222222222222.
+    let d = text("222222222223");
+    let r = h.pass(&d).await;
+    let hub = "securityhub-configuration:us-east-1".to_owned();
+    let want = vec![
+        (
+            '+',
+            hub.clone(),
+            String::new(),
+            "central_configuration".to_owned(),
+        ),
+        (
+            '+',
+            hub.clone(),
+            String::new(),
+            "member_limit_reached".to_owned(),
+        ),
+        (
+            '+',
+            hub.clone(),
+            "222222222223".to_owned(),
+            "delegated_administrator_mismatch".to_owned(),
+        ),
+    ];
+    let mut seen = h.drift_events();
+    seen.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+    assert_eq!(
+        h.count(("securityhub", "UpdateOrganizationConfiguration")),
+        0,
+        "central configuration is never fought"
+    );
+    assert_eq!(h.count(("organizations", "ListDelegatedAdministrators")), 1);
+    assert_eq!(r.plan.configurations[0].set, None);
+    let mismatch = r.plan.configurations[0]
+        .drift
+        .iter()
+        .find(|d| d.kind.as_str() == "delegated_administrator_mismatch")
+        .unwrap();
+    assert_eq!(mismatch.detail, "the organization's Security Hub delegated administrator is 222222222222, not 222222222223 as declared: another account holds the organization's security data (designating one takes the management account; muster changes nothing)");
+    let metrics = h.metrics(&d, &r);
+    for kind in [
+        "central_configuration",
+        "member_limit_reached",
+        "delegated_administrator_mismatch",
+    ] {
+        assert_eq!(
+            gauge(&metrics, "securityhub", "us-east-1", "", kind),
+            "1",
+            "{kind}"
+        );
+    }
+
+    // The organization leaves central configuration and raises the limit; the declaration is
+    // corrected: all three resolve, and AutoEnable (now muster's to set) is set.
+    h.sb.with_world(|w| {
+        let o = &mut w.regions.get_mut("us-east-1").unwrap().hub_organization;
+        o.configuration_type = "LOCAL";
+        o.member_account_limit = 10_000;
+    });
+    let d = text("222222222222");
+    let r = h.pass(&d).await;
+    let after: Vec<_> = h.drift_events().into_iter().skip(3).collect();
+    let mut expected: Vec<_> = want
+        .iter()
+        .map(|(_, t, a, k)| ('-', t.clone(), a.clone(), k.clone()))
+        .collect();
+    expected.push((
+        '+',
+        hub.clone(),
+        String::new(),
+        "auto_enable_off".to_owned(),
+    ));
+    let mut after = after;
+    after.sort();
+    expected.sort();
+    assert_eq!(after, expected);
+    assert_eq!(
+        h.count(("securityhub", "UpdateOrganizationConfiguration")),
+        1
+    );
+    assert_eq!(
+        r.applied
+            .count(Service::SecurityHub, Change::Configure, Outcome::Ok),
+        1
+    );
+}
+
+#[tokio::test]
+async fn not_being_the_organizations_administrator_is_reported_where_its_configuration_is_declared()
+{
+    let h = Harness::new(MANAGEMENT).await;
+    let d = desired(
+        r#"version: 1
+accounts:
+  - {id: "300000000001", email: aws+payments-prod@example.com}
+securityhub:
+  regions: [us-east-1]
+  organization: {auto_enable: true}
+"#,
+    );
+    let r = h.pass(&d).await;
+    assert_eq!(
+        h.drift_events(),
+        [(
+            '+',
+            "securityhub-configuration:us-east-1".into(),
+            String::new(),
+            "delegated_administrator_mismatch".into()
+        )]
+    );
+    assert_eq!(
+        h.count(("securityhub", "UpdateOrganizationConfiguration")),
+        0
+    );
+    let drift = &r.plan.configurations[0].drift[0];
+    assert_eq!(drift.detail, "muster's account is not the organization's Security Hub administrator in us-east-1 (Account 111111111111 is not an administrator for this organization): its organization configuration cannot be checked or set; run muster as the delegated administrator");
+}
+
+#[tokio::test]
+async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_either() {
+    let h = Harness::new(SECURITY).await;
+    h.sb.with_world(|w| {
+        let g = w
+            .regions
+            .get_mut("us-east-1")
+            .unwrap()
+            .graphs
+            .get_mut(&graph_arn("us-east-1", SECURITY))
+            .unwrap();
+        g.packages
+            .insert("EKS_AUDIT", ("DISABLED", std::time::SystemTime::now()));
+    });
+    let d = two_accounts(
+        "  organization: {auto_enable: true}\n  datasource_packages: [EKS_AUDIT]\n",
+        "  organization: {auto_enable: true}\n",
+        "",
+    );
+    let r = h.pass_with(&d, true).await;
+    assert!(r.plan.has_changes());
+    for op in CONFIGURATION_WRITES {
+        assert_eq!(h.count(op), 0, "{op:?} while suspended");
+    }
+    let shown = muster::report::plan_text(&r.plan, &d, &r.observe_failures, false);
+    assert!(shown.contains("detective-configuration:us-east-1\n  ~ set     AutoEnable=true  (UpdateOrganizationConfiguration)\n  ~ start   EKS_AUDIT  (UpdateDatasourcePackages: a started package is billed; muster starts declared packages and never stops one)\n"), "{shown}");
+    assert!(shown.contains("securityhub-configuration:eu-west-1\n  ~ set     AutoEnable=true  (UpdateOrganizationConfiguration)\n"), "{shown}");
+    assert!(
+        shown.contains("organization configuration: 5 setting(s) to change\n"),
+        "{shown}"
+    );
+
+    h.pass(&d).await;
+    assert_eq!(h.count(("detective", "UpdateOrganizationConfiguration")), 2);
+    assert_eq!(h.count(("detective", "UpdateDatasourcePackages")), 1);
+    assert_eq!(
+        h.count(("securityhub", "UpdateOrganizationConfiguration")),
+        2
+    );
+    h.sb.reset_calls();
+    let r = h.pass(&d).await;
+    assert!(!r.plan.has_changes(), "{:?}", r.plan.configurations);
+    for op in CONFIGURATION_WRITES {
+        assert_eq!(h.count(op), 0, "{op:?} on the second apply");
+    }
+}
+
+#[tokio::test]
+async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without_it() {
+    // 1,200 declared members, all ENABLED, in the us-east-1 graph.
+    let h = Harness::new(SECURITY).await;
+    let ids: Vec<String> = (0..GRAPH_MEMBER_LIMIT)
+        .map(|i| format!("{:012}", 600_000_000_000u64 + i as u64))
+        .collect();
+    h.sb.with_world(|w| {
+        let arn = graph_arn("us-east-1", SECURITY);
+        let g = w
+            .regions
+            .get_mut("us-east-1")
+            .unwrap()
+            .graphs
+            .get_mut(&arn)
+            .unwrap();
+        let now = std::time::SystemTime::now();
+        for id in &ids {
+            g.members.insert(
+                id.clone(),
+                DetectiveMember {
+                    account_id: id.clone(),
+                    email: format!("aws+{id}@example.com"),
+                    status: DetectiveStatus::Enabled,
+                    disabled_reason: None,
+                    invitation_type: InvitationType::Invitation,
+                    invited_at: now,
+                    updated_at: now,
+                    pending: None,
+                },
+            );
+        }
+        // The fixture's stray member of that graph goes, so that the graph has exactly these.
+        g.members.retain(|id, _| id.starts_with('6'));
+    });
+    let text = |sections: &str| {
+        let mut t = String::from("version: 1\naccounts:\n");
+        for id in &ids {
+            t += &format!("  - {{id: \"{id}\", email: aws+{id}@example.com}}\n");
+        }
+        t += "detective:\n  graphs: [{region: us-east-1}]\n";
+        t += sections;
+        desired(&t)
+    };
+    let plain = text("");
+    h.pass(&plain).await;
+    for op in CONFIGURATION_READS {
+        assert_eq!(h.count(op), 0, "{op:?} without an organization section");
+    }
+    h.sb.reset_calls();
+    let declared =
+        text("  organization: {auto_enable: false}\n  datasource_packages: [DETECTIVE_CORE]\n");
+    let r = h.pass(&declared).await;
+    assert!(
+        r.plan.configurations[0].drift.is_empty(),
+        "{:?}",
+        r.plan.configurations
+    );
+    for (op, n) in CONFIGURATION_READS.iter().zip([1, 1, 24, 0, 0]) {
+        assert_eq!(h.count(*op), n, "{op:?}");
+    }
+    let sizes: Vec<usize> =
+        h.sb.calls()
+            .calls
+            .iter()
+            .filter(|c| c.operation == "BatchGetGraphMemberDatasources")
+            .map(|c| c.account_ids.len())
+            .collect();
+    assert_eq!(sizes, vec![50; 24]);
+}
+
+// The binary talks to a sandbox served by this test's runtime: it needs its own threads.
+fn muster_as(ep: &str, key: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", ep)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// The regression of issue 12: organization root expansion, 2 regions, 60 accounts. Run as the
+/// management account, the accounts created stay `Created` unless invited in the same pass;
+/// run as the delegated administrator they are enabled by CreateMembers alone. Either way the
+/// plan right after the apply is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_accounts_are_invited_unless_muster_is_the_delegated_administrator() {
+    let world = || {
+        generate(&Generate {
+            accounts: 60,
+            regions: REGIONS.map(String::from).to_vec(),
+            seed: 12,
+        })
+    };
+    let f = world();
+    // The root expansion: every ACTIVE organization account but the management account.
+    let n = f
+        .world
+        .accounts
+        .values()
+        .filter(|a| {
+            a.parent.is_some() && a.state == AccountState::Active && a.id != GENERATED_MANAGEMENT
+        })
+        .count();
+    assert!(
+        (51..=60).contains(&n),
+        "more than one batch per region: {n}"
+    );
+    let dir = temp("invite-regression");
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("desired.yaml");
+    std::fs::write(&desired, "version: 1\norganization:\n  include: [{root: true}]\nsecurityhub:\n  regions: [us-east-1, eu-west-1]\n").unwrap();
+    let desired = desired.to_str().unwrap();
+    for (caller, invites) in [(GENERATED_MANAGEMENT, true), (GENERATED_SECURITY, false)] {
+        let sb = start(world()).await;
+        let ep = sb.endpoint();
+        let state = dir.join(format!("state-{caller}"));
+        let out = muster_as(
+            &ep,
+            caller,
+            &[
+                "apply",
+                "--desired-state",
+                desired,
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{caller}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let calls = sb.calls();
+        // The delegated administrator is among the organization's accounts: its own
+        // CreateMembers entry comes back unprocessed, in the same calls.
+        let batches = 2 * n.div_ceil(50) as u64;
+        assert_eq!(
+            calls.count("securityhub", "CreateMembers"),
+            batches,
+            "{caller}"
+        );
+        assert_eq!(
+            calls.count("securityhub", "InviteMembers"),
+            if invites { batches } else { 0 },
+            "{caller}"
+        );
+        assert_eq!(
+            calls.count("securityhub", "DescribeOrganizationConfiguration"),
+            2,
+            "{caller}"
+        );
+        let statuses: std::collections::BTreeSet<&str> = sb.with_world(|w| {
+            REGIONS
+                .iter()
+                .flat_map(|r| {
+                    w.regions[*r]
+                        .hub_members
+                        .get(caller)
+                        .into_iter()
+                        .flat_map(|m| m.values())
+                })
+                .map(|m| m.status.as_str())
+                .collect()
+        });
+        assert_eq!(
+            statuses,
+            [if invites { "Invited" } else { "Enabled" }].into(),
+            "{caller}"
+        );
+        let out = muster_as(&ep, caller, &["plan", "--desired-state", desired]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{caller}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
