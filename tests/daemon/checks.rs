@@ -326,7 +326,11 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
     let example = std::fs::read_to_string(repo("config/organization.example.yaml")).unwrap();
     let pruning = example.replace("  prune: false", "  prune: true");
     assert_eq!(pruning.matches("prune: true").count(), 2);
-    let called = apply_and_list_calls(&sb, &dir, &pruning, SECURITY);
+    // Twice: the members the first pass enables have their data sources read by the second.
+    let mut called = apply_and_list_calls(&sb, &dir, &pruning, SECURITY);
+    called.extend(apply_and_list_calls(&sb, &dir, &pruning, SECURITY));
+    called.sort();
+    called.dedup();
     let policy: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo("deploy/iam/policy.json")).unwrap())
             .unwrap();
