@@ -215,3 +215,79 @@ def test_graph_member_cap_of_1200(start):
     assert (error_code(e), status(e)) == ("ServiceQuotaExceededException", 402)
     total = sum(len(p["MemberDetails"]) for p in pages_of(det, arn))
     assert total == 1200
+
+
+def test_organization_configuration(sandbox):
+    det = sandbox.client("detective", SECURITY)
+    arn = graph_arn(det)
+    assert det.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is False
+    det.update_organization_configuration(GraphArn=arn, AutoEnable=True)
+    assert det.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is True
+    # Only the organization's Detective administrator, on its own graph.
+    other = sandbox.client("detective", MANAGEMENT)
+    for call in (other.describe_organization_configuration, other.update_organization_configuration):
+        with pytest.raises(ClientError) as e:
+            call(GraphArn=arn)
+        assert (error_code(e), status(e)) == ("AccessDeniedException", 403)
+    with pytest.raises(ClientError) as e:
+        det.describe_organization_configuration(GraphArn="arn:aws:detective:us-east-1:1:graph:x")
+    assert (error_code(e), status(e)) == ("ValidationException", 400)
+    with pytest.raises(ClientError) as e:
+        det.describe_organization_configuration()
+    assert (error_code(e), status(e)) == ("ValidationException", 400)
+
+
+def test_datasource_packages_are_listed_a_page_at_a_time_and_only_started(sandbox):
+    det = sandbox.client("detective", SECURITY)
+    arn = graph_arn(det)
+    pages, token = [], None
+    while True:
+        kw = {"GraphArn": arn, "MaxResults": 1}
+        if token:
+            kw["NextToken"] = token
+        page = det.list_datasource_packages(**kw)
+        pages.append(page["DatasourcePackages"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert [list(p) for p in pages] == [["ASFF_SECURITYHUB_FINDING"], ["DETECTIVE_CORE"], ["EKS_AUDIT"]]
+    states = {k: v["DatasourcePackageIngestState"] for p in pages for k, v in p.items()}
+    # The demo world has EKS_AUDIT stopped.
+    assert states == {"ASFF_SECURITYHUB_FINDING": "STARTED", "DETECTIVE_CORE": "STARTED", "EKS_AUDIT": "STOPPED"}
+    assert list(pages[2]["EKS_AUDIT"]["LastIngestStateChange"]) == ["STOPPED"]
+    det.update_datasource_packages(GraphArn=arn, DatasourcePackages=["EKS_AUDIT"])
+    listed = det.list_datasource_packages(GraphArn=arn)["DatasourcePackages"]
+    assert listed["EKS_AUDIT"]["DatasourcePackageIngestState"] == "STARTED"
+    for bad in [{"MaxResults": 0}, {"MaxResults": 201}, {"NextToken": "not-issued"}]:
+        with pytest.raises(ClientError) as e:
+            det.list_datasource_packages(GraphArn=arn, **bad)
+        assert (error_code(e), status(e)) == ("ValidationException", 400), bad
+    for bad in [[], ["EKS_AUDIT"] * 26, ["S3_DATA"]]:
+        with pytest.raises(ClientError) as e:
+            det.update_datasource_packages(GraphArn=arn, DatasourcePackages=bad)
+        assert (error_code(e), status(e)) == ("ValidationException", 400), bad
+    # Another account's graph: the caller is not its administrator.
+    with pytest.raises(ClientError) as e:
+        sandbox.client("detective", MANAGEMENT).list_datasource_packages(GraphArn=arn)
+    assert (error_code(e), status(e)) == ("AccessDeniedException", 403)
+
+
+def test_batch_get_graph_member_datasources(sandbox):
+    det = sandbox.client("detective", SECURITY)
+    arn = graph_arn(det)
+    det.create_members(GraphArn=arn, Accounts=[
+        {"AccountId": "300000000001", "EmailAddress": "aws+payments-prod@example.com"},
+        {"AccountId": "300000000002", "EmailAddress": "aws+payments-staging@example.com"}])
+    out = det.batch_get_graph_member_datasources(GraphArn=arn, AccountIds=["300000000001", "300000000002", "500000000001"])
+    got = {m["AccountId"]: m["DatasourcePackageIngestHistory"] for m in out["MemberDatasources"]}
+    assert sorted(got) == ["300000000001", "300000000002"]
+    assert out["UnprocessedAccounts"] == [{"AccountId": "500000000001", "Reason": "The account is not a member of the behavior graph."}]
+    latest = lambda history: max(history, key=lambda s: history[s]["Timestamp"])
+    assert {p: latest(h) for p, h in got["300000000002"].items()} == {
+        "ASFF_SECURITYHUB_FINDING": "STARTED", "DETECTIVE_CORE": "STARTED", "EKS_AUDIT": "STOPPED"}
+    # The demo world's 300000000001 sends no Security Hub findings.
+    assert latest(got["300000000001"]["ASFF_SECURITYHUB_FINDING"]) == "STOPPED"
+    for bad in [[], ["300000000001"] * 201, ["12345"]]:
+        with pytest.raises(ClientError) as e:
+            det.batch_get_graph_member_datasources(GraphArn=arn, AccountIds=bad)
+        assert (error_code(e), status(e)) == ("ValidationException", 400), len(bad)

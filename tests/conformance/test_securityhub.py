@@ -132,3 +132,62 @@ def test_describe_organization_configuration(sandbox):
         sandbox.client("securityhub", MANAGEMENT).describe_organization_configuration()
     assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
     assert e.value.response["Error"]["Message"] == f"Account {MANAGEMENT} is not an administrator for this organization"
+
+
+def configuration(hub):
+    conf = hub.describe_organization_configuration()
+    conf.pop("ResponseMetadata")
+    return conf
+
+
+def test_update_organization_configuration(sandbox):
+    hub = sandbox.client("securityhub", SECURITY)
+    hub.update_organization_configuration(AutoEnable=True, AutoEnableStandards="NONE")
+    assert configuration(hub)["AutoEnable"] is True
+    assert configuration(hub)["AutoEnableStandards"] == "NONE"
+    # AutoEnableStandards left out stays as it was.
+    hub.update_organization_configuration(AutoEnable=False)
+    assert (configuration(hub)["AutoEnable"], configuration(hub)["AutoEnableStandards"]) == (False, "NONE")
+    # Only the organization's administrator.
+    with pytest.raises(ClientError) as e:
+        sandbox.client("securityhub", MANAGEMENT).update_organization_configuration(AutoEnable=True)
+    assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
+    # The model's constraints: AutoEnable is required, the enums are closed.
+    for bad in [{}, {"AutoEnable": True, "AutoEnableStandards": "ALL"},
+                {"AutoEnable": True, "OrganizationConfiguration": {"ConfigurationType": "GLOBAL"}}]:
+        with pytest.raises(ClientError) as e:
+            hub.update_organization_configuration(**bad)
+        assert (error_code(e), status(e)) == ("InvalidInputException", 400), bad
+    # Under central configuration AutoEnable is forced off, and asking for it is refused.
+    hub.update_organization_configuration(AutoEnable=False, AutoEnableStandards="NONE",
+                                          OrganizationConfiguration={"ConfigurationType": "CENTRAL"})
+    assert configuration(hub)["OrganizationConfiguration"] == {"ConfigurationType": "CENTRAL", "Status": "ENABLED"}
+    with pytest.raises(ClientError) as e:
+        hub.update_organization_configuration(AutoEnable=True)
+    assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+    assert e.value.response["Error"]["Message"] == (
+        "AutoEnable must be false and AutoEnableStandards NONE when the organization uses central configuration")
+    assert configuration(hub)["AutoEnable"] is False
+
+
+def test_the_member_account_limit(start, tmp_path):
+    fixture = tmp_path / "f.yaml"
+    fixture.write_text(
+        'regions: [us-east-1]\n'
+        'organization:\n  management_account: "111111111111"\n'
+        '  accounts:\n'
+        '    - {id: "111111111111", email: m@example.com}\n'
+        '    - {id: "222222222222", email: s@example.com}\n'
+        '    - {id: "300000000001", email: a@example.com}\n'
+        '    - {id: "300000000002", email: b@example.com}\n'
+        'securityhub:\n  administrator: "222222222222"\n  enabled: all\n'
+        '  organization: {member_account_limit: 1}\n'
+    )
+    sb = start("--fixture", str(fixture))
+    hub = sb.client("securityhub", SECURITY)
+    assert configuration(hub)["MemberAccountLimitReached"] is False
+    out = hub.create_members(AccountDetails=[{"AccountId": "300000000001"}, {"AccountId": "300000000002"}])
+    assert out["UnprocessedAccounts"] == [{
+        "AccountId": "300000000002",
+        "ProcessingResult": "Operation failed: the administrator account has reached its member account limit"}]
+    assert configuration(hub)["MemberAccountLimitReached"] is True
