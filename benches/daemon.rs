@@ -3,7 +3,8 @@
 //! the first CreateMembers. muster is the release binary, a child process; the sandbox runs in
 //! this process, so muster's CPU and memory are its own.
 //!
-//! Run: `cargo bench --locked --bench daemon`
+//! Run: `cargo bench --locked --bench daemon` (`-- configuration`: CPU per no-drift pass with
+//! the organization configuration and data-source checks declared, beside membership alone).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -179,12 +180,58 @@ async fn idle_rss(sb: &Sandbox, dir: &Path, label: &str) -> (Child, u16) {
     (child, port)
 }
 
+/// The organization configuration a desired state may declare on top of membership: AutoEnable
+/// and both optional data-source packages (checked per graph and for every enabled member).
+const CONFIGURATION: &str =
+    "  organization: {auto_enable: true}\n  datasource_packages: [EKS_AUDIT, ASFF_SECURITYHUB_FINDING]\n";
+
+/// CPU per no-drift pass over 1,200 accounts x 16 regions, with `extra` in the detective
+/// section: converged first, then the mean of 10 passes 2 s apart.
+async fn cpu_per_pass(label: &str, extra: &str) -> f64 {
+    let sb = world(DECLARED + 2, &REGIONS).await;
+    let dir = scratch(&format!("cpu-{label}"));
+    let text = desired(DECLARED, &REGIONS) + extra;
+    std::fs::write(dir.join("accounts.yaml"), text).unwrap();
+    let port = free_port();
+    let mut child = start(&sb, &dir, "*/2 * * * * *", port);
+    let pid = child.id();
+    wait_passes(port, 3.0).await;
+    assert_eq!(drift_total(port), 0.0, "converged means no drift");
+    let reads = sb
+        .calls()
+        .count("detective", "BatchGetGraphMemberDatasources");
+    let (n0, c0) = (passes(port), cpu_secs(pid));
+    wait_passes(port, n0 + 10.0).await;
+    let (n1, c1) = (passes(port), cpu_secs(pid));
+    let per_pass = (sb
+        .calls()
+        .count("detective", "BatchGetGraphMemberDatasources")
+        - reads) as f64
+        / (n1 - n0);
+    let ms = (c1 - c0) * 1000.0 / (n1 - n0);
+    println!("cpu per no-drift pass, {DECLARED} accounts x 16 regions, {label}: {ms:.1} ms ({} passes, {per_pass:.0} BatchGetGraphMemberDatasources a pass)", n1 - n0);
+    let _ = child.kill();
+    let _ = child.wait();
+    sb.shutdown().await;
+    ms
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if std::env::args().any(|a| a == "configuration") {
+        // Membership alone, then with the organization configuration declared, alternately.
+        rt.block_on(async {
+            for _ in 0..2 {
+                cpu_per_pass("membership only", "").await;
+                cpu_per_pass("with data-source checks", CONFIGURATION).await;
+            }
+        });
+        return;
+    }
     rt.block_on(async {
         // 1,200 accounts x 16 regions: converge, then passes with no drift every 2 s.
         let sb = world(DECLARED + 2, &REGIONS).await;

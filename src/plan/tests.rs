@@ -587,6 +587,27 @@ fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_
         &none,
     );
     assert!(p.drift.is_empty() && !p.has_changes());
+    // Declared off and on: set off.
+    let off = configuration_desired(
+        "securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: false}\n",
+    );
+    let p = configuration_run(
+        &off,
+        configuration(Service::SecurityHub, have(true, "DEFAULT", false, false)),
+        &none,
+    );
+    assert_eq!(
+        configuration_kinds_of(&p),
+        [(DriftKind::AutoEnableOn, String::new())]
+    );
+    assert_eq!(
+        p.set,
+        Some(SetAutoEnable {
+            auto_enable: false,
+            standards: None
+        }),
+        "standards not declared: not sent"
+    );
     let refused = Some(Administration::NotAdministrator(
         "Account 1 is not an administrator".into(),
     ));

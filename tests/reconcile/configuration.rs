@@ -556,14 +556,16 @@ async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_eith
     let shown = muster::report::plan_text(&r.plan, &d, &r.observe_failures, false);
     assert!(shown.contains("detective-configuration:us-east-1\n  ~ set     AutoEnable=true  (UpdateOrganizationConfiguration)\n  ~ start   EKS_AUDIT  (UpdateDatasourcePackages: a started package is billed; muster starts declared packages and never stops one)\n"), "{shown}");
     assert!(shown.contains("securityhub-configuration:eu-west-1\n  ~ set     AutoEnable=true  (UpdateOrganizationConfiguration)\n"), "{shown}");
+    // Both graphs (the demo has EKS_AUDIT stopped in every graph): AutoEnable and EKS_AUDIT;
+    // both hubs: AutoEnable.
     assert!(
-        shown.contains("organization configuration: 5 setting(s) to change\n"),
+        shown.contains("organization configuration: 6 setting(s) to change\n"),
         "{shown}"
     );
 
     h.pass(&d).await;
     assert_eq!(h.count(("detective", "UpdateOrganizationConfiguration")), 2);
-    assert_eq!(h.count(("detective", "UpdateDatasourcePackages")), 1);
+    assert_eq!(h.count(("detective", "UpdateDatasourcePackages")), 2);
     assert_eq!(
         h.count(("securityhub", "UpdateOrganizationConfiguration")),
         2
