@@ -9,6 +9,8 @@
 //! started package is billed). The rest is drift: a delegated administrator takes the
 //! management account to change, and a member's data flow only the member can fix.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::{Drift, DriftKind, Observed};
 use crate::desired::{AutoEnable, DesiredState, Standards};
 use crate::domain::{GraphArn, Package, Region, Service, Target};
@@ -110,76 +112,82 @@ fn plan_one(
         start: Vec::new(),
         drift: Vec::new(),
     };
-    let title = c.service.title();
-    let holders = observed.delegations.get(&c.service);
-    if let (Some(expected), Some(holders)) = (desired.delegated_administrator, holders) {
-        if holders.as_slice() != [expected] {
-            let detail = match holders.iter().find(|h| **h != expected) {
-                Some(h) => format!("the organization's {title} delegated administrator is {h}, not {expected} as declared: another account holds the organization's security data (designating one takes the management account; muster changes nothing)"),
-                None => format!("the organization has no {title} delegated administrator; {expected} is declared (designating one takes the management account; muster changes nothing)"),
-            };
-            note(
-                &mut p.drift,
-                DriftKind::DelegatedAdministratorMismatch,
-                Some(expected),
-                detail,
-            );
-        }
-    }
+    delegation(&mut p, desired, observed);
     let want = match c.service {
         Service::Detective => desired.detective.organization,
         s => desired.hub(s).and_then(|h| h.organization),
     };
     match (&c.organization, want) {
         (Some(Administration::NotAdministrator(why)), Some(_)) => {
-            let detail = format!("muster's account is not the organization's {title} administrator in {} ({why}): its organization configuration cannot be checked or set; run muster as the delegated administrator", c.region);
-            note(
-                &mut p.drift,
-                DriftKind::DelegatedAdministratorMismatch,
-                None,
-                detail,
-            );
+            let detail = format!("muster's account is not the organization's {} administrator in {} ({why}): its organization configuration cannot be checked or set; run muster as the delegated administrator", c.service.title(), c.region);
+            let kind = DriftKind::DelegatedAdministratorMismatch;
+            note(&mut p.drift, kind, None, detail);
         }
         (Some(Administration::Administrator(have)), Some(want)) => auto_enable(&mut p, have, want),
         _ => {}
     }
     if let (Some(want), Some(have)) = (&desired.detective.datasource_packages, &c.packages) {
-        let started = |p: &&Package| have.get(*p) == Some(&IngestState::Started);
-        let off: Vec<Package> = want.iter().filter(|p| !started(p)).copied().collect();
-        if !off.is_empty() {
-            let states: Vec<String> = off
-                .iter()
-                .map(|p| format!("{p} is {}", state(have.get(p))))
-                .collect();
-            let detail = format!("{}: starting (UpdateDatasourcePackages; a started package is billed, and muster never stops one)", states.join(", "));
-            note(
-                &mut p.drift,
-                DriftKind::DatasourcePackageDisabled,
-                None,
-                detail,
-            );
-            p.start = off;
-        }
-        for (account, states) in &c.members {
-            let silent: Vec<String> = (want.iter().filter(started))
-                .filter(|p| states.get(*p) != Some(&IngestState::Started))
-                .map(|p| format!("{p} is {}", state(states.get(p))))
-                .collect();
-            if !silent.is_empty() {
-                let detail = format!(
-                    "the member's data does not flow: {} (only the member account can fix it)",
-                    silent.join(", ")
-                );
-                note(
-                    &mut p.drift,
-                    DriftKind::DatasourceNotIngesting,
-                    Some(*account),
-                    detail,
-                );
-            }
-        }
+        packages(&mut p, c, want, have);
     }
     p
+}
+
+/// `delegated_administrator_mismatch` when the organization's delegated administrator of the
+/// service is not the declared account (or there is none).
+fn delegation(p: &mut ConfigurationPlan, desired: &DesiredState, observed: &Observed<'_>) {
+    let title = p.service.title();
+    let holders = observed.delegations.get(&p.service);
+    let (Some(expected), Some(holders)) = (desired.delegated_administrator, holders) else {
+        return;
+    };
+    if holders.as_slice() == [expected] {
+        return;
+    }
+    let detail = match holders.iter().find(|h| **h != expected) {
+        Some(h) => format!("the organization's {title} delegated administrator is {h}, not {expected} as declared: another account holds the organization's security data (designating one takes the management account; muster changes nothing)"),
+        None => format!("the organization has no {title} delegated administrator; {expected} is declared (designating one takes the management account; muster changes nothing)"),
+    };
+    let kind = DriftKind::DelegatedAdministratorMismatch;
+    note(&mut p.drift, kind, Some(expected), detail);
+}
+
+/// Declared packages the graph has not started (started by the plan), and declared `ENABLED`
+/// members whose data for a started package does not flow.
+fn packages(
+    p: &mut ConfigurationPlan,
+    c: &ObservedConfiguration,
+    want: &BTreeSet<Package>,
+    have: &BTreeMap<Package, IngestState>,
+) {
+    let started = |p: &&Package| have.get(*p) == Some(&IngestState::Started);
+    let off: Vec<Package> = want.iter().filter(|p| !started(p)).copied().collect();
+    if !off.is_empty() {
+        let states: Vec<String> = (off.iter())
+            .map(|p| format!("{p} is {}", state(have.get(p))))
+            .collect();
+        let detail = format!("{}: starting (UpdateDatasourcePackages; a started package is billed, and muster never stops one)", states.join(", "));
+        note(
+            &mut p.drift,
+            DriftKind::DatasourcePackageDisabled,
+            None,
+            detail,
+        );
+        p.start = off;
+    }
+    for (account, states) in &c.members {
+        let silent: Vec<String> = (want.iter().filter(started))
+            .filter(|p| states.get(*p) != Some(&IngestState::Started))
+            .map(|p| format!("{p} is {}", state(states.get(p))))
+            .collect();
+        if !silent.is_empty() {
+            let detail = format!(
+                "the member's data does not flow: {} (only the member account can fix it)",
+                silent.join(", ")
+            );
+            let kind = DriftKind::DatasourceNotIngesting;
+            note(&mut p.drift, kind, Some(*account), detail);
+        }
+    }
 }
 
 fn state(s: Option<&IngestState>) -> &str {

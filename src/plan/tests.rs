@@ -532,18 +532,25 @@ fn a_delegated_administrator_other_than_the_declared_one_is_reported_never_chang
     assert!(configuration_run(&d, c(), &delegations).drift.is_empty());
 }
 
+/// Security Hub's configuration as its administrator reads it.
+fn have(
+    auto_enable: bool,
+    standards: &str,
+    central: bool,
+    limit: bool,
+) -> Option<Administration<OrgConfiguration>> {
+    Some(Administration::Administrator(OrgConfiguration {
+        auto_enable,
+        standards: Some(standards.into()),
+        member_limit_reached: limit,
+        central,
+    }))
+}
+
 #[test]
 fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_configuration() {
     let d = configuration_desired("securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: true, auto_enable_standards: NONE}\n");
     let none = BTreeMap::new();
-    let have = |auto_enable, standards: &str, central, limit| {
-        Some(Administration::Administrator(OrgConfiguration {
-            auto_enable,
-            standards: Some(standards.into()),
-            member_limit_reached: limit,
-            central,
-        }))
-    };
     let p = configuration_run(
         &d,
         configuration(Service::SecurityHub, have(false, "DEFAULT", false, true)),
@@ -587,7 +594,11 @@ fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_
         &none,
     );
     assert!(p.drift.is_empty() && !p.has_changes());
-    // Declared off and on: set off.
+}
+
+#[test]
+fn auto_enable_declared_off_is_set_off_and_standards_not_declared_are_not_sent() {
+    let none = BTreeMap::new();
     let off = configuration_desired(
         "securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: false}\n",
     );
@@ -611,7 +622,7 @@ fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_
     let refused = Some(Administration::NotAdministrator(
         "Account 1 is not an administrator".into(),
     ));
-    let p = configuration_run(&d, configuration(Service::SecurityHub, refused), &none);
+    let p = configuration_run(&off, configuration(Service::SecurityHub, refused), &none);
     assert_eq!(
         configuration_kinds_of(&p),
         [(DriftKind::DelegatedAdministratorMismatch, String::new())]
