@@ -152,6 +152,20 @@ impl Daemon {
     }
 
     /// Waits until /metrics shows `series` with `value`.
+    /// Waits until `series` is at least `value`: for a counter that a schedule may move past
+    /// `value` between two polls (a pass every second, one longer than the gap to the next tick).
+    pub async fn wait_at_least(&self, series: &str, value: f64, limit: Duration) {
+        eventually(
+            limit,
+            &format!("{series} >= {value} (log in {})", self.dir.display()),
+            || {
+                let m = self.metrics()?;
+                (sample(&m, series)? >= value).then_some(())
+            },
+        )
+        .await
+    }
+
     pub async fn wait_for(&self, series: &str, value: f64, limit: Duration) {
         eventually(
             limit,
