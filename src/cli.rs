@@ -26,6 +26,75 @@ pub enum LogFormat {
     Json,
 }
 
+/// How text logs look where they go: colour only on a terminal and never with `NO_COLOR` set
+/// (to anything but empty, as no-color.org says); no timestamp under systemd (`JOURNAL_STREAM`
+/// set), since journald stamps every line itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStyle {
+    pub ansi: bool,
+    pub timestamp: bool,
+}
+
+impl LogStyle {
+    /// The style for stderr, given whether it is a terminal and the environment's `NO_COLOR`
+    /// and `JOURNAL_STREAM`.
+    pub fn detect(
+        terminal: bool,
+        no_color: Option<&std::ffi::OsStr>,
+        journal_stream: Option<&std::ffi::OsStr>,
+    ) -> LogStyle {
+        let no_color = no_color.is_some_and(|v| !v.is_empty());
+        LogStyle {
+            ansi: terminal && !no_color,
+            timestamp: journal_stream.is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    /// The style for this process's stderr.
+    pub fn of_stderr() -> LogStyle {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR");
+        let journal = std::env::var_os("JOURNAL_STREAM");
+        LogStyle::detect(
+            std::io::stderr().is_terminal(),
+            no_color.as_deref(),
+            journal.as_deref(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod log_style_tests {
+    use super::LogStyle;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color_and_no_timestamp_under_journald() {
+        let style = |t, n: Option<&str>, j: Option<&str>| {
+            let s = LogStyle::detect(t, n.map(OsStr::new), j.map(OsStr::new));
+            (s.ansi, s.timestamp)
+        };
+        assert_eq!(style(true, None, None), (true, true));
+        assert_eq!(
+            style(false, None, None),
+            (false, true),
+            "a pipe gets no colour"
+        );
+        assert_eq!(style(true, Some("1"), None), (false, true), "NO_COLOR");
+        assert_eq!(
+            style(true, Some(""), None),
+            (true, true),
+            "an empty NO_COLOR is unset"
+        );
+        assert_eq!(
+            style(false, None, Some("8:12345")),
+            (false, false),
+            "journald"
+        );
+        assert_eq!(style(true, None, Some("")), (true, true));
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the desired state: every problem in every file, located. Exit 0 valid, 1 invalid.

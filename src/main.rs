@@ -3,7 +3,7 @@
 mod commands;
 
 use clap::Parser;
-use muster::cli::{Cli, Command, LogFormat};
+use muster::cli::{Cli, Command, LogFormat, LogStyle};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -59,11 +59,14 @@ fn quiet_on_closed_pipe() {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
+    let style = LogStyle::of_stderr();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(style.ansi)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    match (format, style.timestamp) {
+        (LogFormat::Text, true) => builder.init(),
+        (LogFormat::Text, false) => builder.without_time().init(),
+        (LogFormat::Json, _) => builder.json().init(),
     }
 }

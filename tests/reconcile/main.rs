@@ -11,6 +11,7 @@ mod contract;
 mod crash;
 mod damage;
 mod full_disk;
+mod logs;
 mod member;
 mod passes;
 mod services;
