@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("desired", 1),
     ("observed", 1),
     ("cli", 1),
+    ("revision", 1),
     ("plan", 2),
     ("aws", 3),
     ("eventlog", 3),

@@ -44,4 +44,5 @@ pub mod org;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod revision;
 pub mod sandbox;
