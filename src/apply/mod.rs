@@ -318,8 +318,6 @@ pub(crate) struct Recorder<'a> {
     /// Calls this target's plan makes, for "3/12" in the logs.
     pub expected: usize,
     pub report: ApplyReport,
-    /// What the call in flight sets, for its intent (`configure`).
-    settings: Vec<String>,
 }
 
 impl<'a> Recorder<'a> {
@@ -332,7 +330,6 @@ impl<'a> Recorder<'a> {
             batches: 0,
             expected: 0,
             report: ApplyReport::default(),
-            settings: Vec::new(),
         }
     }
 
@@ -379,7 +376,7 @@ impl<'a> Recorder<'a> {
     where
         F: Future<Output = Result<Processed, aws::Error>>,
     {
-        Ok(match self.send(step, accounts, call).await? {
+        Ok(match self.send(step, accounts, &[], call).await? {
             Sent::Answered(p) => Some(p),
             Sent::Failed | Sent::Blocked => None,
         })
@@ -400,11 +397,10 @@ impl<'a> Recorder<'a> {
             return Ok(false);
         }
         let n = settings.len();
-        self.settings = settings;
-        let sent = self.send(step, &[], answers_nothing(&[], call)).await;
-        self.settings.clear();
+        let sent = self.send(step, &[], &settings, answers_nothing(&[], call));
+        let sent = sent.await?;
         let key = |o| (self.service, step.change, o);
-        Ok(match sent? {
+        Ok(match sent {
             Sent::Answered(_) => {
                 self.report.tally(key(Outcome::Ok), n);
                 true
@@ -436,7 +432,7 @@ impl<'a> Recorder<'a> {
                 return Ok(None);
             }
             let accounts: Vec<AccountId> = chunk.iter().map(id).collect();
-            match self.send(step, &accounts, call(chunk)).await? {
+            match self.send(step, &accounts, &[], call(chunk)).await? {
                 Sent::Answered(p) => not_taken.extend(
                     (p.unprocessed.iter())
                         .filter(|(_, r)| !step.already.is(r))
@@ -472,17 +468,20 @@ impl<'a> Recorder<'a> {
             .tally((service, change, Outcome::Unprocessed), refused);
     }
 
+    /// One call between its intent and its outcome: on `accounts`, or for a configuration call
+    /// on the target's own `settings`.
     async fn send<F>(
         &mut self,
         step: Step,
         accounts: &[AccountId],
+        settings: &[String],
         call: F,
     ) -> Result<Sent, EventLogError>
     where
         F: Future<Output = Result<Processed, aws::Error>>,
     {
         let batch = self.next_batch();
-        self.append(self.intent(&batch, step, accounts), true)?;
+        self.append(self.intent(&batch, step, accounts, settings), true)?;
         let progress = format!("{}/{}", self.batches, self.expected.max(self.batches));
         let (target, operation) = (self.name.as_str(), step.operation);
         match call.await {
@@ -512,7 +511,14 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn intent(&self, batch: &str, step: Step, accounts: &[AccountId]) -> EventKind {
+    /// The intent of a call on `accounts` (or, for a configuration call, on `settings`).
+    fn intent(
+        &self,
+        batch: &str,
+        step: Step,
+        accounts: &[AccountId],
+        settings: &[String],
+    ) -> EventKind {
         let (batch, accounts, graph) = (batch.to_owned(), ids(accounts), self.name.clone());
         match (&self.target, step.change) {
             (Target::Graph(_), Change::Remove) => EventKind::RemovalIntent {
@@ -532,7 +538,7 @@ impl<'a> Recorder<'a> {
                 target: graph,
                 action: step.operation.into(),
                 accounts,
-                settings: self.settings.clone(),
+                settings: settings.to_vec(),
             },
         }
     }

@@ -10,8 +10,8 @@ use aws_sdk_detective::Client;
 
 use super::telemetry::{RequestMetrics, RequestSink};
 use super::{
-    account_in, call, every_item, ids, CreateOutcome, DeleteOutcome, DetectiveApi, Error,
-    MemberDatasources, Regional,
+    account_in, administration, call, every_item, ids, CreateOutcome, DeleteOutcome, DetectiveApi,
+    Error, MemberDatasources, Regional,
 };
 use crate::domain::{AccountId, Email, GraphArn, Package, Region};
 use crate::observed::{
@@ -247,16 +247,11 @@ impl DetectiveApi for SdkDetective {
         let request = self
             .client(&graph.region())
             .describe_organization_configuration();
-        match call(SERVICE, op, request.graph_arn(graph.as_str()).send()).await {
-            Ok(out) => Ok(Administration::Administrator(OrgConfiguration {
-                auto_enable: out.auto_enable(),
-                ..OrgConfiguration::default()
-            })),
-            Err(e) if e.code == "AccessDeniedException" => {
-                Ok(Administration::NotAdministrator(e.message))
-            }
-            Err(e) => Err(e),
-        }
+        let answer = call(SERVICE, op, request.graph_arn(graph.as_str()).send()).await;
+        administration(answer, "AccessDeniedException", |out| OrgConfiguration {
+            auto_enable: out.auto_enable(),
+            ..OrgConfiguration::default()
+        })
     }
 
     async fn set_auto_enable(&self, graph: &GraphArn, auto_enable: bool) -> Result<(), Error> {

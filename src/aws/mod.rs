@@ -183,6 +183,21 @@ pub(crate) fn account_in(
     })
 }
 
+/// An organization-configuration read's answer: what `read` makes of the response, or, when
+/// the service refused with `refusal` (the caller is not the organization's administrator),
+/// that refusal as an answer rather than an error.
+pub(crate) fn administration<T, R>(
+    answer: Result<R, Error>,
+    refusal: &str,
+    read: impl FnOnce(R) -> T,
+) -> Result<Administration<T>, Error> {
+    match answer {
+        Ok(out) => Ok(Administration::Administrator(read(out))),
+        Err(e) if e.code == refusal => Ok(Administration::NotAdministrator(e.message)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Account ids as requests take them.
 pub(crate) fn ids(accounts: &[AccountId]) -> Option<Vec<String>> {
     Some(accounts.iter().map(ToString::to_string).collect())

@@ -9,7 +9,10 @@ use aws_sdk_securityhub::Client;
 
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::{RequestMetrics, RequestSink};
-use super::{account_in, call, ids, Answer, Error, HubApi, HubUpdate, Regional, SecurityHubApi};
+use super::{
+    account_in, administration, call, ids, Answer, Error, HubApi, HubUpdate, Regional,
+    SecurityHubApi,
+};
 use crate::desired::Standards;
 use crate::domain::{AccountId, Email, Region};
 use crate::observed::{
@@ -230,22 +233,16 @@ impl SdkSecurityHub {
             .client(region)
             .await
             .describe_organization_configuration();
-        let out = match call(SERVICE, op, request.send()).await {
-            Ok(out) => out,
-            Err(e) if e.code == "InvalidAccessException" => {
-                return Ok(Administration::NotAdministrator(e.message))
+        let answer = call(SERVICE, op, request.send()).await;
+        administration(answer, "InvalidAccessException", |out| {
+            let central = (out.organization_configuration()).and_then(|c| c.configuration_type());
+            OrgConfiguration {
+                auto_enable: out.auto_enable().unwrap_or(false),
+                standards: out.auto_enable_standards().map(|s| s.as_str().to_owned()),
+                member_limit_reached: out.member_account_limit_reached().unwrap_or(false),
+                central: central.map(|t| t.as_str()) == Some("CENTRAL"),
             }
-            Err(e) => return Err(e),
-        };
-        let central = out
-            .organization_configuration()
-            .and_then(|c| c.configuration_type());
-        Ok(Administration::Administrator(OrgConfiguration {
-            auto_enable: out.auto_enable().unwrap_or(false),
-            standards: out.auto_enable_standards().map(|s| s.as_str().to_owned()),
-            member_limit_reached: out.member_account_limit_reached().unwrap_or(false),
-            central: central.map(|t| t.as_str()) == Some("CENTRAL"),
-        }))
+        })
     }
 
     async fn configure(

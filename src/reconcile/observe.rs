@@ -202,11 +202,14 @@ pub async fn observe_hubs<D, H: SecurityHubApi, O>(
 }
 
 /// True when a region's hub needs DescribeOrganizationConfiguration: its organization
-/// configuration is declared (or the delegated administrator expected), or organization
-/// accounts are declared, which join by CreateMembers alone only when muster is the
-/// organization's administrator there.
+/// configuration is declared, or organization accounts are, which join by CreateMembers alone
+/// only when muster is the organization's administrator there. (The delegated administrator
+/// alone is checked by ListDelegatedAdministrators, not by this read.)
 fn asks_relationship(desired: &DesiredState, service: Service) -> bool {
-    declares_configuration(desired, service) || desired.organization.is_some()
+    let declared = desired
+        .hub(service)
+        .is_some_and(|h| h.organization.is_some());
+    declared || desired.organization.is_some()
 }
 
 /// True when a service's configuration targets are observed: its `organization` (or for

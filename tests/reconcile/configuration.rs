@@ -767,3 +767,30 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_delegated_administrator_alone_is_one_listing_and_no_configuration_read() {
+    let h = Harness::new(SECURITY).await;
+    let d = desired(
+        r#"version: 1
+accounts:
+  - {id: "300000000001", email: aws+payments-prod@example.com}
+organization:
+  delegated_administrator: "222222222222"
+securityhub:
+  regions: [us-east-1, eu-west-1]
+"#,
+    );
+    let r = h.pass(&d).await;
+    assert_eq!(h.count(("organizations", "ListDelegatedAdministrators")), 1);
+    assert_eq!(
+        h.count(("securityhub", "DescribeOrganizationConfiguration")),
+        0
+    );
+    assert_eq!(
+        r.plan.configurations.len(),
+        2,
+        "a configuration target per region"
+    );
+    assert!(h.drift_events().is_empty(), "{:?}", h.drift_events());
+}
