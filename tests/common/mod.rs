@@ -13,6 +13,22 @@ use muster::sandbox::{fixture, Fixture, Sandbox};
 pub const MANAGEMENT: &str = "111111111111";
 pub const SECURITY: &str = "222222222222";
 
+/// The muster binary acting as `key` against the sandbox at `ep`, with nothing of the
+/// developer's environment or AWS setup, logging at `warn` unless the caller sets `MUSTER_LOG`.
+pub fn muster_command(ep: &str, key: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_muster"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", ep)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("MUSTER_LOG", "warn");
+    cmd
+}
+
 /// The demo world shipped in config/sandbox.yaml.
 pub fn demo() -> Fixture {
     fixture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox.yaml")).unwrap()

@@ -5,17 +5,8 @@ use std::process::{Command, Output};
 use crate::common::*;
 
 fn muster(sb_endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_muster"))
+    muster_command(sb_endpoint, SECURITY)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", sb_endpoint)
-        .env("AWS_ACCESS_KEY_ID", SECURITY)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("MUSTER_LOG", "warn")
         .output()
         .unwrap()
 }

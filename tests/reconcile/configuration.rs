@@ -4,7 +4,7 @@
 //! Security Hub before it decides whether organization accounts need an invitation.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 
 use muster::apply::{Change, Outcome};
@@ -166,6 +166,13 @@ detective:
     ))
 }
 
+/// Drift events in a fixed order (passes record targets as they answer).
+type DriftEvent = (char, String, String, String);
+fn sorted(mut v: Vec<DriftEvent>) -> Vec<DriftEvent> {
+    v.sort();
+    v
+}
+
 fn graph_of(region: &str) -> String {
     graph_arn(region, SECURITY)
 }
@@ -234,10 +241,6 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
             "auto_enable_standards_mismatch".to_owned(),
         ));
     }
-    let sorted = |mut v: Vec<(char, String, String, String)>| {
-        v.sort();
-        v
-    };
     assert_eq!(sorted(seen), sorted(want.clone()));
     // Each write once per target, made after its intent, counted a setting at a time.
     for (op, n) in CONFIGURATION_WRITES.iter().zip([2, 2, 2]) {
@@ -432,11 +435,7 @@ securityhub:
             "delegated_administrator_mismatch".to_owned(),
         ),
     ];
-    let mut seen = h.drift_events();
-    seen.sort();
-    let mut sorted = want.clone();
-    sorted.sort();
-    assert_eq!(seen, sorted);
+    assert_eq!(sorted(h.drift_events()), sorted(want.clone()));
     assert_eq!(
         h.count(("securityhub", "UpdateOrganizationConfiguration")),
         0,
@@ -483,10 +482,7 @@ securityhub:
         String::new(),
         "auto_enable_off".to_owned(),
     ));
-    let mut after = after;
-    after.sort();
-    expected.sort();
-    assert_eq!(after, expected);
+    assert_eq!(sorted(after), sorted(expected));
     assert_eq!(
         h.count(("securityhub", "UpdateOrganizationConfiguration")),
         1
@@ -649,21 +645,8 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
     assert_eq!(sizes, vec![50; 24]);
 }
 
-// The binary talks to a sandbox served by this test's runtime: it needs its own threads.
 fn muster_as(ep: &str, key: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", ep)
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("MUSTER_LOG", "warn")
-        .output()
-        .unwrap()
+    muster_command(ep, key).args(args).output().unwrap()
 }
 
 /// The regression of issue 12: organization root expansion, 2 regions, 60 accounts. Run as the

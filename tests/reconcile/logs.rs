@@ -1,8 +1,6 @@
 //! The binary's logs where they end up: a pipe (journald, `kubectl logs`) gets no escape
 //! codes, and under systemd (`JOURNAL_STREAM` set) no timestamp, journald adds its own.
 
-use std::process::Command;
-
 use crate::common::*;
 
 /// `muster apply` of the example against `ep`, logging at info to a pipe, with `env` added.
@@ -11,17 +9,9 @@ fn apply_logs(ep: &str, state: &std::path::Path, env: &[(&str, &str)]) -> String
         "{}/config/accounts.example.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
+    let mut cmd = muster_command(ep, SECURITY);
     cmd.args(["apply", "--desired-state", &example, "--state-dir"])
         .arg(state)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", ep)
-        .env("AWS_ACCESS_KEY_ID", SECURITY)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("MUSTER_LOG", "info");
     for (k, v) in env {
         cmd.env(k, v);
