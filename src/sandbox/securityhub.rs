@@ -103,7 +103,7 @@ fn organization_configuration(world: &World, req: &Req) -> Result<Value, ApiErro
 fn update_organization(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let mut v = Validator::default();
     let auto_enable = v.boolean(req.body, "AutoEnable");
-    if auto_enable.is_none() && !req.body.contains_key("AutoEnable") {
+    if matches!(req.body.get("AutoEnable"), None | Some(Value::Null)) {
         v.required("autoEnable");
     }
     let standards = v.string(req.body, "AutoEnableStandards", false);
@@ -135,6 +135,7 @@ fn update_organization(world: &mut World, req: &Req) -> Result<Value, ApiError> 
     require_organization_administrator(world, req)?;
     let o = &mut world.region_mut(&req.region).hub_organization;
     let kind = configuration_type.unwrap_or(o.configuration_type);
+    // Required and checked above: present and a boolean here.
     let auto_enable = auto_enable.unwrap_or_default();
     let standards = match standards {
         Some("NONE") => "NONE",

@@ -153,7 +153,7 @@ def test_update_organization_configuration(sandbox):
         sandbox.client("securityhub", MANAGEMENT).update_organization_configuration(AutoEnable=True)
     assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
     # The model's constraints: AutoEnable is required, the enums are closed.
-    for bad in [{}, {"AutoEnable": True, "AutoEnableStandards": "ALL"},
+    for bad in [{}, {"AutoEnable": None}, {"AutoEnable": True, "AutoEnableStandards": "ALL"},
                 {"AutoEnable": True, "OrganizationConfiguration": {"ConfigurationType": "GLOBAL"}}]:
         with pytest.raises(ClientError) as e:
             hub.update_organization_configuration(**bad)
