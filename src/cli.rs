@@ -188,12 +188,25 @@ pub struct EventsArgs {
     /// Only events about this behavior graph.
     #[arg(long)]
     pub graph: Option<String>,
+    /// Only events of passes that read the desired state at this git commit (a prefix of at
+    /// least 7 hex digits, or all of it).
+    #[arg(long, value_parser = parse_revision)]
+    pub revision: Option<String>,
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-23T10:00:00Z).
     #[arg(long, value_parser = parse_time)]
     pub since: Option<std::time::SystemTime>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+fn parse_revision(s: &str) -> Result<String, String> {
+    let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && (7..=64).contains(&s.len()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!("{s:?} is not a git commit: 7 to 64 hex digits"))
+    }
 }
 
 fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {

@@ -241,15 +241,19 @@ where
         match desired::load(&self.ctx.config.desired_state) {
             Ok(d) => {
                 health.desired_valid.store(true, Ordering::SeqCst);
-                let same = current.as_ref().is_some_and(|c| c.digest == d.digest);
+                // A new commit is a new desired state even where these files did not change.
+                let same = current
+                    .as_ref()
+                    .is_some_and(|c| c.digest == d.digest && c.revision == d.revision);
                 if only_file && same {
                     tracing::debug!("desired state unchanged");
                     return false;
                 }
                 if !same {
-                    tracing::info!(digest = %&d.digest[..12], accounts = d.accounts.len(), files = d.files.len(), "desired state loaded");
+                    let revision = d.revision.as_deref().unwrap_or("none");
+                    tracing::info!(digest = %&d.digest[..12], revision, accounts = d.accounts.len(), files = d.files.len(), "desired state loaded");
                 }
-                metrics.desired_state_loaded(&d.digest);
+                metrics.desired_state_loaded(&d.digest, d.revision.as_deref());
                 *current = Some(d);
                 true
             }

@@ -162,7 +162,7 @@ impl Metrics {
             aws_retries: counter_vec(&r, "muster_aws_retries_total", "Attempts after the first that the AWS SDK made (standard retry mode).", &["service", "operation"]),
             desired_valid: int_gauge(&r, "muster_desired_state_valid", "1 when the desired state on disk parses and validates, 0 when it does not."),
             reload_failures: int_counter(&r, "muster_desired_state_reload_failures_total", "Loads of the desired state that failed to read, parse or validate."),
-            desired_info: gauge_vec(&r, "muster_desired_state_info", "The desired state in use (the last good one): its sha256 digest, value 1.", &["digest"]),
+            desired_info: gauge_vec(&r, "muster_desired_state_info", "The desired state in use (the last good one): its sha256 digest and the git commit it was read from (empty outside a work tree), value 1.", &["digest", "revision"]),
             changes: counter_vec(&r, "muster_changes_total", "Membership changes muster made, by kind (invite, remove, create, accept, decline) and outcome (ok, unprocessed, failed, quota_blocked).", &["service", "kind", "outcome"]),
             eventlog_size: int_gauge(&r, "muster_eventlog_size_bytes", "Size on disk of the event log."),
             eventlog_write_failures: int_counter(&r, "muster_eventlog_write_failures_total", "Passes that could not write the event log (a full disk, an IO error): nothing more was sent to AWS in that pass."),
@@ -219,10 +219,12 @@ impl Metrics {
     }
 
     /// A desired state loaded and checked: it is the one in use from now on.
-    pub fn desired_state_loaded(&self, digest: &str) {
+    pub fn desired_state_loaded(&self, digest: &str, revision: Option<&str>) {
         self.desired_valid.set(1);
         self.desired_info.reset();
-        self.desired_info.with_label_values(&[digest]).set(1);
+        self.desired_info
+            .with_label_values(&[digest, revision.unwrap_or("")])
+            .set(1);
     }
 
     /// The desired state on disk is broken; the last good one (if any) stays in use.

@@ -26,7 +26,7 @@ pub fn plan_text(
     failures: &[(Target, Unobserved)],
     show_emails: bool,
 ) -> String {
-    let mut out = String::new();
+    let mut out = origin_line(desired);
     for g in &plan.graphs {
         out += &graph_text(g, desired, show_emails);
     }
@@ -67,6 +67,15 @@ pub fn plan_text(
         out += &format!("organization configuration: {settings} setting(s) to change\n");
     }
     out
+}
+
+/// Which desired state a plan is of: its digest and, from a git work tree, its commit.
+fn origin_line(desired: &DesiredState) -> String {
+    let digest = &desired.digest[..desired.digest.len().min(12)];
+    match &desired.revision {
+        Some(r) => format!("desired state {digest} at revision {r}\n"),
+        None => format!("desired state {digest} (not in a git work tree)\n"),
+    }
 }
 
 /// One region's organization configuration: what would be set, what would be started (never
@@ -182,6 +191,7 @@ pub fn plan_json(
 ) -> Value {
     let mut out = json!({
         "desired_state_digest": desired.digest,
+        "desired_state_revision": desired.revision,
         "changes": plan.has_changes(),
         "graphs": plan.graphs.iter().map(|g| json!({
             "graph": g.graph.to_string(),

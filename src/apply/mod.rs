@@ -20,7 +20,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::aws::{self, Apis, DetectiveApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Service, Target};
-use crate::eventlog::{EventKind, EventLog, EventLogError, Unprocessed};
+use crate::eventlog::{EventKind, EventLog, EventLogError, Origin, Unprocessed};
 use crate::plan::Plan;
 
 /// The most accounts Detective and Security Hub take in one membership call.
@@ -156,7 +156,7 @@ impl ApplyReport {
 pub struct Journal<'a> {
     pub log: &'a EventLog,
     pub run: &'a str,
-    pub digest: &'a str,
+    pub origin: Origin<'a>,
     pub stop: &'a AtomicBool,
 }
 
@@ -335,7 +335,7 @@ impl<'a> Recorder<'a> {
 
     fn append(&self, kind: EventKind, flush: bool) -> Result<(), EventLogError> {
         let j = self.journal;
-        j.log.append(j.run, j.digest, kind, flush).map(drop)
+        j.log.append(j.run, j.origin, kind, flush).map(drop)
     }
 
     /// True once a shutdown asked that no new call start (the report is then interrupted).
@@ -638,7 +638,7 @@ mod tests {
         let journal = Journal {
             log: &log,
             run: "r",
-            digest: "d",
+            origin: "d".into(),
             stop: &stop,
         };
         let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";

@@ -19,6 +19,11 @@ pub fn events(args: EventsArgs) -> anyhow::Result<u8> {
                 .as_deref()
                 .is_some_and(|g| e.kind.graph() != Some(g))
             || args.since.is_some_and(|t| e.at() < t)
+            || (args.revision.as_deref()).is_some_and(|r| {
+                !e.revision
+                    .as_deref()
+                    .is_some_and(|have| have.starts_with(r))
+            })
         {
             continue;
         }

@@ -149,6 +149,9 @@ pub struct DesiredState {
     pub member: Option<MemberSettings>,
     /// SHA-256 over every file's name and content: which desired state caused what.
     pub digest: String,
+    /// The git commit the files were read from, when they are in a git work tree
+    /// (`revision::revision_of`).
+    pub revision: Option<String>,
     pub files: Vec<PathBuf>,
 }
 
@@ -307,6 +310,7 @@ pub fn load(path: &Path) -> Result<DesiredState, Invalid> {
     match parsed {
         Ok(mut state) if problems.is_empty() => {
             state.files = files;
+            state.revision = crate::revision::revision_of(path);
             Ok(state)
         }
         Ok(_) => Err(Invalid(problems)),
@@ -364,6 +368,7 @@ pub fn parse_files(files: &[(String, String)]) -> Result<DesiredState, Invalid> 
             delegated_administrator: c.delegated_administrator,
             member: c.member.map(|(m, _)| m),
             digest: format!("{:x}", hasher.finalize()),
+            revision: None,
             files: Vec::new(),
         })
     } else {

@@ -15,6 +15,7 @@ mod store;
 pub use projection::{replay, Projection, REMOVED};
 pub use schema::*;
 
+use crate::desired::DesiredState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -46,6 +47,38 @@ pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_sec
 enum Role {
     Writer,
     Reader,
+}
+
+/// Which desired state an event came from: its digest and, when it was read from a git work
+/// tree, the commit. A bare `&str` is a digest with no revision.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub digest: &'a str,
+    pub revision: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Origin<'a> {
+    fn from(digest: &'a str) -> Self {
+        Origin {
+            digest,
+            revision: None,
+        }
+    }
+}
+
+impl<'a> From<&'a String> for Origin<'a> {
+    fn from(digest: &'a String) -> Self {
+        Origin::from(digest.as_str())
+    }
+}
+
+impl<'a> From<&'a DesiredState> for Origin<'a> {
+    fn from(d: &'a DesiredState) -> Self {
+        Origin {
+            digest: &d.digest,
+            revision: d.revision.as_deref(),
+        }
+    }
 }
 
 /// The sled-backed log. Keys are big-endian sequence numbers, so iteration is in order.
@@ -457,14 +490,15 @@ impl EventLog {
 
     /// Appends one event; with `flush`, returns only once it is on disk. After a rebuild, the
     /// first event appended is followed by `store_rebuilt`, flushed.
-    pub fn append(
+    pub fn append<'o>(
         &self,
         run: &str,
-        digest: &str,
+        origin: impl Into<Origin<'o>>,
         kind: EventKind,
         flush: bool,
     ) -> Result<Event, EventLogError> {
         let at_ms = now_ms();
+        let origin = origin.into();
         let write = |kind: &EventKind| {
             self.run(|t| {
                 let seq = self.next.load(Ordering::SeqCst);
@@ -473,7 +507,8 @@ impl EventLog {
                     seq,
                     at_ms,
                     run: run.to_owned(),
-                    digest: digest.to_owned(),
+                    digest: origin.digest.to_owned(),
+                    revision: origin.revision.map(str::to_owned),
                     kind: kind.clone(),
                 };
                 let bytes = serde_json::to_vec(&event).expect("events are plain JSON");
@@ -667,8 +702,8 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// The `type` tag of a stored event, read without decoding it. The tag is the first `"type":"`
-/// in the JSON: the fields before it (`v`, `seq`, `at_ms`, `run`, `digest`) are muster's own and
-/// never contain that text.
+/// in the JSON: the fields before it (`v`, `seq`, `at_ms`, `run`, `digest`, `revision`) are
+/// muster's own and never contain that text.
 fn type_of(raw: &[u8]) -> Option<&str> {
     const TAG: &[u8] = b"\"type\":\"";
     let start = raw.windows(TAG.len()).position(|w| w == TAG)? + TAG.len();
@@ -695,6 +730,7 @@ mod tests {
             at_ms,
             run: "r".into(),
             digest: "d".into(),
+            revision: None,
             kind,
         }
     }

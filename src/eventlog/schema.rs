@@ -249,6 +249,10 @@ pub struct Event {
     pub run: String,
     /// The desired-state digest that caused it.
     pub digest: String,
+    /// The git commit that desired state was read from, when it was in a work tree; left out
+    /// on disk when there is none (and in events written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     #[serde(flatten)]
     pub kind: EventKind,
 }

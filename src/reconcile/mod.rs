@@ -162,7 +162,7 @@ pub(crate) fn begin(
 ) -> Result<Projection, EventLogError> {
     log.append(
         run,
-        &desired.digest,
+        desired,
         EventKind::DesiredStateLoaded {
             files: desired
                 .files
@@ -260,7 +260,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     desired: &DesiredState,
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
-    let record = |kind: EventKind, flush: bool| log.append(run, &desired.digest, kind, flush);
+    let record = |kind: EventKind, flush: bool| log.append(run, desired, kind, flush);
     let declared = if desired.member.is_some() {
         0
     } else {
@@ -281,7 +281,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         let journal = Journal {
             log,
             run,
-            digest: &desired.digest,
+            origin: desired.into(),
             stop: opts.stop,
         };
         report.applied = match &desired.member {

@@ -214,3 +214,56 @@ pub fn removed(a: &muster::apply::ApplyReport) -> usize {
         Outcome::Ok,
     )
 }
+
+/// Runs the real `git` in `dir` with a fixed identity and none of the developer's settings;
+/// its trimmed stdout. Panics, showing git's stderr, when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=muster",
+            "-c",
+            "user.email=muster@example.com",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git is installed (tests/install-system-deps)");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Every event of the store in `state`, as `muster events --output json` prints them, with
+/// `extra` arguments (filters) added.
+pub fn events_json(state: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = muster_command("http://127.0.0.1:9", SECURITY)
+        .args(["events", "--output", "json", "--state-dir"])
+        .arg(state)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -1,5 +1,6 @@
 //! The daemon's lifecycle: reload on a change (plain rename, ConfigMap `..data` swap, git-sync
-//! `current` swap), a broken desired state, suspend, SIGTERM mid-pass, single-flight.
+//! `current` swap, the new commit recorded), a broken desired state, suspend, SIGTERM mid-pass,
+//! single-flight.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -172,6 +173,92 @@ async fn a_git_sync_link_swap_above_the_file_is_followed() {
         "edit applied after {took:?}\n{}",
         d.log()
     );
+}
+
+/// The `muster_desired_state_info` series: (digest, revision) of each.
+fn info_series(d: &Daemon) -> Vec<(String, String)> {
+    let m = d.metrics().unwrap_or_default();
+    (m.lines())
+        .filter(|l| l.starts_with("muster_desired_state_info{"))
+        .map(|l| {
+            let label = |name: &str| {
+                let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                l[start..].split('"').next().unwrap().to_owned()
+            };
+            (label("digest"), label("revision"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metric() {
+    let sb = world(40).await;
+    let dir = scratch("gitsync-revision");
+    // git-sync's layout, made by git itself: the repository, a detached work tree per commit
+    // under .worktrees/<sha>, and the link the desired state is read through.
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let commit = |ids: std::ops::Range<usize>, message: &str| {
+        std::fs::write(repo.join("accounts.yaml"), desired(ids, false)).unwrap();
+        git(&repo, &["add", "accounts.yaml"]);
+        git(&repo, &["commit", "-q", "-m", message]);
+        let sha = git(&repo, &["rev-parse", "HEAD"]);
+        let tree = format!(".worktrees/{sha}");
+        git(&repo, &["worktree", "add", "-q", "--detach", &tree, &sha]);
+        sha
+    };
+    let first = commit(2..7, "first");
+    std::os::unix::fs::symlink(format!(".worktrees/{first}"), repo.join("current")).unwrap();
+    let mut d = Daemon::start_as(
+        &sb.endpoint(),
+        GENERATED_SECURITY,
+        &dir,
+        &format!("desired_state: repo/current/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    // The digest covers the file's name as muster reads it: through the link.
+    let digest_now = || {
+        let f = dir.join("repo/current/accounts.yaml");
+        muster::desired::load(&f).unwrap().digest
+    };
+    let first_digest = digest_now();
+    assert_eq!(info_series(&d), vec![(first_digest.clone(), first.clone())]);
+
+    // The next commit, swapped in as git-sync does: a new link renamed over the old one.
+    let second = commit(2..9, "second");
+    std::os::unix::fs::symlink(format!(".worktrees/{second}"), repo.join("current.tmp")).unwrap();
+    std::fs::rename(repo.join("current.tmp"), repo.join("current")).unwrap();
+    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
+        .await;
+    // One series: the revision in use.
+    let second_digest = digest_now();
+    assert_ne!(first_digest, second_digest);
+    assert_eq!(
+        info_series(&d),
+        vec![(second_digest.clone(), second.clone())]
+    );
+    assert_eq!(d.terminate().await.code(), Some(0));
+
+    let state = dir.join("state");
+    let events = events_json(&state, &[]);
+    let of = |sha: &str| events_json(&state, &["--revision", sha]);
+    let (old, new) = (of(&first), of(&second));
+    assert_eq!(old.len() + new.len(), events.len(), "{events:#?}");
+    assert_eq!(events[..old.len()], old[..]);
+    let passes = [
+        (&old, &first, &first_digest, 5),
+        (&new, &second, &second_digest, 7),
+    ];
+    for (events, sha, digest, accounts) in passes {
+        assert_eq!(events[0]["type"], "desired_state_loaded");
+        assert_eq!(events[0]["accounts"], accounts);
+        assert_eq!(events[0]["digest"], digest.as_str());
+        assert!(events.iter().all(|e| e["revision"] == sha.as_str()));
+        assert!(events.iter().any(|e| e["type"] == "invite_result"));
+    }
+    assert_eq!(new.last().unwrap()["type"], "pass_finished");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

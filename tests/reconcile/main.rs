@@ -14,4 +14,5 @@ mod full_disk;
 mod logs;
 mod member;
 mod passes;
+mod revision;
 mod services;
