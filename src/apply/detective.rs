@@ -2,7 +2,7 @@
 //! undeclared), then accounts invited (CreateMembers), 50 a call. A graph at its member quota
 //! gets what fits; the rest is counted `quota_blocked`, not retried in a loop.
 
-use super::{Already, ApplyReport, Change, Processed, Recorder, Step, BATCH};
+use super::{Already, ApplyReport, Change, Processed, Recorder, Settled, Step, BATCH};
 use crate::aws::DetectiveApi;
 use crate::desired::DesiredState;
 use crate::domain::AccountId;
@@ -17,12 +17,15 @@ fn already_member(reason: &str) -> bool {
 const INVITE: Step = Step {
     already: Already::Uncounted(already_member),
     blocks: Some("ServiceQuotaExceededException"),
+    // CreateMembers answers with each member's status; `invited` is for one it leaves out.
+    leaves: Some(Settled::Member("invited")),
     ..Step::new("CreateMembers", Change::Invite)
 };
 
 fn removal(reason: RemovalReason) -> Step {
     Step {
         reason: Some(reason.as_str()),
+        leaves: Some(Settled::Gone),
         ..Step::new("DeleteMembers", Change::Remove)
     }
 }
@@ -52,6 +55,7 @@ pub(crate) async fn apply_graph<D: DetectiveApi>(
                 Ok(Processed {
                     done: out.deleted,
                     unprocessed: out.unprocessed,
+                    status: Vec::new(),
                 })
             },
         );
@@ -72,6 +76,9 @@ pub(crate) async fn apply_graph<D: DetectiveApi>(
             Ok(Processed {
                 done: out.members.iter().map(|m| m.account_id).collect(),
                 unprocessed: out.unprocessed,
+                status: (out.members.iter())
+                    .map(|m| (m.account_id, m.status.label()))
+                    .collect(),
             })
         },
     )

@@ -75,11 +75,28 @@ impl Outcome {
     }
 }
 
+/// Where a write that succeeded left an account, as far as muster knows without listing again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// A member with this `status` label (`MemberStatus::LABELS`, `HubMemberStatus::LABELS`),
+    /// where the plan wants it: its drift is resolved.
+    Member(&'static str),
+    /// A member with this status, not yet where the plan wants it (Security Hub: created, its
+    /// invitation still to come or refused): its drift stays.
+    Partway(&'static str),
+    /// No longer a member.
+    Gone,
+}
+
 /// What an apply did: accounts by (service, change, outcome), failed calls, and whether a
 /// shutdown cut it short.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
     pub counts: BTreeMap<(Service, Change, Outcome), usize>,
+    /// Where each write that succeeded left its accounts, in the order the calls ended (a later
+    /// entry for the same target and account wins): what the gauges show right after the pass,
+    /// instead of the listing from its start.
+    pub settled: Vec<(Target, AccountId, Settled)>,
     /// Calls that failed.
     pub failed: usize,
     /// Set when a shutdown stopped the pass before every batch was sent.
@@ -147,6 +164,7 @@ impl ApplyReport {
         }
         self.failed += o.failed;
         self.interrupted |= o.interrupted;
+        self.settled.extend(o.settled.iter().cloned());
     }
 }
 
@@ -218,6 +236,9 @@ where
 pub struct Processed {
     pub done: Vec<AccountId>,
     pub unprocessed: Vec<(AccountId, String)>,
+    /// The status label of done accounts whose status the answer gives (Detective's
+    /// CreateMembers); the others are left as the step's `leaves` says.
+    pub status: Vec<(AccountId, &'static str)>,
 }
 
 impl Processed {
@@ -231,6 +252,7 @@ impl Processed {
                 .copied()
                 .collect(),
             unprocessed: refused,
+            status: Vec::new(),
         }
     }
 }
@@ -261,6 +283,8 @@ pub(crate) struct Step {
     /// The error after which the rest of the step's accounts would fail the same way
     /// (Detective's member quota): counted `quota_blocked`, not sent.
     pub blocks: Option<&'static str>,
+    /// Where the accounts it processes end up (`None`: the caller settles them).
+    pub leaves: Option<Settled>,
 }
 
 /// Unprocessed accounts whose reason (as `is` reads it) says they are already members: not
@@ -293,6 +317,7 @@ impl Step {
             already: Already::Never,
             prepares: false,
             blocks: None,
+            leaves: None,
         }
     }
 }
@@ -466,6 +491,27 @@ impl<'a> Recorder<'a> {
         self.report.tally((service, change, Outcome::Ok), done);
         self.report
             .tally((service, change, Outcome::Unprocessed), refused);
+        if let Some(leaves) = step.leaves {
+            let already = (p.unprocessed.iter()).filter(|(_, r)| match step.already {
+                Already::Done(is) => is(r),
+                _ => false,
+            });
+            for a in p.done.iter().chain(already.map(|(a, _)| a)) {
+                let answered = p.status.iter().find(|(s, _)| s == a);
+                let settled = match (leaves, answered) {
+                    // Detective verifies a new member's email for a moment, then invites it.
+                    (Settled::Member(_), Some((_, "verification_in_progress"))) => leaves,
+                    (Settled::Member(_), Some((_, status))) => Settled::Member(status),
+                    _ => leaves,
+                };
+                self.settle(*a, settled);
+            }
+        }
+    }
+
+    /// Records where a write left `account` (for the gauges after the pass).
+    pub fn settle(&mut self, account: AccountId, settled: Settled) {
+        (self.report.settled).push((self.target.clone(), account, settled));
     }
 
     /// One call between its intent and its outcome: on `accounts`, or for a configuration call
@@ -661,7 +707,12 @@ mod tests {
                     if first {
                         let unprocessed = vec![(chunk[0], "already a member".to_owned())];
                         let done = chunk[1..].to_vec();
-                        return Ok(Processed { done, unprocessed });
+                        let status = Vec::new();
+                        return Ok(Processed {
+                            done,
+                            unprocessed,
+                            status,
+                        });
                     }
                     let message = "the graph is full".to_owned();
                     let code = "ServiceQuotaExceededException".to_owned();

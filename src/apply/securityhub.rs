@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Already, ApplyReport, Change, Processed, Recorder, Step, BATCH};
+use super::{Already, ApplyReport, Change, Processed, Recorder, Settled, Step, BATCH};
 use crate::aws::{self, HubApi, HubUpdate};
 use crate::domain::{AccountId, Region};
 use crate::eventlog::EventLogError;
@@ -22,12 +22,18 @@ const DISASSOCIATE: Step = Step {
     prepares: true,
     ..Step::new("DisassociateMembers", Change::Remove)
 };
-const DELETE: Step = Step::new("DeleteMembers", Change::Remove);
+const DELETE: Step = Step {
+    leaves: Some(Settled::Gone),
+    ..Step::new("DeleteMembers", Change::Remove)
+};
 const CREATE: Step = Step {
     already: Already::Done(already_member),
     ..Step::new("CreateMembers", Change::Create)
 };
-const INVITE: Step = Step::new("InviteMembers", Change::Invite);
+const INVITE: Step = Step {
+    leaves: Some(Settled::Member("invited")),
+    ..Step::new("InviteMembers", Change::Invite)
+};
 
 /// One call that takes a list of accounts, as the recorder takes it.
 pub(crate) async fn update(
@@ -83,6 +89,17 @@ pub(crate) async fn apply_hub(
         .filter(|a| !not_created.contains(a))
         .copied()
         .collect();
+    // Created: an account the plan invites is partway until InviteMembers takes it; an
+    // organization account muster administers is enabled by CreateMembers itself.
+    let to_invite: BTreeSet<&AccountId> = invite.iter().collect();
+    for (a, _) in hp.create.iter().filter(|(a, _)| !not_created.contains(a)) {
+        let settled = if to_invite.contains(a) {
+            Settled::Partway("created")
+        } else {
+            Settled::Member("enabled")
+        };
+        rec.settle(*a, settled);
+    }
     let invite_chunk = |chunk| update(api, region, HubUpdate::Invite, chunk);
     rec.batches(INVITE, &invite, |a| *a, invite_chunk).await?;
     Ok(rec.report)

@@ -4,12 +4,13 @@
 //! invitations; and the changes made. Labels come from small fixed sets, never an account id
 //! or an email.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::{OrgStatus, PassReport};
-use crate::apply::{Change, Outcome};
+use crate::apply::{ApplyReport, Change, Outcome, Settled};
 use crate::desired::{DesiredState, GraphRef};
-use crate::domain::{Region, Service, Target};
+use crate::domain::{AccountId, Region, Service, Target};
 use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
 use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind};
 
@@ -123,33 +124,40 @@ impl Gauges {
                 .iter()
                 .filter_map(|m| m.percent_of_graph_utilization)
                 .fold(0.0_f64, f64::max);
-            let statuses = g.members.iter().map(|m| m.status.label());
+            let after = After::of(&report.applied, &Target::Graph(g.arn.clone()));
+            let listed = g.members.iter().map(|m| (m.account_id, m.status.label()));
+            let statuses = after.statuses(listed);
+            let members = statuses.len();
+            let drift = plan.map(|p| after.drift(&p.drift));
             targets.push(TargetGauges {
                 service: Service::Detective,
                 region: g.arn.region().to_string(),
                 graph: g.arn.to_string(),
                 declared,
-                members: count_by(&MemberStatus::LABELS, statuses),
+                members: count_by(&MemberStatus::LABELS, statuses.into_iter()),
                 drift: [
-                    drift_by_kind(Service::Detective, plan.map(|p| p.drift.as_slice())),
+                    drift_by_kind(Service::Detective, drift.as_deref()),
                     configuration_drift(report, Service::Detective, &g.arn.region()),
                 ]
                 .concat(),
-                utilization: Some((g.members.len() as f64 / limit.max(1) as f64, volume / 100.0)),
+                utilization: Some((members as f64 / limit.max(1) as f64, volume / 100.0)),
             });
         }
         for h in &report.hubs {
             let same = |p: &&crate::plan::HubPlan| p.service == h.service && p.region == h.region;
             let plan = report.plan.hubs.iter().find(same);
-            let statuses = h.members.iter().map(|m| m.status.label());
+            let after = After::of(&report.applied, &Target::Hub(h.service, h.region.clone()));
+            let listed = h.members.iter().map(|m| (m.account_id, m.status.label()));
+            let statuses = after.statuses(listed);
+            let drift = plan.map(|p| after.drift(&p.drift));
             targets.push(TargetGauges {
                 service: h.service,
                 region: h.region.to_string(),
                 graph: String::new(),
                 declared,
-                members: count_by(&HubMemberStatus::LABELS, statuses),
+                members: count_by(&HubMemberStatus::LABELS, statuses.into_iter()),
                 drift: [
-                    drift_by_kind(h.service, plan.map(|p| p.drift.as_slice())),
+                    drift_by_kind(h.service, drift.as_deref()),
                     configuration_drift(report, h.service, &h.region),
                 ]
                 .concat(),
@@ -180,6 +188,46 @@ impl Gauges {
             }),
             _ => (self.named_hubs.iter()).any(|(s, r)| *s == service && r.as_str() == region),
         }
+    }
+}
+
+/// A target's accounts after the pass's writes: where each write that succeeded left them
+/// (the last write of an account wins).
+struct After(BTreeMap<AccountId, Settled>);
+
+impl After {
+    fn of(applied: &ApplyReport, target: &Target) -> After {
+        let mine = applied.settled.iter().filter(|(t, _, _)| t == target);
+        After(mine.map(|(_, a, s)| (*a, *s)).collect())
+    }
+
+    /// The status label of every member after the writes: those listed at the start of the
+    /// pass and not written since, then those the writes left members.
+    fn statuses(
+        &self,
+        listed: impl Iterator<Item = (AccountId, &'static str)>,
+    ) -> Vec<&'static str> {
+        let kept = listed.filter(|(a, _)| !self.0.contains_key(a));
+        let written = self.0.values().filter_map(|s| match s {
+            Settled::Member(status) | Settled::Partway(status) => Some(*status),
+            Settled::Gone => None,
+        });
+        kept.map(|(_, s)| s).chain(written).collect()
+    }
+
+    /// The plan's drift without that of accounts a write has just put where the plan wants
+    /// them; what failed, or got only partway, stays.
+    fn drift(&self, drift: &[Drift]) -> Vec<Drift> {
+        let resolved = |a: AccountId| {
+            matches!(
+                self.0.get(&a),
+                Some(Settled::Member(_) | Settled::Gone)
+            )
+        };
+        (drift.iter())
+            .filter(|d| d.account.is_none_or(|a| !resolved(a)))
+            .cloned()
+            .collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! `current` swap, the new commit recorded), a broken desired state, suspend, SIGTERM mid-pass,
 //! single-flight.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -664,4 +665,134 @@ async fn the_readme_first_command_runs_the_whole_job_against_the_sandbox() {
         log.contains("sandbox started: muster acts as the demo's security account"),
         "{log}"
     );
+}
+
+/// `AccountSuspended` → `account_suspended`, `VERIFICATION_FAILED` → `verification_failed`: a
+/// status as the gauges label it.
+fn label(status: &str) -> String {
+    if status.contains('_') || status.chars().all(|c| c.is_ascii_uppercase()) {
+        return status.to_ascii_lowercase();
+    }
+    let mut out = String::new();
+    for (i, c) in status.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Each member's status label by (service, region, graph, account), as AWS (the sandbox) lists
+/// them now.
+async fn listed_now(sb: &Sandbox, regions: &[&str]) -> BTreeMap<[String; 4], String> {
+    let mut out = BTreeMap::new();
+    for region in regions {
+        let d = detective(sb, SECURITY, region).await;
+        for g in d.list_graphs().send().await.unwrap().graph_list() {
+            let arn = g.arn().unwrap().to_owned();
+            let members = d.list_members().graph_arn(&arn).max_results(200);
+            for m in members.send().await.unwrap().member_details() {
+                let key = ["detective", region, &arn, m.account_id().unwrap()].map(String::from);
+                out.insert(key, label(m.status().unwrap().as_str()));
+            }
+        }
+        let h = securityhub(sb, SECURITY, region).await;
+        let mut token = None;
+        loop {
+            let page = h.list_members().only_associated(false).max_results(50);
+            let page = page.set_next_token(token).send().await.unwrap();
+            for m in page.members() {
+                let key = ["securityhub", region, "", m.account_id().unwrap()].map(String::from);
+                out.insert(key, label(m.member_status().unwrap()));
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Members counted by (service, region, graph, status).
+fn by_status(members: &BTreeMap<[String; 4], String>) -> BTreeMap<[String; 4], f64> {
+    let mut out = BTreeMap::new();
+    for ([service, region, graph, _], status) in members {
+        let key = [service, region, graph, status].map(String::clone);
+        *out.entry(key).or_insert(0.0) += 1.0;
+    }
+    out
+}
+
+/// The non-zero `muster_members` series: (service, region, graph, status) → value.
+fn members_gauges(metrics: &str) -> BTreeMap<[String; 4], f64> {
+    let label = |l: &str, name: &str| {
+        let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        l[start..].split('"').next().unwrap().to_owned()
+    };
+    (metrics.lines())
+        .filter(|l| l.starts_with("muster_members{"))
+        .map(|l| {
+            let value: f64 = l.rsplit_once(' ').unwrap().1.parse().unwrap();
+            let key = ["service", "region", "graph", "status"].map(|n| label(l, n));
+            (key, value)
+        })
+        .filter(|(_, v)| *v != 0.0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn right_after_a_pass_the_gauges_show_what_its_writes_did_with_no_second_pass() {
+    let sb = start(demo()).await;
+    let dir = scratch("gauges-after-apply");
+    let regions = ["us-east-1", "eu-west-1"];
+    // Organization accounts and two outside it, in Detective and Security Hub: muster is the
+    // organization's administrator, so CreateMembers enables Security Hub's organization
+    // accounts and only the two outside are invited.
+    let desired = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/organization.example.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("accounts.yaml"), desired).unwrap();
+    let before = listed_now(&sb, &regions).await;
+    let d = Daemon::start(
+        &sb.endpoint(),
+        &dir,
+        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
+        &[],
+    );
+    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
+        .await;
+    let metrics = d.metrics().unwrap();
+    let after = listed_now(&sb, &regions).await;
+    assert_eq!(sample(&metrics, "muster_passes_total{result=\"ok\"}"), Some(1.0));
+    // What the pass wrote: accounts new in a graph have the status CreateMembers answered
+    // (organization accounts enabled, or accepted but disabled), the rest invited: Detective
+    // verifies their email after answering, and a moment later some are verification_failed,
+    // which the next listing shows. Security Hub's are what its writes made them.
+    let new: Vec<&[String; 4]> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let invites = sample(
+        &metrics,
+        "muster_changes_total{kind=\"invite\",outcome=\"ok\",service=\"detective\"}",
+    )
+    .unwrap();
+    let new_in_graphs = new.iter().filter(|k| k[0] == "detective").count();
+    assert!(new_in_graphs >= 10, "{new:?}");
+    assert_eq!(new_in_graphs as f64, invites);
+    assert!(new.iter().any(|k| k[0] == "securityhub"));
+    let mut expected = after.clone();
+    for k in &new {
+        if k[0] == "detective" && after[*k].starts_with("verification_") {
+            expected.insert((*k).clone(), "invited".into());
+        }
+    }
+    // One pass, and its gauges are that, series by series.
+    assert_eq!(members_gauges(&metrics), by_status(&expected), "{metrics}");
+    // Nothing the pass fixed is still drift.
+    let missing: Vec<&str> = (metrics.lines())
+        .filter(|l| l.starts_with("muster_drift{") && l.contains("kind=\"missing\""))
+        .collect();
+    assert_eq!(missing.len(), 4, "two graphs and two hubs: {missing:?}");
+    assert!(missing.iter().all(|l| l.ends_with(" 0")), "{missing:?}");
 }

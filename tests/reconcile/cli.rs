@@ -376,11 +376,13 @@ async fn a_closed_output_pipe_ends_plan_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("graph arn:aws:detective:"), "{first}");
+    let (mut first, mut second) = (String::new(), String::new());
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut first).unwrap();
+    reader.read_line(&mut second).unwrap();
+    assert!(first.starts_with("desired state "), "{first}");
+    assert!(second.starts_with("graph arn:aws:detective:"), "{second}");
+    drop(reader);
     // The reader is dropped here: the pipe closes.
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
