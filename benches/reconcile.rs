@@ -197,7 +197,8 @@ fn bench_replay() {
             .iter()
             .map(|((g, a), s)| (g.clone(), a.clone(), s.clone()))
             .collect(),
-        drift: p.drift.iter().cloned().collect(),
+        drift: p.drift.keys().cloned().collect(),
+        drift_since_ms: p.drift.values().copied().collect(),
         in_doubt: Vec::new(),
     })
     .unwrap();

@@ -22,6 +22,27 @@ pub use crate::reconcile::PassResult;
 /// The labels of a target's series: service, region, graph.
 type Labels = (Service, String, String);
 
+/// The first observation (Unix milliseconds) of each series' oldest open drift, labels
+/// service, region, graph, kind; and the clock they are read against: the wall-clock time of
+/// the last pass and the monotonic instant it was taken at (tokio's, so a test's paused clock
+/// moves it).
+struct DriftSince {
+    series: std::collections::BTreeMap<[String; 4], Option<u64>>,
+    anchor: (SystemTime, tokio::time::Instant),
+}
+
+impl DriftSince {
+    /// Now, in Unix milliseconds, as the anchor's clock reads it.
+    fn now_ms(&self) -> u64 {
+        let (wall, at) = self.anchor;
+        let now = wall + at.elapsed();
+        let since_epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Held while a pass's gauges are rewritten and while /metrics is encoded, so a scrape never
@@ -34,6 +55,10 @@ pub struct Metrics {
     declared: IntGaugeVec,
     members: IntGaugeVec,
     drift: IntGaugeVec,
+    drift_oldest: GaugeVec,
+    /// When each `muster_drift_oldest_seconds` series' oldest open drift was first observed:
+    /// the ages are worked out at each scrape, so they rise between passes.
+    drift_since: Mutex<DriftSince>,
     member_utilization: GaugeVec,
     volume_utilization: GaugeVec,
     passes: IntCounterVec,
@@ -151,8 +176,13 @@ impl Metrics {
         let target = ["service", "region", "graph"];
         let m = Metrics {
             declared: gauge_vec(&r, "muster_declared_accounts", "Accounts the desired state declares for a target.", &target),
-            members: gauge_vec(&r, "muster_members", "Members a target has, by status, at the last pass that observed it.", &["service", "region", "graph", "status"]),
-            drift: gauge_vec(&r, "muster_drift", "Accounts whose membership differs from the desired state, by kind of drift.", &["service", "region", "graph", "kind"]),
+            members: gauge_vec(&r, "muster_members", "Members a target has, by status, after the last pass that observed it (its writes included).", &["service", "region", "graph", "status"]),
+            drift: gauge_vec(&r, "muster_drift", "Accounts whose membership differs from the desired state, by kind of drift, after the last pass that observed the target (its writes included).", &["service", "region", "graph", "kind"]),
+            drift_oldest: float_gauge_vec(&r, "muster_drift_oldest_seconds", "Age of the oldest open drift of a kind, from its first observation in the event log (0 when there is none); rises between passes.", &["service", "region", "graph", "kind"]),
+            drift_since: Mutex::new(DriftSince {
+                series: std::collections::BTreeMap::new(),
+                anchor: (SystemTime::now(), tokio::time::Instant::now()),
+            }),
             member_utilization: float_gauge_vec(&r, "muster_graph_member_utilization_ratio", "Members of a behavior graph as a fraction of its member limit (Detective's is 1,200).", &["service", "region", "graph"]),
             volume_utilization: float_gauge_vec(&r, "muster_graph_volume_utilization_ratio", "Highest PercentOfGraphUtilization among a graph's members, as a fraction.", &["service", "region", "graph"]),
             passes: counter_vec(&r, "muster_passes_total", "Reconcile passes, by result (ok, partial, failed, suspended, interrupted).", &["result"]),
@@ -204,10 +234,22 @@ impl Metrics {
     /// The text exposition format, for `/metrics`.
     pub fn encode(&self) -> String {
         let _held = self.update.lock().unwrap_or_else(|e| e.into_inner());
+        self.age_drift();
         let mut buf = Vec::new();
         // Encoding into a Vec fails only on invalid metric families, which `new` rules out.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Sets each `muster_drift_oldest_seconds` series to its age now.
+    fn age_drift(&self) {
+        let since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
+        let now = since.now_ms();
+        for (labels, first) in &since.series {
+            let age = first.map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            let l = labels.each_ref().map(String::as_str);
+            self.drift_oldest.with_label_values(&l).set(age);
+        }
     }
 
     pub fn set_schedule_interval(&self, interval: Duration) {
@@ -272,6 +314,9 @@ impl Metrics {
             self.last_success.set(now.as_secs_f64());
         }
         if let Some(gauges) = seen {
+            let mut since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
+            since.anchor = (SystemTime::now(), tokio::time::Instant::now());
+            drop(since);
             self.set_targets(&mut exported, &gauges);
             self.set_rest(&gauges);
         }
@@ -288,6 +333,12 @@ impl Metrics {
             let [s, r, g] = labels;
             self.drift.with_label_values(&[s, r, g, kind]).set(*n);
         }
+        let mut since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
+        for (kind, first) in &t.oldest {
+            let key = [labels[0], labels[1], labels[2], kind].map(str::to_owned);
+            since.series.insert(key, *first);
+        }
+        drop(since);
         if let Some((members, volume)) = t.utilization {
             self.member_utilization
                 .with_label_values(&labels)
@@ -313,6 +364,10 @@ impl Metrics {
             .chain(configuration_kinds(*service))
         {
             let _ = self.drift.remove_label_values(&[s, r, g, kind.as_str()]);
+            let _ = (self.drift_oldest).remove_label_values(&[s, r, g, kind.as_str()]);
+            let key = [s, r, g, kind.as_str()].map(str::to_owned);
+            let mut since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
+            since.series.remove(&key);
         }
     }
 
@@ -443,5 +498,87 @@ mod tests {
         // The desired state names another region now: the series go.
         pass(&desired("[{region: eu-west-1}]"), &[]);
         assert!(!m.encode().contains("muster_drift{"), "{}", m.encode());
+    }
+
+    /// The value of the one sample of `series` (labels as printed, sorted).
+    fn value(text: &str, series: &str) -> f64 {
+        let line = text.lines().find(|l| l.starts_with(series));
+        let line = line.unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_oldest_drift_ages_between_passes_and_what_a_write_resolved_does_not_count() {
+        use crate::apply::{ApplyReport, Settled};
+        use crate::desired::parse_files;
+        use crate::domain::{AccountId, GraphArn, Target};
+        use crate::eventlog::Projection;
+        use crate::observed::ObservedGraph;
+        use crate::plan::{plan, Observed, PlanSettings, GRAPH_MEMBER_LIMIT};
+        use crate::reconcile::gauges::oldest_drift;
+        use crate::reconcile::PassReport;
+        let d = parse_files(&[(
+            "d.yaml".into(),
+            "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\n  - {id: \"333333333333\", email: b@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n".into(),
+        )])
+        .unwrap();
+        let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
+        let graph = ObservedGraph {
+            arn: GraphArn::parse(arn).unwrap(),
+            members: vec![],
+        };
+        let settings = PlanSettings {
+            max_removals_per_pass: 10,
+            pending_invitation_after: Duration::from_secs(60),
+            member_limit: GRAPH_MEMBER_LIMIT,
+        };
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        // Both declared accounts missing: one for a day, one for 90 s. This pass's write put
+        // the older one in the graph, so the oldest open one is the other.
+        let mut projection = Projection::default();
+        for (account, age_s) in [("222222222222", 86_400), ("333333333333", 90)] {
+            let key = (arn.to_owned(), account.to_owned(), "missing".to_owned());
+            projection.drift.insert(key, now_ms - age_s * 1000);
+        }
+        let mut applied = ApplyReport::default();
+        let written = AccountId::parse("222222222222").unwrap();
+        let target = Target::Graph(graph.arn.clone());
+        applied
+            .settled
+            .push((target, written, Settled::Member("invited")));
+        let seen = Observed {
+            graphs: std::slice::from_ref(&graph),
+            ..Observed::at(SystemTime::now())
+        };
+        let report = PassReport {
+            plan: plan(&d, &seen, &settings),
+            observed: vec![graph.clone()],
+            oldest_drift: oldest_drift(&projection, &applied),
+            applied,
+            ..PassReport::default()
+        };
+        let m = Metrics::new();
+        let gauges = Gauges::of(&d, &report);
+        m.pass_finished(PassResult::Ok, Duration::ZERO, Some(gauges));
+        let labels = format!(
+            "{{graph=\"{arn}\",kind=\"missing\",region=\"us-east-1\",service=\"detective\"}}"
+        );
+        let oldest = format!("muster_drift_oldest_seconds{labels}");
+        let first = value(&m.encode(), &oldest);
+        assert!((90.0..91.0).contains(&first), "{first}");
+        assert_eq!(value(&m.encode(), &format!("muster_drift{labels}")), 1.0);
+        // No pass for an hour: the age rises with the clock.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let later = value(&m.encode(), &oldest);
+        assert!(
+            (later - first - 3600.0).abs() < 0.01,
+            "{first} then {later}"
+        );
+        // A kind with no open drift is 0.
+        let none = format!("muster_drift_oldest_seconds{{graph=\"{arn}\",kind=\"undeclared\",region=\"us-east-1\",service=\"detective\"}}");
+        assert_eq!(value(&m.encode(), &none), 0.0);
     }
 }

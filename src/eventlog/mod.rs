@@ -891,7 +891,8 @@ mod tests {
         let s = Snapshot {
             seq: 2,
             status: vec![("g".into(), "a".into(), "ENABLED".into())],
-            drift: vec![],
+            drift: vec![("g".into(), "a".into(), "missing".into())],
+            drift_since_ms: vec![1_000],
             in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         };
         log.save_snapshot(s.clone()).unwrap();

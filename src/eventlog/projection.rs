@@ -2,24 +2,27 @@
 //! drift, by target name, rebuilt from the last snapshot and the projection events after it.
 //! A pass compares what it lists with it to record only what changed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{EventKind, EventLog, EventLogError, Snapshot};
 
 /// The status a member is recorded with once a listing no longer has it.
 pub const REMOVED: &str = "REMOVED";
 
+/// One piece of drift: (target, account, kind).
+pub type DriftKey = (String, String, String);
+
 /// What the log last recorded about each member and each piece of drift: (target, account) →
-/// status, and (target, account, kind).
+/// status, and (target, account, kind) → when it was first observed (Unix milliseconds).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Projection {
     pub status: BTreeMap<(String, String), String>,
-    pub drift: BTreeSet<(String, String, String)>,
+    pub drift: BTreeMap<DriftKey, u64>,
 }
 
 impl Projection {
-    /// One projection event applied.
-    fn apply(&mut self, kind: EventKind) {
+    /// One projection event applied (`at_ms`: when it was recorded).
+    fn apply(&mut self, kind: EventKind, at_ms: u64) {
         match kind {
             EventKind::MemberStatusChanged {
                 graph, account, to, ..
@@ -36,7 +39,7 @@ impl Projection {
                 kind,
                 ..
             } => {
-                self.drift.insert((graph, account, kind));
+                self.drift.entry((graph, account, kind)).or_insert(at_ms);
             }
             EventKind::DriftResolved {
                 graph,
@@ -61,10 +64,15 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
             .iter()
             .map(|(g, a, st)| ((g.clone(), a.clone()), st.clone()))
             .collect();
-        p.drift = s.drift.iter().cloned().collect();
+        // A snapshot written before drift was timed: its drift counts from now.
+        let now = super::now_ms();
+        let since = |i: usize| s.drift_since_ms.get(i).copied().unwrap_or(now);
+        p.drift = (s.drift.iter().enumerate())
+            .map(|(i, key)| (key.clone(), since(i)))
+            .collect();
     }
     for e in log.projection_after(from)? {
-        p.apply(e.kind);
+        p.apply(e.kind, e.at_ms);
     }
     Ok(p)
 }
@@ -79,6 +87,7 @@ pub fn save(log: &EventLog, projection: Projection) -> Result<(), EventLogError>
             .into_iter()
             .map(|((g, a), s)| (g, a, s))
             .collect(),
-        drift: projection.drift.into_iter().collect(),
+        drift_since_ms: projection.drift.values().copied().collect(),
+        drift: projection.drift.into_keys().collect(),
     })
 }

@@ -273,6 +273,10 @@ pub struct Snapshot {
     pub status: Vec<(String, String, String)>,
     /// Drift recorded and not yet resolved: (graph, account, kind).
     pub drift: Vec<(String, String, String)>,
+    /// When each of `drift` was first observed (Unix milliseconds), in the same order; absent
+    /// from snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift_since_ms: Vec<u64>,
     /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
     #[serde(default)]
     pub in_doubt: Vec<(String, String, Vec<String>)>,

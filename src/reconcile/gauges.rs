@@ -4,13 +4,14 @@
 //! invitations; and the changes made. Labels come from small fixed sets, never an account id
 //! or an email.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use super::{OrgStatus, PassReport};
 use crate::apply::{ApplyReport, Change, Outcome, Settled};
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::{AccountId, Region, Service, Target};
+use crate::eventlog::Projection;
 use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
 use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind};
 
@@ -25,6 +26,9 @@ pub struct TargetGauges {
     pub members: Vec<(&'static str, i64)>,
     /// Drift by `kind`, every kind of the service.
     pub drift: Vec<(&'static str, i64)>,
+    /// By `kind`, every kind of `drift`: when the oldest open drift of that kind was first
+    /// observed (Unix milliseconds), `None` when there is none.
+    pub oldest: Vec<(&'static str, Option<u64>)>,
     /// Detective: members as a fraction of the graph's member limit, and the highest
     /// PercentOfGraphUtilization among them as a fraction.
     pub utilization: Option<(f64, f64)>,
@@ -129,24 +133,32 @@ impl Gauges {
             let statuses = after.statuses(listed);
             let members = statuses.len();
             let drift = plan.map(|p| after.drift(&p.drift));
+            let region = g.arn.region();
             targets.push(TargetGauges {
                 service: Service::Detective,
-                region: g.arn.region().to_string(),
+                region: region.to_string(),
                 graph: g.arn.to_string(),
                 declared,
                 members: count_by(&MemberStatus::LABELS, statuses.into_iter()),
                 drift: [
                     drift_by_kind(Service::Detective, drift.as_deref()),
-                    configuration_drift(report, Service::Detective, &g.arn.region()),
+                    configuration_drift(report, Service::Detective, &region),
                 ]
                 .concat(),
+                oldest: oldest(
+                    report,
+                    &Target::Graph(g.arn.clone()),
+                    Service::Detective,
+                    &region,
+                ),
                 utilization: Some((members as f64 / limit.max(1) as f64, volume / 100.0)),
             });
         }
         for h in &report.hubs {
             let same = |p: &&crate::plan::HubPlan| p.service == h.service && p.region == h.region;
             let plan = report.plan.hubs.iter().find(same);
-            let after = After::of(&report.applied, &Target::Hub(h.service, h.region.clone()));
+            let target = Target::Hub(h.service, h.region.clone());
+            let after = After::of(&report.applied, &target);
             let listed = h.members.iter().map(|m| (m.account_id, m.status.label()));
             let statuses = after.statuses(listed);
             let drift = plan.map(|p| after.drift(&p.drift));
@@ -161,6 +173,7 @@ impl Gauges {
                     configuration_drift(report, h.service, &h.region),
                 ]
                 .concat(),
+                oldest: oldest(report, &target, h.service, &h.region),
                 utilization: None,
             });
         }
@@ -218,17 +231,59 @@ impl After {
     /// The plan's drift without that of accounts a write has just put where the plan wants
     /// them; what failed, or got only partway, stays.
     fn drift(&self, drift: &[Drift]) -> Vec<Drift> {
-        let resolved = |a: AccountId| {
-            matches!(
-                self.0.get(&a),
-                Some(Settled::Member(_) | Settled::Gone)
-            )
-        };
+        let resolved =
+            |a: AccountId| matches!(self.0.get(&a), Some(Settled::Member(_) | Settled::Gone));
         (drift.iter())
             .filter(|d| d.account.is_none_or(|a| !resolved(a)))
             .cloned()
             .collect()
     }
+}
+
+/// (target, kind) → the first observation of its oldest open drift (Unix milliseconds): the
+/// projection's open drift, less that of accounts the pass's writes just put where the plan
+/// wants them.
+pub(crate) fn oldest_drift(
+    projection: &Projection,
+    applied: &ApplyReport,
+) -> BTreeMap<(String, String), u64> {
+    let resolved: BTreeSet<(String, String)> = (applied.settled.iter())
+        .filter(|(_, _, s)| matches!(s, Settled::Member(_) | Settled::Gone))
+        .map(|(t, a, _)| (t.to_string(), a.to_string()))
+        .collect();
+    let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for ((target, account, kind), since) in &projection.drift {
+        if resolved.contains(&(target.clone(), account.clone())) {
+            continue;
+        }
+        let oldest = out.entry((target.clone(), kind.clone())).or_insert(*since);
+        *oldest = (*oldest).min(*since);
+    }
+    out
+}
+
+/// A series' oldest open drift by kind: its own kinds from `target`, and, when its region's
+/// configuration was observed, the configuration kinds from that target.
+fn oldest(
+    report: &PassReport,
+    target: &Target,
+    service: Service,
+    region: &Region,
+) -> Vec<(&'static str, Option<u64>)> {
+    let of = |target: String, kinds: &[DriftKind]| {
+        (kinds.iter())
+            .map(|k| {
+                let key = (target.clone(), k.as_str().to_owned());
+                (k.as_str(), report.oldest_drift.get(&key).copied())
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = of(target.to_string(), drift_kinds(service));
+    let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
+    if let Some(c) = report.plan.configurations.iter().find(same) {
+        out.extend(of(c.target().to_string(), configuration_kinds(service)));
+    }
+    out
 }
 
 /// The drift of a region's configuration target, exported on the series of the service's

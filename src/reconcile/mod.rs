@@ -51,6 +51,9 @@ pub struct PassReport {
     pub member: Vec<member::TargetPlan>,
     /// The desired state the pass worked to (organization accounts merged in).
     pub effective: Option<DesiredState>,
+    /// (target, kind) → when its oldest open drift was first observed (Unix milliseconds),
+    /// from the event log's projection, without what the pass's writes resolved.
+    pub oldest_drift: std::collections::BTreeMap<(String, String), u64>,
 }
 
 impl PassReport {
@@ -293,6 +296,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             }
         };
     }
+    report.oldest_drift = gauges::oldest_drift(&projection, &report.applied);
     let applied = &report.applied;
     record(
         EventKind::PassFinished {

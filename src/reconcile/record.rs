@@ -150,43 +150,47 @@ fn record_drift(
     listed: &Listed,
     drifts: &[(Target, &[Drift])],
 ) -> Result<(), EventLogError> {
-    let mut current = BTreeSet::new();
+    let mut current = BTreeMap::new();
     for (target, drift) in drifts {
         let target = target.to_string();
         for d in drift.iter() {
             let key = (target.clone(), d.account_name(), d.kind.as_str().to_owned());
-            if !projection.drift.contains(&key) {
-                record(
-                    EventKind::DriftObserved {
-                        graph: key.0.clone(),
-                        account: key.1.clone(),
-                        kind: key.2.clone(),
-                        detail: d.detail.to_string(),
-                    },
-                    false,
-                )?;
-            }
-            current.insert(key);
+            let since = match projection.drift.get(&key) {
+                Some(since) => *since,
+                None => {
+                    let observed = record(
+                        EventKind::DriftObserved {
+                            graph: key.0.clone(),
+                            account: key.1.clone(),
+                            kind: key.2.clone(),
+                            detail: d.detail.to_string(),
+                        },
+                        false,
+                    )?;
+                    observed.at_ms
+                }
+            };
+            current.insert(key, since);
         }
     }
-    for (graph, account, kind) in projection.drift.difference(&current) {
-        if listed.contains_key(graph) {
+    for (graph, account, kind) in projection.drift.keys() {
+        let key = (graph.clone(), account.clone(), kind.clone());
+        if listed.contains_key(graph) && !current.contains_key(&key) {
             record(
                 EventKind::DriftResolved {
-                    graph: graph.clone(),
-                    account: account.clone(),
-                    kind: kind.clone(),
+                    graph: key.0,
+                    account: key.1,
+                    kind: key.2,
                 },
                 false,
             )?;
         }
     }
+    // Drift on targets not listed this pass stays, with its age.
     current.extend(
-        projection
-            .drift
-            .iter()
-            .filter(|(g, _, _)| !listed.contains_key(g))
-            .cloned(),
+        (projection.drift.iter())
+            .filter(|((g, _, _), _)| !listed.contains_key(g))
+            .map(|(k, since)| (k.clone(), *since)),
     );
     projection.drift = current;
     Ok(())

@@ -766,7 +766,10 @@ async fn right_after_a_pass_the_gauges_show_what_its_writes_did_with_no_second_p
         .await;
     let metrics = d.metrics().unwrap();
     let after = listed_now(&sb, &regions).await;
-    assert_eq!(sample(&metrics, "muster_passes_total{result=\"ok\"}"), Some(1.0));
+    assert_eq!(
+        sample(&metrics, "muster_passes_total{result=\"ok\"}"),
+        Some(1.0)
+    );
     // What the pass wrote: accounts new in a graph have the status CreateMembers answered
     // (organization accounts enabled, or accepted but disabled), the rest invited: Detective
     // verifies their email after answering, and a moment later some are verification_failed,

@@ -45,7 +45,7 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
         None,
     );
     assert!(ok, "{out}");
-    assert!(out.contains("SUCCESS: 16 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 17 rules found"), "{out}");
     // Every alert has a unit test.
     let rules_text = std::fs::read_to_string(&rules).unwrap();
     let tests_text =
