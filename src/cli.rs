@@ -98,7 +98,7 @@ mod log_style_tests {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the desired state: every problem in every file, located. Exit 0 valid, 1 invalid.
-    Validate(SettingsArgs),
+    Validate(ValidateArgs),
     /// Show what apply would change, writing nothing. Exit 0 no changes, 2 changes, 1 error.
     Plan(PlanArgs),
     /// Make Detective membership match the desired state. Exit 0 done, 1 error or partial.
@@ -158,12 +158,31 @@ pub enum Output {
 }
 
 #[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Output format: text lines `file:line:col: message`, or one JSON document with every
+    /// problem's file, line, column and message.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
+    /// A summary for a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub settings: SettingsArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "MUSTER_OUTPUT")]
-    pub output: Output,
+    #[arg(long, value_enum, default_value_t = PlanOutput::Text, env = "MUSTER_OUTPUT")]
+    pub output: PlanOutput,
     /// Show email addresses in full instead of masked (j***@example.com).
     #[arg(long)]
     pub show_emails: bool,

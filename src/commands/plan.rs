@@ -1,6 +1,6 @@
 //! `muster plan`: observe and print what `apply` would do; exit 0 none, 2 changes, 1 error.
 
-use muster::cli::{Output, PlanArgs};
+use muster::cli::{PlanArgs, PlanOutput};
 
 use super::{load_desired, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 
@@ -16,8 +16,12 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             muster::reconcile::member::list(&apis, member, config.max_concurrent_graphs).await;
         let plans = muster::reconcile::member::plan_all(listings, member);
         match args.output {
-            Output::Text => print!("{}", muster::report::member_plan_text(&plans)),
-            Output::Json => println!("{:#}", muster::report::member_plan_json(&plans)),
+            PlanOutput::Text => print!("{}", muster::report::member_plan_text(&plans)),
+            PlanOutput::Json => println!("{:#}", muster::report::member_plan_json(&plans)),
+            PlanOutput::Markdown => print!(
+                "## muster plan (member mode)\n\n```\n{}```\n",
+                muster::report::member_plan_text(&plans)
+            ),
         }
         return Ok(if plans.iter().any(|p| p.listed.is_err()) {
             EXIT_ERROR
@@ -38,13 +42,17 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     let (plan, failures) = (&survey.plan, &survey.failures);
     let desired = &survey.desired;
     match args.output {
-        Output::Text => print!(
+        PlanOutput::Text => print!(
             "{}",
             muster::report::plan_text(plan, desired, failures, args.show_emails)
         ),
-        Output::Json => println!(
+        PlanOutput::Json => println!(
             "{:#}",
             muster::report::plan_json(plan, desired, failures, args.show_emails)
+        ),
+        PlanOutput::Markdown => print!(
+            "{}",
+            muster::report::plan_markdown(plan, desired, failures, args.show_emails)
         ),
     }
     Ok(if !failures.is_empty() {

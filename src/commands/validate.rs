@@ -1,11 +1,15 @@
 //! `muster validate`: every problem in every file, located; a summary of a valid desired state.
 
-use muster::cli::SettingsArgs;
+use muster::cli::{Output, ValidateArgs};
+use serde_json::json;
 
 use super::{load_desired, EXIT_ERROR, EXIT_OK};
 
-pub fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
-    match load_desired(args)? {
+pub fn validate(args: &ValidateArgs) -> anyhow::Result<u8> {
+    if args.output == Output::Json {
+        return validate_json(args);
+    }
+    match load_desired(&args.settings)? {
         Ok((config, d)) => {
             let digest = &d.digest[..12];
             let file = config.desired_state.display();
@@ -54,4 +58,42 @@ pub fn validate(args: &SettingsArgs) -> anyhow::Result<u8> {
             Ok(EXIT_ERROR)
         }
     }
+}
+
+/// One JSON document: whether the desired state is valid, and every problem with its file,
+/// line, column and message (`line` and `column` null for a problem of a whole file).
+fn validate_json(args: &ValidateArgs) -> anyhow::Result<u8> {
+    let (shown, loaded) = match load_desired(&args.settings)? {
+        Ok((config, d)) => (config.desired_state.display().to_string(), Ok(d)),
+        Err(invalid) => (String::new(), Err(invalid)),
+    };
+    let (out, code) = match loaded {
+        Ok(d) => (
+            json!({
+                "valid": true,
+                "desired_state": shown,
+                "digest": d.digest,
+                "revision": d.revision,
+                "accounts": d.accounts.len(),
+                "files": d.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "problems": [],
+            }),
+            EXIT_OK,
+        ),
+        Err(invalid) => {
+            let problems: Vec<_> = (invalid.0.iter())
+                .map(|p| {
+                    json!({
+                        "file": p.file,
+                        "line": p.pos.map(|p| p.line),
+                        "column": p.pos.map(|p| p.col),
+                        "message": p.message,
+                    })
+                })
+                .collect();
+            (json!({"valid": false, "problems": problems}), EXIT_ERROR)
+        }
+    };
+    println!("{out:#}");
+    Ok(code)
 }

@@ -263,13 +263,34 @@ fn apply_and_list_calls(
     desired: &str,
     account: &str,
 ) -> Vec<String> {
+    let state = dir.join("state");
+    let state = ["--state-dir", state.to_str().unwrap()];
+    run_and_list_calls(
+        sb,
+        dir,
+        desired,
+        account,
+        &[&["apply"], &state[..]].concat(),
+        0,
+    )
+}
+
+/// Runs muster's `command` on `desired` as `account` against `sb`, which must exit `code`;
+/// the operations it called, as IAM names them (service:Operation), sorted.
+fn run_and_list_calls(
+    sb: &muster::sandbox::Sandbox,
+    dir: &Path,
+    desired: &str,
+    account: &str,
+    command: &[&str],
+    code: i32,
+) -> Vec<String> {
     std::fs::write(dir.join("desired.yaml"), desired).unwrap();
     sb.reset_calls();
     let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["apply", "--desired-state"])
+        .args(command)
+        .arg("--desired-state")
         .arg(dir.join("desired.yaml"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
         .env("AWS_ENDPOINT_URL", sb.endpoint())
         .env("AWS_ACCESS_KEY_ID", account)
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
@@ -280,7 +301,7 @@ fn apply_and_list_calls(
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(code),
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -350,6 +371,31 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
             "securityhub:DeleteMembers"
         ])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_policy_allows_exactly_what_plan_calls_and_nothing_that_writes() {
+    let sb = start(demo()).await;
+    let dir = scratch("iam-readonly");
+    let example = std::fs::read_to_string(repo("config/organization.example.yaml")).unwrap();
+    // Before and after an apply: a plan of a converged world reads the members' data sources
+    // too.
+    let plan = ["plan"];
+    let mut called = run_and_list_calls(&sb, &dir, &example, SECURITY, &plan, 2);
+    apply_and_list_calls(&sb, &dir, &example, SECURITY);
+    called.extend(run_and_list_calls(&sb, &dir, &example, SECURITY, &plan, 0));
+    called.sort();
+    called.dedup();
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("deploy/iam/readonly-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(policy_actions(&policy), called);
+    let reads = ["List", "Describe", "BatchGet"];
+    for action in &called {
+        let op = action.split(':').nth(1).unwrap();
+        assert!(reads.iter().any(|r| op.starts_with(r)), "{action} writes");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

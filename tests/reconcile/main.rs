@@ -14,5 +14,6 @@ mod full_disk;
 mod logs;
 mod member;
 mod passes;
+mod review;
 mod revision;
 mod services;

@@ -11,6 +11,9 @@ use crate::plan::{ConfigurationPlan, Drift, DriftKind, GraphPlan, HubPlan, Plan}
 use crate::reconcile::member::TargetPlan;
 use crate::reconcile::Unobserved;
 
+mod markdown;
+pub use markdown::plan_markdown;
+
 fn email(e: &Email, show: bool) -> String {
     if show {
         e.expose().to_owned()

@@ -1,0 +1,243 @@
+//! Reviewing changes in pull requests: the markdown plan (a golden file), `validate --output
+//! json` field by field, and the example GitHub Actions pipeline, whose commands are the ones
+//! README documents and run as documented.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::common::*;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-review-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `muster <args>` in `dir` against `ep`: (exit code, stdout).
+fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
+    let out = muster_command(ep, SECURITY)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let code = out.status.code().unwrap();
+    assert_ne!(code, 101, "{}", String::from_utf8_lossy(&out.stderr));
+    (code, stdout)
+}
+
+// The binary talks to a sandbox served by this test's runtime: it needs its own threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file() {
+    let sb = start(demo()).await;
+    // Outside any git work tree, under a relative name: the output does not depend on where
+    // the test runs.
+    let dir = scratch("markdown");
+    std::fs::copy(
+        repo("config/organization.example.yaml"),
+        dir.join("organization.yaml"),
+    )
+    .unwrap();
+    let args = [
+        "plan",
+        "--desired-state",
+        "organization.yaml",
+        "--output",
+        "markdown",
+    ];
+    let (code, shown) = muster_in(&dir, &sb.endpoint(), &args);
+    assert_eq!(code, 2, "{shown}");
+    let golden = repo("tests/golden/plan.md");
+    if std::env::var_os("MUSTER_BLESS").is_some() {
+        std::fs::write(&golden, &shown).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        shown == expected,
+        "the markdown plan differs from tests/golden/plan.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
+    );
+    // No email in full, and a table never runs past its 50 rows.
+    assert!(!shown.contains("security@partner-analytics.example.org"));
+    assert!(shown.contains("| … | 4 more (`muster plan` lists every one) |  |  |\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_json_gives_each_problem_its_file_line_column_and_message() {
+    let dir = scratch("validate-json");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n",
+    )
+    .unwrap();
+    let ep = "http://127.0.0.1:9";
+    let (code, out) = muster_in(
+        &dir,
+        ep,
+        &[
+            "validate",
+            "--desired-state",
+            "bad.yaml",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    let problem = |line: u64, column: u64, message: &str| json!({"file": "bad.yaml", "line": line, "column": column, "message": message});
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "valid": false,
+            "problems": [
+                problem(3, 5, "an account needs `email` (its root email address: Detective verifies it)"),
+                problem(3, 9, "account id 12345 must be quoted so YAML keeps it a string of 12 digits; as a number it lost its leading zeros: write id: \"000000012345\" if that is the account"),
+                problem(4, 5, "unknown key `emial` in an account (did you mean `email`?)"),
+            ],
+        })
+    );
+
+    // A problem of a whole file: no line, no column.
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let (code, out) = muster_in(
+        &dir,
+        ep,
+        &["validate", "--desired-state", "empty", "--output", "json"],
+    );
+    assert_eq!(code, 1);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "valid": false,
+            "problems": [{
+                "file": "empty",
+                "line": null,
+                "column": null,
+                "message": "the directory has no *.yaml files; an empty desired state is never assumed",
+            }],
+        })
+    );
+
+    // Valid: what was read, and no problems.
+    std::fs::copy(repo("config/accounts.example.yaml"), dir.join("good.yaml")).unwrap();
+    let (code, out) = muster_in(
+        &dir,
+        ep,
+        &[
+            "validate",
+            "--desired-state",
+            "good.yaml",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "valid": true,
+            "desired_state": "good.yaml",
+            "digest": digest_of(&dir, "good.yaml"),
+            "revision": null,
+            "accounts": 10,
+            "files": ["good.yaml"],
+            "problems": [],
+        })
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The digest of `name` as muster reads it from `dir` (the digest covers the name as given).
+fn digest_of(dir: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    muster::desired::parse_files(&[(name.to_owned(), text)])
+        .unwrap()
+        .digest
+}
+
+/// The `muster ...` commands of a shell script: each line that runs muster, without its
+/// redirection.
+fn muster_commands(script: &str) -> Vec<String> {
+    (script.lines())
+        .map(str::trim)
+        .filter(|l| l.starts_with("muster ") && !l.starts_with("muster()"))
+        .map(|l| l.split(" > ").next().unwrap().trim().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pipeline_runs_the_commands_readme_documents_and_they_work() {
+    let text = std::fs::read_to_string(repo("deploy/github-actions/muster-review.yaml")).unwrap();
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert!(pipeline["on"]["pull_request"].is_mapping());
+    assert_eq!(pipeline["permissions"]["contents"], "read");
+    let jobs = &pipeline["jobs"];
+    assert_eq!(jobs["plan"]["needs"], "validate");
+    assert_eq!(jobs["plan"]["permissions"]["id-token"], "write");
+    let runs = |job: &str| -> Vec<String> {
+        (jobs[job]["steps"].as_sequence().unwrap().iter())
+            .filter_map(|s| s["run"].as_str())
+            .flat_map(muster_commands)
+            .collect()
+    };
+    let (validate, plan) = (runs("validate"), runs("plan"));
+    assert_eq!(
+        validate,
+        ["muster validate --desired-state accounts/ --output json"]
+    );
+    assert_eq!(
+        plan,
+        ["muster plan --desired-state accounts/ --output markdown"]
+    );
+
+    // README's "Reviewing changes" documents exactly these.
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let section = readme.split("## Reviewing changes\n").nth(1).unwrap();
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    assert_eq!(
+        muster_commands(block),
+        [validate.clone(), plan.clone()].concat()
+    );
+
+    // And they work as documented, on a desired state in accounts/.
+    let sb = start(demo()).await;
+    let dir = scratch("pipeline");
+    std::fs::create_dir_all(dir.join("accounts")).unwrap();
+    std::fs::copy(
+        repo("config/accounts.example.yaml"),
+        dir.join("accounts/accounts.yaml"),
+    )
+    .unwrap();
+    for (command, expected) in [(&validate[0], 0), (&plan[0], 2)] {
+        let args: Vec<&str> = command.split(' ').skip(1).collect();
+        let (code, out) = muster_in(&dir, &sb.endpoint(), &args);
+        assert_eq!(code, expected, "{command}: {out}");
+        if expected == 0 {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["valid"], true);
+        } else {
+            assert!(out.starts_with("## muster plan\n"), "{out}");
+        }
+    }
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("deploy/iam/readonly-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(policy["Version"], "2012-10-17");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
