@@ -108,6 +108,9 @@ pub enum Command {
     Run(RunArgs),
     /// Show the event log: every observation of drift and every action, with outcomes.
     Events(EventsArgs),
+    /// Write a desired state that matches what AWS has now (read-only): every account with a
+    /// comment saying where it was seen. Exit 0 written, 1 error.
+    Import(ImportArgs),
     /// Run the built-in emulator of Detective, Security Hub and Organizations until SIGINT/SIGTERM.
     Sandbox(SandboxArgs),
 }
@@ -217,6 +220,40 @@ pub struct EventsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum ImportService {
+    Detective,
+    Securityhub,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Regions to read, comma-separated (e.g. us-east-1,eu-west-1).
+    #[arg(long, required = true, value_delimiter = ',', value_parser = parse_aws_region)]
+    pub regions: Vec<crate::domain::Region>,
+    /// Services to read, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ImportService::Detective, ImportService::Securityhub])]
+    pub services: Vec<ImportService>,
+    /// Take the organization's accounts with `organization: include: [{root: true}]` and list
+    /// by hand only the accounts that does not cover (Organizations is read).
+    #[arg(long)]
+    pub organization: bool,
+    /// Write the desired state here instead of to stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite `--output` if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Regions read at once (1..64).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+fn parse_aws_region(s: &str) -> Result<crate::domain::Region, String> {
+    crate::domain::Region::parse(&parse_region(s)?)
+        .ok_or_else(|| format!("\"{s}\" is not a region name like us-east-1"))
 }
 
 fn parse_revision(s: &str) -> Result<String, String> {

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("org", 5),
     ("apply", 5),
     ("reconcile", 6),
+    ("import", 6),
     ("config", 7),
     ("report", 7),
     ("metrics", 7),

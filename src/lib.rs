@@ -4,7 +4,8 @@
 //! Layout (lowest layer first; imports point downward only, tested in `layering`; see
 //! ARCHITECTURE.md for the whole map):
 //! - `domain`: validated newtypes (`AccountId`, `Email`, `GraphArn`, `Region`), `Service` and
-//!   `Target`; `input`: bounded reads of files from outside;
+//!   `Target`; `input`: bounded reads of files from outside; `revision`: the git commit of a
+//!   work tree;
 //! - `desired`: what must be true (the desired-state YAML: `yaml`, `fuzz`); `observed`: what AWS
 //!   reports, in domain types; `cli`: the command line (clap derive);
 //! - `plan`: the pure drift and change plan (`plan::detective`, `plan::securityhub`,
@@ -17,7 +18,8 @@
 //!   batches, intent before action, through one `Recorder` (`apply::detective`,
 //!   `apply::securityhub`, `apply::invitations`);
 //! - `reconcile`: one pass in one shape for both modes (`reconcile::observe`,
-//!   `reconcile::member`, `reconcile::gauges`; recording inside);
+//!   `reconcile::member`, `reconcile::gauges`; recording inside); `import`: what AWS has, as a
+//!   desired state (`import::render`, pure);
 //! - `config`: how muster runs (settings); `report`: plans, applies and events shown; `metrics`:
 //!   every metric; `http`: `/metrics`, `/healthz`, `/readyz`; `daemon`: `muster run`;
 //! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
@@ -35,6 +37,7 @@ pub mod desired;
 pub mod domain;
 pub mod eventlog;
 pub mod http;
+pub mod import;
 pub mod input;
 #[cfg(test)]
 mod layering;

@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
     }
     if matches!(
         cli.command,
-        Command::Validate(_) | Command::Plan(_) | Command::Events(_)
+        Command::Validate(_) | Command::Plan(_) | Command::Events(_) | Command::Import(_)
     ) {
         quiet_on_closed_pipe();
     }
@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             Command::Apply(args) => commands::apply::apply(args).await,
             Command::Run(args) => commands::run::run(args).await.map(|()| commands::EXIT_OK),
             Command::Events(args) => commands::events::events(args),
+            Command::Import(args) => commands::import::import(args).await,
             Command::Sandbox(args) => commands::sandbox::run_sandbox(args)
                 .await
                 .map(|()| commands::EXIT_OK),

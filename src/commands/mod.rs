@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod events;
+pub mod import;
 pub mod plan;
 pub mod run;
 pub mod sandbox;

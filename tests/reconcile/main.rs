@@ -11,6 +11,7 @@ mod contract;
 mod crash;
 mod damage;
 mod full_disk;
+mod import;
 mod logs;
 mod member;
 mod passes;
