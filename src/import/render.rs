@@ -50,21 +50,91 @@ fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// The organization's accounts by id, with their OU path, and its management account.
+type OrgIndex<'a> = (
+    BTreeMap<AccountId, (&'a OrgAccount, String)>,
+    Option<AccountId>,
+);
+
+/// Where declared and commented accounts go in the file.
+#[derive(Default)]
+struct Placement {
+    /// Written under `accounts`, with a note when it is worth one.
+    hand: Vec<(AccountId, Option<&'static str>)>,
+    /// Organization accounts under `exclude.accounts`, with why.
+    excluded: Vec<(AccountId, String)>,
+    /// Organization accounts `{root: true}` takes.
+    covered: usize,
+    /// Of those, the ones whose state is worth a word: (account, comment).
+    covered_notes: Vec<(AccountId, String)>,
+    include_management: bool,
+}
+
 /// The YAML for `inventory`, read at `now`.
 pub fn render(inventory: &Inventory, request: &Request, now: SystemTime) -> Rendered {
-    let graphs: Vec<_> = (inventory.graphs.iter())
-        .filter_map(|(r, g)| g.as_ref().map(|g| (r, g)))
+    let (targets, accounts) = collect(inventory);
+    let org = inventory.organization.as_ref().map(|tree| {
+        let mut by_id = BTreeMap::new();
+        for (parent, list) in &tree.accounts {
+            let path = tree.paths.get(parent).cloned().unwrap_or_default();
+            for a in list {
+                by_id.insert(a.id, (a, path.clone()));
+            }
+        }
+        (by_id, tree.management())
+    });
+    let verdicts: BTreeMap<AccountId, Verdict> = accounts
+        .iter()
+        .map(|(id, a)| {
+            let org_email = org.as_ref().and_then(|(o, _)| o.get(id)?.0.email.clone());
+            (*id, verdict(a, &targets, org_email))
+        })
         .collect();
+    let placed = place(
+        &verdicts,
+        &accounts,
+        &targets,
+        org.as_ref(),
+        administrator(inventory),
+    );
+    let mut out = Writer::default();
+    out.header(inventory, request, now, &targets);
+    let names = |id: &AccountId| {
+        org.as_ref()
+            .and_then(|(o, _)| o.get(id))
+            .map(|(a, path)| (a.name.clone(), path.clone()))
+    };
+    out.accounts(&placed.hand, &verdicts, &accounts, &targets, names);
+    if org.is_some() {
+        out.organization(&placed);
+    }
+    out.services(inventory, request);
+    let commented = (verdicts.values())
+        .filter(|v| matches!(v, Verdict::Commented(..)))
+        .count();
+    Rendered {
+        text: out.text,
+        declared: verdicts.len() - commented,
+        commented,
+        excluded: placed.excluded.len(),
+    }
+}
+
+/// The graphs and hubs read (`detective <region>`, `securityhub <region>`), and every account
+/// seen in them.
+fn collect(inventory: &Inventory) -> (Vec<String>, BTreeMap<AccountId, Account>) {
     let mut targets: Vec<String> = Vec::new();
     let mut accounts: BTreeMap<AccountId, Account> = BTreeMap::new();
-    for (region, g) in &graphs {
+    for (region, g) in &inventory.graphs {
+        let Some(g) = g else { continue };
         let t = targets.len();
         targets.push(format!("detective {region}"));
         for m in &g.members {
             let a = accounts.entry(m.account_id).or_default();
+            let status = m.status.as_str().to_owned();
             a.seen.push(Seen {
                 target: t,
-                status: m.status.as_str().to_owned(),
+                status,
                 unclean: None,
             });
             if let Some(e) = &m.email {
@@ -84,118 +154,92 @@ pub fn render(inventory: &Inventory, request: &Request, now: SystemTime) -> Rend
                 HubMemberStatus::Deleted => Some("deleted from Security Hub (Deleted): declared, muster creates it again"),
                 _ => None,
             };
+            let status = m.status.as_str().to_owned();
             a.seen.push(Seen {
                 target: t,
-                status: m.status.as_str().to_owned(),
+                status,
                 unclean,
             });
             a.hub_email = a.hub_email.take().or(m.email.clone());
         }
     }
-    let org = inventory.organization.as_ref().map(|tree| {
-        let mut by_id: BTreeMap<AccountId, (&OrgAccount, String)> = BTreeMap::new();
-        for (parent, list) in &tree.accounts {
-            let path = tree.paths.get(parent).cloned().unwrap_or_default();
-            for a in list {
-                by_id.insert(a.id, (a, path.clone()));
-            }
-        }
-        (by_id, tree.management())
-    });
-    // The administrator: never its own member, so an organization account to exclude.
-    // Known from a graph's ARN, or from Security Hub members' AdministratorId.
-    let administrator = (graphs.first())
-        .and_then(|(_, g)| AccountId::parse(g.arn.administrator()))
+    (targets, accounts)
+}
+
+/// The administrator, never its own member (an organization account to exclude): from a
+/// graph's ARN, or Security Hub members' AdministratorId.
+fn administrator(inventory: &Inventory) -> Option<AccountId> {
+    let graph = inventory.graphs.iter().find_map(|(_, g)| g.as_ref());
+    graph
+        .and_then(|g| AccountId::parse(g.arn.administrator()))
         .or_else(|| {
             let mut hubs = inventory.hubs.iter().flat_map(|(_, m)| m);
             hubs.find_map(|m| m.administrator)
-        });
-    let verdicts: BTreeMap<AccountId, Verdict> = accounts
-        .iter()
-        .map(|(id, a)| {
-            let org_email = org.as_ref().and_then(|(o, _)| o.get(id)?.0.email.clone());
-            (*id, verdict(a, &targets, org_email))
         })
-        .collect();
+}
 
-    let mut out = Writer::default();
-    out.header(inventory, request, now, &targets);
-    let mut hand = Vec::new();
-    let mut excluded: Vec<(AccountId, String)> = Vec::new();
-    let mut covered = 0;
-    // Accounts the organization covers whose state is worth a word: (account, comment).
-    let mut covered_notes: Vec<(AccountId, String)> = Vec::new();
-    let mut include_management = false;
-    for (id, v) in &verdicts {
-        let in_org = org.as_ref().and_then(|(o, m)| o.get(id).map(|e| (e, *m)));
-        match (v, in_org) {
-            (Verdict::Declared(email), Some(((a, _), management))) => {
-                let active = a.status == OrgAccountStatus::Active;
+/// Where each account goes: by hand, taken by `{root: true}`, or excluded from it.
+fn place(
+    verdicts: &BTreeMap<AccountId, Verdict>,
+    accounts: &BTreeMap<AccountId, Account>,
+    targets: &[String],
+    org: Option<&OrgIndex<'_>>,
+    administrator: Option<AccountId>,
+) -> Placement {
+    let mut p = Placement::default();
+    for (id, v) in verdicts {
+        let in_org = org.and_then(|(o, m)| o.get(id).map(|(a, _)| (*a, *m)));
+        let Some((a, management)) = in_org else {
+            p.hand.push((*id, None));
+            continue;
+        };
+        let active = a.status == OrgAccountStatus::Active;
+        match v {
+            Verdict::Declared(email) => {
                 let same = a.email.as_ref().is_some_and(|e| e.same_address(email));
                 if active && same {
-                    covered += 1;
-                    include_management |= management == Some(*id);
-                    let a = &accounts[id];
-                    let notes = status_notes(a);
+                    p.covered += 1;
+                    p.include_management |= management == Some(*id);
+                    let notes = status_notes(&accounts[id]);
                     if !notes.is_empty() {
-                        let seen = seen_text(a, &targets);
-                        covered_notes.push((*id, format!("{seen}; {}", notes.join("; "))));
+                        let seen = seen_text(&accounts[id], targets);
+                        p.covered_notes
+                            .push((*id, format!("{seen}; {}", notes.join("; "))));
                     }
+                } else if active {
+                    p.hand.push((
+                        *id,
+                        Some("listed by hand: its member email differs from the organization's"),
+                    ));
                 } else {
-                    let why = if active {
-                        "listed by hand: its member email differs from the organization's"
-                    } else {
-                        "listed by hand: not ACTIVE in the organization, which takes only ACTIVE accounts"
-                    };
-                    hand.push((*id, Some(why)));
+                    p.hand.push((*id, Some("listed by hand: not ACTIVE in the organization, which takes only ACTIVE accounts")));
                 }
             }
-            (Verdict::Declared(_), None) => hand.push((*id, None)),
-            (Verdict::Commented(why, _), Some(((a, _), management))) => {
-                let active = a.status == OrgAccountStatus::Active;
+            Verdict::Commented(why, _) => {
                 if active && management != Some(*id) {
-                    excluded.push((*id, why.join("; ")));
+                    p.excluded.push((*id, why.join("; ")));
                 }
-                hand.push((*id, None));
+                p.hand.push((*id, None));
             }
-            (Verdict::Commented(..), None) => hand.push((*id, None)),
         }
     }
     // Organization accounts seen nowhere: the organization would take them.
-    if let Some((by_id, management)) = &org {
+    if let Some((by_id, management)) = org {
         for (id, (a, _)) in by_id {
             let seen = accounts.contains_key(id);
             let active = a.status == OrgAccountStatus::Active;
             if !seen && active && *management != Some(*id) {
                 let why = if administrator == Some(*id) {
-                    "the administrator itself".to_owned()
+                    "the administrator itself"
                 } else {
-                    "not a member of any graph or hub imported".to_owned()
+                    "not a member of any graph or hub imported"
                 };
-                excluded.push((*id, why));
+                p.excluded.push((*id, why.to_owned()));
             }
         }
-        excluded.sort();
+        p.excluded.sort();
     }
-    let names = |id: &AccountId| {
-        org.as_ref()
-            .and_then(|(o, _)| o.get(id))
-            .map(|(a, path)| (a.name.clone(), path.clone()))
-    };
-    out.accounts(&hand, &verdicts, &accounts, &targets, names);
-    if org.is_some() {
-        out.organization(&excluded, include_management, covered, &covered_notes);
-    }
-    out.services(inventory, request);
-    let commented = (verdicts.values())
-        .filter(|v| matches!(v, Verdict::Commented(..)))
-        .count();
-    Rendered {
-        text: out.text,
-        declared: verdicts.len() - commented,
-        commented,
-        excluded: excluded.len(),
-    }
+    p
 }
 
 /// Whether `a` can be declared as it is in every target, and with which email.
@@ -321,7 +365,7 @@ impl Writer {
 
     fn accounts(
         &mut self,
-        hand: &[(AccountId, Option<&str>)],
+        hand: &[(AccountId, Option<&'static str>)],
         verdicts: &BTreeMap<AccountId, Verdict>,
         accounts: &BTreeMap<AccountId, Account>,
         targets: &[String],
@@ -364,28 +408,25 @@ impl Writer {
         }
     }
 
-    fn organization(
-        &mut self,
-        excluded: &[(AccountId, String)],
-        include_management: bool,
-        covered: usize,
-        notes: &[(AccountId, String)],
-    ) {
-        self.line(&format!("# {covered} organization account(s) are members everywhere and are taken from the organization."));
-        for (id, note) in notes {
+    fn organization(&mut self, p: &Placement) {
+        self.line(&format!(
+            "# {} organization account(s) are members everywhere and are taken from the organization.",
+            p.covered
+        ));
+        for (id, note) in &p.covered_notes {
             self.line(&format!("#   {id}: {note}"));
         }
         self.line("organization:");
         self.line("  include:");
         self.line("    - {root: true}");
-        if !excluded.is_empty() {
+        if !p.excluded.is_empty() {
             self.line("  exclude:");
             self.line("    accounts:");
-            for (id, why) in excluded {
+            for (id, why) in &p.excluded {
                 self.line(&format!("      - \"{id}\"   # {why}"));
             }
         }
-        if include_management {
+        if p.include_management {
             self.line("  include_management_account: true   # a member everywhere");
         }
     }
@@ -413,5 +454,86 @@ impl Writer {
             self.line(&format!("  regions: [{}]", regions.join(", ")));
             self.line("  prune: false");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GraphArn, Region};
+    use crate::observed::{Member, ObservedGraph};
+
+    fn member(id: &str, email: &str, status: MemberStatus) -> Member {
+        Member {
+            account_id: AccountId::parse(id).unwrap(),
+            email: Email::parse(email),
+            status,
+            disabled_reason: None,
+            organization: false,
+            invited_at: None,
+            updated_at: None,
+            percent_of_graph_utilization: None,
+        }
+    }
+
+    fn graph(region: &str, members: Vec<Member>) -> (Region, Option<ObservedGraph>) {
+        let arn = format!(
+            "arn:aws:detective:{region}:222222222222:graph:0123456789abcdef0123456789abcdef"
+        );
+        let g = ObservedGraph {
+            arn: GraphArn::parse(&arn).unwrap(),
+            members,
+        };
+        (Region::parse(region).unwrap(), Some(g))
+    }
+
+    #[test]
+    fn a_failed_verification_keeps_its_own_email_and_two_different_ones_are_not_declared() {
+        use MemberStatus::{Enabled, VerificationFailed as Failed};
+        let inventory = Inventory {
+            graphs: vec![
+                graph(
+                    "us-east-1",
+                    vec![
+                        member("111111111111", "a@example.com", Failed),
+                        member("333333333333", "old@example.com", Enabled),
+                        member("444444444444", "x@example.com", Failed),
+                    ],
+                ),
+                graph(
+                    "eu-west-1",
+                    vec![
+                        member("111111111111", "b@example.com", Failed),
+                        member("333333333333", "new@example.com", Failed),
+                        member("444444444444", "x@example.com", Enabled),
+                    ],
+                ),
+                (Region::parse("ap-south-1").unwrap(), None),
+            ],
+            ..Inventory::default()
+        };
+        let request = Request {
+            regions: vec![],
+            detective: true,
+            securityhub: false,
+            organization: false,
+        };
+        let r = render(&inventory, &request, SystemTime::UNIX_EPOCH);
+        assert_eq!((r.declared, r.commented, r.excluded), (2, 1, 0));
+        let lines: Vec<&str> = r.text.lines().collect();
+        for want in [
+            "#   No behavior graph of this account in ap-south-1: not declared.",
+            "  # NOT DECLARED: its verification failed in two graphs with different emails: whichever is declared, muster replaces the other",
+            "  # - {id: \"111111111111\", email: \"\"}",
+            "  - {id: \"333333333333\", email: \"new@example.com\"}",
+            "  - {id: \"444444444444\", email: \"x@example.com\"}",
+            "    - region: us-east-1",
+            "    - region: eu-west-1",
+        ] {
+            assert!(lines.contains(&want), "{want}\n{}", r.text);
+        }
+        assert!(!r.text.contains("ap-south-1\n"), "{}", r.text);
+        // What it writes loads.
+        crate::desired::parse_files(&[("i.yaml".into(), r.text.clone())]).unwrap();
     }
 }

@@ -275,7 +275,8 @@ fn apply_and_list_calls(
     )
 }
 
-/// Runs muster's `command` on `desired` as `account` against `sb`, which must exit `code`;
+/// Runs muster's `command` on `desired` (as `--desired-state`, for every command but
+/// `import`, which reads no desired state) as `account` against `sb`, which must exit `code`;
 /// the operations it called, as IAM names them (service:Operation), sorted.
 fn run_and_list_calls(
     sb: &muster::sandbox::Sandbox,
@@ -287,10 +288,12 @@ fn run_and_list_calls(
 ) -> Vec<String> {
     std::fs::write(dir.join("desired.yaml"), desired).unwrap();
     sb.reset_calls();
-    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(command)
-        .arg("--desired-state")
-        .arg(dir.join("desired.yaml"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
+    cmd.args(command);
+    if command[0] != "import" {
+        cmd.arg("--desired-state").arg(dir.join("desired.yaml"));
+    }
+    let out = cmd
         .env("AWS_ENDPOINT_URL", sb.endpoint())
         .env("AWS_ACCESS_KEY_ID", account)
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
@@ -395,6 +398,19 @@ async fn the_read_only_policy_allows_exactly_what_plan_calls_and_nothing_that_wr
     for action in &called {
         let op = action.split(':').nth(1).unwrap();
         assert!(reads.iter().any(|r| op.starts_with(r)), "{action} writes");
+    }
+    // `muster import` needs nothing more.
+    let import = [
+        "import",
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--organization",
+    ];
+    let imported = run_and_list_calls(&sb, &dir, &example, SECURITY, &import, 0);
+    let allowed = policy_actions(&policy);
+    assert!(!imported.is_empty());
+    for action in &imported {
+        assert!(allowed.contains(action), "import calls {action}");
     }
 }
 
