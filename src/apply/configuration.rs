@@ -7,7 +7,14 @@ use super::{ApplyReport, Change, Recorder, Step};
 use crate::aws::{Apis, DetectiveApi, SecurityHubApi};
 use crate::domain::Service;
 use crate::eventlog::EventLogError;
-use crate::plan::ConfigurationPlan;
+use crate::plan::{ConfigurationPlan, DriftKind};
+
+/// The drift a successful UpdateOrganizationConfiguration resolves.
+const SET_RESOLVES: [DriftKind; 3] = [
+    DriftKind::AutoEnableOff,
+    DriftKind::AutoEnableOn,
+    DriftKind::AutoEnableStandardsMismatch,
+];
 
 const AUTO_ENABLE: Step = Step::new("UpdateOrganizationConfiguration", Change::Configure);
 const START: Step = Step::new("UpdateDatasourcePackages", Change::Configure);
@@ -24,21 +31,34 @@ pub(crate) async fn apply_configuration<D: DetectiveApi, H: SecurityHubApi, O>(
             let api = &apis.detective;
             if let Some(set) = cp.set {
                 let call = api.set_auto_enable(graph, set.auto_enable);
-                rec.configure(AUTO_ENABLE, set.settings(), call).await?;
+                if rec.configure(AUTO_ENABLE, set.settings(), call).await? {
+                    resolved(&mut rec, cp, &SET_RESOLVES);
+                }
             }
             if !cp.start.is_empty() {
                 let packages = cp.start.iter().map(ToString::to_string).collect();
                 let call = api.start_datasource_packages(graph, &cp.start);
-                rec.configure(START, packages, call).await?;
+                if rec.configure(START, packages, call).await? {
+                    resolved(&mut rec, cp, &[DriftKind::DatasourcePackageDisabled]);
+                }
             }
         }
         (Service::Detective, None) => {}
         (service, _) => {
             if let (Some(api), Some(set)) = (apis.hub(service), cp.set) {
                 let call = api.set_auto_enable(&cp.region, set.auto_enable, set.standards);
-                rec.configure(AUTO_ENABLE, set.settings(), call).await?;
+                if rec.configure(AUTO_ENABLE, set.settings(), call).await? {
+                    resolved(&mut rec, cp, &SET_RESOLVES);
+                }
             }
         }
     }
     Ok(rec.report)
+}
+
+/// Records that a write resolved `kinds` of the target's drift (for the gauges after the
+/// pass).
+fn resolved(rec: &mut Recorder<'_>, cp: &ConfigurationPlan, kinds: &[DriftKind]) {
+    let target = cp.target();
+    (rec.report.configured).extend(kinds.iter().map(|k| (target.clone(), *k)));
 }

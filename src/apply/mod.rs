@@ -21,7 +21,7 @@ use crate::aws::{self, Apis, DetectiveApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Service, Target};
 use crate::eventlog::{EventKind, EventLog, EventLogError, Origin, Unprocessed};
-use crate::plan::Plan;
+use crate::plan::{DriftKind, Plan};
 
 /// The most accounts Detective and Security Hub take in one membership call.
 pub const BATCH: usize = 50;
@@ -97,6 +97,9 @@ pub struct ApplyReport {
     /// entry for the same target and account wins): what the gauges show right after the pass,
     /// instead of the listing from its start.
     pub settled: Vec<(Target, AccountId, Settled)>,
+    /// Drift in a target's own settings that a write of the pass resolved (AutoEnable set,
+    /// packages started): gone from the gauges right after the pass, like `settled`.
+    pub configured: Vec<(Target, DriftKind)>,
     /// Calls that failed.
     pub failed: usize,
     /// Set when a shutdown stopped the pass before every batch was sent.
@@ -165,6 +168,7 @@ impl ApplyReport {
         self.failed += o.failed;
         self.interrupted |= o.interrupted;
         self.settled.extend(o.settled.iter().cloned());
+        self.configured.extend(o.configured.iter().cloned());
     }
 }
 

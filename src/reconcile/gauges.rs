@@ -251,9 +251,13 @@ pub(crate) fn oldest_drift(
         .filter(|(_, _, s)| matches!(s, Settled::Member(_) | Settled::Gone))
         .map(|(t, a, _)| (t.to_string(), a.to_string()))
         .collect();
+    let configured: BTreeSet<(String, &str)> = (applied.configured.iter())
+        .map(|(t, k)| (t.to_string(), k.as_str()))
+        .collect();
     let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
     for ((target, account, kind), since) in &projection.drift {
-        if resolved.contains(&(target.clone(), account.clone())) {
+        let written = resolved.contains(&(target.clone(), account.clone()));
+        if written || configured.contains(&(target.clone(), kind.as_str())) {
             continue;
         }
         let oldest = out.entry((target.clone(), kind.clone())).or_insert(*since);
@@ -296,7 +300,16 @@ fn configuration_drift(
 ) -> Vec<(&'static str, i64)> {
     let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
     match report.plan.configurations.iter().find(same) {
-        Some(c) => count_kinds(configuration_kinds(service), Some(&c.drift)),
+        Some(c) => {
+            // Less what the pass's writes resolved.
+            let target = c.target();
+            let resolved = |k: DriftKind| report.applied.configured.contains(&(target.clone(), k));
+            let open: Vec<Drift> = (c.drift.iter())
+                .filter(|d| !resolved(d.kind))
+                .cloned()
+                .collect();
+            count_kinds(configuration_kinds(service), Some(&open))
+        }
         None => Vec::new(),
     }
 }

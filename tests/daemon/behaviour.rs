@@ -798,4 +798,21 @@ async fn right_after_a_pass_the_gauges_show_what_its_writes_did_with_no_second_p
         .collect();
     assert_eq!(missing.len(), 4, "two graphs and two hubs: {missing:?}");
     assert!(missing.iter().all(|l| l.ends_with(" 0")), "{missing:?}");
+    // Nor the organization's settings the pass set: AutoEnable (both services) and EKS_AUDIT
+    // (the demo has them off).
+    assert!(
+        sample(
+            &metrics,
+            "muster_changes_total{kind=\"configure\",outcome=\"ok\",service=\"detective\"}"
+        )
+        .unwrap()
+            >= 4.0
+    );
+    for (kind, series) in [("auto_enable_off", 4), ("datasource_package_disabled", 2)] {
+        let lines: Vec<&str> = (metrics.lines())
+            .filter(|l| l.starts_with("muster_drift{") && l.contains(&format!("kind=\"{kind}\"")))
+            .collect();
+        assert_eq!(lines.len(), series, "{kind}: {lines:?}");
+        assert!(lines.iter().all(|l| l.ends_with(" 0")), "{lines:?}");
+    }
 }
