@@ -57,7 +57,7 @@ fn start(sb: &Sandbox, dir: &Path, schedule: &str, port: u16) -> Child {
     std::fs::write(
         dir.join("muster.yaml"),
         format!(
-            "desired_state: accounts.yaml\nstate_dir: state\nschedule: \"{schedule}\"\nmetrics_listen: \"127.0.0.1:{port}\"\nmax_concurrent_graphs: 4\n"
+            "desired_state: accounts.yaml\nstate_dir: state\nschedule: \"{schedule}\"\nmetrics_listen: \"127.0.0.1:{port}\"\n"
         ),
     )
     .unwrap();

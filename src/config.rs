@@ -12,8 +12,10 @@ use crate::cli::SettingsArgs;
 
 /// Removals muster makes in one pass before it refuses and asks for a human.
 pub const DEFAULT_MAX_REMOVALS_PER_PASS: usize = 10;
-/// Graphs reconciled at once.
-pub const DEFAULT_MAX_CONCURRENT_GRAPHS: usize = 4;
+/// Graphs (and, beside them, Security Hub regions) reconciled at once: every one a desired
+/// state can name, since each sits behind its own regional endpoint and waiting gains nothing.
+/// The setting stays an upper bound.
+pub const DEFAULT_MAX_CONCURRENT_GRAPHS: usize = 64;
 /// An invitation still open after this long is reported as needing attention (7 days).
 pub const DEFAULT_PENDING_AFTER_SECS: u64 = 7 * 24 * 3600;
 /// Days of history the event log keeps.

@@ -45,8 +45,12 @@ impl OrgTree {
     }
 }
 
+/// Parents listed at once at most: Organizations is one endpoint with low request rates, so
+/// `max_concurrent_graphs` (which is about regional endpoints) does not raise it.
+pub const MAX_CONCURRENT_PARENTS: usize = 4;
+
 /// Lists the whole tree: ListRoots, then for every root and OU (breadth first,
-/// `concurrency` parents at a time) ListOrganizationalUnitsForParent and ListAccountsForParent,
+/// `concurrency` parents at a time, at most `MAX_CONCURRENT_PARENTS`) ListOrganizationalUnitsForParent and ListAccountsForParent,
 /// every page. Any failure fails the listing: a partial tree is never used.
 pub async fn fetch<O: OrganizationsApi>(
     api: &O,
@@ -68,7 +72,7 @@ pub async fn fetch<O: OrganizationsApi>(
                 let accounts = api.list_accounts(&id).await;
                 (id, path, ous, accounts)
             })
-            .buffered(concurrency.max(1))
+            .buffered(concurrency.clamp(1, MAX_CONCURRENT_PARENTS))
             .collect()
             .await;
         let mut next = Vec::new();

@@ -22,6 +22,10 @@ pub struct Call {
     /// The account ids a membership operation named (CreateMembers, DeleteMembers, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub account_ids: Vec<String>,
+    /// Requests of the same service and operation the sandbox was handling when this one
+    /// arrived, itself included: with latency injected, how many of them a client had in
+    /// flight at once.
+    pub in_flight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -28,10 +28,43 @@ pub(crate) struct Inner {
     pub(crate) tokens: Tokens,
 }
 
+/// One request counted in flight, by service and operation, until it is answered or its
+/// client goes away.
+struct InFlight<'a> {
+    inner: &'a Inner,
+    key: (&'static str, String),
+}
+
+impl<'a> InFlight<'a> {
+    /// Counts a request of `key` in; how many of it are in flight with it.
+    fn enter(inner: &'a Inner, key: (&'static str, String)) -> (Self, u32) {
+        let mut st = inner.lock();
+        let n = st.in_flight.entry(key.clone()).or_default();
+        *n += 1;
+        let now = *n;
+        drop(st);
+        (InFlight { inner, key }, now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut st = self.inner.lock();
+        if let Some(n) = st.in_flight.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                st.in_flight.remove(&self.key);
+            }
+        }
+    }
+}
+
 pub(crate) struct SharedState {
     pub(crate) world: World,
     pub(crate) calls: CallLog,
     pub(crate) faults: Faults,
+    /// Requests being handled now, by (service, operation): the call log's `in_flight`.
+    in_flight: std::collections::HashMap<(&'static str, String), u32>,
 }
 
 impl Inner {
@@ -41,6 +74,7 @@ impl Inner {
                 world,
                 calls: CallLog::default(),
                 faults,
+                in_flight: std::collections::HashMap::new(),
             }),
             tokens: Tokens::default(),
         }
@@ -193,6 +227,8 @@ async fn aws(
             .and_then(organizations::operation),
     };
 
+    let operation = op.map_or_else(|| format!("{} {}", method, uri.path()), str::to_owned);
+    let (_counted, in_flight) = InFlight::enter(&inner, (svc.signing_name(), operation.clone()));
     // First under the lock: number the call, identify the caller, decide its faults.
     let (seq, caller, delay, fault) = {
         let mut st = inner.lock();
@@ -210,7 +246,6 @@ async fn aws(
     }
     let parsed = parse_body(&body);
     let account_ids = parsed.as_ref().map(membership_ids).unwrap_or_default();
-    let operation = op.map_or_else(|| format!("{} {}", method, uri.path()), str::to_owned);
 
     let result = match (caller.as_deref(), op, fault) {
         (None, _, _) => Err(ApiError::new(
@@ -267,6 +302,7 @@ async fn aws(
         status,
         error,
         account_ids,
+        in_flight,
     });
     match result {
         Ok(reply) => ok_response(svc, reply.0, &request_id),

@@ -295,9 +295,11 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
         }
     });
     let (g1, g2) = (graph_of("us-east-1"), graph_of("eu-west-1"));
+    // The drift was seen and recorded (above), and this pass's writes resolved it: the gauges
+    // show what the writes left, right after the pass.
     assert_eq!(
         gauge(&text, "detective", "us-east-1", &g1, "auto_enable_off"),
-        "1"
+        "0"
     );
     assert_eq!(
         gauge(
@@ -307,7 +309,7 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
             &g2,
             "datasource_package_disabled"
         ),
-        "1"
+        "0"
     );
     assert_eq!(
         gauge(
@@ -317,7 +319,7 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
             "",
             "auto_enable_standards_mismatch"
         ),
-        "1"
+        "0"
     );
     assert_eq!(
         gauge(

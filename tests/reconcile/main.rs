@@ -6,6 +6,7 @@ mod common;
 
 mod binary;
 mod cli;
+mod concurrency;
 mod configuration;
 mod contract;
 mod crash;
