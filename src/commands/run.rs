@@ -9,6 +9,8 @@ use super::{shutdown_signal, DEMO_FIXTURE, LOCK_PATIENCE};
 /// The daemon. With `--sandbox`, the built-in sandbox plays AWS and the example desired state
 /// is reconciled against it, acting as the demo's security account.
 pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    // First: a SIGTERM during start-up stops muster cleanly too.
+    let stop = shutdown_signal();
     let mut sandbox = None;
     let sdk = if args.sandbox {
         let sb = Sandbox::start(
@@ -62,7 +64,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         log,
         metrics,
     };
-    muster::daemon::run(ctx, shutdown_signal()).await?;
+    muster::daemon::run(ctx, stop).await?;
     if let Some(sb) = sandbox {
         sb.shutdown().await;
     }

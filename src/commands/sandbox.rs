@@ -33,10 +33,12 @@ pub async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let region = fixture.regions[0].clone();
     let accounts = fixture.world.accounts.len();
     let regions = fixture.regions.join(",");
+    // Before the exports line: whoever reads it may stop the sandbox at once.
+    let stop = shutdown_signal();
     let sb = Sandbox::start(fixture, args.listen).await?;
     tracing::info!(endpoint = %sb.endpoint(), accounts, regions = %regions, "sandbox listening");
     println!("{}", sandbox::exports(&sb.endpoint(), &management, &region));
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("stopping the sandbox");
     sb.shutdown().await;
     Ok(())

@@ -478,3 +478,29 @@ async fn member_mode_plan_shows_what_apply_would_accept() {
     assert_eq!(sb.calls().count("detective", "AcceptInvitation"), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A SIGTERM sent the moment `muster sandbox` printed its exports line (what a test harness
+/// does when it is done quickly) stops it cleanly: the handler is installed before the line.
+#[test]
+fn sigterm_right_after_the_exports_line_exits_0() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for _ in 0..20 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .env("MUSTER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("export "), "{line}");
+        // SAFETY: signalling our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{status:?}");
+    }
+}
