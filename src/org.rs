@@ -50,7 +50,8 @@ impl OrgTree {
 pub const MAX_CONCURRENT_PARENTS: usize = 4;
 
 /// Lists the whole tree: ListRoots, then for every root and OU (breadth first,
-/// `concurrency` parents at a time, at most `MAX_CONCURRENT_PARENTS`) ListOrganizationalUnitsForParent and ListAccountsForParent,
+/// `concurrency` parents at a time, at most `MAX_CONCURRENT_PARENTS`; a parent's OUs and
+/// accounts side by side) ListOrganizationalUnitsForParent and ListAccountsForParent,
 /// every page. Any failure fails the listing: a partial tree is never used.
 pub async fn fetch<O: OrganizationsApi>(
     api: &O,
@@ -68,8 +69,8 @@ pub async fn fetch<O: OrganizationsApi>(
     while !level.is_empty() {
         let listed: Vec<_> = stream::iter(level.iter().cloned())
             .map(|(id, path)| async move {
-                let ous = api.list_ous(&id).await;
-                let accounts = api.list_accounts(&id).await;
+                // A parent's two listings are independent: side by side.
+                let (ous, accounts) = tokio::join!(api.list_ous(&id), api.list_accounts(&id));
                 (id, path, ous, accounts)
             })
             .buffered(concurrency.clamp(1, MAX_CONCURRENT_PARENTS))
