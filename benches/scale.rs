@@ -401,7 +401,12 @@ async fn securityhub_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
     let mut runs = Vec::new();
     // "converged" is the first pass after convergence (it records every member's first
     // status); "steady" the one after, what each scheduled pass costs.
-    for label in ["from empty", "converged, no drift", "steady, no drift", "1% drift"] {
+    for label in [
+        "from empty",
+        "converged, no drift",
+        "steady, no drift",
+        "1% drift",
+    ] {
         if label == "1% drift" {
             let gone = accounts / 100;
             sb.with_world(|w| {
