@@ -246,8 +246,8 @@ pub struct ImportArgs {
     /// Overwrite `--output` if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
-    /// Regions read at once (1..64).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Regions read at once (1..64; the default, every one: each has its own endpoint).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 }
 

@@ -31,6 +31,12 @@ pub const DEFAULT_AWS_MAX_ATTEMPTS: u32 = 5;
 /// Seconds an AWS call may take in all, retries included, and one attempt of it.
 pub const DEFAULT_AWS_OPERATION_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS: u64 = 20;
+/// The AWS settings with none set: what a command without a settings file (`import`) uses.
+pub const DEFAULT_AWS: AwsSettings = AwsSettings {
+    max_attempts: DEFAULT_AWS_MAX_ATTEMPTS,
+    operation_timeout: Duration::from_secs(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
+    attempt_timeout: Duration::from_secs(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
+};
 /// Seconds a SIGTERM waits for the batch in flight before muster exits.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 /// Settings files larger than this are refused.

@@ -359,15 +359,15 @@ impl Metrics {
         for status in status_labels(*service) {
             let _ = self.members.remove_label_values(&[s, r, g, status]);
         }
+        let mut since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
         for kind in drift_kinds(*service)
             .iter()
             .chain(configuration_kinds(*service))
         {
-            let _ = self.drift.remove_label_values(&[s, r, g, kind.as_str()]);
-            let _ = (self.drift_oldest).remove_label_values(&[s, r, g, kind.as_str()]);
-            let key = [s, r, g, kind.as_str()].map(str::to_owned);
-            let mut since = self.drift_since.lock().unwrap_or_else(|e| e.into_inner());
-            since.series.remove(&key);
+            let labels = [s, r, g, kind.as_str()];
+            let _ = self.drift.remove_label_values(&labels);
+            let _ = self.drift_oldest.remove_label_values(&labels);
+            since.series.remove(&labels.map(str::to_owned));
         }
     }
 
@@ -546,9 +546,8 @@ mod tests {
         let mut applied = ApplyReport::default();
         let written = AccountId::parse("222222222222").unwrap();
         let target = Target::Graph(graph.arn.clone());
-        applied
-            .settled
-            .push((target, written, Settled::Member("invited")));
+        let invited = [(written, Settled::Member("invited"))].into();
+        applied.settled.insert(target, invited);
         let seen = Observed {
             graphs: std::slice::from_ref(&graph),
             ..Observed::at(SystemTime::now())

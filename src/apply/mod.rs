@@ -11,7 +11,7 @@ pub mod detective;
 pub mod invitations;
 pub mod securityhub;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -88,18 +88,24 @@ pub enum Settled {
     Gone,
 }
 
+impl Settled {
+    /// Whether the write put the account where the plan wants it, resolving its drift.
+    pub fn resolves(self) -> bool {
+        matches!(self, Settled::Member(_) | Settled::Gone)
+    }
+}
+
 /// What an apply did: accounts by (service, change, outcome), failed calls, and whether a
 /// shutdown cut it short.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
     pub counts: BTreeMap<(Service, Change, Outcome), usize>,
-    /// Where each write that succeeded left its accounts, in the order the calls ended (a later
-    /// entry for the same target and account wins): what the gauges show right after the pass,
-    /// instead of the listing from its start.
-    pub settled: Vec<(Target, AccountId, Settled)>,
+    /// Where the writes that succeeded left each account, by target (an account's last write
+    /// wins): what the gauges show right after the pass, instead of the listing from its start.
+    pub settled: BTreeMap<Target, BTreeMap<AccountId, Settled>>,
     /// Drift in a target's own settings that a write of the pass resolved (AutoEnable set,
     /// packages started): gone from the gauges right after the pass, like `settled`.
-    pub configured: Vec<(Target, DriftKind)>,
+    pub configured: BTreeSet<(Target, DriftKind)>,
     /// Calls that failed.
     pub failed: usize,
     /// Set when a shutdown stopped the pass before every batch was sent.
@@ -167,7 +173,10 @@ impl ApplyReport {
         }
         self.failed += o.failed;
         self.interrupted |= o.interrupted;
-        self.settled.extend(o.settled.iter().cloned());
+        for (target, accounts) in &o.settled {
+            let mine = self.settled.entry(target.clone()).or_default();
+            mine.extend(accounts.iter().map(|(a, s)| (*a, *s)));
+        }
         self.configured.extend(o.configured.iter().cloned());
     }
 }
@@ -481,26 +490,24 @@ impl<'a> Recorder<'a> {
     }
 
     fn count(&mut self, step: Step, p: &Processed) {
-        let already = p
-            .unprocessed
-            .iter()
+        let already: Vec<AccountId> = (p.unprocessed.iter())
             .filter(|(_, r)| step.already.is(r))
-            .count();
-        let refused = p.unprocessed.len() - already;
-        let done = match step.already {
-            Already::Done(_) => p.done.len() + already,
-            _ => p.done.len(),
+            .map(|(a, _)| *a)
+            .collect();
+        let refused = p.unprocessed.len() - already.len();
+        // Accounts this call counts as done: those it processed, and with `Already::Done`
+        // those already where it would put them.
+        let counted_already: &[AccountId] = match step.already {
+            Already::Done(_) => &already,
+            _ => &[],
         };
         let (service, change) = (self.service, step.change);
+        let done = p.done.len() + counted_already.len();
         self.report.tally((service, change, Outcome::Ok), done);
         self.report
             .tally((service, change, Outcome::Unprocessed), refused);
         if let Some(leaves) = step.leaves {
-            let already = (p.unprocessed.iter()).filter(|(_, r)| match step.already {
-                Already::Done(is) => is(r),
-                _ => false,
-            });
-            for a in p.done.iter().chain(already.map(|(a, _)| a)) {
+            for a in p.done.iter().chain(counted_already) {
                 let answered = p.status.iter().find(|(s, _)| s == a);
                 let settled = match (leaves, answered) {
                     // Detective verifies a new member's email for a moment, then invites it.
@@ -515,7 +522,8 @@ impl<'a> Recorder<'a> {
 
     /// Records where a write left `account` (for the gauges after the pass).
     pub fn settle(&mut self, account: AccountId, settled: Settled) {
-        (self.report.settled).push((self.target.clone(), account, settled));
+        let mine = self.report.settled.entry(self.target.clone()).or_default();
+        mine.insert(account, settled);
     }
 
     /// One call between its intent and its outcome: on `accounts`, or for a configuration call

@@ -3,13 +3,8 @@
 //! file is checked by the desired-state loader before it is written.
 
 use std::io::Write;
-use std::time::Duration;
 
-use muster::aws::AwsSettings;
 use muster::cli::{ImportArgs, ImportService};
-use muster::config::{
-    DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS, DEFAULT_AWS_MAX_ATTEMPTS, DEFAULT_AWS_OPERATION_TIMEOUT_SECS,
-};
 use muster::import::{self, Request};
 
 use super::EXIT_OK;
@@ -29,12 +24,8 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<u8> {
         securityhub: args.services.contains(&ImportService::Securityhub),
         organization: args.organization,
     };
-    let settings = AwsSettings {
-        max_attempts: DEFAULT_AWS_MAX_ATTEMPTS,
-        operation_timeout: Duration::from_secs(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
-        attempt_timeout: Duration::from_secs(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
-    };
-    let apis = muster::aws::SdkApis::from_sdk(&muster::aws::sdk_config(&settings).await, None);
+    let sdk = muster::aws::sdk_config(&muster::config::DEFAULT_AWS).await;
+    let apis = muster::aws::SdkApis::from_sdk(&sdk, None);
     let inventory = import::inventory(&apis, &request, usize::from(args.concurrency)).await?;
     let rendered = import::render(&inventory, &request, std::time::SystemTime::now());
     // What import writes must load: anything else is muster's bug, never the user's file.

@@ -32,8 +32,8 @@ struct Seen {
 #[derive(Default)]
 struct Account {
     seen: Vec<Seen>,
-    /// (target, email) of its Detective memberships, and whether verification failed there.
-    detective_emails: Vec<(usize, Email, bool)>,
+    /// The email of each of its Detective memberships, and whether verification failed there.
+    detective_emails: Vec<(Email, bool)>,
     hub_email: Option<Email>,
 }
 
@@ -139,7 +139,7 @@ fn collect(inventory: &Inventory) -> (Vec<String>, BTreeMap<AccountId, Account>)
             });
             if let Some(e) = &m.email {
                 let failed = m.status == MemberStatus::VerificationFailed;
-                a.detective_emails.push((t, e.clone(), failed));
+                a.detective_emails.push((e.clone(), failed));
             }
         }
     }
@@ -262,8 +262,8 @@ fn verdict(a: &Account, targets: &[String], org_email: Option<Email>) -> Verdict
     }
     // A failed verification with another email would be replaced: its own email is the one.
     let failed: Vec<&Email> = (a.detective_emails.iter())
-        .filter(|(_, _, f)| *f)
-        .map(|(_, e, _)| e)
+        .filter(|(_, f)| *f)
+        .map(|(e, _)| e)
         .collect();
     let email = match failed.as_slice() {
         [first, rest @ ..] if rest.iter().any(|e| !e.same_address(first)) => {
@@ -271,7 +271,7 @@ fn verdict(a: &Account, targets: &[String], org_email: Option<Email>) -> Verdict
             None
         }
         [first, ..] => Some((*first).clone()),
-        [] => (a.detective_emails.first().map(|(_, e, _)| e.clone()))
+        [] => (a.detective_emails.first().map(|(e, _)| e.clone()))
             .or(a.hub_email.clone())
             .or(org_email),
     };

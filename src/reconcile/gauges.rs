@@ -128,7 +128,8 @@ impl Gauges {
                 .iter()
                 .filter_map(|m| m.percent_of_graph_utilization)
                 .fold(0.0_f64, f64::max);
-            let after = After::of(&report.applied, &Target::Graph(g.arn.clone()));
+            let target = Target::Graph(g.arn.clone());
+            let after = After::of(&report.applied, &target);
             let listed = g.members.iter().map(|m| (m.account_id, m.status.label()));
             let statuses = after.statuses(listed);
             let members = statuses.len();
@@ -145,12 +146,7 @@ impl Gauges {
                     configuration_drift(report, Service::Detective, &region),
                 ]
                 .concat(),
-                oldest: oldest(
-                    report,
-                    &Target::Graph(g.arn.clone()),
-                    Service::Detective,
-                    &region,
-                ),
+                oldest: oldest(report, &target, Service::Detective, &region),
                 utilization: Some((members as f64 / limit.max(1) as f64, volume / 100.0)),
             });
         }
@@ -204,14 +200,15 @@ impl Gauges {
     }
 }
 
-/// A target's accounts after the pass's writes: where each write that succeeded left them
-/// (the last write of an account wins).
-struct After(BTreeMap<AccountId, Settled>);
+/// A target's accounts after the pass's writes: where each write that succeeded left them.
+struct After<'a>(&'a BTreeMap<AccountId, Settled>);
 
-impl After {
-    fn of(applied: &ApplyReport, target: &Target) -> After {
-        let mine = applied.settled.iter().filter(|(t, _, _)| t == target);
-        After(mine.map(|(_, a, s)| (*a, *s)).collect())
+/// A target no write of the pass touched.
+static UNTOUCHED: BTreeMap<AccountId, Settled> = BTreeMap::new();
+
+impl<'a> After<'a> {
+    fn of(applied: &'a ApplyReport, target: &Target) -> After<'a> {
+        After(applied.settled.get(target).unwrap_or(&UNTOUCHED))
     }
 
     /// The status label of every member after the writes: those listed at the start of the
@@ -231,8 +228,7 @@ impl After {
     /// The plan's drift without that of accounts a write has just put where the plan wants
     /// them; what failed, or got only partway, stays.
     fn drift(&self, drift: &[Drift]) -> Vec<Drift> {
-        let resolved =
-            |a: AccountId| matches!(self.0.get(&a), Some(Settled::Member(_) | Settled::Gone));
+        let resolved = |a: AccountId| self.0.get(&a).is_some_and(|s| s.resolves());
         (drift.iter())
             .filter(|d| d.account.is_none_or(|a| !resolved(a)))
             .cloned()
@@ -247,16 +243,19 @@ pub(crate) fn oldest_drift(
     projection: &Projection,
     applied: &ApplyReport,
 ) -> BTreeMap<(String, String), u64> {
-    let resolved: BTreeSet<(String, String)> = (applied.settled.iter())
-        .filter(|(_, _, s)| matches!(s, Settled::Member(_) | Settled::Gone))
-        .map(|(t, a, _)| (t.to_string(), a.to_string()))
+    // The projection names targets as the log does; the writes' targets by that name.
+    let settled: BTreeMap<String, &BTreeMap<AccountId, Settled>> = (applied.settled.iter())
+        .map(|(t, accounts)| (t.to_string(), accounts))
         .collect();
     let configured: BTreeSet<(String, &str)> = (applied.configured.iter())
         .map(|(t, k)| (t.to_string(), k.as_str()))
         .collect();
     let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
     for ((target, account, kind), since) in &projection.drift {
-        let written = resolved.contains(&(target.clone(), account.clone()));
+        let written = (settled.get(target))
+            .zip(AccountId::parse(account))
+            .and_then(|(accounts, a)| accounts.get(&a))
+            .is_some_and(|s| s.resolves());
         if written || configured.contains(&(target.clone(), kind.as_str())) {
             continue;
         }

@@ -28,23 +28,11 @@ pub(crate) struct Inner {
     pub(crate) tokens: Tokens,
 }
 
-/// One request counted in flight, by service and operation, until it is answered or its
-/// client goes away.
+/// One request counted in flight, by service and operation (counted in under the lock that
+/// numbers the call), until it is answered or its client goes away.
 struct InFlight<'a> {
     inner: &'a Inner,
     key: (&'static str, String),
-}
-
-impl<'a> InFlight<'a> {
-    /// Counts a request of `key` in; how many of it are in flight with it.
-    fn enter(inner: &'a Inner, key: (&'static str, String)) -> (Self, u32) {
-        let mut st = inner.lock();
-        let n = st.in_flight.entry(key.clone()).or_default();
-        *n += 1;
-        let now = *n;
-        drop(st);
-        (InFlight { inner, key }, now)
-    }
 }
 
 impl Drop for InFlight<'_> {
@@ -228,18 +216,23 @@ async fn aws(
     };
 
     let operation = op.map_or_else(|| format!("{} {}", method, uri.path()), str::to_owned);
-    let (_counted, in_flight) = InFlight::enter(&inner, (svc.signing_name(), operation.clone()));
-    // First under the lock: number the call, identify the caller, decide its faults.
-    let (seq, caller, delay, fault) = {
+    let key = (svc.signing_name(), operation.clone());
+    // First under the lock: number the call, count it in flight, identify the caller, decide
+    // its faults.
+    let (seq, in_flight, caller, delay, fault) = {
         let mut st = inner.lock();
         let seq = st.calls.next_seq();
+        let n = st.in_flight.entry(key.clone()).or_default();
+        *n += 1;
+        let in_flight = *n;
         let caller = st.world.caller_for_key(&cred.access_key);
         let (delay, fault) = match (&caller, op) {
             (Some(_), Some(op)) => st.faults.decide(svc, op),
             _ => (std::time::Duration::ZERO, None),
         };
-        (seq, caller, delay, fault)
+        (seq, in_flight, caller, delay, fault)
     };
+    let _counted = InFlight { inner: &inner, key };
     let request_id = format!("00000000-5a4d-4b0c-8000-{seq:012x}");
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
