@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::REGIONS;
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use common::{world, REGIONS};
+use muster::sandbox::fixture::GENERATED_SECURITY;
 use muster::sandbox::Sandbox;
 
 const DECLARED: usize = 1200;
@@ -134,28 +134,6 @@ fn cpu_secs(pid: u32) -> f64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
     ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
-/// A sandbox of `accounts` organization accounts in `regions`, all active and with no data
-/// volume limit, so that every member ends ENABLED: converged means no drift at all.
-async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
-    let sb = Sandbox::start(
-        generate(&Generate {
-            accounts,
-            regions: regions.iter().map(|r| r.to_string()).collect(),
-            seed: 5,
-        }),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    sb.with_world(|w| {
-        w.settings.graph_volume_limit_bytes = u64::MAX;
-        for a in w.accounts.values_mut() {
-            a.state = muster::sandbox::world::AccountState::Active;
-        }
-    });
-    sb
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {

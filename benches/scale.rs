@@ -25,8 +25,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::REGIONS;
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::world::{AccountState, Parent, World};
+use muster::sandbox::fixture::GENERATED_SECURITY;
+use muster::sandbox::world::{Parent, World};
 use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -75,25 +75,10 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A sandbox of `accounts` organization accounts in `regions`, all active, no volume limit,
-/// 50 ms on every call.
+/// The benches' world (`common::world`: every account active, no volume limit) with 50 ms on
+/// every call.
 async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
-    let sb = Sandbox::start(
-        generate(&Generate {
-            accounts,
-            regions: regions.iter().map(|r| r.to_string()).collect(),
-            seed: 5,
-        }),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    sb.with_world(|w| {
-        w.settings.graph_volume_limit_bytes = u64::MAX;
-        for a in w.accounts.values_mut() {
-            a.state = AccountState::Active;
-        }
-    });
+    let sb = common::world(accounts, regions).await;
     sb.set_faults(FaultConfig {
         seed: 1,
         rules: vec![FaultRule {

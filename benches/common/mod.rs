@@ -1,4 +1,8 @@
 //! What the benchmarks share.
+#![allow(dead_code)]
+
+use muster::sandbox::fixture::{generate, Generate};
+use muster::sandbox::Sandbox;
 
 /// Sixteen commercial regions: the "every region" of the benchmarks.
 pub const REGIONS: [&str; 16] = [
@@ -19,3 +23,25 @@ pub const REGIONS: [&str; 16] = [
     "ca-central-1",
     "sa-east-1",
 ];
+
+/// A sandbox of `accounts` organization accounts in `regions`, all active and with no data
+/// volume limit, so that every member ends ENABLED: converged means no drift at all.
+pub async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
+    let sb = Sandbox::start(
+        generate(&Generate {
+            accounts,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            seed: 5,
+        }),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    sb.with_world(|w| {
+        w.settings.graph_volume_limit_bytes = u64::MAX;
+        for a in w.accounts.values_mut() {
+            a.state = muster::sandbox::world::AccountState::Active;
+        }
+    });
+    sb
+}

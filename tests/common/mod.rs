@@ -29,6 +29,16 @@ pub fn muster_command(ep: &str, key: &str) -> std::process::Command {
     cmd
 }
 
+/// Runs `cmd` to its end: (exit code, stdout, stderr). A run that ended without a code (a
+/// signal) panics with its stderr.
+pub fn outcome(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    let (stdout, stderr) = (text(out.stdout), text(out.stderr));
+    let code = (out.status.code()).unwrap_or_else(|| panic!("{:?}: {stderr}", out.status));
+    (code, stdout, stderr)
+}
+
 /// The demo world shipped in config/sandbox.yaml.
 pub fn demo() -> Fixture {
     fixture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox.yaml")).unwrap()

@@ -176,18 +176,18 @@ async fn a_git_sync_link_swap_above_the_file_is_followed() {
     );
 }
 
+/// The value of label `name` in a metrics line.
+fn label_value(line: &str, name: &str) -> String {
+    let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    line[start..].split('"').next().unwrap().to_owned()
+}
+
 /// The `muster_desired_state_info` series: (digest, revision) of each.
 fn info_series(d: &Daemon) -> Vec<(String, String)> {
     let m = d.metrics().unwrap_or_default();
     (m.lines())
         .filter(|l| l.starts_with("muster_desired_state_info{"))
-        .map(|l| {
-            let label = |name: &str| {
-                let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
-                l[start..].split('"').next().unwrap().to_owned()
-            };
-            (label("digest"), label("revision"))
-        })
+        .map(|l| (label_value(l, "digest"), label_value(l, "revision")))
         .collect()
 }
 
@@ -727,15 +727,11 @@ fn by_status(members: &BTreeMap<[String; 4], String>) -> BTreeMap<[String; 4], f
 
 /// The non-zero `muster_members` series: (service, region, graph, status) → value.
 fn members_gauges(metrics: &str) -> BTreeMap<[String; 4], f64> {
-    let label = |l: &str, name: &str| {
-        let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
-        l[start..].split('"').next().unwrap().to_owned()
-    };
     (metrics.lines())
         .filter(|l| l.starts_with("muster_members{"))
         .map(|l| {
             let value: f64 = l.rsplit_once(' ').unwrap().1.parse().unwrap();
-            let key = ["service", "region", "graph", "status"].map(|n| label(l, n));
+            let key = ["service", "region", "graph", "status"].map(|n| label_value(l, n));
             (key, value)
         })
         .filter(|(_, v)| *v != 0.0)

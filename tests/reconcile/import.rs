@@ -9,6 +9,7 @@ use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster::sandbox::world::{HubMember, HubMemberStatus};
 use muster::sandbox::Sandbox;
 
+use crate::binary::writes;
 use crate::common::*;
 
 fn scratch(name: &str) -> PathBuf {
@@ -20,25 +21,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// `muster <args>` as `key` against `sb`: (exit code, stdout, stderr).
 fn muster_as(sb: &Sandbox, key: &str, args: &[&str]) -> (i32, String, String) {
-    let out = muster_command(&sb.endpoint(), key)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (
-        out.status.code().unwrap(),
-        text(out.stdout),
-        text(out.stderr),
-    )
-}
-
-/// Calls that change something, from the sandbox's log: every operation but the reads.
-fn writes(sb: &Sandbox) -> Vec<(String, String, u64)> {
-    let reads = ["List", "Describe", "BatchGet", "Get"];
-    (sb.calls().counts.into_iter())
-        .filter(|c| !reads.iter().any(|r| c.operation.starts_with(r)))
-        .map(|c| (c.service, c.operation, c.count))
-        .collect()
+    outcome(muster_command(&sb.endpoint(), key).args(args))
 }
 
 /// Imports with `args` into `dir/name` as `key`, then checks the round trip: `plan` exits 0
@@ -65,7 +48,12 @@ fn round_trip(sb: &Sandbox, key: &str, dir: &Path, name: &str, args: &[&str]) ->
     ];
     let (code, _, err) = muster_as(sb, key, &apply);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(writes(sb), [], "apply after import wrote");
+    assert_eq!(
+        writes(sb),
+        0,
+        "apply after import wrote: {:?}",
+        sb.calls().counts
+    );
     text
 }
 

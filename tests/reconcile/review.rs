@@ -19,16 +19,10 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// `muster <args>` in `dir` against `ep`: (exit code, stdout).
+/// `muster <args>` in `dir` against `ep`: (exit code, stdout); never a crash.
 fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
-    let out = muster_command(ep, SECURITY)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let code = out.status.code().unwrap();
-    assert_ne!(code, 101, "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = outcome(muster_command(ep, SECURITY).current_dir(dir).args(args));
+    assert_ne!(code, 101, "{stderr}");
     (code, stdout)
 }
 

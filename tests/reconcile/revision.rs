@@ -15,17 +15,11 @@ fn example_text() -> String {
 
 /// `muster <command> --desired-state <file>` against `ep`: (exit code, stdout, stderr).
 fn run(ep: &str, command: &[&str], file: &Path) -> (i32, String, String) {
-    let out = muster_command(ep, SECURITY)
-        .args(command)
-        .arg("--desired-state")
-        .arg(file)
-        .output()
-        .unwrap();
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (
-        out.status.code().unwrap(),
-        text(out.stdout),
-        text(out.stderr),
+    outcome(
+        muster_command(ep, SECURITY)
+            .args(command)
+            .arg("--desired-state")
+            .arg(file),
     )
 }
 
