@@ -130,7 +130,7 @@ pub struct SettingsArgs {
     /// Most members removed in one pass when pruning; past it muster refuses (default 10).
     #[arg(long, env = "MUSTER_MAX_REMOVALS_PER_PASS")]
     pub max_removals_per_pass: Option<usize>,
-    /// Graphs reconciled at once (1..64, default 4).
+    /// Graphs (and Security Hub regions) reconciled at once (1..64, default 64: every one).
     #[arg(long, env = "MUSTER_MAX_CONCURRENT_GRAPHS")]
     pub max_concurrent_graphs: Option<usize>,
     /// When `run` reconciles: cron, 5 fields or 6 with seconds first (default "0 */10 * * * *").
