@@ -9,12 +9,13 @@
 //! - Security Hub: a region's ListMembers pages then its CreateMembers batches, one after
 //!   another, and its token bucket (10 a second, bursts of 30): N requests cannot all have
 //!   started before (N - 30) / 10 s, nor finished before that plus one latency.
-//! - Organizations, before either (the plan needs the accounts): ListRoots, then each parent's
-//!   pages as early as the protocol allows (a child OU is known once the page naming it came
-//!   back): the longest chain of pages x latency.
+//! - Organizations, beside the listings and before any write (the plan needs the accounts):
+//!   ListRoots, then each parent's pages as early as the protocol allows (a child OU is known
+//!   once the page naming it came back): the longest chain of pages x latency.
 //!
 //! Run: `cargo bench --locked --bench scale` (every run, 3 times), `-- quick` (small worlds,
-//! once, under 2 minutes).
+//! once, under 2 minutes); `-- detective` or `-- securityhub` runs one world, `-- once` one
+//! round.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -36,6 +37,42 @@ struct Measured {
     wall: Duration,
     cpu: f64,
     peak_rss_mib: f64,
+    /// muster's own `apply timings` and `pass timings` lines, merged: phase → milliseconds.
+    phases: BTreeMap<String, f64>,
+}
+
+/// The phases muster logs (target `muster::timings`), in the order they run.
+const PHASES: [&str; 11] = [
+    "desired_state_ms",
+    "event_log_ms",
+    "clients_ms",
+    "replay_ms",
+    "organization_ms",
+    "survey_ms",
+    "record_ms",
+    "apply_ms",
+    "finish_ms",
+    "report_ms",
+    "flush_ms",
+];
+
+/// The `muster::timings` lines of a JSON log: every numeric field, by name.
+fn phases(log: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in log.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["target"] != "muster::timings" {
+            continue;
+        }
+        for (k, f) in v["fields"].as_object().into_iter().flatten() {
+            if let Some(f) = f.as_f64() {
+                out.insert(k.clone(), f);
+            }
+        }
+    }
+    out
 }
 
 /// One run, its bound and its minimum.
@@ -45,10 +82,36 @@ struct Run {
     bound: Duration,
     calls: u64,
     minimum: u64,
+    chain: String,
 }
 
 impl Run {
     fn print(&self) {
+        self.print_ratios();
+        let p = &self.measured.phases;
+        // The phases one after another (the organization runs inside the survey, the flushes
+        // inside the others).
+        let inside: f64 = (PHASES.iter())
+            .filter(|k| !matches!(**k, "organization_ms" | "flush_ms"))
+            .filter_map(|k| p.get(*k))
+            .sum();
+        let mut line = format!(
+            "    phases (ms): process {:.0}",
+            self.measured.wall.as_secs_f64() * 1000.0 - inside
+        );
+        for k in PHASES {
+            let v = p.get(k).copied().unwrap_or(f64::NAN);
+            line += &format!(", {} {v:.0}", k.trim_end_matches("_ms"));
+        }
+        line += &format!(
+            ", flushes {}",
+            p.get("flushes").copied().unwrap_or(f64::NAN)
+        );
+        println!("{line}");
+        println!("{}", self.chain);
+    }
+
+    fn print_ratios(&self) {
         println!(
             "{:<58} wall {:>7.2} s  bound {:>7.2} s  wall/bound {:>5.2}  calls {:>6} / minimum {:>6} = {:.2}  cpu {:>6.2} s  peak rss {:>6.1} MiB",
             self.name,
@@ -121,7 +184,7 @@ fn apply(sb: &Sandbox, dir: &Path, desired: &str) -> Measured {
     sb.reset_calls();
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["apply", "--desired-state"])
+        .args(["--log-format", "json", "apply", "--desired-state"])
         .arg(dir.join("desired.yaml"))
         .arg("--state-dir")
         .arg(dir.join("state"))
@@ -131,7 +194,7 @@ fn apply(sb: &Sandbox, dir: &Path, desired: &str) -> Measured {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("MUSTER_LOG", "error")
+        .env("MUSTER_LOG", "error,muster::timings=info")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(dir.join("muster.log")).unwrap())
         .spawn()
@@ -169,6 +232,7 @@ fn apply(sb: &Sandbox, dir: &Path, desired: &str) -> Measured {
         wall,
         cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
         peak_rss_mib: hwm_kib as f64 / 1024.0,
+        phases: phases(&std::fs::read_to_string(dir.join("muster.log")).unwrap_or_default()),
     }
 }
 
@@ -262,11 +326,13 @@ fn organizations_chain(w: &World) -> u64 {
     1 + chain(&t, "", 0)
 }
 
-/// The critical-path bound of the calls just made: Organizations first (when listed), then
-/// the slowest graph or hub.
+/// The critical-path bound of the calls just made. A graph's or hub's listing does not need
+/// the organization, so it runs beside the Organizations chain; its writes need both (the
+/// plan needs the accounts). A Security Hub region is also held to its bucket.
 fn bound(sb: &Sandbox) -> Duration {
     let calls = sb.calls().calls;
-    let mut by_region: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+    // (service, region) → (every call, listing calls on the chain, writes)
+    let mut by_region: BTreeMap<(&str, &str), (u64, u64, u64)> = BTreeMap::new();
     let mut organizations = false;
     for c in &calls {
         if c.service == "organizations" {
@@ -277,14 +343,21 @@ fn bound(sb: &Sandbox) -> Duration {
             .entry((c.service.as_str(), c.region.as_str()))
             .or_default();
         e.0 += 1;
-        // Describe runs beside the listing: not on the chain.
-        if c.operation != "DescribeOrganizationConfiguration" {
-            e.1 += 1;
+        match c.operation.as_str() {
+            // Describe runs beside the listing: not on the chain.
+            "DescribeOrganizationConfiguration" => {}
+            "ListGraphs" | "ListMembers" => e.1 += 1,
+            _ => e.2 += 1,
         }
     }
-    let slowest = (by_region.iter())
-        .map(|((service, _), (all, chain))| {
-            let chain = LATENCY * *chain as u32;
+    let org = if organizations {
+        sb.with_world(|w| LATENCY * organizations_chain(w) as u32)
+    } else {
+        Duration::ZERO
+    };
+    (by_region.iter())
+        .map(|((service, _), (all, listing, writes))| {
+            let chain = (LATENCY * *listing as u32).max(org) + LATENCY * *writes as u32;
             if *service == "securityhub" {
                 let limited = Duration::from_secs_f64(all.saturating_sub(30) as f64 / 10.0);
                 chain.max(limited + LATENCY)
@@ -293,13 +366,69 @@ fn bound(sb: &Sandbox) -> Duration {
             }
         })
         .max()
-        .unwrap_or_default();
-    let org = if organizations {
-        sb.with_world(|w| LATENCY * organizations_chain(w) as u32)
-    } else {
-        Duration::ZERO
+        .unwrap_or(org)
+}
+
+/// Where the slowest graph or hub spent its time, from the call log's times: its calls one
+/// after another (Security Hub's Describe beside them) and the gaps between one answer and
+/// the next request, which are muster's (recording, planning, waiting for the limiter or for
+/// the other listings).
+fn slowest_chain(sb: &Sandbox) -> String {
+    let calls = sb.calls().calls;
+    let mut by: BTreeMap<(&str, &str), Vec<(u64, u64)>> = BTreeMap::new();
+    for c in &calls {
+        if c.service != "organizations" && c.operation != "DescribeOrganizationConfiguration" {
+            let e = by
+                .entry((c.service.as_str(), c.region.as_str()))
+                .or_default();
+            e.push((c.at_us, c.at_us + c.took_us));
+        }
+    }
+    let first = calls.iter().map(|c| c.at_us).min().unwrap_or(0);
+    let Some(((service, region), chain)) = by
+        .iter()
+        .max_by_key(|(_, v)| v.iter().map(|c| c.1).max().unwrap_or(0))
+    else {
+        return String::new();
     };
-    org + slowest
+    let (mut gaps, mut largest) = (0u64, 0u64);
+    for w in chain.windows(2) {
+        let gap = w[1].0.saturating_sub(w[0].1);
+        gaps += gap;
+        largest = largest.max(gap);
+    }
+    let org: Vec<_> = calls
+        .iter()
+        .filter(|c| c.service == "organizations")
+        .collect();
+    let org_span = match (org.first(), org.iter().map(|c| c.at_us + c.took_us).max()) {
+        (Some(f), Some(end)) => format!(
+            "; organizations {} calls from {:.0} to {:.0} ms",
+            org.len(),
+            (f.at_us - first) as f64 / 1000.0,
+            (end - first) as f64 / 1000.0
+        ),
+        _ => String::new(),
+    };
+    let ms = |us: u64| us as f64 / 1000.0;
+    // What the sandbox took beyond the latency it injects, over every call.
+    let over: Vec<u64> = (calls.iter())
+        .map(|c| c.took_us.saturating_sub(LATENCY.as_micros() as u64))
+        .collect();
+    let mean = over.iter().sum::<u64>() / over.len().max(1) as u64;
+    let worst = over.iter().copied().max().unwrap_or(0);
+    format!(
+        "    sandbox answers beyond the latency: mean {:.1} ms, max {:.1} ms\n    slowest chain",
+        ms(mean),
+        ms(worst)
+    ) + &format!(
+        " {service} {region}: {} calls from {:.0} to {:.0} ms after the first call, gaps between them {:.0} ms (largest {:.0}){org_span}",
+        chain.len(),
+        ms(chain[0].0 - first),
+        ms(chain.last().unwrap().1 - first),
+        ms(gaps),
+        ms(largest)
+    )
 }
 
 fn count(sb: &Sandbox, service: &str) -> u64 {
@@ -333,6 +462,7 @@ fn run(sb: &Sandbox, dir: &Path, name: &str, desired: &str, minimum: Minimum) ->
         name: name.to_owned(),
         measured,
         bound: bound(sb),
+        chain: slowest_chain(sb),
         calls: d + h + o,
         minimum: minimum.detective + minimum.securityhub + minimum.organizations,
     }
@@ -423,17 +553,26 @@ async fn securityhub_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
+    // `detective` or `securityhub` runs only that world; `once` one round.
+    let only = |world: &str| {
+        let named = args.iter().any(|a| a == "detective" || a == "securityhub");
+        !named || args.iter().any(|a| a == world)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (repeat, detective, securityhub, regions) = if quick {
+    let (mut repeat, detective, securityhub, regions) = if quick {
         (1, 120, 500, &REGIONS[..4])
     } else {
         (3, 1200, 10_000, &REGIONS[..])
     };
+    if args.iter().any(|a| a == "once") {
+        repeat = 1;
+    }
     println!(
         "latency {} ms on every call; muster is the release binary, defaults (every graph and hub at once)",
         LATENCY.as_millis()
@@ -441,11 +580,15 @@ fn main() {
     rt.block_on(async {
         for round in 1..=repeat {
             println!("round {round}");
-            for r in detective_runs(detective, regions).await {
-                r.print();
+            if only("detective") {
+                for r in detective_runs(detective, regions).await {
+                    r.print();
+                }
             }
-            for r in securityhub_runs(securityhub, regions).await {
-                r.print();
+            if only("securityhub") {
+                for r in securityhub_runs(securityhub, regions).await {
+                    r.print();
+                }
             }
         }
     });

@@ -209,6 +209,10 @@ async fn serve(
     let local = listener.local_addr().map_err(DaemonError::Listen)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(metrics, health);
+    // TCP_NODELAY: a scrape's reply never waits for the scraper's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(async {

@@ -539,7 +539,12 @@ impl<'a> Recorder<'a> {
         F: Future<Output = Result<Processed, aws::Error>>,
     {
         let batch = self.next_batch();
-        self.append(self.intent(&batch, step, accounts, settings), true)?;
+        // The intent is on disk before the call; its outcome is appended after it and goes to
+        // disk with the next flush (the next intent's or the pass's end): an outcome a crash
+        // loses leaves its intent in doubt, settled by listing the target again.
+        let j = self.journal;
+        let intent = self.intent(&batch, step, accounts, settings);
+        j.log.append_durable(j.run, j.origin, intent).await?;
         let progress = format!("{}/{}", self.batches, self.expected.max(self.batches));
         let (target, operation) = (self.name.as_str(), step.operation);
         match call.await {
@@ -548,7 +553,7 @@ impl<'a> Recorder<'a> {
                 for (a, r) in &p.unprocessed {
                     tracing::warn!(target_name = %target, account = %a, reason = %r, "{operation}: account not processed");
                 }
-                self.append(self.result(batch, step, &p), true)?;
+                self.append(self.result(batch, step, &p), false)?;
                 if !step.prepares {
                     self.count(step, &p);
                 }
@@ -557,7 +562,7 @@ impl<'a> Recorder<'a> {
             Err(e) => {
                 tracing::warn!(target_name = %target, batch = %batch, code = %e.code, error = %e.message, "{operation} failed");
                 let blocked = step.blocks == Some(e.code.as_str());
-                self.append(self.failure(batch, step, e), true)?;
+                self.append(self.failure(batch, step, e), false)?;
                 self.report.failed += 1;
                 if blocked {
                     return Ok(Sent::Blocked);

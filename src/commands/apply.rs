@@ -5,17 +5,21 @@ use muster::cli::ApplyArgs;
 use super::{load_desired, EXIT_ERROR, EXIT_OK, LOCK_PATIENCE};
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
+    let mut lap = muster::reconcile::Lap::start();
     let (config, desired) = match load_desired(&args.settings)? {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
+    let loaded = lap.next();
     let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
     let expired = log.apply_retention(config.retention)?;
     if expired > 0 {
         tracing::info!(events = expired, "deleted events past the retention period");
     }
+    let opened = lap.next();
     let apis =
         muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    let clients = lap.next();
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);
     let _enter = span.enter();
@@ -30,6 +34,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         tracing::warn!("suspended: nothing is written to AWS");
     }
     let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
+    let passed = lap.next();
     if desired.member.is_some() {
         // What was seen at the start of the pass, and what that called for.
         print!("{}", muster::report::member_plan_text(&report.member));
@@ -49,5 +54,15 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         muster::report::applied_text(&report.applied, &desired)
     );
     log.flush()?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "muster::timings",
+        desired_state_ms = ms(loaded),
+        event_log_ms = ms(opened),
+        clients_ms = ms(clients),
+        pass_ms = ms(passed),
+        report_ms = ms(lap.next()),
+        "apply timings"
+    );
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }

@@ -106,6 +106,60 @@ pub struct EventLog {
     rebuilt: Mutex<Option<(PathBuf, String)>>,
     /// A reader's copy, removed when the log drops.
     _copy: Option<TempCopy>,
+    /// Flushes to disk so far, and the time they took (microseconds): what a pass's timings
+    /// report.
+    flushes: AtomicU64,
+    flush_us: AtomicU64,
+    /// Group commit (`append_durable`): the last sequence number known on disk, and whether a
+    /// flush is running; `flushed` wakes the appends waiting for one.
+    durable: Mutex<Durable>,
+    flushed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Durable {
+    /// Counts the store's openings: a store opened again (or rebuilt, numbering from 1) knows
+    /// nothing on disk yet, and a flush of an earlier one does not count for it.
+    opened: u64,
+    upto: u64,
+    flushing: bool,
+}
+
+impl Durable {
+    /// Everything up to `upto` was flushed to the store of opening `opened`.
+    fn flushed(&mut self, opened: u64, upto: u64) {
+        if self.opened == opened {
+            self.upto = self.upto.max(upto);
+        }
+    }
+}
+
+/// Ends a group-commit flush, even when the future running it is dropped: the next waiter
+/// leads the next flush.
+struct Leading<'a>(&'a EventLog);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.durable).flushing = false;
+        self.0.flushed.notify_waiters();
+    }
+}
+
+/// How many flushes the log made and how long they took, since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    pub flushes: u64,
+    pub took: std::time::Duration,
+}
+
+impl std::ops::Sub for FlushStats {
+    type Output = FlushStats;
+    fn sub(self, before: FlushStats) -> FlushStats {
+        FlushStats {
+            flushes: self.flushes.saturating_sub(before.flushes),
+            took: self.took.saturating_sub(before.took),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -206,6 +260,10 @@ impl EventLog {
             snapshot: Mutex::new(None),
             rebuilt: Mutex::new(None),
             _copy: copy,
+            flushes: AtomicU64::new(0),
+            flush_us: AtomicU64::new(0),
+            durable: Mutex::new(Durable::default()),
+            flushed: tokio::sync::Notify::new(),
         }
     }
 
@@ -231,6 +289,9 @@ impl EventLog {
             other => other,
         };
         let trees = Arc::new(opened.map_err(|f| self.error(f))?);
+        let mut d = lock(&self.durable);
+        (d.opened, d.upto) = (d.opened + 1, 0);
+        drop(d);
         *slot = Some(trees.clone());
         Ok(trees)
     }
@@ -535,12 +596,94 @@ impl EventLog {
         Ok(event)
     }
 
+    /// Appends one event and returns once it is on disk, as `append` with `flush` does, but
+    /// without blocking the task: the flush runs on a blocking thread, so the task's other
+    /// work (other graphs' calls) goes on meanwhile, and appends that wait at the same time
+    /// share one flush (group commit).
+    pub async fn append_durable<'o>(
+        &self,
+        run: &str,
+        origin: impl Into<Origin<'o>>,
+        kind: EventKind,
+    ) -> Result<Event, EventLogError> {
+        let event = self.append(run, origin, kind, false)?;
+        self.durable_upto(event.seq).await?;
+        Ok(event)
+    }
+
+    /// Returns once every event up to `seq` is on disk: one flush leads, the waiters it
+    /// covers return with it.
+    async fn durable_upto(&self, seq: u64) -> Result<(), EventLogError> {
+        loop {
+            let woken = self.flushed.notified();
+            tokio::pin!(woken);
+            // Registered before the state is read: a flush that ends in between still wakes it.
+            woken.as_mut().enable();
+            {
+                let mut d = lock(&self.durable);
+                if d.upto >= seq {
+                    return Ok(());
+                }
+                if !d.flushing {
+                    d.flushing = true;
+                    let opened = d.opened;
+                    drop(d);
+                    let leading = Leading(self);
+                    let upto = self.last_seq();
+                    self.flush_off_thread().await?;
+                    lock(&self.durable).flushed(opened, upto);
+                    drop(leading);
+                    continue;
+                }
+            }
+            woken.await;
+        }
+    }
+
+    /// A flush on a blocking thread. One that fails is tried again through `run`, the one
+    /// recovery path, whose error is the caller's.
+    async fn flush_off_thread(&self) -> Result<(), EventLogError> {
+        let start = std::time::Instant::now();
+        let trees = self.trees()?;
+        let flushed = tokio::task::spawn_blocking(move || {
+            guard(|| {
+                trees.db.flush()?;
+                Ok(())
+            })
+        })
+        .await;
+        match flushed {
+            Ok(Ok(())) => {
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+                let us = start.elapsed().as_micros() as u64;
+                self.flush_us.fetch_add(us, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => self.flush(),
+        }
+    }
+
     /// Returns once everything appended is on disk.
     pub fn flush(&self) -> Result<(), EventLogError> {
+        let start = std::time::Instant::now();
+        let (opened, upto) = (lock(&self.durable).opened, self.last_seq());
         self.run(|t| {
             t.db.flush()?;
             Ok(())
-        })
+        })?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        let us = start.elapsed().as_micros() as u64;
+        self.flush_us.fetch_add(us, Ordering::Relaxed);
+        lock(&self.durable).flushed(opened, upto);
+        Ok(())
+    }
+
+    /// The flushes made since the log opened, and their time.
+    pub fn flush_stats(&self) -> FlushStats {
+        FlushStats {
+            flushes: self.flushes.load(Ordering::Relaxed),
+            took: std::time::Duration::from_micros(self.flush_us.load(Ordering::Relaxed)),
+        }
     }
 
     /// Every event, in order, read as it goes (for `muster events`). It does not recover: a
@@ -771,6 +914,49 @@ mod tests {
         let d = std::env::temp_dir().join(format!("muster-eventlog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn appends_waiting_together_share_one_flush_and_are_all_on_disk() {
+        let d = dir("group-commit");
+        let log = EventLog::open(&d).unwrap();
+        let before = log.flush_stats().flushes;
+        // In one task, as apply's targets are: all 20 are appended in the first poll; the
+        // first leads a flush of itself, and one more flush takes the other 19.
+        let appends = (1..=20).map(|i| log.append_durable("r", "d", intent(&format!("b{i}"), "1")));
+        let events = futures_util::future::join_all(appends).await;
+        let seqs: Vec<u64> = events.into_iter().map(|e| e.unwrap().seq).collect();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+        assert_eq!(log.flush_stats().flushes - before, 2);
+        // A reader's copy is made of the files: all 20 are in them.
+        let copy = EventLog::open_for_reading(&d).unwrap();
+        assert_eq!(copy.iter().count(), 20);
+        drop(copy);
+        // Nothing new: no flush.
+        let again = log.flush_stats().flushes;
+        log.durable_upto(20).await.unwrap();
+        assert_eq!(log.flush_stats().flushes, again);
+        gone(log, &d);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_leader_leaves_the_next_append_to_flush() {
+        let d = dir("group-commit-drop");
+        let log = EventLog::open(&d).unwrap();
+        {
+            // Polled once: it appends, leads a flush and waits for it; then it is dropped.
+            let first = log.append_durable("r", "d", intent("b1", "1"));
+            tokio::pin!(first);
+            let polled = futures_util::FutureExt::now_or_never(first.as_mut());
+            assert!(polled.is_none());
+        }
+        let second = log.append_durable("r", "d", intent("b2", "2"));
+        let second = tokio::time::timeout(std::time::Duration::from_secs(10), second).await;
+        assert_eq!(second.expect("the next append flushes").unwrap().seq, 2);
+        let copy = EventLog::open_for_reading(&d).unwrap();
+        assert_eq!(copy.iter().count(), 2);
+        drop(copy);
+        gone(log, &d);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod record;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::apply::{self, ApplyReport, Journal};
 use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
@@ -54,6 +54,62 @@ pub struct PassReport {
     /// (target, kind) → when its oldest open drift was first observed (Unix milliseconds),
     /// from the event log's projection, without what the pass's writes resolved.
     pub oldest_drift: std::collections::BTreeMap<(String, String), u64>,
+    /// Where the pass's time went.
+    pub timings: Timings,
+}
+
+/// Time between laps: a phase's duration.
+pub struct Lap(Instant);
+
+impl Lap {
+    pub fn start() -> Self {
+        Lap(Instant::now())
+    }
+
+    /// The time since the last lap (or the start).
+    pub fn next(&mut self) -> Duration {
+        let now = Instant::now();
+        now - std::mem::replace(&mut self.0, now)
+    }
+}
+
+/// Where a pass's time went, phase by phase: logged at the end of every pass (target
+/// `muster::timings`), so that a slow pass says which part was slow.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Timings {
+    /// Recording the desired state and replaying the event log's projection.
+    pub replay: Duration,
+    /// Listing the organization (inside `survey`, beside the other listings).
+    pub organization: Duration,
+    /// Everything read from AWS, and the plan.
+    pub survey: Duration,
+    /// Recording what was seen: settled intents, status and drift changes.
+    pub record: Duration,
+    /// Carrying the plan out (intents, calls, outcomes).
+    pub apply: Duration,
+    /// Recording how the pass finished and saving the projection.
+    pub finish: Duration,
+    /// The event log's flushes to disk during the pass.
+    pub flushes: eventlog::FlushStats,
+}
+
+impl Timings {
+    /// One log line, every phase in milliseconds.
+    pub fn log(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "muster::timings",
+            replay_ms = ms(self.replay),
+            organization_ms = ms(self.organization),
+            survey_ms = ms(self.survey),
+            record_ms = ms(self.record),
+            apply_ms = ms(self.apply),
+            finish_ms = ms(self.finish),
+            flushes = self.flushes.flushes,
+            flush_ms = ms(self.flushes.took),
+            "pass timings"
+        );
+    }
 }
 
 impl PassReport {
@@ -244,6 +300,10 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
 ) -> Result<PassReport, EventLogError> {
     let s = survey(apis, Some(log), desired, &opts.plan, opts.concurrency).await?;
     Ok(PassReport {
+        timings: Timings {
+            organization: s.organization_took,
+            ..Timings::default()
+        },
         plan: s.plan,
         observed: s.graphs,
         hubs: s.hubs,
@@ -269,12 +329,19 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     } else {
         desired.accounts.len()
     };
+    let flushed = log.flush_stats();
+    let mut clock = Lap::start();
+    let mut lap = || clock.next();
     let mut projection = begin(log, run, desired, declared)?;
+    let replayed = lap();
     let mut report = match &desired.member {
         Some(m) => member::observe(apis, desired, m, opts.concurrency).await,
         None => Box::pin(survey_pass(apis, log, desired, opts)).await?,
     };
+    report.timings.replay = replayed;
+    report.timings.survey = lap();
     record::seen(log, &record, &mut projection, &report.seen())?;
+    report.timings.record = lap();
     report.suspended = opts.suspend;
     if opts.suspend {
         if report.has_changes() {
@@ -296,6 +363,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             }
         };
     }
+    report.timings.apply = lap();
     report.oldest_drift = gauges::oldest_drift(&projection, &report.applied);
     let applied = &report.applied;
     record(
@@ -309,6 +377,9 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         true,
     )?;
     eventlog::projection::save(log, projection)?;
+    report.timings.finish = lap();
+    report.timings.flushes = log.flush_stats() - flushed;
+    report.timings.log();
     Ok(report)
 }
 

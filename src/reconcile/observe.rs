@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
 
@@ -166,16 +166,24 @@ pub async fn observe_hubs<D, H: SecurityHubApi, O>(
             let Some(api) = apis.hub(service) else {
                 return (target, Err(Unobserved::NoClient(service)));
             };
-            let members = match api.list_members(&region).await {
+            // The relationship is read beside the listing, not after it.
+            let relationship = async {
+                if asks_relationship(desired, service) {
+                    Some(api.organization_configuration(&region).await)
+                } else {
+                    None
+                }
+            };
+            let (members, relationship) = tokio::join!(api.list_members(&region), relationship);
+            let members = match members {
                 Ok(members) => members,
                 Err(e) => return (target, Err(e.into())),
             };
             let (mut organization, mut failed) = (None, None);
-            if asks_relationship(desired, service) {
-                match api.organization_configuration(&region).await {
-                    Ok(o) => organization = Some(o),
-                    Err(e) => failed = Some(e.into()),
-                }
+            match relationship {
+                Some(Ok(o)) => organization = Some(o),
+                Some(Err(e)) => failed = Some(e.into()),
+                None => {}
             }
             let hub = ObservedHub {
                 service,
@@ -354,6 +362,8 @@ pub struct Survey {
     /// configurations.
     pub failures: Vec<(Target, Unobserved)>,
     pub plan: Plan,
+    /// How long listing the organization took (beside the other listings).
+    pub organization_took: Duration,
 }
 
 /// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
@@ -365,36 +375,47 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     settings: &PlanSettings,
     concurrency: usize,
 ) -> Result<Survey, EventLogError> {
-    // What a desired state does not use is not run: the optional services' futures are boxed,
-    // so they cost nothing (not even room in this future) when their sections are absent.
-    let (effective, org) = if desired.organization.is_some() {
-        Box::pin(resolve_desired(
-            &apis.organizations,
-            log,
-            desired,
-            concurrency,
-        ))
-        .await?
-    } else {
-        (desired.clone(), OrgOutcome::default())
+    // Nothing listed depends on the organization's accounts but the Detective data-source
+    // reads of declared members: the organization is listed beside every graph, hub and
+    // delegation, and only those reads wait for it. What a desired state does not use is not
+    // run: the optional services' futures are boxed, so they cost nothing (not even room in
+    // this future) when their sections are absent.
+    let organization = async {
+        let start = Instant::now();
+        let resolved = if desired.organization.is_some() {
+            Box::pin(resolve_desired(
+                &apis.organizations,
+                log,
+                desired,
+                concurrency,
+            ))
+            .await
+        } else {
+            Ok((desired.clone(), OrgOutcome::default()))
+        };
+        (resolved, start.elapsed())
+    };
+    let detective = async {
+        let ((resolved, took), graphs) = tokio::join!(
+            organization,
+            observe_graphs(&apis.detective, desired, concurrency)
+        );
+        let (effective, org) = resolved?;
+        let found = &graphs.found;
+        let configurations =
+            observe_graph_configurations(&apis.detective, &effective, found, concurrency).await;
+        Ok::<_, EventLogError>((effective, org, took, graphs, configurations))
     };
     let hubs = async {
-        if !effective.hubs.is_empty() {
-            Box::pin(observe_hubs(apis, &effective, concurrency)).await
+        if !desired.hubs.is_empty() {
+            Box::pin(observe_hubs(apis, desired, concurrency)).await
         } else {
             Listing::default()
         }
     };
-    let graphs = async {
-        let graphs = observe_graphs(&apis.detective, &effective, concurrency).await;
-        let found = &graphs.found;
-        let configurations =
-            observe_graph_configurations(&apis.detective, &effective, found, concurrency).await;
-        (graphs, configurations)
-    };
-    let delegations = Box::pin(delegations(&apis.organizations, &effective));
-    let ((graphs, detective_configurations), hubs, delegations) =
-        tokio::join!(graphs, hubs, delegations);
+    let delegations = Box::pin(delegations(&apis.organizations, desired));
+    let (detective, hubs, delegations) = tokio::join!(detective, hubs, delegations);
+    let (effective, org, organization_took, graphs, detective_configurations) = detective?;
     let mut failures = Vec::new();
     if let OrgStatus::Stale { error, .. } = &org.status {
         failures.push((Target::Organization, error.clone()));
@@ -432,6 +453,7 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         configurations,
         failures,
         plan,
+        organization_took,
     })
 }
 

@@ -26,6 +26,10 @@ pub struct Call {
     /// arrived, itself included: with latency injected, how many of them a client had in
     /// flight at once.
     pub in_flight: u32,
+    /// When the request arrived, in microseconds since the sandbox started.
+    pub at_us: u64,
+    /// How long the sandbox took to answer it, injected latency included (microseconds).
+    pub took_us: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

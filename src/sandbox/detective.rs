@@ -510,6 +510,8 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let by_org_admin = world.detective_administrator.as_deref() == Some(req.caller.as_str());
     let mut created = Vec::new();
     let mut pending = Vec::new();
+    // The graph's ingest, worked out once for the batch (new members are not in it yet).
+    let mut used = by_org_admin.then(|| world.volume_used(&graph, ""));
     for (id, email) in new {
         let mut member = DetectiveMember {
             account_id: id.clone(),
@@ -521,8 +523,11 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             updated_at: req.now,
             pending: None,
         };
-        if by_org_admin && world.is_org_active(&id) {
-            let (status, reason) = world.enable_status(&graph, &id);
+        if let Some(used) = used.as_mut().filter(|_| world.is_org_active(&id)) {
+            let (status, reason) = world.enable_status_within(*used, &id);
+            if status == DetectiveStatus::Enabled {
+                *used = used.saturating_add(world.volume_of(&id));
+            }
             member.status = status;
             member.disabled_reason = reason;
             member.invitation_type = InvitationType::Organization;

@@ -104,6 +104,11 @@ impl Sandbox {
         let inner = Arc::new(Inner::new(fixture.world, faults));
         let app = server::router(inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
+        // TCP_NODELAY, as AWS's endpoints answer: without it a reply written in two parts
+        // waits for the client's delayed ACK (about 40 ms) between them.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -26,6 +26,8 @@ use super::{detective, organizations, securityhub, Req};
 pub(crate) struct Inner {
     pub(crate) state: Mutex<SharedState>,
     pub(crate) tokens: Tokens,
+    /// When the sandbox started: the call log's times count from here.
+    started: std::time::Instant,
 }
 
 /// One request counted in flight, by service and operation (counted in under the lock that
@@ -65,7 +67,13 @@ impl Inner {
                 in_flight: std::collections::HashMap::new(),
             }),
             tokens: Tokens::default(),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// Microseconds since the sandbox started.
+    fn micros(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
     }
 
     /// The state; a panic elsewhere never makes the sandbox unusable for the next test.
@@ -219,6 +227,7 @@ async fn aws(
     let key = (svc.signing_name(), operation.clone());
     // First under the lock: number the call, count it in flight, identify the caller, decide
     // its faults.
+    let at_us = inner.micros();
     let (seq, in_flight, caller, delay, fault) = {
         let mut st = inner.lock();
         let seq = st.calls.next_seq();
@@ -296,6 +305,8 @@ async fn aws(
         error,
         account_ids,
         in_flight,
+        at_us,
+        took_us: inner.micros().saturating_sub(at_us),
     });
     match result {
         Ok(reply) => ok_response(svc, reply.0, &request_id),

@@ -437,13 +437,27 @@ impl World {
         graph: &Graph,
         account: &str,
     ) -> (DetectiveStatus, Option<&'static str>) {
-        let used: u64 = graph
+        self.enable_status_within(self.volume_used(graph, account), account)
+    }
+
+    /// The daily ingest of `graph`'s administrator and its `ENABLED` members but `except`.
+    pub fn volume_used(&self, graph: &Graph, except: &str) -> u64 {
+        graph
             .members
             .values()
-            .filter(|m| m.status == DetectiveStatus::Enabled && m.account_id != account)
+            .filter(|m| m.status == DetectiveStatus::Enabled && m.account_id != except)
             .map(|m| self.volume_of(&m.account_id))
             .sum::<u64>()
-            + self.volume_of(&graph.administrator);
+            + self.volume_of(&graph.administrator)
+    }
+
+    /// As `enable_status`, for a graph whose ingest is `used` without `account` (a batch of
+    /// members works it out once and adds each one enabled).
+    pub fn enable_status_within(
+        &self,
+        used: u64,
+        account: &str,
+    ) -> (DetectiveStatus, Option<&'static str>) {
         if used.saturating_add(self.volume_of(account)) > self.settings.graph_volume_limit_bytes {
             (
                 DetectiveStatus::AcceptedButDisabled,
