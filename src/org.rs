@@ -45,14 +45,30 @@ impl OrgTree {
     }
 }
 
-/// Parents listed at once at most: Organizations is one endpoint with low request rates, so
-/// `max_concurrent_graphs` (which is about regional endpoints) does not raise it.
-pub const MAX_CONCURRENT_PARENTS: usize = 4;
+/// Organizations listings in flight at once at most: Organizations is one endpoint with low
+/// request rates, so `max_concurrent_graphs` (which is about regional endpoints) does not
+/// raise it past this. A throttled request is retried by the SDK (and counted as throttled).
+pub const MAX_CONCURRENT_LISTINGS: usize = 16;
 
-/// Lists the whole tree: ListRoots, then for every root and OU (breadth first,
-/// `concurrency` parents at a time, at most `MAX_CONCURRENT_PARENTS`; a parent's OUs and
-/// accounts side by side) ListOrganizationalUnitsForParent and ListAccountsForParent,
-/// every page. Any failure fails the listing: a partial tree is never used.
+/// One listing of one parent: its OUs, or its accounts.
+enum Listing {
+    /// A parent's child OUs, and the parent's path.
+    Ous(String, String),
+    Accounts(String),
+}
+
+/// What a `Listing` found.
+enum Listed {
+    Ous(String, String, Vec<OrgUnit>),
+    Accounts(String, Vec<OrgAccount>),
+}
+
+/// Lists the whole tree: ListRoots, then every root's and OU's ListOrganizationalUnitsForParent
+/// and ListAccountsForParent (every page), `concurrency` listings at a time (at most
+/// `MAX_CONCURRENT_LISTINGS`). A listing starts as soon as its parent is known, not level by
+/// level, and OU listings go first, so that the tree is found as early as it can be and the
+/// account listings fill the rest. Any failure fails the listing: a partial tree is never
+/// used.
 pub async fn fetch<O: OrganizationsApi>(
     api: &O,
     concurrency: usize,
@@ -61,32 +77,48 @@ pub async fn fetch<O: OrganizationsApi>(
         roots: api.list_roots().await?,
         ..OrgTree::default()
     };
-    let mut level: Vec<(String, String)> = tree
-        .roots
-        .iter()
-        .map(|r| (r.id.clone(), r.name.clone()))
-        .collect();
-    while !level.is_empty() {
-        let listed: Vec<_> = stream::iter(level.iter().cloned())
-            .map(|(id, path)| async move {
-                // A parent's two listings are independent: side by side.
-                let (ous, accounts) = tokio::join!(api.list_ous(&id), api.list_accounts(&id));
-                (id, path, ous, accounts)
-            })
-            .buffered(concurrency.clamp(1, MAX_CONCURRENT_PARENTS))
-            .collect()
-            .await;
-        let mut next = Vec::new();
-        for (id, path, ous, accounts) in listed {
-            let ous = ous?;
-            for ou in &ous {
-                next.push((ou.id.clone(), format!("{path}/{}", ou.name)));
-            }
-            tree.children.insert(id.clone(), ous);
-            tree.accounts.insert(id.clone(), accounts?);
-            tree.paths.insert(id, path);
+    // Two queues: a parent's OUs are listed before any account listing waiting.
+    let (mut ous_first, mut then_accounts) = (VecDeque::new(), VecDeque::new());
+    for r in &tree.roots {
+        ous_first.push_back(Listing::Ous(r.id.clone(), r.name.clone()));
+        then_accounts.push_back(Listing::Accounts(r.id.clone()));
+    }
+    let limit = concurrency.clamp(1, MAX_CONCURRENT_LISTINGS);
+    let mut running = stream::FuturesUnordered::new();
+    loop {
+        while running.len() < limit {
+            let Some(next) = ous_first.pop_front().or_else(|| then_accounts.pop_front()) else {
+                break;
+            };
+            running.push(async move {
+                match next {
+                    Listing::Ous(id, path) => {
+                        let ous = api.list_ous(&id).await?;
+                        Ok::<_, aws::Error>(Listed::Ous(id, path, ous))
+                    }
+                    Listing::Accounts(id) => {
+                        let accounts = api.list_accounts(&id).await?;
+                        Ok(Listed::Accounts(id, accounts))
+                    }
+                }
+            });
         }
-        level = next;
+        let Some(done) = running.next().await else {
+            break;
+        };
+        match done? {
+            Listed::Ous(id, path, ous) => {
+                for ou in &ous {
+                    ous_first.push_back(Listing::Ous(ou.id.clone(), format!("{path}/{}", ou.name)));
+                    then_accounts.push_back(Listing::Accounts(ou.id.clone()));
+                }
+                tree.children.insert(id.clone(), ous);
+                tree.paths.insert(id, path);
+            }
+            Listed::Accounts(id, accounts) => {
+                tree.accounts.insert(id, accounts);
+            }
+        }
     }
     Ok(tree)
 }

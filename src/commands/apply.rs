@@ -10,16 +10,16 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let loaded = lap.next();
+    let loaded = lap.lap();
     let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
     let expired = log.apply_retention(config.retention)?;
     if expired > 0 {
         tracing::info!(events = expired, "deleted events past the retention period");
     }
-    let opened = lap.next();
+    let opened = lap.lap();
     let apis =
         muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
-    let clients = lap.next();
+    let clients = lap.lap();
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);
     let _enter = span.enter();
@@ -34,7 +34,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         tracing::warn!("suspended: nothing is written to AWS");
     }
     let report = muster::reconcile::pass(&apis, &log, &run, &desired, &opts).await?;
-    let passed = lap.next();
+    let passed = lap.lap();
     if desired.member.is_some() {
         // What was seen at the start of the pass, and what that called for.
         print!("{}", muster::report::member_plan_text(&report.member));
@@ -61,7 +61,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         event_log_ms = ms(opened),
         clients_ms = ms(clients),
         pass_ms = ms(passed),
-        report_ms = ms(lap.next()),
+        report_ms = ms(lap.lap()),
         "apply timings"
     );
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })

@@ -301,12 +301,15 @@ impl EventLog {
     /// a writer's projection tree catches up.
     fn open_verified(&self) -> Result<Trees, Fault> {
         let trees = Trees::open(&self.path)?;
+        let mut snapshot = None;
         let next = guard(|| {
             let mut snapshot_seq = 0;
             if let Some(v) = trees.meta.get("snapshot")? {
-                snapshot_seq = serde_json::from_slice::<Snapshot>(&v)
-                    .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?
-                    .seq;
+                let s = serde_json::from_slice::<Snapshot>(&v)
+                    .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?;
+                snapshot_seq = s.seq;
+                // Kept: replay reads it next, and decoding it is most of what replay costs.
+                snapshot = Some(Arc::new(s));
             }
             if let Some(v) = trees.meta.get("expansion")? {
                 serde_json::from_slice::<SavedExpansion>(&v).map_err(|e| {
@@ -342,7 +345,7 @@ impl EventLog {
         match next {
             Ok(next) => {
                 self.next.store(next, Ordering::SeqCst);
-                *lock(&self.snapshot) = None;
+                *lock(&self.snapshot) = snapshot;
                 Ok(trees)
             }
             Err(f) => {
@@ -619,24 +622,27 @@ impl EventLog {
             tokio::pin!(woken);
             // Registered before the state is read: a flush that ends in between still wakes it.
             woken.as_mut().enable();
-            {
+            // The guard ends with this block: none is held across an await.
+            let lead = {
                 let mut d = lock(&self.durable);
                 if d.upto >= seq {
                     return Ok(());
                 }
-                if !d.flushing {
+                (!d.flushing).then(|| {
                     d.flushing = true;
-                    let opened = d.opened;
-                    drop(d);
+                    d.opened
+                })
+            };
+            match lead {
+                Some(opened) => {
                     let leading = Leading(self);
                     let upto = self.last_seq();
                     self.flush_off_thread().await?;
                     lock(&self.durable).flushed(opened, upto);
                     drop(leading);
-                    continue;
                 }
+                None => woken.await,
             }
-            woken.await;
         }
     }
 

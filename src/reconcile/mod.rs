@@ -67,7 +67,7 @@ impl Lap {
     }
 
     /// The time since the last lap (or the start).
-    pub fn next(&mut self) -> Duration {
+    pub fn lap(&mut self) -> Duration {
         let now = Instant::now();
         now - std::mem::replace(&mut self.0, now)
     }
@@ -331,7 +331,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     };
     let flushed = log.flush_stats();
     let mut clock = Lap::start();
-    let mut lap = || clock.next();
+    let mut lap = || clock.lap();
     let mut projection = begin(log, run, desired, declared)?;
     let replayed = lap();
     let mut report = match &desired.member {

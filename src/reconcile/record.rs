@@ -2,7 +2,7 @@
 //! intents a crash left in doubt (settled by the listing), members whose status changed and
 //! drift that appeared or went since the last pass (against the projection).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
 use super::{OrgOutcome, OrgStatus, Unobserved};
@@ -96,44 +96,62 @@ fn settle_in_doubt(
 }
 
 /// A `member_status_changed` for each member whose status differs from the one recorded, and
-/// one to `REMOVED` for each recorded member a listing no longer has.
+/// one to `REMOVED` for each recorded member a listing no longer has. A target's recorded
+/// members are read once (a range of the projection, by account), so a pass costs one lookup a
+/// listed member, whatever the other targets hold.
 fn record_statuses(
     record: Record<'_>,
     projection: &mut Projection,
     listed: &Listed,
 ) -> Result<(), EventLogError> {
     for (target, members) in listed {
-        let mut seen = BTreeSet::new();
-        for (account, now) in members {
-            let key = (target.clone(), account.to_string());
-            seen.insert(key.1.clone());
-            if projection.status.get(&key) != Some(now) {
-                let from = projection.status.insert(key.clone(), now.clone());
-                record(
-                    EventKind::MemberStatusChanged {
-                        graph: key.0,
-                        account: key.1,
-                        from,
-                        to: now.clone(),
-                    },
-                    false,
-                )?;
+        // (account, from, to): every change of this target, worked out before any is made.
+        let mut changes: Vec<(String, Option<String>, String)> = Vec::new();
+        {
+            let of_target = (projection.status)
+                .range((target.clone(), String::new())..)
+                .take_while(|((g, _), _)| g == target);
+            // Recorded accounts by id; one that is not an id can never be listed: gone.
+            let mut recorded: HashMap<AccountId, &str> = HashMap::new();
+            let mut gone: Vec<(String, &str)> = Vec::new();
+            for ((_, a), status) in of_target {
+                match AccountId::parse(a) {
+                    Some(id) => drop(recorded.insert(id, status.as_str())),
+                    None => gone.push((a.clone(), status.as_str())),
+                }
+            }
+            // A member listed twice is compared the second time with what the first set.
+            let mut now_set: HashMap<AccountId, &str> = HashMap::new();
+            for (account, now) in members {
+                let was = match now_set.get(account) {
+                    Some(set) => Some(*set),
+                    None => recorded.remove(account),
+                };
+                if was != Some(now.as_str()) {
+                    changes.push((account.to_string(), was.map(str::to_owned), now.clone()));
+                }
+                now_set.insert(*account, now.as_str());
+            }
+            // What is left was recorded and is not listed now, in account order.
+            gone.extend(recorded.into_iter().map(|(a, was)| (a.to_string(), was)));
+            gone.sort();
+            for (account, was) in gone {
+                changes.push((account, Some(was.to_owned()), REMOVED.into()));
             }
         }
-        let gone: Vec<(String, String)> = projection
-            .status
-            .keys()
-            .filter(|(gr, a)| gr == target && !seen.contains(a))
-            .cloned()
-            .collect();
-        for key in gone {
-            let from = projection.status.remove(&key);
+        for (account, from, to) in changes {
+            let key = (target.clone(), account);
+            if to == REMOVED {
+                projection.status.remove(&key);
+            } else {
+                projection.status.insert(key.clone(), to.clone());
+            }
             record(
                 EventKind::MemberStatusChanged {
                     graph: key.0,
                     account: key.1,
                     from,
-                    to: REMOVED.into(),
+                    to,
                 },
                 false,
             )?;
