@@ -100,8 +100,10 @@ pub struct EventLog {
     trees: RwLock<Option<Arc<Trees>>>,
     next: AtomicU64,
     /// The snapshot as last read or saved: a daemon reads it several times a pass, and decoding
-    /// it is most of what replay costs.
-    snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// it is most of what replay costs. Replay takes the whole of it (`take_snapshot`), so a
+    /// pass does not hold it beside the projection built from it; what the pass still needs
+    /// stays.
+    snapshot: Mutex<Option<Kept>>,
     /// A rebuild not yet recorded: (where the old store went, why).
     rebuilt: Mutex<Option<(PathBuf, String)>>,
     /// A reader's copy, removed when the log drops.
@@ -143,6 +145,56 @@ impl Drop for Leading<'_> {
         lock(&self.0.durable).flushing = false;
         self.0.flushed.notify_waiters();
     }
+}
+
+/// The last snapshot, as far as the log keeps it: what `in_doubt` and `save_snapshot` need,
+/// and the whole of it until replay takes it.
+struct Kept {
+    seq: u64,
+    in_doubt: Vec<(String, String, Vec<String>)>,
+    /// Of its statuses, drift and intents in doubt: a new snapshot that says the same need not
+    /// be saved. Worked out when replay takes the snapshot (an open that only reads never
+    /// needs it).
+    fingerprint: Option<[u8; 32]>,
+    whole: Option<Arc<Snapshot>>,
+}
+
+impl Kept {
+    fn of(s: Arc<Snapshot>) -> Kept {
+        Kept {
+            seq: s.seq,
+            in_doubt: s.in_doubt.clone(),
+            fingerprint: None,
+            whole: Some(s),
+        }
+    }
+
+    /// The fingerprint, worked out from the whole snapshot if it is not yet.
+    fn fingerprint(&mut self) -> Option<[u8; 32]> {
+        if self.fingerprint.is_none() {
+            self.fingerprint = self.whole.as_deref().map(fingerprint);
+        }
+        self.fingerprint
+    }
+}
+
+/// A sha256 of what a snapshot says (statuses, drift, intents in doubt), streamed: no copy.
+fn fingerprint(s: &Snapshot) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    serde_json::to_writer(&mut h, &(&s.status, &s.drift, &s.in_doubt))
+        .expect("a snapshot is plain JSON");
+    h.0.finalize().into()
 }
 
 /// How many flushes the log made and how long they took, since it opened.
@@ -309,7 +361,7 @@ impl EventLog {
                     .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?;
                 snapshot_seq = s.seq;
                 // Kept: replay reads it next, and decoding it is most of what replay costs.
-                snapshot = Some(Arc::new(s));
+                snapshot = Some(Kept::of(Arc::new(s)));
             }
             if let Some(v) = trees.meta.get("expansion")? {
                 serde_json::from_slice::<SavedExpansion>(&v).map_err(|e| {
@@ -458,19 +510,56 @@ impl EventLog {
 
     /// The last saved snapshot, if any.
     pub fn snapshot(&self) -> Result<Option<Arc<Snapshot>>, EventLogError> {
-        if let Some(s) = lock(&self.snapshot).as_ref() {
-            return Ok(Some(s.clone()));
+        if let Some(s) = lock(&self.snapshot).as_ref().and_then(|k| k.whole.clone()) {
+            return Ok(Some(s));
         }
-        let read = self.run(|t| match t.meta.get("snapshot")? {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice::<Snapshot>(&v)
-                .map(|s| Some(Arc::new(s)))
-                .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}"))),
-        })?;
+        let read = self.read_snapshot()?.map(Arc::new);
         if let Some(s) = &read {
-            *lock(&self.snapshot) = Some(s.clone());
+            *lock(&self.snapshot) = Some(Kept::of(s.clone()));
         }
         Ok(read)
+    }
+
+    /// The last saved snapshot, taken whole (replay's): the log keeps only what it needs of it
+    /// afterwards, and the next `snapshot()` reads it again.
+    pub fn take_snapshot(&self) -> Result<Option<Snapshot>, EventLogError> {
+        let whole = lock(&self.snapshot).as_mut().and_then(|k| {
+            k.fingerprint();
+            k.whole.take()
+        });
+        if let Some(s) = whole {
+            return Ok(Some(Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone())));
+        }
+        let read = self.read_snapshot()?;
+        if let Some(s) = &read {
+            *lock(&self.snapshot) = Some(Kept {
+                seq: s.seq,
+                in_doubt: s.in_doubt.clone(),
+                fingerprint: Some(fingerprint(s)),
+                whole: None,
+            });
+        }
+        Ok(read)
+    }
+
+    /// The snapshot on disk, decoded.
+    fn read_snapshot(&self) -> Result<Option<Snapshot>, EventLogError> {
+        self.run(|t| match t.meta.get("snapshot")? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice::<Snapshot>(&v)
+                .map(Some)
+                .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}"))),
+        })
+    }
+
+    /// The last snapshot's sequence number and intents in doubt, without decoding it again.
+    fn snapshot_doubts(
+        &self,
+    ) -> Result<Option<(u64, Vec<(String, String, Vec<String>)>)>, EventLogError> {
+        if let Some(k) = lock(&self.snapshot).as_ref() {
+            return Ok(Some((k.seq, k.in_doubt.clone())));
+        }
+        Ok(self.snapshot()?.map(|s| (s.seq, s.in_doubt.clone())))
     }
 
     /// The last organization expansion saved, if any.
@@ -511,10 +600,9 @@ impl EventLog {
     pub fn save_snapshot(&self, s: Snapshot) -> Result<(), EventLogError> {
         /// Events after a snapshot past which an unchanged one is saved anyway.
         const RESAVE_AFTER: u64 = 1000;
-        if let Some(old) = self.snapshot()? {
-            if old.status == s.status
-                && old.drift == s.drift
-                && old.in_doubt == s.in_doubt
+        let print = fingerprint(&s);
+        if let Some(old) = lock(&self.snapshot).as_mut() {
+            if old.fingerprint() == Some(print)
                 && s.seq.saturating_sub(old.seq) < RESAVE_AFTER
                 && s.seq >= old.seq
             {
@@ -526,7 +614,13 @@ impl EventLog {
             t.meta.insert("snapshot", bytes.as_slice())?;
             Ok(())
         })?;
-        *lock(&self.snapshot) = Some(Arc::new(s));
+        drop(bytes);
+        *lock(&self.snapshot) = Some(Kept {
+            seq: s.seq,
+            in_doubt: s.in_doubt.clone(),
+            fingerprint: Some(print),
+            whole: Some(Arc::new(s)),
+        });
         Ok(())
     }
 
@@ -722,10 +816,7 @@ impl EventLog {
     pub fn in_doubt(&self) -> Result<Vec<(String, String, Vec<String>)>, EventLogError> {
         // Everything before the snapshot is settled but what it carries; after it, only intents
         // and outcomes are decoded.
-        let (from, mut open) = match self.snapshot()? {
-            Some(s) => (s.seq, s.in_doubt.clone()),
-            None => (0, Vec::new()),
-        };
+        let (from, mut open) = self.snapshot_doubts()?.unwrap_or_default();
         for e in self.after_of_types(from, &INTENT_TYPES)? {
             match e.kind {
                 EventKind::InviteIntent {

@@ -57,18 +57,17 @@ impl Projection {
 pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
     let mut p = Projection::default();
     let mut from = 0;
-    if let Some(s) = log.snapshot()? {
+    // Taken whole: its strings move into the projection, not copied beside it.
+    if let Some(s) = log.take_snapshot()? {
         from = s.seq;
-        p.status = s
-            .status
-            .iter()
-            .map(|(g, a, st)| ((g.clone(), a.clone()), st.clone()))
+        p.status = (s.status.into_iter())
+            .map(|(g, a, st)| ((g, a), st))
             .collect();
         // A snapshot written before drift was timed: its drift counts from now.
         let now = super::now_ms();
         let since = |i: usize| s.drift_since_ms.get(i).copied().unwrap_or(now);
-        p.drift = (s.drift.iter().enumerate())
-            .map(|(i, key)| (key.clone(), since(i)))
+        p.drift = (s.drift.into_iter().enumerate())
+            .map(|(i, key)| (key, since(i)))
             .collect();
     }
     for e in log.projection_after(from)? {
