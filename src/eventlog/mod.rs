@@ -147,11 +147,14 @@ impl Drop for Leading<'_> {
     }
 }
 
+/// Intents in doubt: (batch, target, accounts).
+pub type InDoubt = Vec<(String, String, Vec<String>)>;
+
 /// The last snapshot, as far as the log keeps it: what `in_doubt` and `save_snapshot` need,
 /// and the whole of it until replay takes it.
 struct Kept {
     seq: u64,
-    in_doubt: Vec<(String, String, Vec<String>)>,
+    in_doubt: InDoubt,
     /// Of its statuses, drift and intents in doubt: a new snapshot that says the same need not
     /// be saved. Worked out when replay takes the snapshot (an open that only reads never
     /// needs it).
@@ -553,9 +556,7 @@ impl EventLog {
     }
 
     /// The last snapshot's sequence number and intents in doubt, without decoding it again.
-    fn snapshot_doubts(
-        &self,
-    ) -> Result<Option<(u64, Vec<(String, String, Vec<String>)>)>, EventLogError> {
+    fn snapshot_doubts(&self) -> Result<Option<(u64, InDoubt)>, EventLogError> {
         if let Some(k) = lock(&self.snapshot).as_ref() {
             return Ok(Some((k.seq, k.in_doubt.clone())));
         }
@@ -813,7 +814,7 @@ impl EventLog {
     }
 
     /// Intents with no outcome yet: (batch, graph, accounts), in order.
-    pub fn in_doubt(&self) -> Result<Vec<(String, String, Vec<String>)>, EventLogError> {
+    pub fn in_doubt(&self) -> Result<InDoubt, EventLogError> {
         // Everything before the snapshot is settled but what it carries; after it, only intents
         // and outcomes are decoded.
         let (from, mut open) = self.snapshot_doubts()?.unwrap_or_default();
