@@ -366,20 +366,25 @@ pub struct Survey {
     pub organization_took: Duration,
 }
 
-/// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
-/// organization listing and keeps the new one).
-pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+/// What the organization and Detective read for a survey: the effective desired state and
+/// how the organization was found (with how long its listing took), the graphs, and their
+/// configurations.
+type OrganizationAndGraphs = (
+    DesiredState,
+    OrgOutcome,
+    Duration,
+    Listing<ObservedGraph>,
+    Listing<ObservedConfiguration>,
+);
+
+/// The organization listed beside the graphs; then the graphs' configurations, which read the
+/// declared (organization included) members.
+async fn organization_and_graphs<D: DetectiveApi, H, O: OrganizationsApi>(
     apis: &Apis<D, H, O>,
     log: Option<&EventLog>,
     desired: &DesiredState,
-    settings: &PlanSettings,
     concurrency: usize,
-) -> Result<Survey, EventLogError> {
-    // Nothing listed depends on the organization's accounts but the Detective data-source
-    // reads of declared members: the organization is listed beside every graph, hub and
-    // delegation, and only those reads wait for it. What a desired state does not use is not
-    // run: the optional services' futures are boxed, so they cost nothing (not even room in
-    // this future) when their sections are absent.
+) -> Result<OrganizationAndGraphs, EventLogError> {
     let organization = async {
         let start = Instant::now();
         let resolved = if desired.organization.is_some() {
@@ -395,17 +400,32 @@ pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
         };
         (resolved, start.elapsed())
     };
-    let detective = async {
-        let ((resolved, took), graphs) = tokio::join!(
-            organization,
-            observe_graphs(&apis.detective, desired, concurrency)
-        );
-        let (effective, org) = resolved?;
-        let found = &graphs.found;
-        let configurations =
-            observe_graph_configurations(&apis.detective, &effective, found, concurrency).await;
-        Ok::<_, EventLogError>((effective, org, took, graphs, configurations))
-    };
+    let ((resolved, took), graphs) = tokio::join!(
+        organization,
+        observe_graphs(&apis.detective, desired, concurrency)
+    );
+    let (effective, org) = resolved?;
+    let found = &graphs.found;
+    let configurations =
+        observe_graph_configurations(&apis.detective, &effective, found, concurrency).await;
+    Ok((effective, org, took, graphs, configurations))
+}
+
+/// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
+/// organization listing and keeps the new one).
+pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
+    apis: &Apis<D, H, O>,
+    log: Option<&EventLog>,
+    desired: &DesiredState,
+    settings: &PlanSettings,
+    concurrency: usize,
+) -> Result<Survey, EventLogError> {
+    // Nothing listed depends on the organization's accounts but the Detective data-source
+    // reads of declared members: the organization is listed beside every graph, hub and
+    // delegation, and only those reads wait for it. What a desired state does not use is not
+    // run: the optional services' futures are boxed, so they cost nothing (not even room in
+    // this future) when their sections are absent.
+    let detective = Box::pin(organization_and_graphs(apis, log, desired, concurrency));
     let hubs = async {
         if !desired.hubs.is_empty() {
             Box::pin(observe_hubs(apis, desired, concurrency)).await
