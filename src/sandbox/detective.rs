@@ -42,6 +42,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/graph/datasources/list") => "ListDatasourcePackages",
         ("POST", "/graph/datasources/update") => "UpdateDatasourcePackages",
         ("POST", "/graph/datasources/get") => "BatchGetGraphMemberDatasources",
+        ("POST", "/orgs/adminAccountslist") => "ListOrganizationAdminAccounts",
         _ => return None,
     };
     Some(op)
@@ -70,6 +71,7 @@ pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError>
         "BatchGetGraphMemberDatasources" => {
             super::datasources::member_datasources(world, req).map(Reply::from)
         }
+        "ListOrganizationAdminAccounts" => list_admin_accounts(world, req),
         _ => Err(ApiError::new(
             404,
             "UnknownOperationException",
@@ -377,6 +379,43 @@ fn list_graphs(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(req.with_token(&scope, json!({"GraphList": list}), next))
 }
 
+/// The organization's Detective administrator, in every region where it has a graph: only the
+/// management account may ask.
+fn list_admin_accounts(world: &mut World, req: &Req) -> Result<Reply, ApiError> {
+    let mut v = Validator::default();
+    let (max, token) = paging(&mut v, req.body);
+    check(v)?;
+    let management = world
+        .organization
+        .as_ref()
+        .map(|o| o.management_account.as_str());
+    if management != Some(req.caller.as_str()) {
+        return Err(ApiError::of(
+            SVC,
+            "AccessDeniedException",
+            "Only the organization's management account can list its Detective administrator accounts.",
+        ));
+    }
+    let scope = format!(
+        "ListOrganizationAdminAccounts|{}|{}",
+        req.caller, req.region
+    );
+    let after = open_token(req, &scope, token)?;
+    let admin = world.detective_administrator.as_deref();
+    let graph = admin.and_then(|a| world.regions.get(&req.region)?.graph_of(a));
+    let items = graph.into_iter().map(|g| {
+        let admin = g.administrator.as_str();
+        let item = json!({
+            "AccountId": admin,
+            "GraphArn": g.arn,
+            "DelegationTime": iso8601(g.created_at),
+        });
+        (admin, item)
+    });
+    let (list, next) = page(items, after.as_deref(), max);
+    Ok(list_reply(req, &scope, "Administrators", list, next))
+}
+
 fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     let mut v = Validator::default();
     match req.body.get("Tags") {
@@ -387,10 +426,10 @@ fn create_graph(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     check(v)?;
     let arn = graph_arn(&req.region, &req.caller);
     let region = world.region_mut(&req.region);
-    if region.graph_of(&req.caller).is_some() {
-        return Err(conflict(
-            "The request attempted an invalid action: the account already has a behavior graph in this Region.",
-        ));
+    // "If the same account calls CreateGraph with the same administrator account, it always
+    // returns the same behavior graph ARN" (the model's documentation).
+    if let Some(existing) = region.graph_of(&req.caller) {
+        return Ok(json!({ "GraphArn": existing.arn }));
     }
     let graph = Graph::new(arn.clone(), &req.caller, req.now, &world.settings);
     let region = world.region_mut(&req.region);

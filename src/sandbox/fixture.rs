@@ -60,6 +60,38 @@ struct RawFixture {
     securityhub: RawSecurityHub,
     #[serde(default)]
     faults: FaultConfig,
+    /// IAM roles STS lets callers assume.
+    #[serde(default)]
+    roles: Vec<RawRole>,
+    #[serde(default)]
+    sts: RawSts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    name: String,
+    /// The accounts that have the role; absent means every account the fixture declares.
+    accounts: Option<Vec<String>>,
+    /// Who may assume it: account ids (any principal of the account) or role ARNs.
+    #[serde(default)]
+    trusted: Vec<String>,
+    /// Whether a web identity (OIDC) token may assume it (AssumeRoleWithWebIdentity).
+    #[serde(default)]
+    web_identity: bool,
+    #[serde(default = "default_max_session")]
+    max_session_seconds: u64,
+}
+
+fn default_max_session() -> u64 {
+    3600
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSts {
+    /// The lifetime of every credential STS issues, whatever DurationSeconds asks.
+    session_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +247,65 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, FixtureError> {
         path: name.to_owned(),
         problems,
     })
+}
+
+/// The fixture's `roles` and `sts`, checked into the world (after its accounts).
+fn roles(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
+    let name_ok = regex::Regex::new(r"^[\w+=,.@-]{1,64}$").expect("a valid pattern");
+    for (i, r) in raw.roles.iter().enumerate() {
+        let at = format!("roles[{i}]");
+        if !name_ok.is_match(&r.name) {
+            problems.push(format!(
+                "{at}.name: \"{}\" must be 1 to 64 letters, digits or +=,.@_-",
+                r.name
+            ));
+        }
+        if !(3600..=43_200).contains(&r.max_session_seconds) {
+            problems.push(format!(
+                "{at}.max_session_seconds: must be between 3600 and 43200, got {}",
+                r.max_session_seconds
+            ));
+        }
+        for (j, t) in r.trusted.iter().enumerate() {
+            let role = t.strip_prefix("arn:aws:iam::").and_then(|rest| {
+                let (account, name) = rest.split_once(":role/")?;
+                (is_account_id(account) && name_ok.is_match(name)).then_some(())
+            });
+            if !is_account_id(t) && role.is_none() {
+                problems.push(format!(
+                    "{at}.trusted[{j}]: \"{t}\" must be an account id or a role ARN (arn:aws:iam::<account>:role/<name>)"
+                ));
+            }
+        }
+        let accounts: Vec<String> = match &r.accounts {
+            Some(list) => list.clone(),
+            None => world.accounts.keys().cloned().collect(),
+        };
+        for (j, a) in accounts.iter().enumerate() {
+            if !world.accounts.contains_key(a) {
+                problems.push(format!(
+                    "{at}.accounts[{j}]: \"{a}\" is not an account of the fixture"
+                ));
+                continue;
+            }
+            let role = super::world::Role {
+                account: a.clone(),
+                name: r.name.clone(),
+                trusted: r.trusted.iter().cloned().collect(),
+                web_identity: r.web_identity,
+                max_session_seconds: r.max_session_seconds,
+            };
+            world.roles.insert(role.arn(), role);
+        }
+    }
+    if let Some(n) = raw.sts.session_seconds {
+        if !(1..=43_200).contains(&n) {
+            problems.push(format!(
+                "sts.session_seconds: must be between 1 and 43200, got {n}"
+            ));
+        }
+        world.session_seconds = Some(n);
+    }
 }
 
 fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
@@ -388,6 +479,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         .clone()
         .into_iter()
         .collect::<HashMap<_, _>>();
+    roles(&mut world, &raw, &mut problems);
 
     let org_account = |world: &World, field: &str, id: &str, problems: &mut Vec<String>| {
         if !world.in_organization(id) {

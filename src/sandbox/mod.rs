@@ -21,6 +21,7 @@ pub mod fixture;
 mod organizations;
 mod securityhub;
 mod server;
+mod sts;
 pub mod wire;
 pub mod world;
 

@@ -28,6 +28,12 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/administrator") => "AcceptAdministratorInvitation",
         ("GET", "/administrator") => "GetAdministratorAccount",
         ("POST", "/invitations/decline") => "DeclineInvitations",
+        ("POST", "/invitations/delete") => "DeleteInvitations",
+        ("GET", "/invitations/count") => "GetInvitationsCount",
+        ("POST", "/master") => "AcceptInvitation",
+        ("GET", "/master") => "GetMasterAccount",
+        ("POST", "/administrator/disassociate") => "DisassociateFromAdministratorAccount",
+        ("POST", "/master/disassociate") => "DisassociateFromMasterAccount",
         ("GET", "/organization/configuration") => "DescribeOrganizationConfiguration",
         ("POST", "/organization/configuration") => "UpdateOrganizationConfiguration",
         _ => return None,
@@ -49,9 +55,15 @@ fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
         "GetMembers" => get_members(world, req),
         "DeleteMembers" | "DisassociateMembers" => remove_members(world, req, op),
         "ListInvitations" => list_invitations(world, req),
-        "AcceptAdministratorInvitation" => accept(world, req),
-        "GetAdministratorAccount" => administrator(world, req),
-        "DeclineInvitations" => decline(world, req),
+        "AcceptAdministratorInvitation" => accept(world, req, "AdministratorId"),
+        "AcceptInvitation" => accept(world, req, "MasterId"),
+        "GetAdministratorAccount" => administrator(world, req, "Administrator"),
+        "GetMasterAccount" => administrator(world, req, "Master"),
+        "DisassociateFromAdministratorAccount" | "DisassociateFromMasterAccount" => {
+            leave(world, req)
+        }
+        "DeclineInvitations" | "DeleteInvitations" => decline(world, req),
+        "GetInvitationsCount" => invitations_count(world, req),
         "DescribeOrganizationConfiguration" => organization_configuration(world, req),
         "UpdateOrganizationConfiguration" => update_organization(world, req),
         _ => Err(ApiError::new(
@@ -610,8 +622,9 @@ fn list_invitations(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     Ok(req.with_token(&scope, json!({ "Invitations": list }), next))
 }
 
-/// The administrator whose member the caller is (associated), if any.
-fn administrator(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+/// The administrator whose member the caller is (associated), if any, under `key`
+/// (`Administrator`, or the deprecated GetMasterAccount's `Master`).
+fn administrator(world: &mut World, req: &Req, key: &str) -> Result<Value, ApiError> {
     require_hub(world, req)?;
     let admins = world.regions.get(&req.region).map(|r| &r.hub_members);
     let found = admins.into_iter().flatten().find_map(|(admin, ms)| {
@@ -620,20 +633,66 @@ fn administrator(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     });
     Ok(match found {
         None => json!({}),
-        Some((admin, m)) => json!({
-            "Administrator": {
+        Some((admin, m)) => {
+            let mut out = Map::new();
+            let invitation = json!({
                 "AccountId": admin,
                 "InvitationId": m.invitation_id,
                 "InvitedAt": m.invited_at.map(iso8601),
                 "MemberStatus": m.status.as_str(),
-            }
-        }),
+            });
+            out.insert(key.to_owned(), invitation);
+            Value::Object(out)
+        }
     })
 }
 
-fn accept(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+/// The open invitations the caller has in the region (the accepted one is not counted).
+fn invitations_count(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    require_hub(world, req)?;
+    let admins = world.regions.get(&req.region).map(|r| &r.hub_members);
+    let n = admins
+        .into_iter()
+        .flatten()
+        .filter(|(_, ms)| {
+            ms.get(&req.caller)
+                .is_some_and(|m| m.status == HubMemberStatus::Invited)
+        })
+        .count();
+    Ok(json!({ "InvitationsCount": n }))
+}
+
+/// The member leaves its administrator: the administrator sees it `Removed`. An organization's
+/// member cannot leave on its own.
+fn leave(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    require_hub(world, req)?;
+    let region = world.region_mut(&req.region);
+    let member = region.hub_members.values_mut().find_map(|ms| {
+        ms.get_mut(&req.caller)
+            .filter(|m| m.status == HubMemberStatus::Enabled)
+    });
+    let Some(member) = member else {
+        return Err(ApiError::of(
+            SVC,
+            "ResourceNotFoundException",
+            "The request was rejected because the account is not associated with an administrator account.",
+        ));
+    };
+    if member.organization_managed {
+        return Err(invalid_input(
+            "The account is a member of the organization's administrator account and cannot disassociate itself.",
+        ));
+    }
+    member.status = HubMemberStatus::Removed;
+    member.updated_at = req.now;
+    Ok(json!({}))
+}
+
+/// AcceptAdministratorInvitation, or the deprecated AcceptInvitation (whose administrator is
+/// `MasterId`).
+fn accept(world: &mut World, req: &Req, admin_key: &str) -> Result<Value, ApiError> {
     let mut v = Validator::default();
-    let admin = v.string(req.body, "AdministratorId", true);
+    let admin = v.string(req.body, admin_key, true);
     let invitation = v.string(req.body, "InvitationId", true);
     check(v)?;
     let (admin, invitation) = (admin.unwrap_or_default(), invitation.unwrap_or_default());

@@ -19,9 +19,9 @@ use serde_json::{json, Map, Value};
 
 use super::calls::{Call, CallLog};
 use super::faults::{FaultConfig, Faults};
-use super::wire::{parse_body, ApiError, Service, Tokens};
-use super::world::World;
-use super::{detective, organizations, securityhub, Req};
+use super::wire::{parse_body, ApiError, Protocol, Service, Tokens};
+use super::world::{Unidentified, World};
+use super::{detective, organizations, securityhub, sts, Reply, Req};
 
 pub(crate) struct Inner {
     pub(crate) state: Mutex<SharedState>,
@@ -191,6 +191,138 @@ pub(crate) fn credential(header: Option<&HeaderValue>) -> Result<Credential, Api
     })
 }
 
+/// The query protocol's parameters (STS, IAM, EC2...): a form-encoded body, or a GET's query
+/// string naming an `Action`.
+fn form_params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Option<Vec<(String, String)>> {
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let named = |params: &[(String, String)]| params.iter().any(|(k, _)| k == "Action");
+    if form {
+        let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        return named(&params).then_some(params);
+    }
+    (method == Method::GET && named(query)).then(|| query.to_vec())
+}
+
+/// The protocol a client of a service the sandbox does not serve expects its errors in, from
+/// what its request looks like.
+fn guess_protocol(
+    signing_name: Option<&str>,
+    headers: &HeaderMap,
+    form: Option<&[(String, String)]>,
+) -> Protocol {
+    if headers.contains_key("x-amz-target") {
+        let ct = headers.get("content-type").and_then(|v| v.to_str().ok());
+        return Protocol::AwsJson(match ct {
+            Some("application/x-amz-json-1.0") => "application/x-amz-json-1.0",
+            _ => "application/x-amz-json-1.1",
+        });
+    }
+    match (signing_name, form) {
+        (Some("ec2"), _) => Protocol::Ec2,
+        (Some("s3" | "s3-object-lambda" | "s3express"), _) => Protocol::RestXml { bare: true },
+        (Some("route53" | "cloudfront"), _) => Protocol::RestXml { bare: false },
+        (name, Some(params)) => {
+            let version = params
+                .iter()
+                .find(|(k, _)| k == "Version")
+                .map_or("", |(_, v)| v.as_str());
+            let name = name.unwrap_or("sts");
+            Protocol::Query {
+                xmlns: format!("https://{name}.amazonaws.com/doc/{version}/"),
+            }
+        }
+        _ => Protocol::RestJson {
+            code_in_body: false,
+        },
+    }
+}
+
+/// The operation a request names, as far as the sandbox can tell for any service: the query
+/// protocol's `Action`, awsJson's `X-Amz-Target`, or the method and path.
+fn named_operation(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    action: Option<&str>,
+) -> String {
+    if let Some(a) = action {
+        return a.to_owned();
+    }
+    let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok());
+    match target.and_then(|t| t.rsplit_once('.')) {
+        Some((_, op)) => op.to_owned(),
+        None => format!("{} {}", method, uri.path()),
+    }
+}
+
+/// A request refused before any service saw it (unsigned, or for a service the sandbox does
+/// not serve): numbered and recorded in the call log like every other, answered in `protocol`.
+struct Refusal<'a> {
+    service: &'a str,
+    operation: String,
+    caller: Option<String>,
+    region: String,
+}
+
+fn refuse(inner: &Inner, r: Refusal<'_>, e: ApiError, protocol: &Protocol) -> Response {
+    let at_us = inner.micros();
+    let seq = {
+        let mut st = inner.lock();
+        let seq = st.calls.next_seq();
+        st.calls.record(Call {
+            seq,
+            service: r.service.to_owned(),
+            operation: r.operation,
+            caller: r.caller,
+            region: r.region,
+            status: e.status,
+            error: Some(e.code.clone()),
+            account_ids: Vec::new(),
+            in_flight: 1,
+            at_us,
+            took_us: inner.micros().saturating_sub(at_us),
+        });
+        seq
+    };
+    e.render(protocol, &request_id(seq))
+}
+
+fn request_id(seq: u64) -> String {
+    format!("00000000-5a4d-4b0c-8000-{seq:012x}")
+}
+
+/// Why a request's credentials identify no one, in the service's words.
+fn unidentified(svc: Service, why: Unidentified) -> ApiError {
+    match (svc, why) {
+        (_, Unidentified::Expired) => {
+            let status = if svc == Service::Sts { 400 } else { 403 };
+            ApiError::new(
+                status,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            )
+        }
+        (Service::Sts, _) => ApiError::of(
+            svc,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ),
+        _ => ApiError::new(
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+    }
+}
+
 /// Every request that is not a control request is an AWS API call.
 async fn aws(
     State(inner): State<Arc<Inner>>,
@@ -199,20 +331,57 @@ async fn aws(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let form = form_params(&method, &headers, &query, &body);
+    let action = form
+        .as_ref()
+        .and_then(|f| f.iter().find(|(k, _)| k == "Action"))
+        .map(|(_, v)| v.clone());
     let cred = match credential(headers.get(AUTHORIZATION)) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(None, "sandbox-unauthenticated"),
+        Ok(c) => Some(c),
+        // AssumeRoleWithWebIdentity is unsigned (the model's noAuth).
+        Err(_) if action.as_deref().is_some_and(sts::unsigned) => None,
+        Err(e) => {
+            let refusal = Refusal {
+                service: "unsigned",
+                operation: named_operation(&method, &uri, &headers, action.as_deref()),
+                caller: None,
+                region: String::new(),
+            };
+            return refuse(
+                &inner,
+                refusal,
+                e,
+                &guess_protocol(None, &headers, form.as_deref()),
+            );
+        }
     };
-    let Some(svc) = Service::from_signing_name(&cred.service) else {
+    let service = cred.as_ref().map_or("sts", |c| c.service.as_str());
+    let region = cred
+        .as_ref()
+        .map_or("us-east-1", |c| c.region.as_str())
+        .to_owned();
+    let Some(svc) = Service::from_signing_name(service) else {
+        let caller = cred
+            .as_ref()
+            .and_then(|c| inner.lock().world.caller_for_key(&c.access_key));
         let e = ApiError::new(
-            403,
-            "InvalidSignatureException",
+            501,
+            "NotImplemented",
             format!(
-                "Credential should be scoped to correct service: the sandbox serves detective, securityhub and organizations, not '{}'.",
-                cred.service
+                "The sandbox does not serve {service}: it serves detective, securityhub, organizations and sts."
             ),
         );
-        return e.into_response(None, "sandbox-unknown-service");
+        let protocol = guess_protocol(Some(service), &headers, form.as_deref());
+        let refusal = Refusal {
+            service,
+            operation: named_operation(&method, &uri, &headers, action.as_deref()),
+            caller,
+            region,
+        };
+        return refuse(&inner, refusal, e, &protocol);
     };
     let op = match svc {
         Service::Detective => detective::operation(&method, uri.path()),
@@ -221,62 +390,91 @@ async fn aws(
             .get("x-amz-target")
             .and_then(|t| t.to_str().ok())
             .and_then(organizations::operation),
+        Service::Sts => action.as_deref().and_then(sts::operation),
     };
 
-    let operation = op.map_or_else(|| format!("{} {}", method, uri.path()), str::to_owned);
+    let operation = match (op, svc) {
+        (Some(op), _) => op.to_owned(),
+        (None, Service::Sts) => action
+            .clone()
+            .unwrap_or_else(|| format!("{method} {}", uri.path())),
+        (None, _) => format!("{} {}", method, uri.path()),
+    };
     let key = (svc.signing_name(), operation.clone());
+    let token = headers
+        .get("x-amz-security-token")
+        .and_then(|t| t.to_str().ok());
     // First under the lock: number the call, count it in flight, identify the caller, decide
     // its faults.
     let at_us = inner.micros();
-    let (seq, in_flight, caller, delay, fault) = {
+    let now = SystemTime::now();
+    let (seq, in_flight, identity, delay, fault) = {
         let mut st = inner.lock();
         let seq = st.calls.next_seq();
         let n = st.in_flight.entry(key.clone()).or_default();
         *n += 1;
         let in_flight = *n;
-        let caller = st.world.caller_for_key(&cred.access_key);
-        let (delay, fault) = match (&caller, op) {
-            (Some(_), Some(op)) => st.faults.decide(svc, op),
+        let identity = cred
+            .as_ref()
+            .map(|c| st.world.identify(&c.access_key, token, now));
+        let known = !matches!(identity, Some(Err(_)));
+        let (delay, fault) = match (known, op) {
+            (true, Some(op)) => st.faults.decide(svc, op),
             _ => (std::time::Duration::ZERO, None),
         };
-        (seq, in_flight, caller, delay, fault)
+        (seq, in_flight, identity, delay, fault)
     };
     let _counted = InFlight { inner: &inner, key };
-    let request_id = format!("00000000-5a4d-4b0c-8000-{seq:012x}");
+    let request_id = request_id(seq);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let parsed = parse_body(&body);
+    let parsed = match &form {
+        Some(params) if svc == Service::Sts => Ok(sts::body(params)),
+        _ => parse_body(&body),
+    };
     let account_ids = parsed.as_ref().map(membership_ids).unwrap_or_default();
+    let who = match identity {
+        Some(Ok(who)) => Ok(Some(who)),
+        Some(Err(why)) => Err(unidentified(svc, why)),
+        None => Ok(None),
+    };
+    let caller = who
+        .as_ref()
+        .ok()
+        .and_then(|w| w.as_ref().map(|w| w.account.clone()));
 
-    let result = match (caller.as_deref(), op, fault) {
-        (None, _, _) => Err(ApiError::new(
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
+    let result = match (who, op, fault) {
+        (Err(e), _, _) => Err(e),
+        (_, None, _) => Err(unknown_operation(
+            svc,
+            &method,
+            &uri,
+            &headers,
+            action.as_deref(),
         )),
-        (_, None, _) => Err(unknown_operation(svc, &method, &uri, &headers)),
         (_, _, Some(fault)) => Err(fault),
-        (Some(caller), Some(op), None) => match parsed {
+        (Ok(who), Some(op), None) => match parsed {
             Err(why) => Err(malformed(svc, why)),
             Ok(body) => {
-                let query = Query::<Vec<(String, String)>>::try_from_uri(&uri)
-                    .map(|q| q.0)
-                    .unwrap_or_default();
                 let mut st = inner.lock();
                 let req = Req {
-                    caller: caller.to_owned(),
-                    region: cred.region.clone(),
+                    caller: caller.clone().unwrap_or_default(),
+                    region: region.clone(),
                     body: &body,
                     query: &query,
-                    now: SystemTime::now(),
+                    now,
                     call: seq,
                     tokens: &inner.tokens,
                 };
-                let out = match svc {
-                    Service::Detective => detective::handle(&mut st.world, &req, op),
-                    Service::SecurityHub => securityhub::handle(&mut st.world, &req, op),
-                    Service::Organizations => organizations::handle(&mut st.world, &req, op),
+                let out = match (svc, &who) {
+                    (Service::Sts, _) => sts::handle(&mut st.world, &req, who.as_ref(), op)
+                        .map(|result| Reply(sts::document(op, &result, &request_id))),
+                    // Only STS serves unsigned requests.
+                    (_, None) => Err(unidentified(svc, Unidentified::Unknown)),
+                    (Service::Detective, _) => detective::handle(&mut st.world, &req, op),
+                    (Service::SecurityHub, _) => securityhub::handle(&mut st.world, &req, op),
+                    (Service::Organizations, _) => organizations::handle(&mut st.world, &req, op),
                 };
                 drop(st);
                 out
@@ -291,7 +489,7 @@ async fn aws(
         service = svc.signing_name(),
         operation = %operation,
         caller = caller.as_deref().unwrap_or("unknown"),
-        region = %cred.region,
+        region = %region,
         status,
         "sandbox call"
     );
@@ -300,7 +498,7 @@ async fn aws(
         service: svc.signing_name().to_owned(),
         operation,
         caller,
-        region: cred.region,
+        region,
         status,
         error,
         account_ids,
@@ -310,13 +508,14 @@ async fn aws(
     });
     match result {
         Ok(reply) => ok_response(svc, reply.0, &request_id),
-        Err(e) => e.into_response(Some(svc), &request_id),
+        Err(e) => e.into_response(svc, &request_id),
     }
 }
 
 fn ok_response(svc: Service, body: String, request_id: &str) -> Response {
     let content_type = match svc {
         Service::Organizations => "application/x-amz-json-1.1",
+        Service::Sts => "text/xml",
         _ => "application/json",
     };
     let mut resp = (StatusCode::OK, body).into_response();
@@ -328,8 +527,26 @@ fn ok_response(svc: Service, body: String, request_id: &str) -> Response {
     resp
 }
 
-fn unknown_operation(svc: Service, method: &Method, uri: &Uri, headers: &HeaderMap) -> ApiError {
+fn unknown_operation(
+    svc: Service,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    action: Option<&str>,
+) -> ApiError {
     match svc {
+        Service::Sts => match action {
+            Some(a) => ApiError::of(
+                svc,
+                "NotImplemented",
+                format!("The sandbox's sts does not serve {a}: it serves AssumeRole, AssumeRoleWithWebIdentity and GetCallerIdentity."),
+            ),
+            None => ApiError::of(
+                svc,
+                "InvalidAction",
+                "The request names no Action: STS takes form-encoded query requests",
+            ),
+        },
         Service::Organizations => {
             let target = headers
                 .get("x-amz-target")
@@ -362,6 +579,7 @@ fn malformed(svc: Service, why: String) -> ApiError {
         Service::SecurityHub | Service::Organizations => {
             ApiError::of(svc, "InvalidInputException", why)
         }
+        Service::Sts => ApiError::of(svc, "ValidationError", why),
     }
 }
 

@@ -17,13 +17,16 @@ pub enum Service {
     Detective,
     SecurityHub,
     Organizations,
+    /// STS, in the query protocol (form-encoded requests, XML answers).
+    Sts,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [
+    pub const ALL: [Service; 4] = [
         Service::Detective,
         Service::SecurityHub,
         Service::Organizations,
+        Service::Sts,
     ];
 
     /// The signing name, as it appears in the credential scope and in the call log.
@@ -32,6 +35,21 @@ impl Service {
             Service::Detective => "detective",
             Service::SecurityHub => "securityhub",
             Service::Organizations => "organizations",
+            Service::Sts => "sts",
+        }
+    }
+
+    /// The wire protocol the service model declares, which its errors are rendered in.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Service::Detective => Protocol::RestJson {
+                code_in_body: false,
+            },
+            Service::SecurityHub => Protocol::RestJson { code_in_body: true },
+            Service::Organizations => Protocol::AwsJson("application/x-amz-json-1.1"),
+            Service::Sts => Protocol::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/".into(),
+            },
         }
     }
 
@@ -44,6 +62,7 @@ impl Service {
         match self {
             Service::Detective | Service::Organizations => "TooManyRequestsException",
             Service::SecurityHub => "LimitExceededException",
+            Service::Sts => "Throttling",
         }
     }
 
@@ -53,6 +72,7 @@ impl Service {
             Service::Detective => "InternalServerException",
             Service::SecurityHub => "InternalException",
             Service::Organizations => "ServiceException",
+            Service::Sts => "InternalFailure",
         }
     }
 
@@ -85,6 +105,28 @@ impl Service {
                 | "TooManyRequestsException",
             ) => 400,
             (Service::Organizations, "ServiceException") => 500,
+            // STS's model errors, and the common errors of the query protocol.
+            (
+                Service::Sts,
+                "ValidationError"
+                | "ExpiredTokenException"
+                | "InvalidIdentityToken"
+                | "MalformedPolicyDocument"
+                | "PackedPolicyTooLarge"
+                | "IDPCommunicationError"
+                | "InvalidAction"
+                | "Throttling",
+            ) => 400,
+            (
+                Service::Sts,
+                "AccessDenied"
+                | "IDPRejectedClaim"
+                | "RegionDisabledException"
+                | "InvalidClientTokenId"
+                | "MissingAuthenticationToken",
+            ) => 403,
+            (Service::Sts, "InternalFailure") => 500,
+            (Service::Sts, "NotImplemented") => 501,
             _ => return None,
         };
         Some(status)
@@ -123,24 +165,38 @@ impl ApiError {
         self
     }
 
-    /// Renders the error in the service's protocol: restJson1 names the error in the
-    /// `x-amzn-ErrorType` header, awsJson1_1 in the body's `__type`.
-    pub fn into_response(self, service: Option<Service>, request_id: &str) -> Response {
-        let mut body = self.fields;
-        let content_type = match service {
-            Some(Service::Organizations) | None => {
-                body.insert("__type".into(), Value::String(self.code.clone()));
-                "application/x-amz-json-1.1"
-            }
-            Some(Service::SecurityHub) => {
-                body.insert("Code".into(), Value::String(self.code.clone()));
-                "application/json"
-            }
-            Some(Service::Detective) => "application/json",
-        };
-        body.insert("Message".into(), Value::String(self.message));
+    /// Renders the error in the service's protocol.
+    pub fn into_response(self, service: Service, request_id: &str) -> Response {
+        self.render(&service.protocol(), request_id)
+    }
+
+    /// Renders the error in `protocol`: restJson1 names the error in the `x-amzn-ErrorType`
+    /// header, awsJson in the body's `__type`, the XML protocols in an `<Error>` element.
+    pub fn render(self, protocol: &Protocol, request_id: &str) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut resp = (status, Value::Object(body).to_string()).into_response();
+        let (content_type, text) = match protocol {
+            Protocol::RestJson { .. } | Protocol::AwsJson(_) => {
+                let mut body = self.fields;
+                let content_type = match protocol {
+                    Protocol::AwsJson(ct) => {
+                        body.insert("__type".into(), Value::String(self.code.clone()));
+                        ct
+                    }
+                    Protocol::RestJson { code_in_body: true } => {
+                        body.insert("Code".into(), Value::String(self.code.clone()));
+                        "application/json"
+                    }
+                    _ => "application/json",
+                };
+                body.insert("Message".into(), Value::String(self.message));
+                (content_type, Value::Object(body).to_string())
+            }
+            xml => (
+                "text/xml",
+                xml_error(xml, &self.code, &self.message, self.status, request_id),
+            ),
+        };
+        let mut resp = (status, text).into_response();
         let headers = resp.headers_mut();
         headers.insert("content-type", HeaderValue::from_static(content_type));
         if let Ok(v) = HeaderValue::from_str(&self.code) {
@@ -151,6 +207,70 @@ impl ApiError {
         }
         resp
     }
+}
+
+/// How a service's requests and answers look on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// restJson1; Security Hub also names the error in the body's `Code`.
+    RestJson { code_in_body: bool },
+    /// awsJson1_0 or awsJson1_1, with this content type.
+    AwsJson(&'static str),
+    /// query: form-encoded requests, `<ErrorResponse>` answers in the service's namespace.
+    Query { xmlns: String },
+    /// EC2's query dialect: `<Response><Errors>`.
+    Ec2,
+    /// restXml: S3's bare `<Error>`, the others' `<ErrorResponse>`.
+    RestXml { bare: bool },
+}
+
+/// An error in one of the XML protocols.
+fn xml_error(
+    protocol: &Protocol,
+    code: &str,
+    message: &str,
+    status: u16,
+    request_id: &str,
+) -> String {
+    let (code, message, id) = (
+        xml_escape(code),
+        xml_escape(message),
+        xml_escape(request_id),
+    );
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    let decl = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+    match protocol {
+        Protocol::Ec2 => format!(
+            "{decl}<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>{id}</RequestID></Response>"
+        ),
+        Protocol::RestXml { bare: true } => format!(
+            "{decl}<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{id}</RequestId></Error>"
+        ),
+        Protocol::Query { xmlns } => format!(
+            "<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>",
+            xml_escape(xmlns)
+        ),
+        _ => format!(
+            "{decl}<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"
+        ),
+    }
+}
+
+/// Text as XML character data or an attribute value.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Reads a JSON request body; AWS treats an empty body as an empty structure.

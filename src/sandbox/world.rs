@@ -5,7 +5,7 @@
 //! knows nothing about HTTP or wire shapes. The service modules translate requests into calls
 //! on these types, and `fixture` builds a `World` from YAML or from a seed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 pub use crate::domain::{is_account_id, is_region_name};
@@ -347,6 +347,69 @@ pub struct World {
     pub securityhub_administrator: Option<String>,
     pub regions: BTreeMap<String, Region>,
     pub settings: Settings,
+    /// IAM roles that STS lets callers assume, by role ARN.
+    pub roles: BTreeMap<String, Role>,
+    /// Temporary credentials STS has issued, by access key id.
+    pub sessions: HashMap<String, Session>,
+    /// The lifetime of every credential STS issues, whatever DurationSeconds asked (a
+    /// sandbox-only setting, to test refreshing without waiting 15 minutes).
+    pub session_seconds: Option<u64>,
+}
+
+/// An IAM role: who may assume it (account ids, meaning any principal of the account, or role
+/// ARNs, meaning sessions of that role) and whether a web identity (OIDC) token may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub account: String,
+    pub name: String,
+    pub trusted: BTreeSet<String>,
+    pub web_identity: bool,
+    pub max_session_seconds: u64,
+}
+
+impl Role {
+    pub fn arn(&self) -> String {
+        role_arn(&self.account, &self.name)
+    }
+
+    /// The role's unique id, as IAM shows it (`AROA` and 17 characters).
+    pub fn id(&self) -> String {
+        let h = stable_hash(&[&self.account, &self.name]);
+        format!("AROA{:017X}", u128::from(h) << 4 | u128::from(h >> 60))
+    }
+}
+
+pub fn role_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{name}")
+}
+
+/// Temporary credentials STS issued: the account and assumed-role session they act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub identity: Identity,
+    pub token: String,
+    pub expires: SystemTime,
+}
+
+/// Who signed a request: the account it acts as, its ARN and user id (as GetCallerIdentity
+/// answers), and the role ARN when it is an assumed-role session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+    pub role: Option<String>,
+}
+
+/// Why a request's credentials do not identify anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unidentified {
+    /// No such access key.
+    Unknown,
+    /// Temporary credentials past their expiry.
+    Expired,
+    /// Temporary credentials sent without their session token, or with another one.
+    WrongToken,
 }
 
 impl World {
@@ -359,6 +422,46 @@ impl World {
             return Some(access_key.to_owned());
         }
         None
+    }
+
+    /// Who a request signed with `access_key` (and, for temporary credentials, `token`, the
+    /// `X-Amz-Security-Token`) is at `now`. Long-term keys act as their account's root.
+    pub fn identify(
+        &self,
+        access_key: &str,
+        token: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Identity, Unidentified> {
+        if let Some(s) = self.sessions.get(access_key) {
+            if token != Some(s.token.as_str()) {
+                return Err(Unidentified::WrongToken);
+            }
+            if now >= s.expires {
+                return Err(Unidentified::Expired);
+            }
+            return Ok(s.identity.clone());
+        }
+        let account = self
+            .caller_for_key(access_key)
+            .ok_or(Unidentified::Unknown)?;
+        Ok(Identity {
+            arn: format!("arn:aws:iam::{account}:root"),
+            user_id: account.clone(),
+            account,
+            role: None,
+        })
+    }
+
+    /// Declares `name` in `account`, assumable by `trusted`.
+    pub fn add_role(&mut self, account: &str, name: &str, trusted: &[&str]) {
+        let role = Role {
+            account: account.to_owned(),
+            name: name.to_owned(),
+            trusted: trusted.iter().map(|t| (*t).to_owned()).collect(),
+            web_identity: false,
+            max_session_seconds: 3600,
+        };
+        self.roles.insert(role.arn(), role);
     }
 
     pub fn region_mut(&mut self, region: &str) -> &mut Region {

@@ -5,7 +5,9 @@ accepts the sandbox speaks the real wire protocol."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import urllib.request
 
 import boto3
@@ -35,6 +37,8 @@ class Sandbox:
             raise RuntimeError("muster sandbox printed nothing: " + self.proc.stderr.read())
         self.exports = dict(re.findall(r"(\w+)=(\S+)", line.strip().removeprefix("export ")))
         self.endpoint = self.exports["AWS_ENDPOINT_URL"]
+        # A home of its own, for clients that cache what it hands out (the aws CLI).
+        self.home = tempfile.mkdtemp(prefix="muster-sandbox-home-")
 
     def client(self, service, account=None, region=None, config=NO_RETRY):
         return boto3.session.Session().client(
@@ -67,6 +71,7 @@ class Sandbox:
     def stop(self):
         self.proc.terminate()
         code = self.proc.wait(timeout=10)
+        shutil.rmtree(self.home, ignore_errors=True)
         assert code == 0, f"muster sandbox exited {code} on SIGTERM: {self.proc.stderr.read()}"
 
 

@@ -45,9 +45,9 @@ def test_list_graphs_and_create_graph(sandbox):
     assert other.list_graphs()["GraphList"] == []
     arn = other.create_graph(Tags={"team": "security"})["GraphArn"]
     assert arn.startswith("arn:aws:detective:us-east-1:111111111111:graph:")
-    with pytest.raises(ClientError) as e:
-        other.create_graph()
-    assert (error_code(e), status(e)) == ("ConflictException", 409)
+    # A second CreateGraph returns the same graph, as the model's documentation says.
+    assert other.create_graph()["GraphArn"] == arn
+    assert [g["Arn"] for g in other.list_graphs()["GraphList"]] == [arn]
 
 
 def test_create_members_verifies_by_email_by_the_next_read(sandbox):
@@ -291,3 +291,19 @@ def test_batch_get_graph_member_datasources(sandbox):
         with pytest.raises(ClientError) as e:
             det.batch_get_graph_member_datasources(GraphArn=arn, AccountIds=bad)
         assert (error_code(e), status(e)) == ("ValidationException", 400), len(bad)
+
+
+def test_list_organization_admin_accounts(sandbox):
+    org = sandbox.client("detective", MANAGEMENT)
+    admins = org.list_organization_admin_accounts()["Administrators"]
+    assert [(a["AccountId"], a["GraphArn"].split(":graph:")[0]) for a in admins] == [(SECURITY, "arn:aws:detective:us-east-1:222222222222")]
+    assert "DelegationTime" in admins[0]
+    with pytest.raises(ClientError) as e:
+        sandbox.client("detective", SECURITY).list_organization_admin_accounts()
+    assert (error_code(e), status(e)) == ("AccessDeniedException", 403)
+    with pytest.raises(ClientError) as e:
+        org.list_organization_admin_accounts(MaxResults=500)
+    assert (error_code(e), status(e)) == ("ValidationException", 400)
+    with pytest.raises(ClientError) as e:
+        org.list_organization_admin_accounts(NextToken="forged")
+    assert (error_code(e), status(e)) == ("ValidationException", 400)

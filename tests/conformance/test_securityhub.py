@@ -191,3 +191,81 @@ def test_the_member_account_limit(start, tmp_path):
         "AccountId": "300000000002",
         "ProcessingResult": "Operation failed: the administrator account has reached its member account limit"}]
     assert configuration(hub)["MemberAccountLimitReached"] is True
+
+
+def invited(sandbox, account, email):
+    hub = sandbox.client("securityhub", SECURITY)
+    hub.create_members(AccountDetails=[{"AccountId": account, "Email": email}])
+    hub.invite_members(AccountIds=[account])
+    return hub
+
+
+def test_the_deprecated_accept_invitation_and_get_master_account(sandbox):
+    hub = invited(sandbox, "500000000001", "security@partner-analytics.example.org")
+    partner = sandbox.client("securityhub", "500000000001")
+    assert partner.get_invitations_count()["InvitationsCount"] == 1
+    assert "Master" not in partner.get_master_account()
+    inv = partner.list_invitations()["Invitations"][0]["InvitationId"]
+    with pytest.raises(ClientError) as e:
+        partner.accept_invitation(MasterId=SECURITY, InvitationId="not-the-one")
+    assert (error_code(e), status(e)) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        partner.accept_invitation(MasterId=SECURITY)
+    assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+    assert e.value.response["Error"]["Message"] == "1 validation error detected: Value null at 'invitationId' failed to satisfy constraint: Member must not be null"
+    partner.accept_invitation(MasterId=SECURITY, InvitationId=inv)
+    master = partner.get_master_account()["Master"]
+    assert (master["AccountId"], master["InvitationId"], master["MemberStatus"]) == (SECURITY, inv, "Enabled")
+    assert partner.get_invitations_count()["InvitationsCount"] == 0
+    assert statuses(hub)["500000000001"] == "Enabled"
+
+
+def test_a_member_leaves_with_disassociate_from_administrator_account(sandbox):
+    hub = invited(sandbox, "500000000001", "security@partner-analytics.example.org")
+    partner = sandbox.client("securityhub", "500000000001")
+    with pytest.raises(ClientError) as e:
+        partner.disassociate_from_administrator_account()
+    assert (error_code(e), status(e)) == ("ResourceNotFoundException", 404)
+    inv = partner.list_invitations()["Invitations"][0]["InvitationId"]
+    partner.accept_administrator_invitation(AdministratorId=SECURITY, InvitationId=inv)
+    partner.disassociate_from_administrator_account()
+    assert statuses(hub, OnlyAssociated=False)["500000000001"] == "Removed"
+    assert "Administrator" not in partner.get_administrator_account()
+    # The deprecated spelling does the same.
+    hub.create_members(AccountDetails=[{"AccountId": "500000000001"}])
+    hub.invite_members(AccountIds=["500000000001"])
+    inv = partner.list_invitations()["Invitations"][0]["InvitationId"]
+    partner.accept_invitation(MasterId=SECURITY, InvitationId=inv)
+    partner.disassociate_from_master_account()
+    assert statuses(hub, OnlyAssociated=False)["500000000001"] == "Removed"
+    # An organization's member cannot leave on its own.
+    org_member = sandbox.client("securityhub", "300000000001")
+    hub.create_members(AccountDetails=[{"AccountId": "300000000001"}])
+    with pytest.raises(ClientError) as e:
+        org_member.disassociate_from_administrator_account()
+    assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+
+
+def test_delete_invitations_and_the_invitations_count(sandbox):
+    invited(sandbox, "500000000001", "security@partner-analytics.example.org")
+    partner = sandbox.client("securityhub", "500000000001")
+    assert partner.get_invitations_count()["InvitationsCount"] == 1
+    out = partner.delete_invitations(AccountIds=[SECURITY, "333333333333"])
+    assert out["UnprocessedAccounts"] == [{"AccountId": "333333333333", "ProcessingResult": "Operation failed: no open invitation from this account"}]
+    assert partner.get_invitations_count()["InvitationsCount"] == 0
+    assert partner.list_invitations()["Invitations"] == []
+    # AccountIds is required (the model's AccountIdList has no minimum length).
+    with pytest.raises(ClientError) as e:
+        partner.delete_invitations()
+    assert (error_code(e), status(e)) == ("InvalidInputException", 400)
+
+
+def test_member_side_calls_need_security_hub_enabled(start, tmp_path):
+    fixture = tmp_path / "f.yaml"
+    fixture.write_text('regions: [us-east-1]\nexternal_accounts: [{id: "500000000001", email: a@example.com}]\nsecurityhub: {enabled: none}\n')
+    sb = start("--fixture", str(fixture))
+    partner = sb.client("securityhub", "500000000001")
+    for call in (partner.get_invitations_count, partner.get_master_account, partner.disassociate_from_administrator_account):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (error_code(e), status(e)) == ("InvalidAccessException", 401)
