@@ -142,6 +142,10 @@ pub struct SettingsArgs {
     /// Observe and report drift, write nothing to AWS.
     #[arg(long, env = "MUSTER_SUSPEND")]
     pub suspend: bool,
+    /// Accept invitations centrally: the role muster assumes in each invited member account,
+    /// e.g. "arn:aws:iam::{account}:role/MusterMember" (default: none, members accept).
+    #[arg(long, env = "MUSTER_MEMBER_ROLE")]
+    pub member_role: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -202,6 +202,7 @@ struct RawSettings {
     aws_operation_timeout_secs: Option<u64>,
     aws_attempt_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    member_role: Option<String>,
 }
 
 /// Checked settings.
@@ -222,6 +223,9 @@ pub struct Config {
     pub aws: AwsSettings,
     /// How long a SIGTERM waits for the batch in flight.
     pub shutdown_grace: Duration,
+    /// The role assumed in invited member accounts to accept their invitations
+    /// (`{account}` in it stands for the member), when invitations are accepted centrally.
+    pub member_role: Option<String>,
 }
 
 /// Defined with the clients it configures; checked here.
@@ -363,6 +367,10 @@ impl Config {
             )
         }));
         let n = Numbers::check(args, &raw, &mut problems);
+        let member_role = args.member_role.clone().or(raw.member_role.clone());
+        if let Some(t) = &member_role {
+            problems.ok(crate::aws::roles::check_template(t));
+        }
         let (Some(desired_state), Some(schedule), Some(metrics_listen), true) = (
             desired_state,
             schedule,
@@ -388,6 +396,7 @@ impl Config {
             max_removals_per_pass: n.max_removals_per_pass,
             max_concurrent_graphs: n.max_concurrent_graphs,
             pending_invitation_after: Duration::from_secs(n.pending_secs),
+            member_role,
         })
     }
 }
@@ -474,6 +483,7 @@ mod tests {
             schedule: None,
             metrics_listen: None,
             suspend: false,
+            member_role: None,
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Context<D, H, O> {
     pub apis: Apis<D, H, O>,
     pub log: EventLog,
     pub metrics: Arc<Metrics>,
+    /// Central acceptance: the member role, when `member_role` is set.
+    pub member_roles: Option<crate::aws::roles::MemberRoles>,
 }
 
 /// The delay before retrying after `failures` failed passes in a row: 5 s doubling, capped at
@@ -293,6 +295,7 @@ where
             concurrency: config.max_concurrent_graphs,
             suspend: config.suspend,
             stop: &stop,
+            members: self.ctx.member_roles.as_ref(),
         };
         let started = Instant::now();
         let seq_before = log.last_seq();

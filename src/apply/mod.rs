@@ -6,6 +6,7 @@
 //! `securityhub` (removals, CreateMembers, InviteMembers) and `invitations` (the member side's
 //! accepts and declines).
 
+pub mod accept;
 pub mod configuration;
 pub mod detective;
 pub mod invitations;
@@ -353,6 +354,9 @@ pub(crate) struct Recorder<'a> {
     service: Service,
     name: String,
     batches: usize,
+    /// Set for a second recorder of the same target in a pass (central acceptance), so that
+    /// its batch ids never repeat the first one's.
+    tag: Option<&'static str>,
     /// Calls this target's plan makes, for "3/12" in the logs.
     pub expected: usize,
     pub report: ApplyReport,
@@ -366,6 +370,7 @@ impl<'a> Recorder<'a> {
             service: target.service().unwrap_or(Service::Detective),
             target,
             batches: 0,
+            tag: None,
             expected: 0,
             report: ApplyReport::default(),
         }
@@ -394,13 +399,22 @@ impl<'a> Recorder<'a> {
         )
     }
 
+    /// This recorder's batch ids are `<run>/<target>:<tag>/<n>`.
+    pub fn tagged(mut self, tag: &'static str) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+
     fn next_batch(&mut self) -> String {
         self.batches += 1;
         let key = match &self.target {
             Target::Graph(_) => &self.name[self.name.len().saturating_sub(8)..],
             _ => self.name.as_str(),
         };
-        format!("{}/{key}/{}", self.journal.run, self.batches)
+        match self.tag {
+            Some(tag) => format!("{}/{key}:{tag}/{}", self.journal.run, self.batches),
+            None => format!("{}/{key}/{}", self.journal.run, self.batches),
+        }
     }
 
     /// Runs `call` for `accounts` between its intent and its outcome, and counts it. Returns
@@ -590,7 +604,7 @@ impl<'a> Recorder<'a> {
                 accounts,
                 reason: step.reason.unwrap_or_default().into(),
             },
-            (Target::Graph(_), _) => EventKind::InviteIntent {
+            (Target::Graph(_), c) if c != Change::Accept => EventKind::InviteIntent {
                 batch,
                 graph,
                 accounts,
@@ -616,7 +630,7 @@ impl<'a> Recorder<'a> {
                 removed: done,
                 unprocessed,
             },
-            (Target::Graph(_), _) => EventKind::InviteResult {
+            (Target::Graph(_), c) if c != Change::Accept => EventKind::InviteResult {
                 batch,
                 graph,
                 created: done,
@@ -641,7 +655,7 @@ impl<'a> Recorder<'a> {
                 code,
                 message,
             },
-            (Target::Graph(_), _) => EventKind::InviteFailed {
+            (Target::Graph(_), c) if c != Change::Accept => EventKind::InviteFailed {
                 batch,
                 graph,
                 code,

@@ -6,6 +6,7 @@
 pub mod detective;
 pub mod limiter;
 pub mod organizations;
+pub mod roles;
 pub mod securityhub;
 pub mod telemetry;
 
@@ -34,7 +35,7 @@ pub type MemberDatasources = BTreeMap<AccountId, BTreeMap<Package, IngestState>>
 /// Every operation muster calls, by service (the adapters' names for them): metrics starts
 /// their request and retry counters at 0, so that rates and alerts see them before the first
 /// failure. A test checks it against the operations the adapters name.
-pub const OPERATIONS: [(&str, &str); 27] = [
+pub const OPERATIONS: [(&str, &str); 29] = [
     ("detective", "ListGraphs"),
     ("detective", "DescribeOrganizationConfiguration"),
     ("detective", "UpdateOrganizationConfiguration"),
@@ -62,6 +63,8 @@ pub const OPERATIONS: [(&str, &str); 27] = [
     ("organizations", "ListOrganizationalUnitsForParent"),
     ("organizations", "ListAccountsForParent"),
     ("organizations", "ListDelegatedAdministrators"),
+    ("sts", "AssumeRole"),
+    ("sts", "GetCallerIdentity"),
 ];
 
 /// How muster's AWS clients behave: the SDK has no timeouts by default. `config` checks them.
@@ -465,7 +468,8 @@ mod tests {
     /// The operation names each adapter's source uses (string literals that are AWS operation
     /// names), with its service.
     fn named(service: &str, source: &str) -> std::collections::BTreeSet<(String, String)> {
-        const VERBS: [&str; 12] = [
+        const VERBS: [&str; 13] = [
+            "Assume",
             "BatchGet",
             "Describe",
             "Update",
@@ -502,6 +506,7 @@ mod tests {
             "organizations",
             code(include_str!("organizations.rs")),
         ));
+        found.extend(named("sts", code(include_str!("roles.rs"))));
         let listed: std::collections::BTreeSet<(String, String)> = super::OPERATIONS
             .iter()
             .map(|(s, o)| (s.to_string(), o.to_string()))

@@ -35,6 +35,19 @@ pub struct SdkSecurityHub {
 }
 
 impl SdkSecurityHub {
+    /// Member side: the open invitations in `region`, every page (ListInvitations only).
+    pub async fn open_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
+        let op = "ListInvitations";
+        every_page(op, |token| async move {
+            let request = self.client(region).await.list_invitations();
+            let request = request.max_results(PAGE_SIZE).set_next_token(token);
+            let page = call(SERVICE, op, request.send()).await?;
+            let next = page.next_token().map(str::to_owned);
+            Ok((each(page.invitations(), invitation)?, next))
+        })
+        .await
+    }
+
     /// Clients built from `base`, counting every attempt and retry in `metrics` when given.
     pub fn new(base: aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Self {
         SdkSecurityHub {
@@ -306,15 +319,7 @@ impl HubApi for SdkSecurityHub {
 
 impl SecurityHubApi for SdkSecurityHub {
     async fn list_invitations(&self, region: &Region) -> Result<Vec<Invitation>, Error> {
-        let op = "ListInvitations";
-        let mut out = every_page(op, |token| async move {
-            let request = self.client(region).await.list_invitations();
-            let request = request.max_results(PAGE_SIZE).set_next_token(token);
-            let page = call(SERVICE, op, request.send()).await?;
-            let next = page.next_token().map(str::to_owned);
-            Ok((each(page.invitations(), invitation)?, next))
-        })
-        .await?;
+        let mut out = self.open_invitations(region).await?;
         out.extend(self.administrator(region).await?);
         Ok(out)
     }

@@ -17,8 +17,10 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         tracing::info!(events = expired, "deleted events past the retention period");
     }
     let opened = lap.lap();
-    let apis =
-        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    let sdk = muster::aws::sdk_config(&config.aws).await;
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, None);
+    let member_roles = (config.member_role.as_deref())
+        .map(|t| muster::aws::roles::MemberRoles::new(&sdk, t, None));
     let clients = lap.lap();
     let run = muster::reconcile::run_id();
     let span = tracing::info_span!("pass", run = %run);
@@ -29,6 +31,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         concurrency: config.max_concurrent_graphs,
         suspend: config.suspend,
         stop: &stop,
+        members: member_roles.as_ref(),
     };
     if config.suspend {
         tracing::warn!("suspended: nothing is written to AWS");
@@ -48,6 +51,10 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
                 args.show_emails
             )
         );
+    }
+    if let Some(roles) = &member_roles {
+        let text = muster::report::acceptance_text(&report.accepts, roles.template());
+        print!("{text}");
     }
     print!(
         "{}",

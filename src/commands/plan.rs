@@ -9,8 +9,8 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         Ok(v) => v,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let apis =
-        muster::reconcile::SdkApis::from_sdk(&muster::aws::sdk_config(&config.aws).await, None);
+    let sdk = muster::aws::sdk_config(&config.aws).await;
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, None);
     if let Some(member) = &desired.member {
         let listings =
             muster::reconcile::member::list(&apis, member, config.max_concurrent_graphs).await;
@@ -31,7 +31,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             EXIT_OK
         });
     }
-    let survey = muster::reconcile::survey(
+    let mut survey = muster::reconcile::survey(
         &apis,
         None,
         &desired,
@@ -39,11 +39,25 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         config.max_concurrent_graphs,
     )
     .await?;
+    // Central acceptance: the invitations waiting, and the members whose role is refused
+    // (drift in the plan).
+    let roles = (config.member_role.as_deref())
+        .map(|t| muster::aws::roles::MemberRoles::new(&sdk, t, None));
+    let accepts = match &roles {
+        Some(r) => muster::reconcile::accept::observe(r, &mut survey).await,
+        None => Vec::new(),
+    };
     let (plan, failures) = (&survey.plan, &survey.failures);
     let desired = &survey.desired;
+    let accepting = match &roles {
+        Some(r) if matches!(args.output, PlanOutput::Text) => {
+            muster::report::acceptance_text(&accepts, r.template())
+        }
+        _ => String::new(),
+    };
     match args.output {
         PlanOutput::Text => print!(
-            "{}",
+            "{}{accepting}",
             muster::report::plan_text(plan, desired, failures, args.show_emails)
         ),
         PlanOutput::Json => println!(
@@ -57,7 +71,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     }
     Ok(if !failures.is_empty() {
         EXIT_ERROR
-    } else if plan.has_changes() {
+    } else if plan.has_changes() || !accepts.is_empty() {
         EXIT_CHANGES
     } else {
         EXIT_OK

@@ -8,6 +8,7 @@
 //! Drift that only a member account can fix (an invitation nobody accepted, a disabled member)
 //! is reported, never "fixed" by muster.
 
+pub mod accept;
 pub mod configuration;
 pub mod detective;
 pub mod invitations;
@@ -76,6 +77,9 @@ pub enum DriftKind {
     DatasourcePackageDisabled,
     /// A declared `ENABLED` member whose data for a started package does not flow.
     DatasourceNotIngesting,
+    /// Central acceptance: muster cannot assume `member_role` in an invited member account,
+    /// so its invitation waits for the member.
+    MemberRoleDenied,
 }
 
 impl DriftKind {
@@ -102,6 +106,7 @@ impl DriftKind {
             DriftKind::MemberLimitReached => "member_limit_reached",
             DriftKind::DatasourcePackageDisabled => "datasource_package_disabled",
             DriftKind::DatasourceNotIngesting => "datasource_not_ingesting",
+            DriftKind::MemberRoleDenied => "member_role_denied",
         }
     }
 }
@@ -118,6 +123,7 @@ pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
             DriftKind::PendingTooLong,
             DriftKind::EmailMismatch,
             DriftKind::QuotaBlocked,
+            DriftKind::MemberRoleDenied,
         ],
         // Security Hub's, and those of every service of its shape (`Service::HUBS`).
         _ => &[
@@ -128,6 +134,7 @@ pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
             DriftKind::Removed,
             DriftKind::Resigned,
             DriftKind::AccountSuspended,
+            DriftKind::MemberRoleDenied,
         ],
     }
 }

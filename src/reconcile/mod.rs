@@ -8,6 +8,7 @@
 //! `observe` reads and plans the administrator side; `member` the member side; `record`
 //! writes what a pass saw.
 
+pub mod accept;
 pub mod gauges;
 pub mod member;
 pub mod observe;
@@ -56,6 +57,8 @@ pub struct PassReport {
     pub oldest_drift: std::collections::BTreeMap<(String, String), u64>,
     /// Where the pass's time went.
     pub timings: Timings,
+    /// Central acceptance (`member_role`): the invitations found waiting, to accept.
+    pub accepts: Vec<crate::plan::accept::Acceptance>,
 }
 
 /// Time between laps: a phase's duration.
@@ -115,7 +118,9 @@ impl Timings {
 impl PassReport {
     /// Whether the plan (either side's) makes any change.
     pub fn has_changes(&self) -> bool {
-        self.plan.has_changes() || member::has_changes(&self.member)
+        self.plan.has_changes()
+            || member::has_changes(&self.member)
+            || self.accepts.iter().any(|a| !a.accounts.is_empty())
     }
 
     /// Pieces of drift seen: the plan's, or in member mode the invitations'.
@@ -182,6 +187,8 @@ pub struct PassOptions<'a> {
     pub suspend: bool,
     /// Set by a shutdown: no new batch starts, the ones in flight finish.
     pub stop: &'a AtomicBool,
+    /// Central acceptance: the member role assumed to accept invitations, when set.
+    pub members: Option<&'a crate::aws::roles::MemberRoles>,
 }
 
 /// How the organization's accounts were found for this pass.
@@ -298,8 +305,13 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
     desired: &DesiredState,
     opts: &PassOptions<'_>,
 ) -> Result<PassReport, EventLogError> {
-    let s = survey(apis, Some(log), desired, &opts.plan, opts.concurrency).await?;
+    let mut s = survey(apis, Some(log), desired, &opts.plan, opts.concurrency).await?;
+    let accepts = match opts.members {
+        Some(roles) => accept::observe(roles, &mut s).await,
+        None => Vec::new(),
+    };
     Ok(PassReport {
+        accepts,
         timings: Timings {
             organization: s.organization_took,
             ..Timings::default()
@@ -359,7 +371,14 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
             None => {
                 let effective = report.effective.as_ref().unwrap_or(desired);
                 let apply = apply::apply(apis, journal, effective, &report.plan, opts.concurrency);
-                Box::pin(apply).await?
+                let mut applied = Box::pin(apply).await?;
+                if let Some(roles) = opts.members {
+                    let invited = accept::invited_by(&applied);
+                    let all = crate::plan::accept::with_invited(&report.accepts, invited);
+                    let accept = apply::accept::accept(roles, journal, &all, opts.concurrency);
+                    applied.add(&Box::pin(accept).await?);
+                }
+                applied
             }
         };
     }

@@ -316,6 +316,23 @@ pub fn member_plan_json(plans: &[TargetPlan]) -> Value {
 }
 
 /// What an apply did, as the lines `muster apply` ends with.
+/// Central acceptance's part of a plan: the invitations muster accepts through `role`, by
+/// target.
+pub fn acceptance_text(acceptances: &[crate::plan::accept::Acceptance], role: &str) -> String {
+    let mut out = String::new();
+    for a in acceptances {
+        let accounts: Vec<String> = a.accounts.iter().map(ToString::to_string).collect();
+        out.push_str(&format!(
+            "{}: accept {} invitation{} through {role}: {}\n",
+            a.target,
+            accounts.len(),
+            if accounts.len() == 1 { "" } else { "s" },
+            accounts.join(", ")
+        ));
+    }
+    out
+}
+
 pub fn applied_text(a: &ApplyReport, desired: &DesiredState) -> String {
     use crate::apply::{Change, Outcome};
     if desired.member.is_some() {

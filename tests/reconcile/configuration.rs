@@ -50,6 +50,7 @@ fn options(suspend: bool) -> PassOptions<'static> {
         concurrency: 4,
         suspend,
         stop: &NO_STOP,
+        members: None,
     }
 }
 

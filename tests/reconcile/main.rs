@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accept;
 mod binary;
 mod cli;
 mod concurrency;

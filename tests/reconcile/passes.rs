@@ -55,6 +55,7 @@ fn options(concurrency: usize) -> PassOptions<'static> {
         concurrency,
         suspend: false,
         stop: &NO_STOP,
+        members: None,
     }
 }
 

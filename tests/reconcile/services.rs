@@ -69,6 +69,7 @@ fn options() -> PassOptions<'static> {
         concurrency: 4,
         suspend: false,
         stop: &NO_STOP,
+        members: None,
     }
 }
 
