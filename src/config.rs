@@ -602,6 +602,26 @@ mod tests {
         assert_eq!(err, "no desired state: set desired_state in the settings file, --desired-state or MUSTER_DESIRED_STATE");
     }
 
+    #[test]
+    fn a_member_role_must_name_the_account_in_an_iam_role_arn() {
+        let (_dir, file) = settings_file(
+            "member-role",
+            "desired_state: a.yaml\nmember_role: \"arn:aws:iam::{account}:role/MusterMember\"\n",
+        );
+        let c = Config::load(&args(Some(file.clone()))).unwrap();
+        assert_eq!(
+            c.member_role.as_deref(),
+            Some("arn:aws:iam::{account}:role/MusterMember")
+        );
+        let mut a = args(Some(file));
+        a.member_role = Some("arn:aws:iam::123456789012:role/MusterMember".into());
+        let err = Config::load(&a).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "member_role \"arn:aws:iam::123456789012:role/MusterMember\" must be an IAM role ARN with {account} as its account, e.g. \"arn:aws:iam::{account}:role/MusterMember\""
+        );
+    }
+
     fn settings_file(name: &str, text: &str) -> (PathBuf, PathBuf) {
         let prefix = format!("muster-config-{name}");
         crate::input::scratch_file(&prefix, "muster.yaml", text.as_bytes())

@@ -60,10 +60,13 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             "{}{accepting}",
             muster::report::plan_text(plan, desired, failures, args.show_emails)
         ),
-        PlanOutput::Json => println!(
-            "{:#}",
-            muster::report::plan_json(plan, desired, failures, args.show_emails)
-        ),
+        PlanOutput::Json => {
+            let mut json = muster::report::plan_json(plan, desired, failures, args.show_emails);
+            if let Some(r) = &roles {
+                json["accepts"] = muster::report::acceptance_json(&accepts, r.template());
+            }
+            println!("{json:#}")
+        }
         PlanOutput::Markdown => print!(
             "{}",
             muster::report::plan_markdown(plan, desired, failures, args.show_emails)

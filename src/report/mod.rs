@@ -333,6 +333,18 @@ pub fn acceptance_text(acceptances: &[crate::plan::accept::Acceptance], role: &s
     out
 }
 
+/// Central acceptance's part of `plan --output json`: `[{target, role, accounts}]`.
+pub fn acceptance_json(acceptances: &[crate::plan::accept::Acceptance], role: &str) -> Value {
+    let list: Vec<Value> = acceptances
+        .iter()
+        .map(|a| {
+            let accounts: Vec<String> = a.accounts.iter().map(ToString::to_string).collect();
+            json!({"target": a.target.to_string(), "role": role, "accounts": accounts})
+        })
+        .collect();
+    Value::Array(list)
+}
+
 pub fn applied_text(a: &ApplyReport, desired: &DesiredState) -> String {
     use crate::apply::{Change, Outcome};
     if desired.member.is_some() {

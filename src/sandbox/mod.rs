@@ -1,4 +1,4 @@
-//! The sandbox: an emulator of the Detective, Security Hub and Organizations APIs that speaks
+//! The sandbox: an emulator of the Detective, Security Hub, Organizations and STS APIs that speaks
 //! AWS's wire protocols on loopback, so that muster's real aws-sdk clients (and boto3, and the
 //! aws CLI) work against it unchanged. It is muster's test world and a newcomer's demo.
 //!
@@ -6,7 +6,7 @@
 //! - `world`: the simulated organization, graphs, hubs and memberships, and their rules;
 //! - `fixture`: a `World` from YAML (`config/sandbox.yaml`) or generated from a seed;
 //! - `server`: the HTTP listener, SigV4-scope routing, identity, faults, call log, control API;
-//! - `detective`, `securityhub`, `organizations`: one module per service and its operations;
+//! - `detective`, `securityhub`, `organizations`, `sts`: one module per service and its operations;
 //! - `wire`: error shapes, model-driven validation, pagination tokens, timestamps;
 //! - `faults`, `calls`, `dump`: injected failures, the call log, the world as JSON.
 //!
