@@ -203,7 +203,7 @@ impl Shared {
                     Some(expires),
                     "muster-member-role",
                 );
-                tracing::debug!(account = %account, role = %role, expires_in_s = lifetime.as_secs(), "assumed the member role");
+                tracing::debug!(account = %account, role = %role, expires_in_ms = lifetime.as_millis() as u64, "assumed the member role");
                 *held = Held::Credentials {
                     creds: creds.clone(),
                     refresh_at: expires - margin,

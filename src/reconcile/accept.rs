@@ -8,7 +8,9 @@ use futures_util::stream::{self, StreamExt};
 use super::Survey;
 use crate::apply::{ApplyReport, Settled};
 use crate::aws::roles::MemberRoles;
+use crate::aws::DetectiveApi;
 use crate::domain::{AccountId, Service, Target};
+use crate::observed::MemberStatus;
 use crate::plan::accept::{self, Acceptance};
 
 /// Roles assumed at once.
@@ -41,18 +43,40 @@ pub async fn observe(roles: &MemberRoles, survey: &mut Survey) -> Vec<Acceptance
     acceptances
 }
 
-/// The accounts the pass's writes left invited, by graph and Security Hub region.
-pub fn invited_by(report: &ApplyReport) -> BTreeMap<Target, Vec<AccountId>> {
-    report
-        .settled
-        .iter()
-        .filter(|(t, _)| matches!(t, Target::Graph(_) | Target::Hub(Service::SecurityHub, _)))
-        .map(|(t, accounts)| {
-            let invited = accounts
-                .iter()
-                .filter(|(_, s)| **s == Settled::Member("invited"))
-                .map(|(a, _)| *a);
-            (t.clone(), invited.collect())
-        })
+/// The accounts the pass's writes left invited, by graph and Security Hub region. Detective
+/// answers CreateMembers before it has verified each email, so a graph with new invitations is
+/// listed once more and only its `INVITED` members are taken (the others are accepted by a
+/// later pass once verified, or stay `VERIFICATION_FAILED` as drift); a graph that cannot be
+/// listed waits for the next pass.
+pub async fn invited_by<D: DetectiveApi>(
+    detective: &D,
+    report: &ApplyReport,
+) -> BTreeMap<Target, Vec<AccountId>> {
+    let each = report.settled.iter().map(|(t, accounts)| async move {
+        let invited: Vec<AccountId> = (accounts.iter())
+            .filter(|(_, s)| **s == Settled::Member("invited"))
+            .map(|(a, _)| *a)
+            .collect();
+        let ready = match t {
+            _ if invited.is_empty() => return None,
+            Target::Hub(Service::SecurityHub, _) => invited,
+            Target::Graph(graph) => match detective.list_members(graph).await {
+                Ok(members) => (members.iter())
+                    .filter(|m| m.status == MemberStatus::Invited && invited.contains(&m.account_id))
+                    .map(|m| m.account_id)
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(graph = %graph, code = %e.code, error = %e.message, "cannot list the graph again: its new invitations are accepted by the next pass");
+                    Vec::new()
+                }
+            },
+            _ => return None,
+        };
+        Some((t.clone(), ready))
+    });
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
         .collect()
 }

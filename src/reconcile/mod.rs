@@ -373,7 +373,7 @@ pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
                 let apply = apply::apply(apis, journal, effective, &report.plan, opts.concurrency);
                 let mut applied = Box::pin(apply).await?;
                 if let Some(roles) = opts.members {
-                    let invited = accept::invited_by(&applied);
+                    let invited = accept::invited_by(&apis.detective, &applied).await;
                     let all = crate::plan::accept::with_invited(&report.accepts, invited);
                     let accept = apply::accept::accept(roles, journal, &all, opts.concurrency);
                     applied.add(&Box::pin(accept).await?);

@@ -295,12 +295,11 @@ fn issue(
     Ok((key, session))
 }
 
-/// `t` to the second below, as STS's Expiration shows it: a client's view of the expiry is
-/// the sandbox's.
+/// `t` to the whole second above, as STS's Expiration shows it: a client's view of the expiry
+/// is the sandbox's, and credentials never come back shorter than asked.
 fn whole_seconds(t: SystemTime) -> SystemTime {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
