@@ -357,3 +357,51 @@ async fn credentials_are_refreshed_during_a_pass_longer_than_their_lifetime() {
     assert_eq!(all.len(), 4 * N);
     assert!(all.iter().all(|(.., s)| s == "Enabled"), "{all:?}");
 }
+
+/// aws-config's web-identity path (IRSA on EKS: `AWS_ROLE_ARN` and a token file, no keys)
+/// against the sandbox's STS: muster acts as the role's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muster_runs_on_a_web_identity() {
+    let sb = start(demo()).await;
+    let dir = scratch("irsa");
+    let token = dir.join("token");
+    // A JWT: header, claims, signature (the sandbox checks its shape and `exp`, not its signature).
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2VjdXJpdHk6bXVzdGVyIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2ln",
+    )
+    .unwrap();
+    let desired = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/accounts.example.yaml");
+    let mut cmd = muster_command(&sb.endpoint(), ADMIN);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env(
+            "AWS_ROLE_ARN",
+            format!("arn:aws:iam::{ADMIN}:role/MusterIrsa"),
+        )
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .env("AWS_ROLE_SESSION_NAME", "muster")
+        .arg("plan")
+        .arg("--desired-state")
+        .arg(&desired)
+        .arg("--state-dir")
+        .arg(dir.join("state"));
+    let (code, out, err) = outcome(&mut cmd);
+    assert_eq!(code, 2, "the demo has changes to make:\n{out}\n{err}");
+    let calls = sb.calls().calls;
+    assert_eq!(
+        (
+            calls[0].service.as_str(),
+            calls[0].operation.as_str(),
+            calls[0].caller.as_deref()
+        ),
+        ("sts", "AssumeRoleWithWebIdentity", None)
+    );
+    assert_eq!(calls.iter().filter(|c| c.service == "sts").count(), 1);
+    assert!(
+        calls[1..]
+            .iter()
+            .all(|c| c.caller.as_deref() == Some(ADMIN) && c.status == 200),
+        "every other call as the role's account"
+    );
+}
