@@ -28,15 +28,6 @@ pub async fn accept(
     acceptances: &[Acceptance],
     concurrency: usize,
 ) -> Result<ApplyReport, EventLogError> {
-    let needs_own = acceptances
-        .iter()
-        .any(|a| matches!(a.target, Target::Hub(..)));
-    let own = if needs_own {
-        Some(roles.own_account().await)
-    } else {
-        None
-    };
-    let own = &own;
     fan_out(acceptances, concurrency, |a| async move {
         let mut rec = Recorder::new(journal, a.target.clone()).tagged("accept");
         rec.expected = a.accounts.len();
@@ -56,8 +47,7 @@ pub async fn accept(
                         .await?;
                 }
                 Target::Hub(Service::SecurityHub, region) => {
-                    let admin = own.clone().unwrap_or_else(unreachable_own);
-                    let call = hub_accept(roles, admin, *account, region);
+                    let call = hub_accept(roles, *account, region);
                     rec.call(HUB_ACCEPT, &one, answers_nothing(&one, call))
                         .await?;
                 }
@@ -69,23 +59,10 @@ pub async fn accept(
     .await
 }
 
-/// Never reached: the caller's account is asked whenever a hub is among the acceptances.
-fn unreachable_own() -> Result<AccountId, Error> {
-    Err(Error::invalid_response(
-        "sts",
-        "GetCallerIdentity",
-        "muster's own account was not asked".into(),
-    ))
-}
-
-/// In `account`, as its role: the open invitation from `admin` in `region`, accepted.
-async fn hub_accept(
-    roles: &MemberRoles,
-    admin: Result<AccountId, Error>,
-    account: AccountId,
-    region: &Region,
-) -> Result<(), Error> {
-    let admin = admin?;
+/// In `account`, as its role: the open invitation from muster's own account (asked once a
+/// process) in `region`, accepted.
+async fn hub_accept(roles: &MemberRoles, account: AccountId, region: &Region) -> Result<(), Error> {
+    let admin = roles.own_account().await?;
     let member = roles.member(account).await?;
     let open = member.securityhub.open_invitations(region).await?;
     let id = open

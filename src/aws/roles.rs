@@ -14,6 +14,7 @@ use aws_credential_types::Credentials;
 
 use super::detective::SdkDetective;
 use super::securityhub::SdkSecurityHub;
+use super::telemetry::RequestMetrics;
 use super::{call, Error, RequestSink};
 use crate::domain::AccountId;
 
@@ -59,6 +60,8 @@ struct Shared {
     metrics: Option<Arc<dyn RequestSink>>,
     /// Per account: one lock, so that concurrent users of an account wait for one AssumeRole.
     accounts: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Held>>>>,
+    /// Per account: its clients, built once (their credentials come from `accounts`).
+    members: Mutex<HashMap<AccountId, Arc<Member>>>,
     /// The caller's own account (GetCallerIdentity, once).
     own: tokio::sync::OnceCell<AccountId>,
 }
@@ -79,22 +82,38 @@ enum Held {
 }
 
 impl MemberRoles {
-    /// Roles from `template` (checked by `check_template`), assumed with `base`'s credentials.
+    /// Roles from `template` (checked by `check_template`), assumed with `base`'s credentials;
+    /// STS requests counted in `metrics` when given.
     pub fn new(
         base: &aws_config::SdkConfig,
         template: &str,
         metrics: Option<Arc<dyn RequestSink>>,
     ) -> MemberRoles {
+        let sts = aws_sdk_sts::config::Builder::from(base);
+        let sts = match &metrics {
+            Some(m) => sts.interceptor(RequestMetrics::new(SERVICE, m.clone())),
+            None => sts,
+        };
         MemberRoles {
             shared: Arc::new(Shared {
                 template: template.to_owned(),
-                sts: aws_sdk_sts::Client::new(base),
+                sts: aws_sdk_sts::Client::from_conf(sts.build()),
                 base: base.clone(),
                 metrics,
                 accounts: Mutex::new(HashMap::new()),
+                members: Mutex::new(HashMap::new()),
                 own: tokio::sync::OnceCell::new(),
             }),
         }
+    }
+
+    /// The roles of the `member_role` setting, when it is set.
+    pub fn of_setting(
+        template: Option<&str>,
+        base: &aws_config::SdkConfig,
+        metrics: Option<Arc<dyn RequestSink>>,
+    ) -> Option<MemberRoles> {
+        template.map(|t| MemberRoles::new(base, t, metrics))
     }
 
     pub fn template(&self) -> &str {
@@ -103,9 +122,12 @@ impl MemberRoles {
 
     /// The role muster assumes in `account`.
     pub fn role_arn(&self, account: AccountId) -> String {
-        self.shared
-            .template
-            .replace("{account}", &account.to_string())
+        self.shared.role_arn(account)
+    }
+
+    /// Assumes `account`'s role (or finds its credentials cached): whether muster can act there.
+    pub async fn assume(&self, account: AccountId) -> Result<(), Error> {
+        self.shared.credentials(account).await.map(drop)
     }
 
     /// The account muster's own credentials act as (GetCallerIdentity, asked once).
@@ -130,9 +152,22 @@ impl MemberRoles {
         Ok(*id)
     }
 
-    /// Clients acting as `account`, once its role is assumed (or the refusal).
-    pub async fn member(&self, account: AccountId) -> Result<Member, Error> {
+    /// Clients acting as `account`, once its role is assumed (or the refusal). They are built
+    /// at the account's first use and kept: their credentials provider reads the cache.
+    pub async fn member(&self, account: AccountId) -> Result<Arc<Member>, Error> {
         self.shared.credentials(account).await?;
+        let mut members = self
+            .shared
+            .members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let member = members
+            .entry(account)
+            .or_insert_with(|| Arc::new(self.build(account)));
+        Ok(member.clone())
+    }
+
+    fn build(&self, account: AccountId) -> Member {
         let provider = RoleProvider {
             shared: self.shared.clone(),
             account,
@@ -148,14 +183,18 @@ impl MemberRoles {
             .identity_cache(IdentityCache::no_cache())
             .build();
         let metrics = self.shared.metrics.clone();
-        Ok(Member {
+        Member {
             detective: SdkDetective::new(config.clone(), metrics.clone()),
             securityhub: SdkSecurityHub::new(config, metrics),
-        })
+        }
     }
 }
 
 impl Shared {
+    fn role_arn(&self, account: AccountId) -> String {
+        self.template.replace("{account}", &account.to_string())
+    }
+
     fn slot(&self, account: AccountId) -> Arc<tokio::sync::Mutex<Held>> {
         let mut all = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(account).or_default().clone()
@@ -174,7 +213,7 @@ impl Shared {
             Held::Denied { error, at } if now < *at + DENIAL_KEPT => return Err(error.clone()),
             _ => {}
         }
-        let role = self.template.replace("{account}", &account.to_string());
+        let role = self.role_arn(account);
         let request = self
             .sts
             .assume_role()

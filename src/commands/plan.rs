@@ -41,8 +41,8 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     .await?;
     // Central acceptance: the invitations waiting, and the members whose role is refused
     // (drift in the plan).
-    let roles = (config.member_role.as_deref())
-        .map(|t| muster::aws::roles::MemberRoles::new(&sdk, t, None));
+    let roles =
+        muster::aws::roles::MemberRoles::of_setting(config.member_role.as_deref(), &sdk, None);
     let accepts = match &roles {
         Some(r) => muster::reconcile::accept::observe(r, &mut survey).await,
         None => Vec::new(),

@@ -57,8 +57,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     };
     let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
     let sink: std::sync::Arc<dyn muster::aws::RequestSink> = metrics.clone();
-    let member_roles = (config.member_role.as_deref())
-        .map(|t| muster::aws::roles::MemberRoles::new(&sdk, t, Some(sink.clone())));
+    let member_roles = muster::aws::roles::MemberRoles::of_setting(
+        config.member_role.as_deref(),
+        &sdk,
+        Some(sink.clone()),
+    );
     let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
     let ctx = muster::daemon::Context {
         config,

@@ -1,7 +1,7 @@
 //! Central acceptance's reads: each candidate account's member role assumed (a refusal is
 //! drift, `plan::accept::deny`), and the accounts a pass's own writes left invited.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::stream::{self, StreamExt};
 
@@ -22,7 +22,7 @@ pub async fn observe(roles: &MemberRoles, survey: &mut Survey) -> Vec<Acceptance
     let mut acceptances = accept::candidates(&survey.desired, &survey.graphs, &survey.hubs);
     let accounts = accept::accounts(&acceptances);
     let tried: Vec<(AccountId, Option<crate::aws::Error>)> = stream::iter(accounts)
-        .map(|a| async move { (a, roles.member(a).await.err()) })
+        .map(|a| async move { (a, roles.assume(a).await.err()) })
         .buffer_unordered(CONCURRENT_ROLES)
         .collect()
         .await;
@@ -53,13 +53,13 @@ pub async fn invited_by<D: DetectiveApi>(
     report: &ApplyReport,
 ) -> BTreeMap<Target, Vec<AccountId>> {
     let each = report.settled.iter().map(|(t, accounts)| async move {
-        let invited: Vec<AccountId> = (accounts.iter())
+        let invited: BTreeSet<AccountId> = (accounts.iter())
             .filter(|(_, s)| **s == Settled::Member("invited"))
             .map(|(a, _)| *a)
             .collect();
         let ready = match t {
             _ if invited.is_empty() => return None,
-            Target::Hub(Service::SecurityHub, _) => invited,
+            Target::Hub(Service::SecurityHub, _) => invited.into_iter().collect(),
             Target::Graph(graph) => match detective.list_members(graph).await {
                 Ok(members) => (members.iter())
                     .filter(|m| m.status == MemberStatus::Invited && invited.contains(&m.account_id))

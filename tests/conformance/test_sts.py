@@ -129,19 +129,18 @@ def test_temporary_credentials_expire_and_need_their_token(start, tmp_path):
     assert 2 <= left + 0.5 and left <= 3  # 2 s, to the whole second above
     assert session_client(sb, "sts", creds).get_caller_identity()["Account"] == "500000000001"
     wrong = dict(creds, SessionToken="forged")
-    with pytest.raises(ClientError) as e:
-        session_client(sb, "detective", wrong).list_graphs()
-    assert (error_code(e), status(e)) == ("UnrecognizedClientException", 403)
-    with pytest.raises(ClientError) as e:
-        session_client(sb, "sts", wrong).get_caller_identity()
-    assert (error_code(e), status(e)) == ("InvalidClientTokenId", 403)
+    assert refusal(lambda: session_client(sb, "detective", wrong).list_graphs()) == ("UnrecognizedClientException", 403)
+    assert refusal(lambda: session_client(sb, "sts", wrong).get_caller_identity()) == ("InvalidClientTokenId", 403)
     time.sleep(max(0.0, creds["Expiration"].timestamp() - time.time()) + 0.2)
+    assert refusal(lambda: session_client(sb, "detective", creds).list_graphs()) == ("ExpiredTokenException", 403)
+    assert refusal(lambda: session_client(sb, "sts", creds).get_caller_identity()) == ("ExpiredTokenException", 400)
+
+
+def refusal(call):
+    """The error code and HTTP status `call` fails with."""
     with pytest.raises(ClientError) as e:
-        session_client(sb, "detective", creds).list_graphs()
-    assert (error_code(e), status(e)) == ("ExpiredTokenException", 403)
-    with pytest.raises(ClientError) as e:
-        session_client(sb, "sts", creds).get_caller_identity()
-    assert (error_code(e), status(e)) == ("ExpiredTokenException", 400)
+        call()
+    return (error_code(e), status(e))
 
 
 WEB_IDENTITY_SCRIPT = """

@@ -184,23 +184,16 @@ async fn one_pass_accepts_120_invitations_in_2_regions_through_assumed_roles() {
     }
     // Each accept is an intent before and an outcome after.
     let events = events_json(&dir.as_path().join("state"), &[]);
-    let intents = events
-        .iter()
-        .filter(|e| {
-            e["type"] == "action_intent"
-                && ["AcceptInvitation", "AcceptAdministratorInvitation"]
-                    .contains(&e["action"].as_str().unwrap_or(""))
-        })
-        .count();
-    let results = events
-        .iter()
-        .filter(|e| {
-            e["type"] == "action_result"
-                && ["AcceptInvitation", "AcceptAdministratorInvitation"]
-                    .contains(&e["action"].as_str().unwrap_or(""))
-        })
-        .count();
-    assert_eq!((intents, results), (4 * N, 4 * N));
+    let accepts = |kind: &str| {
+        let accept = ["AcceptInvitation", "AcceptAdministratorInvitation"];
+        (events.iter())
+            .filter(|e| e["type"] == kind && accept.contains(&e["action"].as_str().unwrap_or("")))
+            .count()
+    };
+    assert_eq!(
+        (accepts("action_intent"), accepts("action_result")),
+        (4 * N, 4 * N)
+    );
 
     sb.reset_calls();
     let (code, out, err) = muster(&sb, dir.as_path(), &desired, &["plan"]);
