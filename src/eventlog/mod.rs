@@ -8,6 +8,7 @@
 //! sled goes through `store.rs`'s boundary and `EventLog::run`, the one recovery path for a
 //! damaged store or a full disk; nothing outside this module sees sled.
 
+mod identity;
 pub mod projection;
 mod schema;
 mod store;
@@ -36,6 +37,14 @@ pub enum EventLogError {
     /// rebuilt. A writer closes it and opens it again at its next use.
     #[error("cannot use the event log {store}: {reason}")]
     Io { store: PathBuf, reason: String },
+    /// The store's identity record names a format this muster cannot read; nothing was opened
+    /// or changed.
+    #[error("the event log in {dir} was written by a newer muster (format {format}; this one reads up to {reads})")]
+    Newer {
+        dir: PathBuf,
+        format: u32,
+        reads: u32,
+    },
 }
 
 /// How long events are kept by default.
@@ -104,8 +113,10 @@ pub struct EventLog {
     /// pass does not hold it beside the projection built from it; what the pass still needs
     /// stays.
     snapshot: Mutex<Option<Kept>>,
-    /// A rebuild not yet recorded: (where the old store went, why).
-    rebuilt: Mutex<Option<(PathBuf, String)>>,
+    /// A rebuild not yet recorded.
+    rebuilt: Mutex<Option<Rebuilt>>,
+    /// The open store's id (its identity record's and its `meta` tree's), once known.
+    store_id: Mutex<Option<String>>,
     /// A reader's copy, removed when the log drops.
     _copy: Option<TempCopy>,
     /// Flushes to disk so far, and the time they took (microseconds): what a pass's timings
@@ -145,6 +156,16 @@ impl Drop for Leading<'_> {
         lock(&self.0.durable).flushing = false;
         self.0.flushed.notify_waiters();
     }
+}
+
+/// A rebuild the next append records as `store_rebuilt`.
+#[derive(Debug)]
+struct Rebuilt {
+    /// Where the old store went; `None` when there was nothing to move (emptied or removed).
+    moved_to: Option<PathBuf>,
+    reason: String,
+    /// Events known lost (at least), when the identity record tells.
+    lost: Option<u64>,
 }
 
 /// Intents in doubt: (batch, target, accounts).
@@ -246,6 +267,7 @@ impl EventLog {
             store: path.clone(),
             reason: format!("cannot create the state directory: {e}"),
         })?;
+        newer_format(dir)?;
         let log = EventLog::new(dir, path.clone(), path, Role::Writer, None);
         log.trees()?;
         Ok(log)
@@ -257,11 +279,35 @@ impl EventLog {
     /// `Damaged` for the next writer to recover. The copy goes when the log drops.
     pub fn open_for_reading(dir: &Path) -> Result<EventLog, EventLogError> {
         let store = dir.join("events.sled");
+        newer_format(dir)?;
+        let recorded = match identity::read(dir) {
+            identity::Read::Found(r) => Some(r),
+            _ => None,
+        };
         if !store.exists() {
-            return Err(EventLogError::Missing {
-                dir: dir.to_owned(),
+            return Err(match recorded {
+                Some(r) => EventLogError::Damaged {
+                    store,
+                    reason: gone_reason(Presence::Missing, &r),
+                },
+                None => EventLogError::Missing {
+                    dir: dir.to_owned(),
+                },
             });
         }
+        store::check_shape(&store).map_err(|f| match f {
+            Fault::Damaged(reason) => EventLogError::Damaged {
+                store: store.clone(),
+                reason,
+            },
+            Fault::Io(reason) => EventLogError::Io {
+                store: store.clone(),
+                reason,
+            },
+            Fault::Locked => EventLogError::Locked {
+                dir: dir.to_owned(),
+            },
+        })?;
         let copy = std::env::temp_dir().join(format!(
             "muster-events-copy-{}-{}",
             std::process::id(),
@@ -292,6 +338,14 @@ impl EventLog {
             Some(guard),
         );
         log.trees()?;
+        if let Some(r) = recorded {
+            if log.is_fresh()? && log.held_id()?.is_none() {
+                return Err(EventLogError::Damaged {
+                    store: log.shown.clone(),
+                    reason: gone_reason(Presence::Emptied, &r),
+                });
+            }
+        }
         Ok(log)
     }
 
@@ -305,6 +359,7 @@ impl EventLog {
             next: AtomicU64::new(1),
             snapshot: Mutex::new(None),
             rebuilt: Mutex::new(None),
+            store_id: Mutex::new(None),
             _copy: copy,
             flushes: AtomicU64::new(0),
             flush_us: AtomicU64::new(0),
@@ -327,6 +382,7 @@ impl EventLog {
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
         }
+        let presence = Presence::of(&self.path);
         let opened = match self.open_verified() {
             Err(Fault::Damaged(reason)) if self.role == Role::Writer => {
                 self.move_aside(&reason)?;
@@ -334,7 +390,11 @@ impl EventLog {
             }
             other => other,
         };
-        let trees = Arc::new(opened.map_err(|f| self.error(f))?);
+        let trees = opened.map_err(|f| self.error(f))?;
+        if self.role == Role::Writer {
+            self.adopt(&trees, presence)?;
+        }
+        let trees = Arc::new(trees);
         let mut d = lock(&self.durable);
         (d.opened, d.upto) = (d.opened + 1, 0);
         drop(d);
@@ -346,6 +406,7 @@ impl EventLog {
     /// saved expansion, the events after the snapshot (decoded) and every other entry (read);
     /// a writer's projection tree catches up.
     fn open_verified(&self) -> Result<Trees, Fault> {
+        store::check_shape(&self.path)?;
         let trees = Trees::open(&self.path)?;
         let mut snapshot = None;
         let next = guard(|| {
@@ -410,8 +471,87 @@ impl EventLog {
             reason: format!("it is damaged ({reason}) and cannot be moved aside: {e}"),
         })?;
         tracing::error!(store = %self.shown.display(), moved_to = %aside.display(), error = %reason, "the event log was damaged: moved it aside and started a new one; membership will be re-read from AWS");
-        *lock(&self.rebuilt) = Some((aside, reason.to_owned()));
+        *lock(&self.rebuilt) = Some(Rebuilt {
+            moved_to: Some(aside),
+            reason: reason.to_owned(),
+            lost: None,
+        });
         Ok(())
+    }
+
+    /// The store id the open store holds, if it has one yet.
+    fn held_id(&self) -> Result<Option<String>, EventLogError> {
+        self.run(|t| Ok(t.meta.get(identity::STORE_ID_KEY)?))
+            .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Whether the open store holds nothing: no event and no snapshot.
+    fn is_fresh(&self) -> Result<bool, EventLogError> {
+        Ok(self.last_seq() == 0 && self.snapshot()?.is_none())
+    }
+
+    /// Ties the store just opened to its identity record (a writer's): a store that has no id
+    /// yet gets one, and the record is written; a new, empty store where the record says one
+    /// with events was is a loss like any damage, recorded as `store_rebuilt`.
+    fn adopt(&self, trees: &Trees, presence: Presence) -> Result<(), EventLogError> {
+        let held = guard(|| Ok(trees.meta.get(identity::STORE_ID_KEY)?))
+            .map_err(|f| self.error(f))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let fresh = self.next.load(Ordering::SeqCst) <= 1 && lock(&self.snapshot).is_none();
+        let recorded = identity::read(&self.dir);
+        let id = match (held, recorded) {
+            (Some(id), identity::Read::Found(r)) if r.store_id == id => {
+                *lock(&self.store_id) = Some(id);
+                return Ok(());
+            }
+            (Some(id), _) => id,
+            (None, identity::Read::Found(r)) if fresh && lock(&self.rebuilt).is_none() => {
+                let reason = gone_reason(presence, &r);
+                tracing::error!(store = %self.shown.display(), error = %reason, "the event log was damaged: started a new one; membership will be re-read from AWS");
+                *lock(&self.rebuilt) = Some(Rebuilt {
+                    moved_to: None,
+                    reason,
+                    lost: Some(r.last_seq),
+                });
+                self.new_id(trees)?
+            }
+            (None, identity::Read::Unreadable(why)) => {
+                tracing::warn!(record = %identity::path(&self.dir).display(), error = %why, "the event log's identity record cannot be read: writing it again");
+                self.new_id(trees)?
+            }
+            (None, _) => self.new_id(trees)?,
+        };
+        *lock(&self.store_id) = Some(id);
+        self.write_record(self.last_seq());
+        Ok(())
+    }
+
+    /// Gives the open store a new id, on disk before the record names it.
+    fn new_id(&self, trees: &Trees) -> Result<String, EventLogError> {
+        let id = identity::new_store_id();
+        guard(|| {
+            trees.meta.insert(identity::STORE_ID_KEY, id.as_bytes())?;
+            trees.db.flush()?;
+            Ok(())
+        })
+        .map_err(|f| self.error(f))?;
+        Ok(id)
+    }
+
+    /// Writes the identity record with `last_seq`. A record that cannot be written is only a
+    /// warning: the store is what matters, and the next write tries again.
+    fn write_record(&self, last_seq: u64) {
+        let Some(store_id) = lock(&self.store_id).clone() else {
+            return;
+        };
+        let r = identity::Record {
+            format: identity::STORE_FORMAT,
+            store_id,
+            last_seq,
+        };
+        if let Err(e) = identity::write(&self.dir, &r) {
+            tracing::warn!(record = %identity::path(&self.dir).display(), error = %e, "cannot write the event log's identity record");
+        }
     }
 
     /// The error a fault is to the caller.
@@ -607,6 +747,7 @@ impl EventLog {
             Ok(())
         })?;
         drop(bytes);
+        self.write_record(lock(&self.durable).upto);
         *lock(&self.snapshot) = Some(Kept {
             seq: s.seq,
             in_doubt: s.in_doubt.clone(),
@@ -673,10 +814,15 @@ impl EventLog {
         };
         let event = write(&kind)?;
         let pending = lock(&self.rebuilt).take();
-        if let Some((aside, error)) = &pending {
+        if let Some(r) = &pending {
             write(&EventKind::StoreRebuilt {
-                moved_to: aside.display().to_string(),
-                error: error.clone(),
+                moved_to: r
+                    .moved_to
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                error: r.reason.clone(),
+                lost: r.lost,
             })?;
         }
         if flush || pending.is_some() {
@@ -854,6 +1000,59 @@ impl Drop for EventLog {
     fn drop(&mut self) {
         // Bounded: a full disk or a damaged store must not keep muster from exiting.
         self.close_store();
+    }
+}
+
+/// Refuses a state directory whose identity record names a newer store format.
+fn newer_format(dir: &Path) -> Result<(), EventLogError> {
+    match identity::read(dir) {
+        identity::Read::Found(r) if r.format > identity::STORE_FORMAT => {
+            Err(EventLogError::Newer {
+                dir: dir.to_owned(),
+                format: r.format,
+                reads: identity::STORE_FORMAT,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What was at the store's path before it was opened.
+#[derive(Debug, Clone, Copy)]
+enum Presence {
+    Missing,
+    Emptied,
+    Present,
+}
+
+impl Presence {
+    fn of(path: &Path) -> Presence {
+        match std::fs::read_dir(path) {
+            Err(_) => Presence::Missing,
+            Ok(mut entries) => match entries.next() {
+                None => Presence::Emptied,
+                Some(_) => Presence::Present,
+            },
+        }
+    }
+}
+
+/// Why a store its record says held events is new and empty.
+fn gone_reason(presence: Presence, r: &identity::Record) -> String {
+    let what = match presence {
+        Presence::Missing => "the store directory was removed",
+        Presence::Emptied => "the store directory was emptied",
+        Presence::Present => "the store holds none of the events it held",
+    };
+    match r.last_seq {
+        0 => format!(
+            "{what}, but its record ({}) says it held a store: the events it held were lost",
+            identity::FILE
+        ),
+        n => format!(
+            "{what}, but its record ({}) says it held events up to {n}: at least {n} events were lost",
+            identity::FILE
+        ),
     }
 }
 
@@ -1124,7 +1323,10 @@ mod tests {
         }
         std::fs::write(d.join("events.sled").join("conf"), b"not a sled config").unwrap();
         let log = reopen(&d);
-        let (aside, _) = lock(&log.rebuilt).clone().unwrap();
+        let aside = lock(&log.rebuilt)
+            .as_ref()
+            .and_then(|r| r.moved_to.clone())
+            .unwrap();
         assert!(
             aside.join("conf").exists(),
             "the corrupt store is kept for inspection"

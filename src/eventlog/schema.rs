@@ -99,9 +99,14 @@ pub enum EventKind {
     },
     /// The store could not be opened as it was: it was moved aside, kept for inspection, and a
     /// new one started; AWS remains the source of truth, so nothing about membership is lost.
+    /// A store found emptied or removed (its identity record said it held events) is
+    /// recorded the same way, with nothing moved (`moved_to` empty) and `lost` the events
+    /// known to be gone (at least).
     StoreRebuilt {
         moved_to: String,
         error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost: Option<u64>,
     },
     /// An action on a Security Hub or on a member account's invitations, flushed before its
     /// call. `target` is `securityhub:<region>` (administrator side) or

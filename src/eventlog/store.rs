@@ -49,6 +49,35 @@ impl From<sled::Error> for Fault {
     }
 }
 
+/// Checks that what is at `path` has a store's shape where sled would otherwise fail with an
+/// IO error forever: the store a directory, its `db` and `conf` files, its `blobs` a
+/// directory. Nothing there is fine (a new store).
+pub(super) fn check_shape(path: &Path) -> Result<(), Fault> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(Fault::Damaged(format!(
+            "{} is not a directory",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        )));
+    }
+    for (name, dir) in [("db", false), ("conf", false), ("blobs", true)] {
+        if let Ok(m) = std::fs::metadata(path.join(name)) {
+            if m.is_dir() != dir {
+                let (is, want) = if dir {
+                    ("a file", "a directory")
+                } else {
+                    ("a directory", "a file")
+                };
+                return Err(Fault::Damaged(format!("its {name} is {is}, not {want}")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The trees of one open store.
 pub(super) struct Trees {
     pub db: sled::Db,

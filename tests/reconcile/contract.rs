@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use muster::eventlog::{EventKind, EventLog, Snapshot, Unprocessed};
 
-use crate::binary::copy_dir;
+use crate::binary::{copy_dir, files_of};
 
 const G: &str = "arn:aws:detective:us-east-1:222222222222:graph:0123456789abcdef0123456789abcdef";
 
@@ -97,6 +97,7 @@ fn pinned() -> Vec<EventKind> {
         EventKind::StoreRebuilt {
             moved_to: s("/var/lib/muster/events.sled.corrupt-1"),
             error: s("Read corrupted data"),
+            lost: None,
         },
         EventKind::ActionIntent {
             batch: s("r/h/1"),
@@ -227,4 +228,74 @@ fn a_store_written_with_schema_v1_opens_verifies_and_replays() {
     assert_eq!(next.seq, 22);
     drop(log);
     std::fs::remove_dir_all(&copy).unwrap();
+}
+
+#[test]
+fn a_store_from_before_the_identity_record_opens_replays_everything_and_gains_one() {
+    let copy = std::env::temp_dir().join(format!("muster-contract-id-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_dir(&fixture(), &copy);
+    let record = copy.join("events.sled.identity.json");
+    assert!(!record.exists(), "the v1 fixture predates the record");
+    let log = EventLog::open(&copy).unwrap();
+    assert_eq!(log.iter().count(), 21);
+    drop(log);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(r["format"], 1);
+    assert_eq!(r["last_seq"], 21);
+    let id = r["store_id"].as_str().unwrap().to_owned();
+    // Opened again: the same store, every event still there, nothing rebuilt.
+    let log = EventLog::open(&copy).unwrap();
+    let kinds: Vec<_> = log.iter().map(|e| e.unwrap().kind).collect();
+    assert_eq!(kinds, pinned());
+    drop(log);
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(again["store_id"], id.as_str());
+    std::fs::remove_dir_all(&copy).unwrap();
+}
+
+#[test]
+fn a_store_of_a_newer_format_is_refused_and_left_untouched() {
+    let dir = std::env::temp_dir().join(format!("muster-contract-newer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&fixture(), &dir);
+    std::fs::write(
+        dir.join("events.sled.identity.json"),
+        br#"{"format":2,"store_id":"future","last_seq":21}"#,
+    )
+    .unwrap();
+    let before = files_of(&dir);
+    let want = format!(
+        "error: the event log in {} was written by a newer muster (format 2; this one reads up to 1)\n",
+        dir.display()
+    );
+    let desired = dir.join("desired.yaml");
+    crate::binary::write_desired(&desired, 1, &["us-east-1"]);
+    let before = {
+        let mut b = before;
+        b.insert(desired.clone(), std::fs::read(&desired).unwrap());
+        b
+    };
+    for args in [
+        vec!["events"],
+        vec!["apply", "--desired-state", desired.to_str().unwrap()],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--state-dir", dir.to_str().unwrap()]);
+        let out = crate::binary::muster("http://127.0.0.1:9", &args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+        assert_eq!(files_of(&dir), before, "{args:?}: the store changed");
+    }
+    let open = EventLog::open(&dir).err().map(|e| e.to_string());
+    assert_eq!(
+        open.as_deref(),
+        Some(want.trim_start_matches("error: ").trim_end())
+    );
+    assert_eq!(files_of(&dir), before, "the store changed");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

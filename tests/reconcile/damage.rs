@@ -14,29 +14,12 @@ use std::path::{Path, PathBuf};
 use muster::sandbox::fixture::{generate, Generate};
 use rand::{Rng, SeedableRng};
 
-use crate::binary::{copy_dir, muster, run_clean, write_desired, writes};
+use crate::binary::{copy_dir, files_of, muster, run_clean, write_desired, writes};
 use crate::common::*;
 
 const ACCOUNTS: usize = 400;
 /// Seven of each kind of damage.
 const VARIANTS: u64 = 42;
-
-/// Every file under `dir` with its content.
-fn files_of(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_owned()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Damage {
@@ -273,6 +256,169 @@ async fn every_damaged_store_is_reported_by_readers_and_rebuilt_once_by_the_firs
             damaged.contains_key(kind),
             "no {kind} variant was found damaged: {damaged:?}"
         );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Damage of the store's own paths that sled alone cannot get past, each after a real store
+/// was written: the directory emptied or removed (its identity record left), `events.sled` a
+/// regular file, `db` a directory.
+#[derive(Debug, Clone, Copy)]
+enum Gone {
+    Emptied,
+    Removed,
+    StoreIsAFile,
+    DbIsADirectory,
+}
+
+impl Gone {
+    fn inflict(self, store: &Path) {
+        match self {
+            Gone::Emptied => {
+                for e in std::fs::read_dir(store).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(&p).unwrap();
+                    } else {
+                        std::fs::remove_file(&p).unwrap();
+                    }
+                }
+            }
+            Gone::Removed => std::fs::remove_dir_all(store).unwrap(),
+            Gone::StoreIsAFile => {
+                std::fs::remove_dir_all(store).unwrap();
+                std::fs::write(store, b"not a store").unwrap();
+            }
+            Gone::DbIsADirectory => {
+                std::fs::remove_file(store.join("db")).unwrap();
+                std::fs::create_dir(store.join("db")).unwrap();
+            }
+        }
+    }
+
+    /// What the reader and the `store_rebuilt` event say of it.
+    fn cause(self) -> &'static str {
+        match self {
+            Gone::Emptied => "the store directory was emptied, but its record (events.sled.identity.json) says it held events up to ",
+            Gone::Removed => "the store directory was removed, but its record (events.sled.identity.json) says it held events up to ",
+            Gone::StoreIsAFile => "events.sled is not a directory",
+            Gone::DbIsADirectory => "its db is a directory, not a file",
+        }
+    }
+
+    /// Whether there was anything to move aside.
+    fn moves_aside(self) -> bool {
+        match self {
+            Gone::Emptied | Gone::Removed => false,
+            Gone::StoreIsAFile | Gone::DbIsADirectory => true,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_emptied_removed_or_of_the_wrong_file_type_is_rebuilt_and_recorded_once() {
+    let sb = start(generate(&Generate {
+        accounts: 22,
+        regions: vec!["us-east-1".into()],
+        seed: 6,
+    }))
+    .await;
+    let endpoint = sb.endpoint();
+    let dir = std::env::temp_dir().join(format!("muster-gone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desired = dir.join("desired.yaml");
+    write_desired(&desired, 20, &["us-east-1"]);
+    let desired = desired.to_str().unwrap().to_owned();
+    let run = |cmd: &[&str], state: &Path| {
+        let mut args = cmd.to_vec();
+        args.extend(["--state-dir", state.to_str().unwrap()]);
+        if cmd[0] == "apply" {
+            args.extend(["--desired-state", &desired]);
+        }
+        muster(&endpoint, &args)
+    };
+    let base = dir.join("base");
+    for n in 0..2 {
+        let out = run_clean("building the store", run(&["apply"], &base));
+        assert_eq!(out.status.code(), Some(0), "apply {n}: {out:?}");
+    }
+    let record = std::fs::read_to_string(base.join("events.sled.identity.json")).unwrap();
+    let recorded: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let last_seq = recorded["last_seq"].as_u64().unwrap();
+    assert!(last_seq > 20, "the record follows the store: {record}");
+    assert_eq!(recorded["format"], 1, "{record}");
+
+    for gone in [
+        Gone::Emptied,
+        Gone::Removed,
+        Gone::StoreIsAFile,
+        Gone::DbIsADirectory,
+    ] {
+        let v = format!("{gone:?}");
+        let state = dir.join(&v);
+        copy_dir(&base, &state);
+        let store = state.join("events.sled");
+        gone.inflict(&store);
+
+        // A reader reports the damage and changes nothing.
+        let before = files_of(&state);
+        let read = run_clean(&v, run(&["events"], &state));
+        let err = String::from_utf8_lossy(&read.stderr);
+        assert_eq!(read.status.code(), Some(1), "{v}: {err}");
+        assert!(
+            err.contains(&format!(
+                "error: the event log {} is damaged: {}",
+                store.display(),
+                gone.cause()
+            )),
+            "{v}: {err}"
+        );
+        assert_eq!(
+            files_of(&state),
+            before,
+            "{v}: the reader changed the files"
+        );
+
+        // The first writer moves what there was aside and records the loss once.
+        let first = run_clean(&v, run(&["apply"], &state));
+        assert_eq!(first.status.code(), Some(0), "{v}: {first:?}");
+        let second = run_clean(&v, run(&["apply"], &state));
+        assert_eq!(second.status.code(), Some(0), "{v}: {second:?}");
+        let after = run_clean(&v, run(&["events", "--output", "json"], &state));
+        assert_eq!(after.status.code(), Some(0), "{v}: {after:?}");
+        let rebuilt: Vec<serde_json::Value> = String::from_utf8_lossy(&after.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["type"] == "store_rebuilt")
+            .collect();
+        assert_eq!(rebuilt.len(), 1, "{v}: {rebuilt:?}");
+        let error = rebuilt[0]["error"].as_str().unwrap();
+        assert!(error.starts_with(gone.cause()), "{v}: {error}");
+        let aside = files_named(&state, "events.sled.corrupt-");
+        if gone.moves_aside() {
+            assert_eq!(aside.len(), 1, "{v}: one store moved aside");
+            assert!(
+                rebuilt[0]["moved_to"]
+                    .as_str()
+                    .is_some_and(|m| m == aside[0].display().to_string()),
+                "{v}: {rebuilt:?}"
+            );
+            assert_eq!(rebuilt[0].get("lost"), None, "{v}: {rebuilt:?}");
+        } else {
+            assert!(aside.is_empty(), "{v}: nothing to move aside: {aside:?}");
+            assert_eq!(rebuilt[0]["moved_to"], "", "{v}: {rebuilt:?}");
+            assert_eq!(rebuilt[0]["lost"], last_seq, "{v}: {rebuilt:?}");
+            assert_eq!(
+                error,
+                format!(
+                    "{}{last_seq}: at least {last_seq} events were lost",
+                    gone.cause()
+                ),
+                "{v}"
+            );
+        }
+        std::fs::remove_dir_all(&state).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
