@@ -23,6 +23,10 @@ use std::collections::BTreeMap;
 /// Members asked for per ListMembers page: the most Detective allows.
 pub const PAGE_SIZE: i32 = 200;
 
+/// Accounts per BatchGetGraphMemberDatasources call: the most the model's
+/// `AccountIdExtendedList` (1..200) allows.
+pub const DATASOURCE_ACCOUNTS: usize = 200;
+
 const SERVICE: &str = "detective";
 
 pub struct SdkDetective {

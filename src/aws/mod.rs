@@ -345,7 +345,7 @@ pub trait DetectiveApi: Send + Sync {
         graph: &GraphArn,
         packages: &[Package],
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// One BatchGetGraphMemberDatasources call (muster sends at most 50 accounts): each
+    /// One BatchGetGraphMemberDatasources call (at most `detective::DATASOURCE_ACCOUNTS`): each
     /// member's latest ingest state per package; accounts that are not members are left out.
     fn member_datasources(
         &self,

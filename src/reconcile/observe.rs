@@ -235,7 +235,8 @@ pub(crate) fn declares_configuration(desired: &DesiredState, service: Service) -
 
 /// Each observed graph's organization configuration and data sources, as far as the desired
 /// state declares them: DescribeOrganizationConfiguration, ListDatasourcePackages and
-/// BatchGetGraphMemberDatasources for the declared `ENABLED` members, 50 a call.
+/// BatchGetGraphMemberDatasources for the declared `ENABLED` members, 200 a call (the model's
+/// most).
 pub async fn observe_graph_configurations<D: DetectiveApi>(
     api: &D,
     desired: &DesiredState,
@@ -270,7 +271,7 @@ pub async fn observe_graph_configurations<D: DetectiveApi>(
                     .collect();
                 enabled.sort();
                 enabled.dedup();
-                for chunk in enabled.chunks(crate::apply::BATCH) {
+                for chunk in enabled.chunks(aws::detective::DATASOURCE_ACCOUNTS) {
                     c.members
                         .extend(api.member_datasources(&g.arn, chunk).await?);
                 }

@@ -635,7 +635,7 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
         "{:?}",
         r.plan.configurations
     );
-    for (op, n) in CONFIGURATION_READS.iter().zip([1, 1, 24, 0, 0]) {
+    for (op, n) in CONFIGURATION_READS.iter().zip([1, 1, 6, 0, 0]) {
         assert_eq!(h.count(*op), n, "{op:?}");
     }
     let sizes: Vec<usize> =
@@ -645,7 +645,7 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
             .filter(|c| c.operation == "BatchGetGraphMemberDatasources")
             .map(|c| c.account_ids.len())
             .collect();
-    assert_eq!(sizes, vec![50; 24]);
+    assert_eq!(sizes, vec![200; 6]);
 }
 
 fn muster_as(ep: &str, key: &str, args: &[&str]) -> Output {
