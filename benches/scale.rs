@@ -149,6 +149,7 @@ async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
             ..FaultRule::default()
         }],
         fail_next: vec![],
+        garble_next: vec![],
     })
     .unwrap();
     sb

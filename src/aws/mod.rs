@@ -96,24 +96,39 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
         .await
 }
 
+/// What the SDK's calls answer with.
+type HttpResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 /// Maps an SDK error to `Error`, named as AWS named it. Throttling, internal errors and calls
-/// that got no answer are retryable.
-pub(crate) fn sdk_error<E, R>(
+/// that got no answer are retryable. An answer that names no error code or message (a body
+/// that is not the service's JSON, from a proxy say) keeps what the SDK knows instead: the
+/// HTTP status and its error's full text; a `2xx` that cannot be read is `InvalidResponse`.
+pub(crate) fn sdk_error<E>(
     service: &'static str,
     operation: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>,
 ) -> Error
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     let no_answer = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
     let (code, message) = match &e {
-        SdkError::ServiceError(s) => (
-            s.err().code().unwrap_or("Unknown").to_owned(),
-            s.err().message().unwrap_or("").to_owned(),
-        ),
+        SdkError::ServiceError(s) => match (s.err().code(), s.err().message()) {
+            (Some(code), Some(message)) => (code.to_owned(), message.to_owned()),
+            (code, _) => {
+                let status = s.raw().status().as_u16();
+                let fallback = match status {
+                    200..=299 => "InvalidResponse",
+                    _ => "Unknown",
+                };
+                let text = chain(s.err());
+                (
+                    code.unwrap_or(fallback).to_owned(),
+                    format!("HTTP {status} with no error code or message AWS gives: {text}"),
+                )
+            }
+        },
         other => (
             "NoResponse".to_owned(),
             aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
@@ -138,15 +153,30 @@ where
     }
 }
 
+/// An error and its sources, each as it displays itself, joined by `: ` (no Debug dumps).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+        next = s.source();
+    }
+    text
+}
+
 /// Awaits one request (or a paginator's every item) and maps its error to `Error`.
-pub(crate) async fn call<T, E, R>(
+pub(crate) async fn call<T, E>(
     service: &'static str,
     operation: &'static str,
-    request: impl Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    request: impl Future<
+        Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>>,
+    >,
 ) -> Result<T, Error>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     request.await.map_err(|e| sdk_error(service, operation, e))
 }
@@ -154,16 +184,15 @@ where
 /// Every item of every page of an SDK paginator, checked a page at a time as the pages come:
 /// an item that does not check stops the listing before the next request, and a page is
 /// dropped once it is read.
-pub(crate) async fn every_item<P, T, E, R>(
+pub(crate) async fn every_item<P, T, E>(
     (service, operation): (&'static str, &'static str),
     mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<
-        Result<P, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+        Result<P, aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>>,
     >,
     mut items: impl FnMut(&P) -> Result<Vec<T>, Error>,
 ) -> Result<Vec<T>, Error>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let mut out = Vec::new();
     while let Some(page) = call(service, operation, pages.try_next()).await? {

@@ -23,7 +23,23 @@ pub struct FaultConfig {
     /// Calls to fail outright, in order, before any rule is consulted.
     #[serde(default)]
     pub fail_next: Vec<FailNext>,
+    /// Calls served as usual whose answer is replaced by a `200 OK` HTML page, as a proxy
+    /// between the client and AWS might: what AWS did is done, and the client cannot read it.
+    #[serde(default)]
+    pub garble_next: Vec<GarbleNext>,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarbleNext {
+    pub service: String,
+    pub operation: String,
+    pub count: u32,
+}
+
+/// The page a garbled answer carries instead of the service's JSON.
+pub const GARBLED_PAGE: &str =
+    "<html><head><title>200 OK</title></head><body>proxy: upstream answer withheld</body></html>";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +119,7 @@ pub struct Faults {
     config: FaultConfig,
     rules: Vec<Rule>,
     pending: Vec<Pending>,
+    garbled: Vec<(Service, String, u32)>,
     rng: ChaCha8Rng,
 }
 
@@ -158,16 +175,33 @@ impl Faults {
                 error: f.error.clone(),
             });
         }
+        let garbled = (config.garble_next.iter())
+            .map(|g| Ok((service(&g.service)?, g.operation.clone(), g.count)))
+            .collect::<Result<_, FaultError>>()?;
         Ok(Faults {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             rules,
             pending,
+            garbled,
         })
     }
 
     pub fn config(&self) -> &FaultConfig {
         &self.config
+    }
+
+    /// Whether this call's answer is garbled (`garble_next`): counted down when it is.
+    pub fn garble(&mut self, svc: Service, operation: &str) -> bool {
+        let next =
+            (self.garbled.iter_mut()).find(|(s, o, n)| *n > 0 && *s == svc && o == operation);
+        match next {
+            Some((_, _, n)) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Decides the fate of one call: how long to delay it and whether to fail it.
@@ -230,6 +264,7 @@ mod tests {
                 ..FaultRule::default()
             }],
             fail_next: vec![],
+            garble_next: vec![],
         }
     }
 

@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use calls::{Call, CallCount, CallLogSnapshot};
-pub use faults::{FailNext, FaultConfig, FaultError, FaultRule};
+pub use faults::{FailNext, FaultConfig, FaultError, FaultRule, GarbleNext};
 pub use fixture::{Fixture, FixtureError, Generate};
 pub use world::World;
 

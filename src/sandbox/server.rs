@@ -408,7 +408,7 @@ async fn aws(
     // its faults.
     let at_us = inner.micros();
     let now = SystemTime::now();
-    let (seq, in_flight, identity, delay, fault) = {
+    let (seq, in_flight, identity, delay, fault, garbled) = {
         let mut st = inner.lock();
         let seq = st.calls.next_seq();
         let n = st.in_flight.entry(key.clone()).or_default();
@@ -422,7 +422,11 @@ async fn aws(
             (true, Some(op)) => st.faults.decide(svc, op),
             _ => (std::time::Duration::ZERO, None),
         };
-        (seq, in_flight, identity, delay, fault)
+        let garbled = match (known, op, &fault) {
+            (true, Some(op), None) => st.faults.garble(svc, op),
+            _ => false,
+        };
+        (seq, in_flight, identity, delay, fault, garbled)
     };
     let _counted = InFlight { inner: &inner, key };
     let request_id = request_id(seq);
@@ -507,6 +511,11 @@ async fn aws(
         took_us: inner.micros().saturating_sub(at_us),
     });
     match result {
+        Ok(_) if garbled => {
+            let mut resp = (StatusCode::OK, super::faults::GARBLED_PAGE).into_response();
+            (resp.headers_mut()).insert("content-type", HeaderValue::from_static("text/html"));
+            resp
+        }
         Ok(reply) => ok_response(svc, reply.0, &request_id),
         Err(e) => e.into_response(svc, &request_id),
     }

@@ -235,6 +235,7 @@ async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() 
     sb.set_faults(FaultConfig {
         seed: 1,
         rules: vec![],
+        garble_next: vec![],
         fail_next: vec![FailNext {
             service: "organizations".into(),
             operation: "ListAccountsForParent".into(),

@@ -116,6 +116,7 @@ pub fn slow(sb: &Sandbox, service: &str, operation: &str, ms: u64) {
             latency_ms: ms,
             ..muster::sandbox::FaultRule::default()
         }],
+        garble_next: vec![],
         fail_next: vec![],
     })
     .unwrap();

@@ -323,6 +323,7 @@ async fn credentials_are_refreshed_during_a_pass_longer_than_their_lifetime() {
             latency_ms: 2500,
             ..FaultRule::default()
         }],
+        garble_next: vec![],
         fail_next: Vec::new(),
     };
     let sb = start(f).await;

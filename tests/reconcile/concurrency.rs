@@ -36,6 +36,7 @@ async fn slow_world() -> Sandbox {
     sb.set_faults(FaultConfig {
         seed: 1,
         rules: vec![slow("detective"), slow("securityhub")],
+        garble_next: vec![],
         fail_next: vec![],
     })
     .unwrap();

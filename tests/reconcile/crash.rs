@@ -42,6 +42,7 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
             jitter_ms: 100,
             ..FaultRule::default()
         }],
+        garble_next: vec![],
         fail_next: vec![],
     })
     .unwrap();

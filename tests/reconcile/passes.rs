@@ -227,6 +227,7 @@ async fn throttling_and_500s_are_absorbed_and_every_account_is_created_once() {
             error_probability: 0.1,
             ..FaultRule::default()
         }],
+        garble_next: vec![],
         fail_next: vec![],
     })
     .unwrap();

@@ -15,7 +15,7 @@ use muster::observed::HubMemberStatus;
 use muster::plan::{DriftKind, PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, OrgStatus, PassOptions, PassReport, PassResult, SdkApis};
 use muster::sandbox::world::{AccountState, HubMember, Parent};
-use muster::sandbox::{FailNext, FaultConfig, Sandbox};
+use muster::sandbox::{FailNext, FaultConfig, GarbleNext, Sandbox};
 
 use crate::common::*;
 
@@ -616,4 +616,61 @@ async fn a_security_hub_intent_left_by_a_crash_is_settled_from_the_listing() {
     );
     assert!(h.log.in_doubt().unwrap().is_empty());
     assert_eq!(h.writes(), 0, "settled from the listing, never re-sent");
+}
+
+/// A `200 OK` whose body is not the service's JSON (a proxy's page): the event names the cause,
+/// HTTP status and the SDK's reading of it, where AWS's code and message would be.
+#[tokio::test]
+async fn an_answer_that_is_not_json_is_recorded_with_its_cause() {
+    let h = Harness::new().await;
+    h.sb.set_faults(FaultConfig {
+        garble_next: vec![
+            GarbleNext {
+                service: "securityhub".into(),
+                operation: "CreateMembers".into(),
+                count: 1,
+            },
+            GarbleNext {
+                service: "detective".into(),
+                operation: "ListMembers".into(),
+                count: 1,
+            },
+        ],
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    let r = h.pass(&desired(false)).await;
+    assert_eq!(r.result(), PassResult::Partial);
+    let calls = h.sb.calls();
+    // Not retried: an answer that cannot be read is not a throttle.
+    assert_eq!(
+        calls.count_status("securityhub", "CreateMembers", 200),
+        calls.count("securityhub", "CreateMembers")
+    );
+    let events = h.events();
+    let failed: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::ActionFailed { code, message, .. } => {
+                Some(("action_failed", code.as_str(), message.as_str()))
+            }
+            EventKind::GraphFailed { code, message, .. } => {
+                Some(("graph_failed", code.as_str(), message.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed.iter().map(|f| f.0).collect::<Vec<_>>(),
+        ["graph_failed", "action_failed"]
+    );
+    for (what, code, message) in failed {
+        assert_eq!(code, "InvalidResponse", "{what}");
+        assert_eq!(
+            message,
+            "HTTP 200 with no error code or message AWS gives: unhandled error: Error at offset 0: \
+             unexpected token '<'. Expected one of '{', '[', '\"', 'null', 'true', 'false', <number>",
+            "{what}"
+        );
+    }
 }

@@ -230,6 +230,7 @@ async fn each_service_throttles_with_its_own_error() {
             throttle_probability: 1.0,
             ..FaultRule::default()
         }],
+        garble_next: vec![],
         fail_next: vec![],
     })
     .unwrap();
@@ -273,6 +274,7 @@ async fn probabilistic_faults_are_reproducible_from_the_seed() {
                 error_probability: 0.5,
                 ..FaultRule::default()
             }],
+            garble_next: vec![],
             fail_next: vec![],
         })
         .unwrap();
