@@ -185,25 +185,25 @@ fn yaml(path: &str) -> serde_yaml::Value {
 #[test]
 fn the_prometheus_rule_for_the_operator_carries_the_same_rules() {
     let rules = yaml("deploy/prometheus/muster-rules.yaml");
-    let crd = yaml("deploy/kubernetes/prometheusrule.yaml");
+    let crd = yaml("deploy/kubernetes/base/prometheusrule.yaml");
     assert_eq!(crd["kind"], "PrometheusRule");
     assert_eq!(crd["spec"]["groups"], rules["groups"]);
 }
 
 #[test]
 fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
-    let k = yaml("deploy/kubernetes/kustomization.yaml");
+    let k = yaml("deploy/kubernetes/base/kustomization.yaml");
     for r in k["resources"].as_sequence().unwrap() {
-        yaml(&format!("deploy/kubernetes/{}", r.as_str().unwrap()));
+        yaml(&format!("deploy/kubernetes/base/{}", r.as_str().unwrap()));
     }
-    let ns = yaml("deploy/kubernetes/namespace.yaml");
+    let ns = yaml("deploy/kubernetes/base/namespace.yaml");
     assert_eq!(
         ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "restricted"
     );
-    let sa = yaml("deploy/kubernetes/serviceaccount.yaml");
+    let sa = yaml("deploy/kubernetes/base/serviceaccount.yaml");
     assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
-    let ss = yaml("deploy/kubernetes/statefulset.yaml");
+    let ss = yaml("deploy/kubernetes/base/statefulset.yaml");
     assert_eq!(ss["kind"], "StatefulSet");
     assert_eq!(ss["spec"]["replicas"], 1);
     let pod = &ss["spec"]["template"]["spec"];
@@ -220,14 +220,14 @@ fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     // Settings in the image's ConfigMap are valid muster settings.
     for settings in [
-        "deploy/kubernetes/muster.yaml",
-        "deploy/kubernetes/git-sync/muster.yaml",
+        "deploy/kubernetes/base/muster.yaml",
+        "deploy/kubernetes/overlays/git-sync/muster.yaml",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_muster"))
             .args(["validate", "--config"])
             .arg(repo(settings))
             .arg("--desired-state")
-            .arg(repo("deploy/kubernetes/desired/accounts.yaml"))
+            .arg(repo("deploy/kubernetes/overlays/configmap/accounts.yaml"))
             .output()
             .unwrap();
         assert!(
@@ -237,9 +237,9 @@ fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let overlay = yaml("deploy/kubernetes/git-sync/kustomization.yaml");
-    assert_eq!(overlay["resources"][0], "../");
-    yaml("deploy/kubernetes/git-sync/statefulset-git-sync.yaml");
+    let overlay = yaml("deploy/kubernetes/overlays/git-sync/kustomization.yaml");
+    assert_eq!(overlay["resources"][0], "../../base");
+    yaml("deploy/kubernetes/overlays/git-sync/statefulset-git-sync.yaml");
 }
 
 /// The IAM actions of `policy` (a file under deploy/iam), sorted.
