@@ -67,10 +67,18 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
             }
             println!("{json:#}")
         }
-        PlanOutput::Markdown => print!(
-            "{}",
-            muster::report::plan_markdown(plan, desired, failures, args.show_emails)
-        ),
+        PlanOutput::Markdown => {
+            let role_arn = |a| roles.as_ref().map(|r| r.role_arn(a)).unwrap_or_default();
+            let accepting = roles.as_ref().map(|r| muster::report::Accepting {
+                role: r.template(),
+                role_arn: &role_arn,
+                acceptances: &accepts,
+            });
+            print!(
+                "{}",
+                muster::report::plan_markdown(plan, desired, failures, args.show_emails, accepting)
+            )
+        }
     }
     Ok(if !failures.is_empty() {
         EXIT_ERROR

@@ -6,6 +6,7 @@
 use super::{email, origin};
 use crate::desired::DesiredState;
 use crate::domain::{Service, Target};
+use crate::plan::accept::Acceptance;
 use crate::plan::{ConfigurationPlan, Drift, DriftKind, GraphPlan, HubPlan, Plan};
 use crate::reconcile::Unobserved;
 
@@ -70,12 +71,30 @@ fn code(text: &str) -> String {
     }
 }
 
-/// The plan as Markdown.
+/// Central acceptance's part of a plan: the role muster assumes in each member and the
+/// invitations it would accept there, by target.
+#[derive(Clone, Copy)]
+pub struct Accepting<'a> {
+    /// The role as configured (`member_role`, with `{account}`).
+    pub role: &'a str,
+    /// The role muster assumes in an account.
+    pub role_arn: &'a dyn Fn(crate::domain::AccountId) -> String,
+    pub acceptances: &'a [Acceptance],
+}
+
+impl Accepting<'_> {
+    fn count(&self) -> usize {
+        self.acceptances.iter().map(|a| a.accounts.len()).sum()
+    }
+}
+
+/// The plan as Markdown; `accepting` when central acceptance is on.
 pub fn plan_markdown(
     plan: &Plan,
     desired: &DesiredState,
     failures: &[(Target, Unobserved)],
     show_emails: bool,
+    accepting: Option<Accepting<'_>>,
 ) -> String {
     let mut out = String::from("## muster plan\n\n");
     let digest = &desired.digest[..desired.digest.len().min(12)];
@@ -83,7 +102,7 @@ pub fn plan_markdown(
         Some(r) => format!("Desired state `{digest}` at revision `{r}`.\n\n"),
         None => format!("Desired state `{digest}` (not in a git work tree).\n\n"),
     };
-    out += &totals(plan, failures);
+    out += &totals(plan, failures, accepting);
     out += &summary(plan, desired);
     for g in plan
         .graphs
@@ -102,6 +121,9 @@ pub fn plan_markdown(
     for c in (plan.configurations.iter()).filter(|c| c.has_changes() || !c.drift.is_empty()) {
         out += &configuration(c);
     }
+    if let Some(a) = accepting.filter(|a| a.count() > 0) {
+        out += &acceptances(a);
+    }
     if !failures.is_empty() {
         out += "### Could not observe\n\n";
         let mut t = Table::new(&["target", "error"], "---|---|");
@@ -114,8 +136,33 @@ pub fn plan_markdown(
     out
 }
 
+/// The invitations central acceptance would accept: the role, then a row per account.
+fn acceptances(a: Accepting<'_>) -> String {
+    let mut out = String::from("### Central acceptance\n\n");
+    out += &format!(
+        "muster would assume the role {} in each account below and accept the invitation \
+         waiting there (`member_role`).\n\n",
+        code(a.role)
+    );
+    let mut t = Table::new(&["target", "account", "role assumed"], "---|---|---|");
+    for acceptance in a.acceptances {
+        for account in &acceptance.accounts {
+            t.row(&[
+                code(&acceptance.target.to_string()),
+                code(&account.to_string()),
+                code(&(a.role_arn)(*account)),
+            ]);
+        }
+    }
+    out + &t.done()
+}
+
 /// The line of totals, or that nothing would change.
-fn totals(plan: &Plan, failures: &[(Target, Unobserved)]) -> String {
+fn totals(
+    plan: &Plan,
+    failures: &[(Target, Unobserved)],
+    accepting: Option<Accepting<'_>>,
+) -> String {
     let mut parts = Vec::new();
     if !plan.graphs.is_empty() {
         let invites: usize = plan.graphs.iter().map(|g| g.invite.len()).sum();
@@ -146,13 +193,19 @@ fn totals(plan: &Plan, failures: &[(Target, Unobserved)]) -> String {
             "organization configuration: **{settings}** setting(s) to change"
         ));
     }
+    let accepts = accepting.map_or(0, |a| a.count());
+    if accepts > 0 {
+        parts.push(format!(
+            "central acceptance: **{accepts}** invitation(s) to accept"
+        ));
+    }
     if !failures.is_empty() {
         parts.push(format!(
             "**{}** target(s) could not be observed",
             failures.len()
         ));
     }
-    let verdict = if plan.has_changes() {
+    let verdict = if plan.has_changes() || accepts > 0 {
         "Applying this changes AWS."
     } else {
         "No changes."

@@ -12,7 +12,7 @@ use crate::reconcile::member::TargetPlan;
 use crate::reconcile::Unobserved;
 
 mod markdown;
-pub use markdown::plan_markdown;
+pub use markdown::{plan_markdown, Accepting};
 
 fn email(e: &Email, show: bool) -> String {
     if show {

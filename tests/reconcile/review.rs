@@ -62,6 +62,45 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// With `member_role`, the markdown plan also lists the invitations central acceptance would
+/// accept, each account with the role muster would assume there (a golden file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_markdown_plan_lists_the_accepts_central_acceptance_would_make() {
+    let sb = start(demo()).await;
+    let dir = scratch("markdown-accepts");
+    std::fs::copy(
+        repo("config/accounts.example.yaml"),
+        dir.join("accounts.yaml"),
+    )
+    .unwrap();
+    // As the demo's IAM user: AWS lets no account root assume a role.
+    let run = |args: &[&str]| {
+        let (code, stdout, stderr) = outcome(
+            muster_command(&sb.endpoint(), "AKIASANDBOXSECURITY")
+                .current_dir(&dir)
+                .args(args)
+                .args(["--desired-state", "accounts.yaml", "--state-dir", "state"]),
+        );
+        assert_ne!(code, 101, "{stderr}");
+        (code, stdout)
+    };
+    // The invitations go out first; then the plan has only accepts and drift to show.
+    assert_eq!(run(&["apply"]).0, 0);
+    let role = "arn:aws:iam::{account}:role/MusterMember";
+    let (code, shown) = run(&["plan", "--output", "markdown", "--member-role", role]);
+    assert_eq!(code, 2, "{shown}");
+    let golden = repo("tests/golden/plan-accepts.md");
+    if std::env::var_os("MUSTER_BLESS").is_some() {
+        std::fs::write(&golden, &shown).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        shown == expected,
+        "the markdown plan differs from tests/golden/plan-accepts.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn validate_json_gives_each_problem_its_file_line_column_and_message() {
     let dir = scratch("validate-json");
