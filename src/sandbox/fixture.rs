@@ -54,6 +54,9 @@ struct RawFixture {
     external_accounts: Vec<RawAccount>,
     #[serde(default)]
     access_keys: BTreeMap<String, String>,
+    /// IAM users and their access keys: a caller that is not the account's root.
+    #[serde(default)]
+    users: Vec<RawUser>,
     #[serde(default)]
     detective: RawDetective,
     #[serde(default)]
@@ -65,6 +68,15 @@ struct RawFixture {
     roles: Vec<RawRole>,
     #[serde(default)]
     sts: RawSts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    account: String,
+    name: String,
+    /// The user's access key id (16 to 128 letters and digits, as IAM's model allows).
+    access_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +262,42 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, FixtureError> {
 }
 
 /// The fixture's `roles` and `sts`, checked into the world (after its accounts).
+/// The fixture's IAM users, checked: a known account, IAM's user-name pattern, an access key
+/// id of IAM's shape that no other user or `access_keys` entry has and that is not an account
+/// id (a 12-digit key acts as that account's root).
+fn users(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
+    let name_ok = regex::Regex::new(r"^[\w+=,.@-]{1,64}$").expect("a valid pattern");
+    let key_ok = regex::Regex::new(r"^\w{16,128}$").expect("a valid pattern");
+    for (i, u) in raw.users.iter().enumerate() {
+        let at = format!("users[{i}]");
+        if !world.accounts.contains_key(&u.account) {
+            problems.push(format!(
+                "{at}.account: \"{}\" is not an account of the fixture",
+                u.account
+            ));
+        }
+        if !name_ok.is_match(&u.name) {
+            problems.push(format!(
+                "{at}.name: \"{}\" must be 1 to 64 letters, digits or +=,.@_-",
+                u.name
+            ));
+        }
+        let key = &u.access_key;
+        if !key_ok.is_match(key) || is_account_id(key) {
+            problems.push(format!(
+                "{at}.access_key: \"{key}\" must be 16 to 128 letters, digits or _ (not an account id)"
+            ));
+        } else if world.users.contains_key(key) || raw.access_keys.contains_key(key) {
+            problems.push(format!("{at}.access_key: \"{key}\" is used twice"));
+        }
+        let user = super::world::User {
+            account: u.account.clone(),
+            name: u.name.clone(),
+        };
+        world.users.insert(key.clone(), user);
+    }
+}
+
 fn roles(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
     let name_ok = regex::Regex::new(r"^[\w+=,.@-]{1,64}$").expect("a valid pattern");
     for (i, r) in raw.roles.iter().enumerate() {
@@ -479,6 +527,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         .clone()
         .into_iter()
         .collect::<HashMap<_, _>>();
+    users(&mut world, &raw, &mut problems);
     roles(&mut world, &raw, &mut problems);
 
     let org_account = |world: &World, field: &str, id: &str, problems: &mut Vec<String>| {
@@ -752,6 +801,9 @@ pub struct Generate {
 pub const GENERATED_MANAGEMENT: &str = "100000000000";
 /// The account that is both delegated administrator (Detective, Security Hub) of generated worlds.
 pub const GENERATED_SECURITY: &str = "100000000001";
+/// The access key of the IAM user `muster` in `GENERATED_SECURITY` (a caller that may assume
+/// roles, which the account's root may not).
+pub const GENERATED_SECURITY_USER_KEY: &str = "AKIAGENERATEDSECURITY";
 
 /// A generated organization: a management and a security account (the delegated administrator
 /// of both services, with a behavior graph and a hub in every region), `accounts - 2` more
@@ -791,6 +843,13 @@ pub fn generate(g: &Generate) -> Fixture {
         }),
         detective_administrator: Some(GENERATED_SECURITY.into()),
         securityhub_administrator: Some(GENERATED_SECURITY.into()),
+        users: HashMap::from([(
+            GENERATED_SECURITY_USER_KEY.to_owned(),
+            super::world::User {
+                account: GENERATED_SECURITY.into(),
+                name: "muster".into(),
+            },
+        )]),
         ..World::default()
     };
     for i in 0..g.accounts.max(2) {

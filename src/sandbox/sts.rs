@@ -151,6 +151,14 @@ fn assume_role(world: &mut World, req: &Req, who: &Identity) -> Result<String, A
         v.length("externalId", id, 2, 1224);
     }
     v.finish(invalid)?;
+    if who.root {
+        // AWS refuses an account's root credentials before it looks at the role.
+        return Err(ApiError::of(
+            SVC,
+            "AccessDenied",
+            "Roles may not be assumed by root accounts.",
+        ));
+    }
     let role = world.roles.get(&c.role_arn).cloned();
     let trusted = role.as_ref().is_some_and(|r| {
         r.trusted.contains(&who.account)
@@ -281,6 +289,7 @@ fn issue(
             ),
             user_id: format!("{}:{}", role.id(), c.session_name),
             role: Some(role.arn()),
+            root: false,
         },
         token: format!(
             "sandbox-session-{:016x}{:016x}",

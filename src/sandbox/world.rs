@@ -341,8 +341,11 @@ pub struct World {
     pub organization: Option<Organization>,
     /// Every account the world knows, in the organization or outside it, by id.
     pub accounts: BTreeMap<String, Account>,
-    /// Access key ids that are not themselves account ids, mapped to the account they act as.
+    /// Access key ids that are not themselves account ids, mapped to the account whose root
+    /// they act as.
     pub access_keys: HashMap<String, String>,
+    /// IAM users' access keys: the key id, and the user it acts as.
+    pub users: HashMap<String, User>,
     pub detective_administrator: Option<String>,
     pub securityhub_administrator: Option<String>,
     pub regions: BTreeMap<String, Region>,
@@ -383,6 +386,25 @@ pub fn role_arn(account: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:role/{name}")
 }
 
+/// An IAM user with an access key: acts as itself, not as its account's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub account: String,
+    pub name: String,
+}
+
+impl User {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:user/{}", self.account, self.name)
+    }
+
+    /// The user's unique id, as IAM shows it (`AIDA` and 17 characters).
+    pub fn id(&self) -> String {
+        let h = stable_hash(&["user", &self.account, &self.name]);
+        format!("AIDA{:017X}", u128::from(h) << 4 | u128::from(h >> 60))
+    }
+}
+
 /// Temporary credentials STS issued: the account and assumed-role session they act as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -392,13 +414,15 @@ pub struct Session {
 }
 
 /// Who signed a request: the account it acts as, its ARN and user id (as GetCallerIdentity
-/// answers), and the role ARN when it is an assumed-role session.
+/// answers), the role ARN when it is an assumed-role session, and whether it is the account's
+/// root (a long-term key that is no IAM user's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub account: String,
     pub arn: String,
     pub user_id: String,
     pub role: Option<String>,
+    pub root: bool,
 }
 
 /// Why a request's credentials do not identify anyone.
@@ -415,6 +439,9 @@ pub enum Unidentified {
 impl World {
     /// The account a request signed with `access_key` acts as.
     pub fn caller_for_key(&self, access_key: &str) -> Option<String> {
+        if let Some(user) = self.users.get(access_key) {
+            return Some(user.account.clone());
+        }
         if let Some(account) = self.access_keys.get(access_key) {
             return Some(account.clone());
         }
@@ -425,7 +452,8 @@ impl World {
     }
 
     /// Who a request signed with `access_key` (and, for temporary credentials, `token`, the
-    /// `X-Amz-Security-Token`) is at `now`. Long-term keys act as their account's root.
+    /// `X-Amz-Security-Token`) is at `now`. A user's key acts as the user; other long-term
+    /// keys act as their account's root.
     pub fn identify(
         &self,
         access_key: &str,
@@ -441,6 +469,15 @@ impl World {
             }
             return Ok(s.identity.clone());
         }
+        if let Some(user) = self.users.get(access_key) {
+            return Ok(Identity {
+                account: user.account.clone(),
+                arn: user.arn(),
+                user_id: user.id(),
+                role: None,
+                root: false,
+            });
+        }
         let account = self
             .caller_for_key(access_key)
             .ok_or(Unidentified::Unknown)?;
@@ -449,6 +486,7 @@ impl World {
             user_id: account.clone(),
             account,
             role: None,
+            root: true,
         })
     }
 

@@ -15,6 +15,9 @@ from botocore.exceptions import ClientError
 from conftest import NO_RETRY, SECURITY, error_code, status
 
 MEMBER_ROLE = "arn:aws:iam::500000000001:role/MusterMember"
+# IAM users of the demo world: AWS lets no account root assume a role.
+SECURITY_USER = "AKIASANDBOXSECURITY"
+PAYMENTS_USER = "AKIASANDBOXPAYMENTS"
 IRSA_ROLE = f"arn:aws:iam::{SECURITY}:role/MusterIrsa"
 AWS = os.path.join(os.path.dirname(sys.executable), "aws")
 
@@ -58,7 +61,7 @@ def test_get_caller_identity_with_boto3_and_the_cli(sandbox):
 
 
 def test_assume_role_gives_credentials_that_act_as_the_role_account(sandbox):
-    sts = sandbox.client("sts", SECURITY)
+    sts = sandbox.client("sts", SECURITY_USER)
     out = sts.assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="muster-accept")
     creds, user = out["Credentials"], out["AssumedRoleUser"]
     assert creds["AccessKeyId"].startswith("ASIA") and len(creds["AccessKeyId"]) == 20
@@ -79,12 +82,12 @@ def test_assume_role_gives_credentials_that_act_as_the_role_account(sandbox):
 
 
 def test_assume_role_denied_unknown_and_invalid(sandbox):
-    sts = sandbox.client("sts", SECURITY)
+    sts = sandbox.client("sts", SECURITY_USER)
     # The role exists, but its trust does not name the caller's account.
     with pytest.raises(ClientError) as e:
-        sandbox.client("sts", "300000000001").assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="x1")
+        sandbox.client("sts", PAYMENTS_USER).assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="x1")
     assert (error_code(e), status(e)) == ("AccessDenied", 403)
-    assert e.value.response["Error"]["Message"] == f"User: arn:aws:iam::300000000001:root is not authorized to perform: sts:AssumeRole on resource: {MEMBER_ROLE}"
+    assert e.value.response["Error"]["Message"] == f"User: arn:aws:iam::300000000001:user/deploy is not authorized to perform: sts:AssumeRole on resource: {MEMBER_ROLE}"
     assert e.value.response["Error"]["Type"] == "Sender"
     # No such role: AWS answers the same AccessDenied.
     with pytest.raises(ClientError) as e:
@@ -104,13 +107,13 @@ def test_assume_role_denied_unknown_and_invalid(sandbox):
 
 
 def test_the_cli_assumes_allowed_denied_and_unknown_roles(sandbox):
-    ok = cli(sandbox, "sts", "assume-role", "--role-arn", MEMBER_ROLE, "--role-session-name", "cli")
+    ok = cli(sandbox, "sts", "assume-role", "--role-arn", MEMBER_ROLE, "--role-session-name", "cli", account=SECURITY_USER)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["AssumedRoleUser"]["Arn"] == "arn:aws:sts::500000000001:assumed-role/MusterMember/cli"
-    denied = cli(sandbox, "sts", "assume-role", "--role-arn", MEMBER_ROLE, "--role-session-name", "cli", account="300000000001")
+    denied = cli(sandbox, "sts", "assume-role", "--role-arn", MEMBER_ROLE, "--role-session-name", "cli", account=PAYMENTS_USER)
     assert denied.returncode == 255
-    assert "An error occurred (AccessDenied) when calling the AssumeRole operation: User: arn:aws:iam::300000000001:root is not authorized" in denied.stderr
-    unknown = cli(sandbox, "sts", "assume-role", "--role-arn", "arn:aws:iam::500000000002:role/Nope", "--role-session-name", "cli")
+    assert "An error occurred (AccessDenied) when calling the AssumeRole operation: User: arn:aws:iam::300000000001:user/deploy is not authorized" in denied.stderr
+    unknown = cli(sandbox, "sts", "assume-role", "--role-arn", "arn:aws:iam::500000000002:role/Nope", "--role-session-name", "cli", account=SECURITY_USER)
     assert unknown.returncode == 255
     assert "(AccessDenied)" in unknown.stderr
 
@@ -121,10 +124,11 @@ def test_temporary_credentials_expire_and_need_their_token(start, tmp_path):
         'regions: [us-east-1]\n'
         'external_accounts: [{id: "500000000001", email: a@example.com}, {id: "222222222222", email: s@example.com}]\n'
         'roles: [{name: MusterMember, accounts: ["500000000001"], trusted: ["222222222222"]}]\n'
+        'users: [{account: "222222222222", name: muster, access_key: AKIASANDBOXSECURITY}]\n'
         'sts: {session_seconds: 2}\n'
     )
     sb = start("--fixture", str(fixture))
-    creds = sb.client("sts", SECURITY).assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="short")["Credentials"]
+    creds = sb.client("sts", SECURITY_USER).assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="short")["Credentials"]
     left = creds["Expiration"].timestamp() - time.time()
     assert 2 <= left + 0.5 and left <= 3  # 2 s, to the whole second above
     assert session_client(sb, "sts", creds).get_caller_identity()["Account"] == "500000000001"
@@ -134,6 +138,24 @@ def test_temporary_credentials_expire_and_need_their_token(start, tmp_path):
     time.sleep(max(0.0, creds["Expiration"].timestamp() - time.time()) + 0.2)
     assert refusal(lambda: session_client(sb, "detective", creds).list_graphs()) == ("ExpiredTokenException", 403)
     assert refusal(lambda: session_client(sb, "sts", creds).get_caller_identity()) == ("ExpiredTokenException", 400)
+
+
+def test_an_account_root_may_not_assume_a_role_and_a_user_is_itself(sandbox):
+    # The role trusts the security account, but its root is refused before the trust is read,
+    # as AWS refuses it.
+    with pytest.raises(ClientError) as e:
+        sandbox.client("sts", SECURITY).assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="root")
+    assert (error_code(e), status(e)) == ("AccessDenied", 403)
+    assert e.value.response["Error"]["Message"] == "Roles may not be assumed by root accounts."
+    assert e.value.response["Error"]["Type"] == "Sender"
+    root = cli(sandbox, "sts", "assume-role", "--role-arn", MEMBER_ROLE, "--role-session-name", "root")
+    assert root.returncode == 255, root.stderr
+    assert "An error occurred (AccessDenied) when calling the AssumeRole operation: Roles may not be assumed by root accounts." in root.stderr
+    who = sandbox.client("sts", SECURITY_USER).get_caller_identity()
+    assert (who["Account"], who["Arn"]) == (SECURITY, f"arn:aws:iam::{SECURITY}:user/muster")
+    assert who["UserId"].startswith("AIDA") and len(who["UserId"]) == 21
+    calls = [(c["operation"], c["caller"], c["status"]) for c in sandbox.calls()["calls"] if c["service"] == "sts"]
+    assert calls[-3:-1] == [("AssumeRole", SECURITY, 403), ("AssumeRole", SECURITY, 403)]
 
 
 def refusal(call):

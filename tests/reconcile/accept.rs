@@ -11,6 +11,9 @@ use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
 use crate::common::*;
 
 const ADMIN: &str = "222222222222";
+/// The access key muster acts with: the IAM user `muster` in `ADMIN` (AWS lets no account
+/// root assume a role).
+const ADMIN_USER_KEY: &str = "AKIAACCEPTADMINUSER";
 const ROLE: &str = "arn:aws:iam::{account}:role/MusterMember";
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
@@ -47,6 +50,8 @@ fn world(n: usize, without_role: &[usize], session_seconds: Option<u64>) -> fixt
         "roles:\n  - {{name: MusterMember, accounts: [{}], trusted: [\"{ADMIN}\"]}}\n",
         with_role.join(", ")
     );
+    text +=
+        &format!("users: [{{account: \"{ADMIN}\", name: muster, access_key: {ADMIN_USER_KEY}}}]\n");
     if let Some(s) = session_seconds {
         text += &format!("sts: {{session_seconds: {s}}}\n");
     }
@@ -74,7 +79,7 @@ fn write_desired(dir: &Path, n: usize) -> std::path::PathBuf {
 }
 
 fn muster(sb: &Sandbox, dir: &Path, desired: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = muster_command(&sb.endpoint(), ADMIN);
+    let mut cmd = muster_command(&sb.endpoint(), ADMIN_USER_KEY);
     cmd.args(args)
         .arg("--desired-state")
         .arg(desired)
