@@ -48,38 +48,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         None => Vec::new(),
     };
     let (plan, failures) = (&survey.plan, &survey.failures);
-    let desired = &survey.desired;
-    let accepting = match &roles {
-        Some(r) if matches!(args.output, PlanOutput::Text) => {
-            muster::report::acceptance_text(&accepts, r.template())
-        }
-        _ => String::new(),
-    };
-    match args.output {
-        PlanOutput::Text => print!(
-            "{}{accepting}",
-            muster::report::plan_text(plan, desired, failures, args.show_emails)
-        ),
-        PlanOutput::Json => {
-            let mut json = muster::report::plan_json(plan, desired, failures, args.show_emails);
-            if let Some(r) = &roles {
-                json["accepts"] = muster::report::acceptance_json(&accepts, r.template());
-            }
-            println!("{json:#}")
-        }
-        PlanOutput::Markdown => {
-            let role_arn = |a| roles.as_ref().map(|r| r.role_arn(a)).unwrap_or_default();
-            let accepting = roles.as_ref().map(|r| muster::report::Accepting {
-                role: r.template(),
-                role_arn: &role_arn,
-                acceptances: &accepts,
-            });
-            print!(
-                "{}",
-                muster::report::plan_markdown(plan, desired, failures, args.show_emails, accepting)
-            )
-        }
-    }
+    print(&args, &survey, roles.as_ref(), &accepts);
     Ok(if !failures.is_empty() {
         EXIT_ERROR
     } else if plan.has_changes() || !accepts.is_empty() {
@@ -87,4 +56,45 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// Prints the administrator's plan as `args.output` asks, with central acceptance's accepts
+/// when `roles` is set.
+fn print(
+    args: &PlanArgs,
+    survey: &muster::reconcile::Survey,
+    roles: Option<&muster::aws::roles::MemberRoles>,
+    accepts: &[muster::plan::accept::Acceptance],
+) {
+    let (plan, failures, desired) = (&survey.plan, &survey.failures, &survey.desired);
+    match args.output {
+        PlanOutput::Text => {
+            let accepting = roles.map_or_else(String::new, |r| {
+                muster::report::acceptance_text(accepts, r.template())
+            });
+            print!(
+                "{}{accepting}",
+                muster::report::plan_text(plan, desired, failures, args.show_emails)
+            )
+        }
+        PlanOutput::Json => {
+            let mut json = muster::report::plan_json(plan, desired, failures, args.show_emails);
+            if let Some(r) = roles {
+                json["accepts"] = muster::report::acceptance_json(accepts, r.template());
+            }
+            println!("{json:#}")
+        }
+        PlanOutput::Markdown => {
+            let role_arn = |a| roles.map(|r| r.role_arn(a)).unwrap_or_default();
+            let accepting = roles.map(|r| muster::report::Accepting {
+                role: r.template(),
+                role_arn: &role_arn,
+                acceptances: accepts,
+            });
+            print!(
+                "{}",
+                muster::report::plan_markdown(plan, desired, failures, args.show_emails, accepting)
+            )
+        }
+    }
 }
