@@ -1,9 +1,10 @@
-# muster's container image: a release build on Debian, run from a distroless image as a
-# non-root user. `docker build -t muster .`
+# muster's container image: a production release build on Debian (`--no-default-features`:
+# no built-in sandbox, the emulator is left out), run from a distroless image as a non-root
+# user. `docker build -t muster .`
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin muster \
+RUN cargo build --release --locked --no-default-features --bin muster \
  && install -D -m 0755 target/release/muster /out/muster
 
 # glibc and CA certificates, no shell, no package manager; uid 65532.

@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{world, REGIONS};
-use muster::sandbox::fixture::GENERATED_SECURITY;
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::GENERATED_SECURITY;
+use muster_sandbox::Sandbox;
 
 const DECLARED: usize = 1200;
 

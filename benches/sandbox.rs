@@ -22,8 +22,8 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::Sandbox;
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 

@@ -26,9 +26,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::REGIONS;
-use muster::sandbox::fixture::GENERATED_SECURITY;
-use muster::sandbox::world::{Parent, World};
-use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
+use muster_sandbox::fixture::GENERATED_SECURITY;
+use muster_sandbox::world::{Parent, World};
+use muster_sandbox::{FaultConfig, FaultRule, Sandbox};
 
 const LATENCY: Duration = Duration::from_millis(50);
 
@@ -505,7 +505,7 @@ async fn securityhub_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
         (w.accounts.keys())
             .filter(|a| {
                 a.as_str() != GENERATED_SECURITY
-                    && a.as_str() != muster::sandbox::fixture::GENERATED_MANAGEMENT
+                    && a.as_str() != muster_sandbox::fixture::GENERATED_MANAGEMENT
             })
             .cloned()
             .collect()

@@ -112,6 +112,7 @@ pub enum Command {
     /// comment saying where it was seen. Exit 0 written, 1 error.
     Import(ImportArgs),
     /// Run the built-in emulator of Detective, Security Hub and Organizations until SIGINT/SIGTERM.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
 }
 
@@ -154,6 +155,7 @@ pub struct RunArgs {
     pub settings: SettingsArgs,
     /// Start the built-in sandbox (config/sandbox.yaml) and reconcile
     /// config/accounts.example.yaml against it: the whole job with no AWS account.
+    #[cfg(feature = "sandbox")]
     #[arg(long)]
     pub sandbox: bool,
 }

@@ -22,8 +22,6 @@
 //!   desired state (`import::render`, pure);
 //! - `config`: how muster runs (settings); `report`: plans, applies and events shown; `metrics`:
 //!   every metric; `http`: `/metrics`, `/healthz`, `/readyz`; `daemon`: `muster run`;
-//! - `sandbox`: the emulator of Detective, Security Hub and Organizations that muster's tests and
-//!   demo run against (it imports nothing of muster but `domain`);
 //! - `layering` (tests only): the dependency rule above, checked.
 //!
 //! The binary (`src/main.rs`, `src/commands/`) parses, logs and dispatches one command a file.
@@ -48,4 +46,3 @@ pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod revision;
-pub mod sandbox;

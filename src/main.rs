@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(args) => commands::run::run(args).await.map(|()| commands::EXIT_OK),
             Command::Events(args) => commands::events::events(args),
             Command::Import(args) => commands::import::import(args).await,
+            #[cfg(feature = "sandbox")]
             Command::Sandbox(args) => commands::sandbox::run_sandbox(args)
                 .await
                 .map(|()| commands::EXIT_OK),

@@ -1,8 +1,8 @@
 //! What the benchmarks share.
 #![allow(dead_code)]
 
-use muster::sandbox::fixture::{generate, Generate};
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::{generate, Generate};
+use muster_sandbox::Sandbox;
 
 /// Sixteen commercial regions: the "every region" of the benchmarks.
 pub const REGIONS: [&str; 16] = [
@@ -40,7 +40,7 @@ pub async fn world(accounts: usize, regions: &[&str]) -> Sandbox {
     sb.with_world(|w| {
         w.settings.graph_volume_limit_bytes = u64::MAX;
         for a in w.accounts.values_mut() {
-            a.state = muster::sandbox::world::AccountState::Active;
+            a.state = muster_sandbox::world::AccountState::Active;
         }
     });
     sb

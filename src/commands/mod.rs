@@ -6,6 +6,7 @@ pub mod events;
 pub mod import;
 pub mod plan;
 pub mod run;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod validate;
 
@@ -13,6 +14,7 @@ use muster::cli::SettingsArgs;
 use muster::config::Config;
 
 /// The demo world, built in so that `muster sandbox` works from any directory.
+#[cfg(feature = "sandbox")]
 pub const DEMO_FIXTURE: &str = include_str!("../../config/sandbox.yaml");
 
 /// Exit codes, part of the interface (README.md): 0 ok / nothing to change, 1 error or

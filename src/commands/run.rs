@@ -2,17 +2,66 @@
 
 use muster::cli::RunArgs;
 use muster::config::Config;
-use muster::sandbox::{fixture, Sandbox};
 
-use super::{shutdown_signal, DEMO_FIXTURE, LOCK_PATIENCE};
+use super::{shutdown_signal, LOCK_PATIENCE};
 
 /// The daemon. With `--sandbox`, the built-in sandbox plays AWS and the example desired state
 /// is reconciled against it, acting as the demo's security account.
-pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // First: a SIGTERM during start-up stops muster cleanly too.
     let stop = shutdown_signal();
-    let mut sandbox = None;
-    let sdk = if args.sandbox {
+    #[cfg(feature = "sandbox")]
+    let mut args = args;
+    #[cfg(feature = "sandbox")]
+    let sandbox = match args.sandbox {
+        true => Some(demo::start(&mut args).await?),
+        false => None,
+    };
+    #[cfg(feature = "sandbox")]
+    let sdk = sandbox.as_ref().map(|(_, sdk)| sdk.clone());
+    #[cfg(not(feature = "sandbox"))]
+    let sdk: Option<aws_config::SdkConfig> = None;
+    let config = Config::load(&args.settings)?;
+    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
+    tracing::info!(state_dir = %config.state_dir.display(), desired_state = %config.desired_state.display(), "event log open (read it with `muster events --state-dir`)");
+    let sdk = match sdk {
+        Some(s) => s,
+        None => muster::aws::sdk_config(&config.aws).await,
+    };
+    let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
+    let sink: std::sync::Arc<dyn muster::aws::RequestSink> = metrics.clone();
+    let member_roles = muster::aws::roles::MemberRoles::of_setting(
+        config.member_role.as_deref(),
+        &sdk,
+        Some(sink.clone()),
+    );
+    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
+    let ctx = muster::daemon::Context {
+        config,
+        apis,
+        log,
+        metrics,
+        member_roles,
+    };
+    muster::daemon::run(ctx, stop).await?;
+    #[cfg(feature = "sandbox")]
+    if let Some((sb, _)) = sandbox {
+        sb.shutdown().await;
+    }
+    Ok(())
+}
+
+/// `run --sandbox`: the built-in demo world plays AWS (a build with the `sandbox` feature).
+#[cfg(feature = "sandbox")]
+mod demo {
+    use muster::cli::RunArgs;
+    use muster_sandbox::{fixture, Sandbox};
+
+    use super::super::DEMO_FIXTURE;
+
+    /// Starts the demo world and points `args` at the example desired state (unless it names
+    /// one) and a fresh state directory; the SDK settings act as its security account's user.
+    pub async fn start(args: &mut RunArgs) -> anyhow::Result<(Sandbox, aws_config::SdkConfig)> {
         let sb = Sandbox::start(
             fixture::parse("config/sandbox.yaml (built in)", DEMO_FIXTURE)?,
             "127.0.0.1:0".parse()?,
@@ -43,36 +92,6 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             ))
             .load()
             .await;
-        sandbox = Some(sb);
-        Some(sdk)
-    } else {
-        None
-    };
-    let config = Config::load(&args.settings)?;
-    let log = muster::eventlog::EventLog::open_waiting(&config.state_dir, LOCK_PATIENCE)?;
-    tracing::info!(state_dir = %config.state_dir.display(), desired_state = %config.desired_state.display(), "event log open (read it with `muster events --state-dir`)");
-    let sdk = match sdk {
-        Some(s) => s,
-        None => muster::aws::sdk_config(&config.aws).await,
-    };
-    let metrics = std::sync::Arc::new(muster::metrics::Metrics::new());
-    let sink: std::sync::Arc<dyn muster::aws::RequestSink> = metrics.clone();
-    let member_roles = muster::aws::roles::MemberRoles::of_setting(
-        config.member_role.as_deref(),
-        &sdk,
-        Some(sink.clone()),
-    );
-    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
-    let ctx = muster::daemon::Context {
-        config,
-        apis,
-        log,
-        metrics,
-        member_roles,
-    };
-    muster::daemon::run(ctx, stop).await?;
-    if let Some(sb) = sandbox {
-        sb.shutdown().await;
+        Ok((sb, sdk))
     }
-    Ok(())
 }

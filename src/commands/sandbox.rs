@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use muster::cli::SandboxArgs;
-use muster::sandbox::{self, fixture, Sandbox};
+use muster_sandbox::{self as sandbox, fixture, Sandbox};
 
 use super::{shutdown_signal, DEMO_FIXTURE};
 

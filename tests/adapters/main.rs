@@ -10,7 +10,7 @@ use muster::aws::securityhub::SdkSecurityHub;
 use muster::aws::{HubApi, HubUpdate, OrganizationsApi};
 use muster::domain::{AccountId, Email, Region};
 use muster::observed::{HubMemberStatus, OrgAccountStatus};
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 
 use common::*;
 
@@ -49,7 +49,7 @@ async fn security_hub_members_are_created_in_batches_and_listed_50_a_page() {
     let suspended: Vec<AccountId> = sb.with_world(|w| {
         w.accounts
             .values()
-            .filter(|a| a.state == muster::sandbox::world::AccountState::Suspended)
+            .filter(|a| a.state == muster_sandbox::world::AccountState::Suspended)
             .filter_map(|a| AccountId::parse(&a.id))
             .filter(|a| (id(2)..id(122)).contains(a))
             .collect()
@@ -230,7 +230,7 @@ async fn the_organization_is_listed_once_and_expanded_by_ou() {
 
 #[tokio::test]
 async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() {
-    use muster::sandbox::{FailNext, FaultConfig};
+    use muster_sandbox::{FailNext, FaultConfig};
     let sb = start(demo()).await;
     sb.set_faults(FaultConfig {
         seed: 1,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_detective::config::{Credentials, Region};
-use muster::sandbox::{fixture, Fixture, Sandbox};
+use muster_sandbox::{fixture, Fixture, Sandbox};
 
 pub const MANAGEMENT: &str = "111111111111";
 pub const SECURITY: &str = "222222222222";
@@ -108,13 +108,13 @@ pub async fn graph(client: &aws_sdk_detective::Client) -> String {
 /// Slows every `operation` of `service` in the sandbox by `ms` (a pass's writes take time, so a
 /// test can act in the middle of one).
 pub fn slow(sb: &Sandbox, service: &str, operation: &str, ms: u64) {
-    sb.set_faults(muster::sandbox::FaultConfig {
+    sb.set_faults(muster_sandbox::FaultConfig {
         seed: 1,
-        rules: vec![muster::sandbox::FaultRule {
+        rules: vec![muster_sandbox::FaultRule {
             service: Some(service.into()),
             operation: Some(operation.into()),
             latency_ms: ms,
-            ..muster::sandbox::FaultRule::default()
+            ..muster_sandbox::FaultRule::default()
         }],
         garble_next: vec![],
         fail_next: vec![],

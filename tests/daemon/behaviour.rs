@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::Sandbox;
 
 use crate::common::*;
 use crate::*;

@@ -258,7 +258,7 @@ fn policy_actions(policy: &serde_json::Value) -> Vec<String> {
 /// Runs `muster apply` on `desired` as `account` against `sb`; the operations it called, as
 /// IAM names them (service:Operation), sorted.
 fn apply_and_list_calls(
-    sb: &muster::sandbox::Sandbox,
+    sb: &muster_sandbox::Sandbox,
     dir: &Path,
     desired: &str,
     account: &str,
@@ -279,7 +279,7 @@ fn apply_and_list_calls(
 /// `import`, which reads no desired state) as `account` against `sb`, which must exit `code`;
 /// the operations it called, as IAM names them (service:Operation), sorted.
 fn run_and_list_calls(
-    sb: &muster::sandbox::Sandbox,
+    sb: &muster_sandbox::Sandbox,
     dir: &Path,
     desired: &str,
     account: &str,
@@ -336,10 +336,10 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
             .or_default();
         hub.insert(
             "500000000005".into(),
-            muster::sandbox::world::HubMember {
+            muster_sandbox::world::HubMember {
                 account_id: "500000000005".into(),
                 email: None,
-                status: muster::sandbox::world::HubMemberStatus::Enabled,
+                status: muster_sandbox::world::HubMemberStatus::Enabled,
                 organization_managed: false,
                 invitation_id: None,
                 invited_at: None,
@@ -452,7 +452,7 @@ async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_cal
         .await
         .unwrap();
     sb.with_world(|w| {
-        use muster::sandbox::world::*;
+        use muster_sandbox::world::*;
         let now = std::time::SystemTime::now();
         let region = w.regions.get_mut("eu-west-1").unwrap();
         let arn = graph_arn("eu-west-1", "999999999999");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 
 use crate::common::*;
 use crate::*;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use muster::sandbox::fixture;
+use muster_sandbox::fixture;
 
 use crate::common::*;
 use crate::*;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use muster::sandbox::fixture;
-use muster::sandbox::world::{DetectiveStatus, HubMemberStatus};
-use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
+use muster_sandbox::fixture;
+use muster_sandbox::world::{DetectiveStatus, HubMemberStatus};
+use muster_sandbox::{FaultConfig, FaultRule, Sandbox};
 
 use crate::common::*;
 

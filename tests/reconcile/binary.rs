@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use muster::sandbox::fixture::GENERATED_SECURITY;
+use muster_sandbox::fixture::GENERATED_SECURITY;
 
 /// `muster ARGS` against the sandbox at `endpoint`, acting as the generated security account,
 /// with nothing from this machine's AWS settings.
@@ -52,7 +52,7 @@ pub fn run_clean(what: &str, mut c: Command) -> Output {
 }
 
 /// AWS calls that change something, so far (every operation but the reads).
-pub fn writes(sb: &muster::sandbox::Sandbox) -> usize {
+pub fn writes(sb: &muster_sandbox::Sandbox) -> usize {
     sb.calls()
         .calls
         .iter()

@@ -77,8 +77,8 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["changes"], false);
 
-    sb.set_faults(muster::sandbox::FaultConfig {
-        rules: vec![muster::sandbox::FaultRule {
+    sb.set_faults(muster_sandbox::FaultConfig {
+        rules: vec![muster_sandbox::FaultRule {
             service: Some("detective".into()),
             operation: Some("ListGraphs".into()),
             error_probability: 1.0,
@@ -365,7 +365,7 @@ async fn a_closed_output_pipe_ends_plan_quietly() {
         .env("AWS_ENDPOINT_URL", sb.endpoint())
         .env(
             "AWS_ACCESS_KEY_ID",
-            muster::sandbox::fixture::GENERATED_SECURITY,
+            muster_sandbox::fixture::GENERATED_SECURITY,
         )
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_REGION", "us-east-1")
@@ -391,8 +391,8 @@ async fn a_closed_output_pipe_ends_plan_quietly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn generate_world() -> muster::sandbox::Fixture {
-    muster::sandbox::fixture::generate(&muster::sandbox::fixture::Generate {
+fn generate_world() -> muster_sandbox::Fixture {
+    muster_sandbox::fixture::generate(&muster_sandbox::fixture::Generate {
         accounts: 1300,
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
         seed: 3,

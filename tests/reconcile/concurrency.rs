@@ -3,8 +3,8 @@
 //! log (`in_flight`: the requests of the same operation it was handling when a call arrived), not by wall-clock
 //! thresholds; `max_concurrent_graphs` stays an upper bound.
 
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::{FaultConfig, FaultRule, Sandbox};
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::{FaultConfig, FaultRule, Sandbox};
 
 use crate::common::*;
 

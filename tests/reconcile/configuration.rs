@@ -14,10 +14,10 @@ use muster::eventlog::{EventKind, EventLog};
 use muster::metrics::{Gauges, Metrics};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
-use muster::sandbox::fixture::{generate, Generate, GENERATED_MANAGEMENT, GENERATED_SECURITY};
-use muster::sandbox::world::InvitationType;
-use muster::sandbox::world::{graph_arn, AccountState, DetectiveMember, DetectiveStatus};
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::{generate, Generate, GENERATED_MANAGEMENT, GENERATED_SECURITY};
+use muster_sandbox::world::InvitationType;
+use muster_sandbox::world::{graph_arn, AccountState, DetectiveMember, DetectiveStatus};
+use muster_sandbox::Sandbox;
 
 use crate::common::*;
 

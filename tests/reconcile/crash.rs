@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use muster::eventlog::EventLog;
-use muster::sandbox::fixture::{generate, Generate};
-use muster::sandbox::{FaultConfig, FaultRule};
+use muster_sandbox::fixture::{generate, Generate};
+use muster_sandbox::{FaultConfig, FaultRule};
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use muster::sandbox::fixture::{generate, Generate};
+use muster_sandbox::fixture::{generate, Generate};
 use rand::{Rng, SeedableRng};
 
 use crate::binary::{copy_dir, files_of, muster, run_clean, write_desired, writes};

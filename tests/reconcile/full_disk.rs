@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use muster::sandbox::fixture::{generate, Generate};
+use muster_sandbox::fixture::{generate, Generate};
 
 use crate::binary::{muster, run_clean, write_desired};
 use crate::common::*;

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::world::{HubMember, HubMemberStatus};
-use muster::sandbox::Sandbox;
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::world::{HubMember, HubMemberStatus};
+use muster_sandbox::Sandbox;
 
 use crate::binary::writes;
 use crate::common::*;

@@ -12,10 +12,10 @@ use muster::eventlog::{EventKind, EventLog};
 use muster::metrics::{Gauges, Metrics};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
-use muster::sandbox::world::{
+use muster_sandbox::world::{
     graph_arn, DetectiveMember, DetectiveStatus, Graph, HubMember, HubMemberStatus, InvitationType,
 };
-use muster::sandbox::Sandbox;
+use muster_sandbox::Sandbox;
 
 use crate::common::*;
 

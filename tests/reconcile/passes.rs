@@ -7,8 +7,8 @@ use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
 use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, PassOptions, PassReport, SdkApis};
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster::sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
 
 use crate::common::*;
 

@@ -14,8 +14,8 @@ use muster::metrics::{Gauges, Metrics};
 use muster::observed::HubMemberStatus;
 use muster::plan::{DriftKind, PlanSettings, GRAPH_MEMBER_LIMIT};
 use muster::reconcile::{pass, OrgStatus, PassOptions, PassReport, PassResult, SdkApis};
-use muster::sandbox::world::{AccountState, HubMember, Parent};
-use muster::sandbox::{FailNext, FaultConfig, GarbleNext, Sandbox};
+use muster_sandbox::world::{AccountState, HubMember, Parent};
+use muster_sandbox::{FailNext, FaultConfig, GarbleNext, Sandbox};
 
 use crate::common::*;
 
@@ -244,9 +244,9 @@ async fn hand_listed_accounts_and_two_ous_converge_in_one_pass_with_the_fewest_c
         assert_eq!(members.len(), n, "{region}");
         for m in members {
             let want = if EXTERNAL.contains(&m.account_id.as_str()) {
-                muster::sandbox::world::HubMemberStatus::Invited
+                muster_sandbox::world::HubMemberStatus::Invited
             } else {
-                muster::sandbox::world::HubMemberStatus::Enabled
+                muster_sandbox::world::HubMemberStatus::Enabled
             };
             assert_eq!(m.status, want, "{region} {}", m.account_id);
         }
@@ -309,7 +309,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
             .unwrap();
         let mut member = m.values().next().unwrap().clone();
         member.account_id = stray.into();
-        member.status = muster::sandbox::world::HubMemberStatus::Enabled;
+        member.status = muster_sandbox::world::HubMemberStatus::Enabled;
         m.insert(stray.into(), member);
     });
     for error in ["AccessDeniedException", "TooManyRequestsException"] {
@@ -439,9 +439,9 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     // Three organization accounts change under the administrator in us-east-1.
     let ids: Vec<String> = expected_org_accounts(&h.sb).into_iter().take(3).collect();
     let statuses = [
-        muster::sandbox::world::HubMemberStatus::Removed,
-        muster::sandbox::world::HubMemberStatus::Resigned,
-        muster::sandbox::world::HubMemberStatus::AccountSuspended,
+        muster_sandbox::world::HubMemberStatus::Removed,
+        muster_sandbox::world::HubMemberStatus::Resigned,
+        muster_sandbox::world::HubMemberStatus::AccountSuspended,
     ];
     h.sb.with_world(|w| {
         let ms = w
@@ -500,7 +500,7 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     }
     let status =
         h.sb.with_world(|w| w.regions["us-east-1"].hub_members[SECURITY][&ids[0]].status);
-    assert_eq!(status, muster::sandbox::world::HubMemberStatus::Enabled);
+    assert_eq!(status, muster_sandbox::world::HubMemberStatus::Enabled);
     // The Removed drift resolves at the next pass; the other two stay.
     let r = h.pass(&d).await;
     let hub = r

@@ -2,7 +2,7 @@
 //! operations, verification by email, organization accounts, volume, invitations, quota, paging.
 
 use aws_sdk_detective::types::{Account, InvitationType, MemberDisabledReason, MemberStatus};
-use muster::sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 
 use crate::common::*;
 
@@ -430,7 +430,7 @@ async fn invite_in_batches(det: &aws_sdk_detective::Client, arn: &str, ids: &[St
     }
 }
 
-fn big_world(accounts: usize) -> muster::sandbox::Fixture {
+fn big_world(accounts: usize) -> muster_sandbox::Fixture {
     generate(&Generate {
         accounts,
         regions: vec!["us-east-1".into()],

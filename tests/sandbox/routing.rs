@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use muster::sandbox::{FailNext, FaultConfig, FaultRule};
+use muster_sandbox::{FailNext, FaultConfig, FaultRule};
 
 use crate::common::*;
 

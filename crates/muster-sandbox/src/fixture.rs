@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use super::faults::{FaultConfig, Faults};
-use super::world::{
+use crate::faults::{FaultConfig, Faults};
+use crate::world::{
     graph_arn, is_account_id, is_region_name, stable_hash, Account, AccountState, DetectiveMember,
     DetectiveStatus, Graph, HubMember, HubMemberStatus, HubOrganization, InvitationType,
     Organization, OrganizationalUnit, Parent, Settings, World, DATASOURCE_PACKAGES, INGEST_STATES,
@@ -290,7 +290,7 @@ fn users(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
         } else if world.users.contains_key(key) || raw.access_keys.contains_key(key) {
             problems.push(format!("{at}.access_key: \"{key}\" is used twice"));
         }
-        let user = super::world::User {
+        let user = crate::world::User {
             account: u.account.clone(),
             name: u.name.clone(),
         };
@@ -336,7 +336,7 @@ fn roles(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
                 ));
                 continue;
             }
-            let role = super::world::Role {
+            let role = crate::world::Role {
                 account: a.clone(),
                 name: r.name.clone(),
                 trusted: r.trusted.iter().cloned().collect(),
@@ -546,10 +546,10 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         verification_delay: Duration::from_millis(det.verification_delay_ms),
         graph_member_limit: det
             .member_limit
-            .unwrap_or(super::world::DEFAULT_GRAPH_MEMBER_LIMIT),
+            .unwrap_or(crate::world::DEFAULT_GRAPH_MEMBER_LIMIT),
         graph_volume_limit_bytes: det
             .graph_volume_limit_bytes_per_day
-            .unwrap_or(super::world::DEFAULT_GRAPH_VOLUME_LIMIT_BYTES),
+            .unwrap_or(crate::world::DEFAULT_GRAPH_VOLUME_LIMIT_BYTES),
         package_states: package_states(&det.datasource_packages, &mut problems),
         detective_auto_enable: det.auto_enable,
         not_ingesting: Default::default(),
@@ -629,7 +629,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
                 .members
                 .get_mut(&m.account_id)
                 .expect("just inserted")
-                .pending = Some(super::world::PendingVerification {
+                .pending = Some(crate::world::PendingVerification {
                 created_by_call: 0,
                 due: now,
             });
@@ -845,7 +845,7 @@ pub fn generate(g: &Generate) -> Fixture {
         securityhub_administrator: Some(GENERATED_SECURITY.into()),
         users: HashMap::from([(
             GENERATED_SECURITY_USER_KEY.to_owned(),
-            super::world::User {
+            crate::world::User {
                 account: GENERATED_SECURITY.into(),
                 name: "muster".into(),
             },
@@ -961,7 +961,7 @@ detective:
 
     #[test]
     fn the_shipped_demo_fixture_loads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox.yaml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/sandbox.yaml");
         let f = load(&path).unwrap();
         assert_eq!(f.regions, ["us-east-1", "eu-west-1"]);
         let org = f.world.organization.as_ref().unwrap();

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::wire::{ApiError, Service};
+use crate::wire::{ApiError, Service};
 
 /// Faults as the fixture's `faults:` key and `POST /_sandbox/faults` spell them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{json, Value};
 
-use super::wire::{epoch_seconds, page, ApiError, Service, Validator};
-use super::world::{Account, Organization, Parent, World};
-use super::{Reply, Req};
+use crate::wire::{epoch_seconds, page, ApiError, Service, Validator};
+use crate::world::{Account, Organization, Parent, World};
+use crate::{Reply, Req};
 
 pub const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
 const SVC: Service = Service::Organizations;

@@ -18,6 +18,7 @@ mod detective;
 mod dump;
 pub mod faults;
 pub mod fixture;
+pub mod model;
 mod organizations;
 mod securityhub;
 mod server;

@@ -5,11 +5,11 @@
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
-use super::wire::{iso8601, page, ApiError, Service, Validator};
+use crate::wire::{iso8601, page, ApiError, Service, Validator};
 use std::collections::BTreeMap;
 
-use super::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
-use super::{Reply, Req};
+use crate::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
+use crate::{Reply, Req};
 
 const SVC: Service = Service::SecurityHub;
 const MAX_RESULTS_DEFAULT: usize = 50;
@@ -502,7 +502,7 @@ fn invite_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
 }
 
 fn invitation_id(region: &str, admin: &str, member: &str, call: u64) -> String {
-    let h = super::world::stable_hash(&[region, admin, member, &call.to_string()]);
+    let h = crate::world::stable_hash(&[region, admin, member, &call.to_string()]);
     format!("{h:016x}{:016x}", h.rotate_left(29) ^ call)
 }
 

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::wire::iso8601;
-use super::world::{Parent, World};
+use crate::wire::iso8601;
+use crate::world::{Parent, World};
 
 fn parent(p: &Option<Parent>) -> Value {
     match p {

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::detective::{
+use crate::detective::{
     account_ids_up_to, administered, check, denied, graph_arn_member, open_token, paging,
 };
-use super::wire::{iso8601, page, ApiError as ApiErr, Validator};
-use super::world::{DetectiveStatus, Graph, World, DATASOURCE_PACKAGES};
-use super::{Reply, Req};
+use crate::wire::{iso8601, page, ApiError as ApiErr, Validator};
+use crate::world::{DetectiveStatus, Graph, World, DATASOURCE_PACKAGES};
+use crate::{Reply, Req};
 
 /// DescribeOrganizationConfiguration and UpdateOrganizationConfiguration: only the
 /// organization's Detective administrator, on its own graph.

@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::wire::{xml_escape, ApiError, Service, Validator};
-use super::world::{stable_hash, Identity, Role, Session, World};
-use super::Req;
+use crate::wire::{xml_escape, ApiError, Service, Validator};
+use crate::world::{stable_hash, Identity, Role, Session, World};
+use crate::Req;
 
 const SVC: Service = Service::Sts;
 

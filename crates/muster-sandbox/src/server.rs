@@ -17,11 +17,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use super::calls::{Call, CallLog};
-use super::faults::{FaultConfig, Faults};
-use super::wire::{parse_body, ApiError, Protocol, Service, Tokens};
-use super::world::{Unidentified, World};
-use super::{detective, organizations, securityhub, sts, Reply, Req};
+use crate::calls::{Call, CallLog};
+use crate::faults::{FaultConfig, Faults};
+use crate::wire::{parse_body, ApiError, Protocol, Service, Tokens};
+use crate::world::{Unidentified, World};
+use crate::{detective, organizations, securityhub, sts, Reply, Req};
 
 pub(crate) struct Inner {
     pub(crate) state: Mutex<SharedState>,
@@ -128,7 +128,7 @@ fn control_error(message: String) -> Response {
 }
 
 async fn world(State(inner): State<Arc<Inner>>) -> Response {
-    axum::Json(super::dump::world_json(&inner.lock().world)).into_response()
+    axum::Json(crate::dump::world_json(&inner.lock().world)).into_response()
 }
 
 /// The parts of a SigV4 credential scope the sandbox routes on.
@@ -512,7 +512,7 @@ async fn aws(
     });
     match result {
         Ok(_) if garbled => {
-            let mut resp = (StatusCode::OK, super::faults::GARBLED_PAGE).into_response();
+            let mut resp = (StatusCode::OK, crate::faults::GARBLED_PAGE).into_response();
             (resp.headers_mut()).insert("content-type", HeaderValue::from_static("text/html"));
             resp
         }

@@ -10,12 +10,12 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::wire::{iso8601, page, ApiError, Service, Validator};
-use super::world::{
+use crate::model::{EMAIL_PATTERN, EMAIL_PATTERN_SHOWN, GRAPH_ARN_PATTERN};
+use crate::wire::{iso8601, page, ApiError, Service, Validator};
+use crate::world::{
     graph_arn, DetectiveMember, DetectiveStatus, Graph, InvitationType, PendingVerification, World,
 };
-use super::{Reply, Req};
-use crate::domain::{EMAIL_PATTERN, EMAIL_PATTERN_SHOWN, GRAPH_ARN_PATTERN};
+use crate::{Reply, Req};
 
 static GRAPH_ARN: LazyLock<Regex> = LazyLock::new(|| Regex::new(GRAPH_ARN_PATTERN).unwrap());
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(EMAIL_PATTERN).unwrap());
@@ -62,14 +62,14 @@ pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError>
             respond_to_invitation(world, req, op).map(Reply::from)
         }
         "DescribeOrganizationConfiguration" | "UpdateOrganizationConfiguration" => {
-            super::datasources::organization_configuration(world, req, op).map(Reply::from)
+            crate::datasources::organization_configuration(world, req, op).map(Reply::from)
         }
-        "ListDatasourcePackages" => super::datasources::list_packages(world, req),
+        "ListDatasourcePackages" => crate::datasources::list_packages(world, req),
         "UpdateDatasourcePackages" => {
-            super::datasources::update_packages(world, req).map(Reply::from)
+            crate::datasources::update_packages(world, req).map(Reply::from)
         }
         "BatchGetGraphMemberDatasources" => {
-            super::datasources::member_datasources(world, req).map(Reply::from)
+            crate::datasources::member_datasources(world, req).map(Reply::from)
         }
         "ListOrganizationAdminAccounts" => list_admin_accounts(world, req),
         _ => Err(ApiError::new(
@@ -167,7 +167,7 @@ pub(super) fn account_ids_up_to(
     let Some(list) = v.list(body, name, true) else {
         return Vec::new();
     };
-    let path = super::wire::lower_first(name);
+    let path = crate::wire::lower_first(name);
     v.count(&path, list.len(), 1, max);
     let mut ids = Vec::new();
     for (i, item) in list.iter().enumerate() {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-pub use crate::domain::{is_account_id, is_region_name};
+pub use crate::model::{is_account_id, is_region_name};
 
 /// Detective's documented member quota for one behavior graph.
 pub const DEFAULT_GRAPH_MEMBER_LIMIT: usize = 1200;
@@ -654,7 +654,7 @@ mod tests {
         let arn = graph_arn("us-east-1", "111111111111");
         assert_eq!(arn, graph_arn("us-east-1", "111111111111"));
         assert_ne!(arn, graph_arn("eu-west-1", "111111111111"));
-        let re = regex::Regex::new(crate::domain::GRAPH_ARN_PATTERN).unwrap();
+        let re = regex::Regex::new(crate::model::GRAPH_ARN_PATTERN).unwrap();
         assert!(re.is_match(&arn), "{arn}");
     }
 
