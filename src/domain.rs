@@ -201,6 +201,53 @@ impl Service {
             Service::SecurityHub => "Security Hub",
         }
     }
+
+    /// How its membership is shaped: everything that follows from the shape (the desired-state
+    /// section, the drift kinds, the status labels, the configuration read) is decided on
+    /// `Shape`, so a new service is decided here once.
+    pub fn shape(self) -> Shape {
+        match self {
+            Service::Detective => Shape::Graphs,
+            Service::SecurityHub => Shape::Hub,
+        }
+    }
+
+    /// Whether central acceptance (`member_role`) accepts its invitations in the members.
+    pub fn takes_central_accepts(self) -> bool {
+        match self {
+            Service::Detective | Service::SecurityHub => true,
+        }
+    }
+
+    /// How many administrators a member account may have at once (member mode accepts that
+    /// many of the expected invitations).
+    pub fn administrators(self) -> Administrators {
+        match self {
+            // A member account may be in several behavior graphs.
+            Service::Detective => Administrators::Many,
+            // One administrator account per member: the newest expected invitation is taken.
+            Service::SecurityHub => Administrators::One,
+        }
+    }
+}
+
+/// The shape of a service's membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Detective's: behavior graphs in each region, members invited into a graph by ARN, with
+    /// data-source packages; declared under `detective:`.
+    Graphs,
+    /// Security Hub's (`Service::HUBS`): an administrator's list of member accounts per region,
+    /// created, invited, disassociated and deleted by account id; declared under a section
+    /// named as the service, with `organization: {auto_enable, auto_enable_standards}`.
+    Hub,
+}
+
+/// How many administrators a member account may have at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Administrators {
+    One,
+    Many,
 }
 
 impl fmt::Display for Service {

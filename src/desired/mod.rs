@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    AccountId, Email, GraphArn, Package, Region, Service, Target, EMAIL_MAX_CHARS,
+    AccountId, Email, GraphArn, Package, Region, Service, Shape, Target, EMAIL_MAX_CHARS,
 };
 use yaml::{Kind, Node, Pos};
 
@@ -1081,10 +1081,11 @@ impl Checker {
     /// A service's `organization: {auto_enable, auto_enable_standards}` (standards for Security
     /// Hub's shape only).
     fn auto_enable(&mut self, service: Service, node: &Node) -> Option<AutoEnable> {
-        let (keys, what) = match service {
-            Service::Detective => (DETECTIVE_ORGANIZATION_KEYS, "`detective.organization`"),
-            _ => (HUB_ORGANIZATION_KEYS, "`securityhub.organization`"),
+        let keys = match service.shape() {
+            Shape::Graphs => DETECTIVE_ORGANIZATION_KEYS,
+            Shape::Hub => HUB_ORGANIZATION_KEYS,
         };
+        let what = &format!("`{service}.organization`");
         let fields = self.entries(node, what, keys);
         if !matches!(node.kind, Kind::Map(_)) {
             return None;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Drift, DriftKind, Plan};
 use crate::desired::DesiredState;
-use crate::domain::{AccountId, Service, Target};
+use crate::domain::{AccountId, Target};
 use crate::observed::{HubMemberStatus, MemberStatus, ObservedGraph, ObservedHub};
 
 /// The invitations of one target (a graph, or a region of Security Hub) to accept.
@@ -34,7 +34,7 @@ pub fn candidates(
             .collect(),
     });
     let hubs = (hubs.iter())
-        .filter(|h| h.service == Service::SecurityHub)
+        .filter(|h| h.service.takes_central_accepts())
         .map(|h| Acceptance {
             target: Target::Hub(h.service, h.region.clone()),
             accounts: (h.members.iter())

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Drift, DriftKind, Observed};
 use crate::desired::{AutoEnable, DesiredState, Standards};
-use crate::domain::{GraphArn, Package, Region, Service, Target};
+use crate::domain::{GraphArn, Package, Region, Service, Shape, Target};
 use crate::observed::{Administration, IngestState, ObservedConfiguration, OrgConfiguration};
 
 /// An UpdateOrganizationConfiguration to send: the declared AutoEnable and, when declared,
@@ -60,15 +60,15 @@ impl ConfigurationPlan {
 
 /// The drift kinds a service's configuration targets report, each exported even at 0.
 pub fn configuration_kinds(service: Service) -> &'static [DriftKind] {
-    match service {
-        Service::Detective => &[
+    match service.shape() {
+        Shape::Graphs => &[
             DriftKind::DelegatedAdministratorMismatch,
             DriftKind::AutoEnableOff,
             DriftKind::AutoEnableOn,
             DriftKind::DatasourcePackageDisabled,
             DriftKind::DatasourceNotIngesting,
         ],
-        _ => &[
+        Shape::Hub => &[
             DriftKind::DelegatedAdministratorMismatch,
             DriftKind::AutoEnableOff,
             DriftKind::AutoEnableOn,
@@ -113,9 +113,9 @@ fn plan_one(
         drift: Vec::new(),
     };
     delegation(&mut p, desired, observed);
-    let want = match c.service {
-        Service::Detective => desired.detective.organization,
-        s => desired.hub(s).and_then(|h| h.organization),
+    let want = match c.service.shape() {
+        Shape::Graphs => desired.detective.organization,
+        Shape::Hub => desired.hub(c.service).and_then(|h| h.organization),
     };
     match (&c.organization, want) {
         (Some(Administration::NotAdministrator(why)), Some(_)) => {

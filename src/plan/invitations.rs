@@ -5,7 +5,7 @@
 
 use super::{Drift, DriftKind};
 use crate::desired::MemberSettings;
-use crate::domain::Service;
+use crate::domain::{Administrators, Service};
 use crate::observed::{Invitation, InvitationStatus};
 
 /// What to do about one region's invitations for one service. Pure.
@@ -53,19 +53,14 @@ pub fn plan_invitations(
             _ => {}
         }
     }
-    let take: Vec<&Invitation> = if service == Service::SecurityHub {
-        if has_accepted {
-            Vec::new()
-        } else {
-            expected_open
-                .iter()
-                .max_by_key(|i| i.invited_at)
-                .into_iter()
-                .copied()
-                .collect()
-        }
-    } else {
-        expected_open.clone()
+    let take: Vec<&Invitation> = match service.administrators() {
+        Administrators::One if has_accepted => Vec::new(),
+        Administrators::One => (expected_open.iter())
+            .max_by_key(|i| i.invited_at)
+            .into_iter()
+            .copied()
+            .collect(),
+        Administrators::Many => expected_open.clone(),
     };
     for i in &expected_open {
         let taken = take.iter().any(|t| std::ptr::eq(*t, *i));

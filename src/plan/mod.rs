@@ -20,7 +20,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::desired::{DesiredAccount, DesiredState};
-use crate::domain::{AccountId, Email, GraphArn, Region, Service, Target};
+use crate::domain::{AccountId, Email, GraphArn, Region, Service, Shape, Target};
 use crate::observed::{ObservedConfiguration, ObservedGraph, ObservedHub};
 
 pub use configuration::{configuration_kinds, ConfigurationPlan, SetAutoEnable};
@@ -114,8 +114,8 @@ impl DriftKind {
 /// The drift kinds a service's targets report, each exported even at 0 so that "drift fell to
 /// 0" is a value, not an absence.
 pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
-    match service {
-        Service::Detective => &[
+    match service.shape() {
+        Shape::Graphs => &[
             DriftKind::Missing,
             DriftKind::Undeclared,
             DriftKind::VerificationFailed,
@@ -125,8 +125,7 @@ pub fn drift_kinds(service: Service) -> &'static [DriftKind] {
             DriftKind::QuotaBlocked,
             DriftKind::MemberRoleDenied,
         ],
-        // Security Hub's, and those of every service of its shape (`Service::HUBS`).
-        _ => &[
+        Shape::Hub => &[
             DriftKind::Missing,
             DriftKind::Undeclared,
             DriftKind::NotInvited,

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use super::{OrgStatus, PassReport};
 use crate::apply::{ApplyReport, Change, Outcome, Settled};
 use crate::desired::{DesiredState, GraphRef};
-use crate::domain::{AccountId, Region, Service, Target};
+use crate::domain::{AccountId, Region, Service, Shape, Target};
 use crate::eventlog::Projection;
 use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
 use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind};
@@ -61,10 +61,9 @@ pub struct Gauges {
 
 /// Every `status` label value of a service's members.
 pub fn status_labels(service: Service) -> &'static [&'static str] {
-    match service {
-        Service::Detective => &MemberStatus::LABELS,
-        // Security Hub's, and those of every service of its shape (`Service::HUBS`).
-        _ => &HubMemberStatus::LABELS,
+    match service.shape() {
+        Shape::Graphs => &MemberStatus::LABELS,
+        Shape::Hub => &HubMemberStatus::LABELS,
     }
 }
 
@@ -190,12 +189,14 @@ impl Gauges {
 
     /// Whether the desired state still names the target of these labels.
     pub fn names(&self, service: Service, region: &str, graph: &str) -> bool {
-        match service {
-            Service::Detective => self.named_graphs.iter().any(|g| match g {
+        match service.shape() {
+            Shape::Graphs => self.named_graphs.iter().any(|g| match g {
                 GraphRef::Region(r) => r.as_str() == region,
                 GraphRef::Arn(a) => a.as_str() == graph,
             }),
-            _ => (self.named_hubs.iter()).any(|(s, r)| *s == service && r.as_str() == region),
+            Shape::Hub => {
+                (self.named_hubs.iter()).any(|(s, r)| *s == service && r.as_str() == region)
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use super::{Apis, OrgOutcome, OrgStatus};
 use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::{DesiredState, GraphRef};
-use crate::domain::{AccountId, Region, Service, Target};
+use crate::domain::{AccountId, Region, Service, Shape, Target};
 use crate::eventlog::{EventLog, EventLogError};
 use crate::observed::{MemberStatus, ObservedConfiguration, ObservedGraph, ObservedHub};
 use crate::org::{self, Expansion};
@@ -223,12 +223,14 @@ fn asks_relationship(desired: &DesiredState, service: Service) -> bool {
 /// True when a service's configuration targets are observed: its `organization` (or for
 /// Detective its data-source packages) is declared, or the delegated administrator expected.
 pub(crate) fn declares_configuration(desired: &DesiredState, service: Service) -> bool {
-    let own = match service {
-        Service::Detective => {
+    let own = match service.shape() {
+        Shape::Graphs => {
             let d = &desired.detective;
             d.organization.is_some() || d.datasource_packages.is_some()
         }
-        s => desired.hub(s).is_some_and(|h| h.organization.is_some()),
+        Shape::Hub => desired
+            .hub(service)
+            .is_some_and(|h| h.organization.is_some()),
     };
     own || desired.delegated_administrator.is_some()
 }
