@@ -5,6 +5,9 @@
 //! loop; the loop is the one place passes run, so there are never two at once, and triggers that
 //! arrive during a pass coalesce into one follow-up (a `Notify` holds at most one permit). Each
 //! pass re-reads the desired state; a broken one keeps the last good one in use.
+//!
+//! Layout: this file is the pass loop, its triggers and its HTTP server; `watch` follows the
+//! desired state's files; `os` is what the daemon asks of the operating system.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -27,11 +30,14 @@ use crate::metrics::{Gauges, Metrics, PassResult};
 use crate::reconcile::Apis;
 use crate::reconcile::{self, PassOptions};
 
-/// Quiet time after a file event before the desired state is re-read: editors and
-/// `kubectl`/git-sync swaps write in several steps.
-const DEBOUNCE: Duration = Duration::from_millis(200);
-/// A burst of events longer than this still triggers a reload.
-const DEBOUNCE_MAX: Duration = Duration::from_millis(1000);
+mod os;
+mod watch;
+
+pub use os::limit_arenas;
+use os::{release_memory, systemd_watchdog};
+pub use watch::WatchPlan;
+use watch::*;
+
 /// The first retry after a failed pass; it doubles up to the cap.
 const BACKOFF_START: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -410,201 +416,6 @@ async fn schedule(
     scheduler.start().await.map_err(err)?;
     tracing::info!(schedule = %config.schedule.as_str(), "schedule started");
     Ok(scheduler)
-}
-
-/// Every path met while resolving `path` with symlinks followed (the path, each link on the
-/// way, what they point to), the links among them, and where it ends up.
-fn resolve(path: &Path) -> (BTreeSet<PathBuf>, BTreeSet<PathBuf>, PathBuf) {
-    use std::ffi::OsString;
-    use std::path::Component;
-    enum Part {
-        Root,
-        Up,
-        Name(OsString),
-    }
-    fn parts(p: &Path) -> Vec<Part> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::RootDir | Component::Prefix(_) => Some(Part::Root),
-                Component::ParentDir => Some(Part::Up),
-                Component::CurDir => None,
-                Component::Normal(n) => Some(Part::Name(n.to_os_string())),
-            })
-            .collect()
-    }
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let (mut chain, mut links) = (BTreeSet::new(), BTreeSet::new());
-    let mut todo = parts(&abs);
-    todo.reverse(); // a stack: next part last
-    let mut cur = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(part) = todo.pop() {
-        match part {
-            Part::Root => cur = PathBuf::from("/"),
-            Part::Up => {
-                cur.pop();
-            }
-            Part::Name(name) => {
-                let next = cur.join(name);
-                chain.insert(next.clone());
-                match std::fs::read_link(&next) {
-                    Ok(target) if hops < 40 => {
-                        hops += 1;
-                        links.insert(next);
-                        todo.extend(parts(&target).into_iter().rev());
-                    }
-                    _ => cur = next,
-                }
-            }
-        }
-    }
-    (chain, links, cur)
-}
-
-/// What to watch for `path`, and which changed paths matter.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct WatchPlan {
-    /// Directories to watch (not recursively): where the file is, where it resolves to, and
-    /// where each symlink on the way lives (a Kubernetes ConfigMap swaps `..data`, git-sync
-    /// swaps its `current` link).
-    pub dirs: BTreeSet<PathBuf>,
-    /// Paths whose change can change what muster reads.
-    pub relevant: BTreeSet<PathBuf>,
-    /// Set when the desired state is a directory: its *.yaml / *.yml files matter too.
-    pub dir: Option<PathBuf>,
-}
-
-impl WatchPlan {
-    pub fn of(path: &Path) -> WatchPlan {
-        let (relevant, links, end) = resolve(path);
-        let mut dirs = BTreeSet::new();
-        for p in links.iter().chain([&end]) {
-            if let Some(parent) = p.parent() {
-                dirs.insert(parent.to_path_buf());
-            }
-        }
-        let dir = end.is_dir().then(|| end.clone());
-        if let Some(d) = &dir {
-            dirs.insert(d.clone());
-        }
-        dirs.retain(|d| d.is_dir());
-        WatchPlan {
-            dirs,
-            relevant,
-            dir,
-        }
-    }
-
-    /// Whether a change to `changed` can change the desired state.
-    pub fn matters(&self, changed: &Path) -> bool {
-        self.relevant.contains(changed)
-            || self.dir.as_deref().is_some_and(|d| {
-                changed.parent() == Some(d)
-                    && matches!(
-                        changed.extension().and_then(|e| e.to_str()),
-                        Some("yaml" | "yml")
-                    )
-            })
-    }
-}
-
-/// Watches the desired state; after a quiet `DEBOUNCE` fires `Reason::FileChanged`. The pass
-/// loop re-reads the files and runs only if their digest changed.
-fn watch(path: &Path, triggers: Arc<Triggers>) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
-    use notify::{EventKind, RecursiveMode, Watcher};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let mut watcher =
-        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            // Opens and reads (muster's own among them) change nothing.
-            Ok(e) if matches!(e.kind, EventKind::Access(_)) => {}
-            Ok(e) => {
-                let _ = tx.send(e.paths);
-            }
-            Err(e) => tracing::warn!(error = %e, "file watch error"),
-        })
-        .map_err(|e| DaemonError::Watch {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    let target = path.to_owned();
-    let mut plan = WatchPlan::default();
-    let rewatch = move |watcher: &mut notify::RecommendedWatcher, plan: &mut WatchPlan| {
-        let want = WatchPlan::of(&target);
-        for gone in plan.dirs.difference(&want.dirs) {
-            let _ = watcher.unwatch(gone);
-        }
-        for dir in want.dirs.difference(&plan.dirs) {
-            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory");
-            }
-        }
-        *plan = want;
-    };
-    rewatch(&mut watcher, &mut plan);
-    if plan.dirs.is_empty() {
-        return Err(DaemonError::Watch {
-            path: path.to_owned(),
-            message: "no directory of it exists".into(),
-        });
-    }
-    tracing::info!(dirs = ?plan.dirs, "watching the desired state");
-    Ok(tokio::spawn(async move {
-        while let Some(paths) = rx.recv().await {
-            if !paths.iter().any(|p| plan.matters(p)) {
-                continue;
-            }
-            let burst = Instant::now();
-            while burst.elapsed() < DEBOUNCE_MAX {
-                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
-                }
-            }
-            // Symlinks may have moved: follow them.
-            rewatch(&mut watcher, &mut plan);
-            tracing::debug!("desired state files changed");
-            triggers.fire(Reason::FileChanged);
-        }
-    }))
-}
-
-/// Hands memory a pass freed back to the system: glibc keeps freed heap in its arenas, so
-/// without this a daemon idles at the size of its largest pass.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// At most two malloc arenas: glibc otherwise keeps one per thread that ever allocated (up to
-/// eight per core), each holding freed memory of its own. muster's passes are mostly waiting
-/// on AWS; the arenas bought no speed and cost idle memory. Call it before the runtime's threads
-/// start.
-pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt sets an allocator parameter; it takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-/// Pings systemd's watchdog at half its interval when the unit sets `WatchdogSec`.
-fn systemd_watchdog() -> Option<tokio::task::JoinHandle<()>> {
-    let every = sd_notify::watchdog_enabled()? / 2;
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-        }
-    }))
 }
 
 #[cfg(test)]
