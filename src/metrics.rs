@@ -418,6 +418,25 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    const ARN: &str =
+        "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
+
+    /// The graph `ARN`, listed with no member.
+    fn empty_graph() -> crate::observed::ObservedGraph {
+        crate::observed::ObservedGraph {
+            arn: crate::domain::GraphArn::parse(ARN).unwrap(),
+            members: vec![],
+        }
+    }
+
+    fn plan_settings() -> crate::plan::PlanSettings {
+        crate::plan::PlanSettings {
+            max_removals_per_pass: 10,
+            pending_invitation_after: Duration::from_secs(60),
+            member_limit: crate::plan::GRAPH_MEMBER_LIMIT,
+        }
+    }
+
     #[test]
     fn every_metric_is_exported_with_help_and_no_account_or_email() {
         let m = Metrics::new();
@@ -448,9 +467,8 @@ mod tests {
     #[test]
     fn a_graph_that_could_not_be_listed_keeps_its_values_until_it_is_no_longer_desired() {
         use crate::desired::{parse_files, DesiredState};
-        use crate::domain::GraphArn;
         use crate::observed::ObservedGraph;
-        use crate::plan::{plan, Observed, PlanSettings, GRAPH_MEMBER_LIMIT};
+        use crate::plan::{plan, Observed};
         use crate::reconcile::PassReport;
         let desired = |graphs: &str| {
             parse_files(&[(
@@ -459,16 +477,7 @@ mod tests {
             )])
             .unwrap()
         };
-        let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
-        let graph = ObservedGraph {
-            arn: GraphArn::parse(arn).unwrap(),
-            members: vec![],
-        };
-        let settings = PlanSettings {
-            max_removals_per_pass: 10,
-            pending_invitation_after: Duration::from_secs(60),
-            member_limit: GRAPH_MEMBER_LIMIT,
-        };
+        let (arn, graph, settings) = (ARN, empty_graph(), plan_settings());
         let m = Metrics::new();
         let series = format!(
             "muster_drift{{graph=\"{arn}\",kind=\"missing\",region=\"us-east-1\",service=\"detective\"}} 1"
@@ -511,10 +520,9 @@ mod tests {
     async fn the_oldest_drift_ages_between_passes_and_what_a_write_resolved_does_not_count() {
         use crate::apply::{ApplyReport, Settled};
         use crate::desired::parse_files;
-        use crate::domain::{AccountId, GraphArn, Target};
+        use crate::domain::{AccountId, Target};
         use crate::eventlog::Projection;
-        use crate::observed::ObservedGraph;
-        use crate::plan::{plan, Observed, PlanSettings, GRAPH_MEMBER_LIMIT};
+        use crate::plan::{plan, Observed};
         use crate::reconcile::gauges::oldest_drift;
         use crate::reconcile::PassReport;
         let d = parse_files(&[(
@@ -522,16 +530,7 @@ mod tests {
             "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\n  - {id: \"333333333333\", email: b@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n".into(),
         )])
         .unwrap();
-        let arn = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef";
-        let graph = ObservedGraph {
-            arn: GraphArn::parse(arn).unwrap(),
-            members: vec![],
-        };
-        let settings = PlanSettings {
-            max_removals_per_pass: 10,
-            pending_invitation_after: Duration::from_secs(60),
-            member_limit: GRAPH_MEMBER_LIMIT,
-        };
+        let (arn, graph, settings) = (ARN, empty_graph(), plan_settings());
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()

@@ -62,6 +62,42 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
+/// `read` for every region, `concurrency` at a time, in region order.
+async fn each_region<'r, T, F, Fut>(
+    regions: &'r [Region],
+    concurrency: usize,
+    read: F,
+) -> Vec<(Region, Result<T, aws::Error>)>
+where
+    F: Fn(&'r Region) -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws::Error>>,
+{
+    stream::iter(regions)
+        .map(|r| {
+            let answer = read(r);
+            async move { (r.clone(), answer.await) }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// What each region's listing gave, the failures named by service and region into `failed`.
+fn listed<T>(
+    answers: Vec<(Region, Result<T, aws::Error>)>,
+    service: Service,
+    failed: &mut Vec<(String, aws::Error)>,
+) -> Vec<(Region, T)> {
+    let mut out = Vec::new();
+    for (region, answer) in answers {
+        match answer {
+            Ok(v) => out.push((region, v)),
+            Err(e) => failed.push((format!("{} {region}", service.title()), e)),
+        }
+    }
+    out
+}
+
 /// Reads what `request` names, `concurrency` regions at a time. Any failed listing fails the
 /// import (each named): a desired state written from a partial view would plan removals or
 /// invitations that are not drift.
@@ -79,31 +115,13 @@ where
     let mut inventory = Inventory::default();
     let regions = &request.regions;
     if request.detective {
-        let graphs = stream::iter(regions)
-            .map(|r| async move { (r.clone(), graph_in(&apis.detective, r).await) })
-            .buffered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        for (region, listed) in graphs {
-            match listed {
-                Ok(graph) => inventory.graphs.push((region, graph)),
-                Err(e) => failed.push((format!("Detective {region}"), e)),
-            }
-        }
+        let graphs = each_region(regions, concurrency, |r| graph_in(&apis.detective, r)).await;
+        inventory.graphs = listed(graphs, Service::Detective, &mut failed);
     }
     if request.securityhub {
         let hub = &apis.securityhub;
-        let hubs = stream::iter(regions)
-            .map(|r| async move { (r.clone(), hub.list_members(r).await) })
-            .buffered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        for (region, listed) in hubs {
-            match listed {
-                Ok(members) => inventory.hubs.push((region, members)),
-                Err(e) => failed.push((format!("{} {region}", Service::SecurityHub.title()), e)),
-            }
-        }
+        let hubs = each_region(regions, concurrency, |r| hub.list_members(r)).await;
+        inventory.hubs = listed(hubs, Service::SecurityHub, &mut failed);
     }
     if request.organization {
         match crate::org::fetch(&apis.organizations, concurrency).await {

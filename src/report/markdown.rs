@@ -291,6 +291,20 @@ fn refused(prune_refused: Option<&String>) -> String {
     })
 }
 
+/// A target's table of changes.
+fn changes() -> Table {
+    Table::new(
+        &["change", "account", "email", "declared at"],
+        "---|---|---|---|",
+    )
+}
+
+/// A row of `changes()`: an account added, with its email (masked unless asked) and where it
+/// was declared.
+fn change(t: &mut Table, what: &str, id: &crate::domain::AccountId, email: &str, at: &str) {
+    t.row(&[what.into(), code(&id.to_string()), code(email), code(at)]);
+}
+
 fn graph(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
     let mut out = format!(
         "### Detective {}\n\nGraph `{}`: {} members, {} declared.\n\n",
@@ -300,23 +314,18 @@ fn graph(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
         desired.accounts.len()
     );
     if g.has_changes() {
-        let mut t = Table::new(
-            &["change", "account", "email", "declared at"],
-            "---|---|---|---|",
-        );
+        let mut t = changes();
         for (id, e) in &g.invite {
             let e = email(e, show_emails);
-            let at = origin(desired, id);
-            t.row(&[
-                "+ invite".into(),
-                code(&id.to_string()),
-                code(&e),
-                code(&at),
-            ]);
+            change(&mut t, "+ invite", id, &e, &origin(desired, id));
         }
         for (id, why) in &g.remove {
-            let why = why.as_str().to_owned();
-            t.row(&["- remove".into(), code(&id.to_string()), String::new(), why]);
+            t.row(&[
+                "- remove".into(),
+                code(&id.to_string()),
+                String::new(),
+                why.as_str().to_owned(),
+            ]);
         }
         out += &t.done();
     }
@@ -332,12 +341,9 @@ fn hub(h: &HubPlan, desired: &DesiredState, show_emails: bool) -> String {
         desired.accounts.len()
     );
     if h.has_changes() {
-        let mut t = Table::new(
-            &["change", "account", "email", "declared at"],
-            "---|---|---|---|",
-        );
+        let mut t = changes();
         for (id, e) in &h.create {
-            let change = if h.invite.contains(id) {
+            let what = if h.invite.contains(id) {
                 "+ create, then invite"
             } else {
                 "+ create"
@@ -346,21 +352,11 @@ fn hub(h: &HubPlan, desired: &DesiredState, show_emails: bool) -> String {
                 .as_ref()
                 .map(|e| email(e, show_emails))
                 .unwrap_or_default();
-            t.row(&[
-                change.into(),
-                code(&id.to_string()),
-                code(&e),
-                code(&origin(desired, id)),
-            ]);
+            change(&mut t, what, id, &e, &origin(desired, id));
         }
         let created = |id: &&crate::domain::AccountId| h.create.iter().any(|(c, _)| c == *id);
         for id in h.invite.iter().filter(|id| !created(id)) {
-            t.row(&[
-                "+ invite".into(),
-                code(&id.to_string()),
-                String::new(),
-                code(&origin(desired, id)),
-            ]);
+            change(&mut t, "+ invite", id, "", &origin(desired, id));
         }
         for id in &h.remove {
             t.row(&[
