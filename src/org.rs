@@ -69,8 +69,8 @@ enum Listed {
 /// level, and OU listings go first, so that the tree is found as early as it can be and the
 /// account listings fill the rest. Any failure fails the listing: a partial tree is never
 /// used.
-pub async fn fetch<O: OrganizationsApi>(
-    api: &O,
+pub async fn fetch(
+    api: &crate::aws::SdkOrganizations,
     concurrency: usize,
 ) -> Result<OrgTree, aws::Error> {
     let mut tree = OrgTree {

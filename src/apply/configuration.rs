@@ -4,7 +4,7 @@
 //! before it and an outcome after, counted a setting at a time (`Change::Configure`).
 
 use super::{ApplyReport, Change, Recorder, Step};
-use crate::aws::{Apis, DetectiveApi, SecurityHubApi};
+use crate::aws::{Apis, DetectiveApi};
 use crate::domain::Service;
 use crate::eventlog::EventLogError;
 use crate::plan::{ConfigurationPlan, DriftKind};
@@ -20,8 +20,8 @@ const AUTO_ENABLE: Step = Step::new("UpdateOrganizationConfiguration", Change::C
 const START: Step = Step::new("UpdateDatasourcePackages", Change::Configure);
 
 /// Carries out one configuration target's plan.
-pub(crate) async fn apply_configuration<D: DetectiveApi, H: SecurityHubApi, O>(
-    apis: &Apis<D, H, O>,
+pub(crate) async fn apply_configuration(
+    apis: &Apis,
     mut rec: Recorder<'_>,
     cp: &ConfigurationPlan,
 ) -> Result<ApplyReport, EventLogError> {

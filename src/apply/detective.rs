@@ -31,8 +31,8 @@ fn removal(reason: RemovalReason) -> Step {
 }
 
 /// Carries out one graph's plan.
-pub(crate) async fn apply_graph<D: DetectiveApi>(
-    api: &D,
+pub(crate) async fn apply_graph(
+    api: &crate::aws::SdkDetective,
     mut rec: Recorder<'_>,
     desired: &DesiredState,
     gp: &GraphPlan,

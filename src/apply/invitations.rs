@@ -14,8 +14,8 @@ const HUB_ACCEPT: Step = Step::new("AcceptAdministratorInvitation", Change::Acce
 const HUB_DECLINE: Step = Step::new("DeclineInvitations", Change::Decline);
 
 /// Carries out every target's invitation plan, one target after another.
-pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
-    apis: &Apis<D, H, O>,
+pub async fn apply(
+    apis: &Apis,
     journal: Journal<'_>,
     plans: &[(Target, &InvitationPlan)],
 ) -> Result<ApplyReport, EventLogError> {
@@ -35,8 +35,8 @@ pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
     .await
 }
 
-async fn detective_side<D: DetectiveApi>(
-    api: &D,
+async fn detective_side(
+    api: &crate::aws::SdkDetective,
     rec: &mut Recorder<'_>,
     plan: &InvitationPlan,
 ) -> Result<(), EventLogError> {
@@ -67,8 +67,8 @@ async fn detective_side<D: DetectiveApi>(
     Ok(())
 }
 
-async fn hub_side<H: SecurityHubApi>(
-    api: &H,
+async fn hub_side(
+    api: &crate::aws::SdkSecurityHub,
     region: &Region,
     rec: &mut Recorder<'_>,
     plan: &InvitationPlan,

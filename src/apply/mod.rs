@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::aws::{self, Apis, DetectiveApi, SecurityHubApi};
+use crate::aws::{self, Apis};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Service, Target};
 use crate::eventlog::{EventKind, EventLog, EventLogError, Origin, Unprocessed};
@@ -47,8 +47,8 @@ pub struct Journal<'a> {
 /// Applies the whole administrator-side plan: every graph and every hub (Security Hub's, and
 /// those of every service of its shape), Detective and the hubs side by side, `concurrency`
 /// targets of each at a time.
-pub async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
-    apis: &Apis<D, H, O>,
+pub async fn apply(
+    apis: &Apis,
     journal: Journal<'_>,
     desired: &DesiredState,
     plan: &Plan,

@@ -12,9 +12,9 @@ pub mod telemetry;
 
 pub use telemetry::RequestSink;
 
-use detective::SdkDetective;
-use organizations::SdkOrganizations;
-use securityhub::SdkSecurityHub;
+pub use detective::SdkDetective;
+pub use organizations::SdkOrganizations;
+pub use securityhub::SdkSecurityHub;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -460,13 +460,13 @@ pub trait OrganizationsApi: Send + Sync {
 }
 
 /// The three services muster talks to.
-pub struct Apis<D, H, O> {
-    pub detective: D,
-    pub securityhub: H,
-    pub organizations: O,
+pub struct Apis {
+    pub detective: SdkDetective,
+    pub securityhub: SdkSecurityHub,
+    pub organizations: SdkOrganizations,
 }
 
-impl<D, H: SecurityHubApi, O> Apis<D, H, O> {
+impl Apis {
     /// The membership calls of a service of Security Hub's shape (`Service::HUBS`).
     pub fn hub(&self, service: Service) -> Option<&dyn HubApi> {
         match service {
@@ -477,7 +477,7 @@ impl<D, H: SecurityHubApi, O> Apis<D, H, O> {
 }
 
 /// The SDK clients, counting their requests in `metrics` when given.
-pub type SdkApis = Apis<SdkDetective, SdkSecurityHub, SdkOrganizations>;
+pub type SdkApis = Apis;
 
 impl SdkApis {
     pub fn from_sdk(

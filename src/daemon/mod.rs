@@ -20,7 +20,6 @@ use futures_util::FutureExt;
 use tokio::sync::Notify;
 
 use crate::apply::{Change, Outcome};
-use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::config::Config;
 use crate::desired::{self, DesiredState};
 use crate::domain::Service;
@@ -88,9 +87,9 @@ impl Triggers {
 }
 
 /// What `run` needs: settings, the AWS APIs, the event log, the metrics.
-pub struct Context<D, H, O> {
+pub struct Context {
     pub config: Config,
-    pub apis: Apis<D, H, O>,
+    pub apis: Apis,
     pub log: EventLog,
     pub metrics: Arc<Metrics>,
     /// Central acceptance: the member role, when `member_role` is set.
@@ -107,15 +106,7 @@ pub fn backoff(failures: u32, schedule_interval: Duration) -> Duration {
 
 /// Runs until `shutdown` completes. On shutdown no new batch starts; the batch in flight gets
 /// `config.shutdown_grace` to finish and record its outcome; the log is flushed.
-pub async fn run<D, H, O>(
-    ctx: Context<D, H, O>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError>
-where
-    D: DetectiveApi + 'static,
-    H: SecurityHubApi + 'static,
-    O: OrganizationsApi + 'static,
-{
+pub async fn run(ctx: Context, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let mut shutdown = std::pin::pin!(shutdown.fuse());
     ctx.metrics.set_suspended(ctx.config.suspend);
     if ctx.config.suspend {
@@ -233,18 +224,13 @@ async fn serve(
 }
 
 /// What every pass uses: the context, the plan settings, the health the endpoints report.
-struct Passes<D, H, O> {
-    ctx: Context<D, H, O>,
+struct Passes {
+    ctx: Context,
     plan: crate::plan::PlanSettings,
     health: Arc<Health>,
 }
 
-impl<D, H, O> Passes<D, H, O>
-where
-    D: DetectiveApi + 'static,
-    H: SecurityHubApi + 'static,
-    O: OrganizationsApi + 'static,
-{
+impl Passes {
     /// Re-reads the desired state into `current` (a broken one keeps the last good one);
     /// returns whether a pass should run.
     fn reload(&self, current: &mut Option<DesiredState>, reasons: &BTreeSet<Reason>) -> bool {

@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 
 pub use render::{render, Rendered};
 
-use crate::aws::{self, Apis, DetectiveApi, OrganizationsApi, SecurityHubApi};
+use crate::aws::{self, Apis, DetectiveApi, HubApi};
 use crate::domain::{Region, Service};
 use crate::observed::{HubMember, ObservedGraph};
 use crate::org::OrgTree;
@@ -101,16 +101,11 @@ fn listed<T>(
 /// Reads what `request` names, `concurrency` regions at a time. Any failed listing fails the
 /// import (each named): a desired state written from a partial view would plan removals or
 /// invitations that are not drift.
-pub async fn inventory<D, H, O>(
-    apis: &Apis<D, H, O>,
+pub async fn inventory(
+    apis: &Apis,
     request: &Request,
     concurrency: usize,
-) -> Result<Inventory, Failed>
-where
-    D: DetectiveApi,
-    H: SecurityHubApi,
-    O: OrganizationsApi,
-{
+) -> Result<Inventory, Failed> {
     let mut failed = Vec::new();
     let mut inventory = Inventory::default();
     let regions = &request.regions;
@@ -144,8 +139,8 @@ where
 }
 
 /// The caller's graph in `region` with every member; `None` when it has none there.
-async fn graph_in<D: DetectiveApi>(
-    api: &D,
+async fn graph_in(
+    api: &crate::aws::SdkDetective,
     region: &Region,
 ) -> Result<Option<ObservedGraph>, aws::Error> {
     let Some(arn) = api.list_graphs(region).await?.into_iter().next() else {

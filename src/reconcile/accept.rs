@@ -48,8 +48,8 @@ pub async fn observe(roles: &MemberRoles, survey: &mut Survey) -> Vec<Acceptance
 /// listed once more and only its `INVITED` members are taken (the others are accepted by a
 /// later pass once verified, or stay `VERIFICATION_FAILED` as drift); a graph that cannot be
 /// listed waits for the next pass.
-pub async fn invited_by<D: DetectiveApi>(
-    detective: &D,
+pub async fn invited_by(
+    detective: &crate::aws::SdkDetective,
     report: &ApplyReport,
 ) -> BTreeMap<Target, Vec<AccountId>> {
     let each = report.settled.iter().map(|(t, accounts)| async move {

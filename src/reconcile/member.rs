@@ -7,7 +7,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::{Apis, PassReport, Unobserved};
 use crate::apply::{self, ApplyReport, Journal};
-use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
+use crate::aws::{self, DetectiveApi, SecurityHubApi};
 use crate::desired::{DesiredState, MemberSettings};
 use crate::domain::{Service, Target};
 use crate::eventlog::EventLogError;
@@ -17,11 +17,7 @@ use crate::plan::{plan_invitations, InvitationPlan};
 pub type Listing = (Target, Result<Vec<Invitation>, aws::Error>);
 
 /// Lists every watched target's invitations, every page, `concurrency` at a time.
-pub async fn list<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
-    settings: &MemberSettings,
-    concurrency: usize,
-) -> Vec<Listing> {
+pub async fn list(apis: &Apis, settings: &MemberSettings, concurrency: usize) -> Vec<Listing> {
     stream::iter(settings.watched())
         .map(|target| async move {
             let r = match &target {
@@ -75,8 +71,8 @@ pub fn has_changes(plans: &[TargetPlan]) -> bool {
 }
 
 /// The member side observed and planned: the pass report it starts.
-pub(super) async fn observe<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
+pub(super) async fn observe(
+    apis: &Apis,
     desired: &DesiredState,
     settings: &MemberSettings,
     concurrency: usize,
@@ -95,8 +91,8 @@ pub(super) async fn observe<D: DetectiveApi, H: SecurityHubApi, O: Organizations
 }
 
 /// The member side's plans carried out.
-pub(super) async fn apply<D: DetectiveApi, H: SecurityHubApi, O>(
-    apis: &Apis<D, H, O>,
+pub(super) async fn apply(
+    apis: &Apis,
     journal: Journal<'_>,
     report: &PassReport,
 ) -> Result<ApplyReport, EventLogError> {

@@ -19,7 +19,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::apply::{self, ApplyReport, Journal};
-use crate::aws::{DetectiveApi, OrganizationsApi, SecurityHubApi};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Target};
 use crate::eventlog::{self, EventKind, EventLog, EventLogError, Projection};
@@ -299,8 +298,8 @@ impl PassReport {
 }
 
 /// The administrator side observed and planned.
-async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
+async fn survey_pass(
+    apis: &Apis,
     log: &EventLog,
     desired: &DesiredState,
     opts: &PassOptions<'_>,
@@ -328,8 +327,8 @@ async fn survey_pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
 }
 
 /// One pass, recorded in `log`.
-pub async fn pass<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
+pub async fn pass(
+    apis: &Apis,
     log: &EventLog,
     run: &str,
     desired: &DesiredState,

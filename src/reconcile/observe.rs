@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::stream::{self, StreamExt};
 
 use super::{Apis, OrgOutcome, OrgStatus};
-use crate::aws::{self, DetectiveApi, OrganizationsApi, SecurityHubApi};
+use crate::aws::{self, DetectiveApi, OrganizationsApi};
 use crate::desired::{DesiredState, GraphRef};
 use crate::domain::{AccountId, Region, Service, Shape, Target};
 use crate::eventlog::{EventLog, EventLogError};
@@ -101,8 +101,8 @@ where
 
 /// Finds each desired graph (ListGraphs for a region) and lists all its members, `concurrency`
 /// regions and graphs at a time.
-pub async fn observe_graphs<D: DetectiveApi>(
-    api: &D,
+pub async fn observe_graphs(
+    api: &crate::aws::SdkDetective,
     desired: &DesiredState,
     concurrency: usize,
 ) -> Listing<ObservedGraph> {
@@ -146,8 +146,8 @@ pub async fn observe_graphs<D: DetectiveApi>(
 /// configuration declared), each region's DescribeOrganizationConfiguration is read too: a
 /// failed read leaves the relationship unknown (accounts created are then invited) and is
 /// returned as a failure of the region's configuration target.
-pub async fn observe_hubs<D, H: SecurityHubApi, O>(
-    apis: &Apis<D, H, O>,
+pub async fn observe_hubs(
+    apis: &Apis,
     desired: &DesiredState,
     concurrency: usize,
 ) -> Listing<ObservedHub> {
@@ -239,8 +239,8 @@ pub(crate) fn declares_configuration(desired: &DesiredState, service: Service) -
 /// state declares them: DescribeOrganizationConfiguration, ListDatasourcePackages and
 /// BatchGetGraphMemberDatasources for the declared `ENABLED` members, 200 a call (the model's
 /// most).
-pub async fn observe_graph_configurations<D: DetectiveApi>(
-    api: &D,
+pub async fn observe_graph_configurations(
+    api: &crate::aws::SdkDetective,
     desired: &DesiredState,
     graphs: &[ObservedGraph],
     concurrency: usize,
@@ -287,8 +287,8 @@ pub async fn observe_graph_configurations<D: DetectiveApi>(
 
 /// The desired state with the organization's accounts merged in. Lists the organization once;
 /// when that fails, uses the last good expansion saved in `log` (if any) and blocks prune.
-pub async fn resolve_desired<O: OrganizationsApi>(
-    api: &O,
+pub async fn resolve_desired(
+    api: &crate::aws::SdkOrganizations,
     log: Option<&EventLog>,
     desired: &DesiredState,
     concurrency: usize,
@@ -382,8 +382,8 @@ type OrganizationAndGraphs = (
 
 /// The organization listed beside the graphs; then the graphs' configurations, which read the
 /// declared (organization included) members.
-async fn organization_and_graphs<D: DetectiveApi, H, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
+async fn organization_and_graphs(
+    apis: &Apis,
     log: Option<&EventLog>,
     desired: &DesiredState,
     concurrency: usize,
@@ -416,8 +416,8 @@ async fn organization_and_graphs<D: DetectiveApi, H, O: OrganizationsApi>(
 
 /// Reads what AWS has and plans against it (no writes; `log` only supplies the last good
 /// organization listing and keeps the new one).
-pub async fn survey<D: DetectiveApi, H: SecurityHubApi, O: OrganizationsApi>(
-    apis: &Apis<D, H, O>,
+pub async fn survey(
+    apis: &Apis,
     log: Option<&EventLog>,
     desired: &DesiredState,
     settings: &PlanSettings,
@@ -487,7 +487,7 @@ struct Delegations {
     failures: Vec<(Service, Unobserved)>,
 }
 
-async fn delegations<O: OrganizationsApi>(api: &O, desired: &DesiredState) -> Delegations {
+async fn delegations(api: &crate::aws::SdkOrganizations, desired: &DesiredState) -> Delegations {
     let mut out = Delegations {
         found: BTreeMap::new(),
         failures: Vec::new(),
