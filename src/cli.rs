@@ -116,11 +116,16 @@ pub enum Command {
     Sandbox(SandboxArgs),
 }
 
-/// Where muster's settings and desired state are; every key of the settings file is also a flag.
-#[derive(Debug, Clone, Args)]
+/// muster's settings, defined once: each field is a key of the settings file (serde, unknown
+/// keys refused), a flag and an `MUSTER_*` variable (clap); flags and variables win over the
+/// file. Defaults and ranges are in `config` (`DEFAULT_*`, `BOUNDS`), and README's settings
+/// table is checked against this struct and them.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SettingsArgs {
     /// Settings file (YAML); relative paths in it resolve against its directory.
     #[arg(long, env = "MUSTER_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The desired state: a YAML file or a directory of *.yaml files.
     #[arg(long, env = "MUSTER_DESIRED_STATE")]
@@ -134,6 +139,12 @@ pub struct SettingsArgs {
     /// Graphs (and Security Hub regions) reconciled at once (1..64, default 64: every one).
     #[arg(long, env = "MUSTER_MAX_CONCURRENT_GRAPHS")]
     pub max_concurrent_graphs: Option<usize>,
+    /// An invitation open longer is reported as pending_too_long (default 604800, 7 days).
+    #[arg(long, env = "MUSTER_PENDING_INVITATION_AFTER_SECS")]
+    pub pending_invitation_after_secs: Option<u64>,
+    /// Days of history the event log keeps (default 90).
+    #[arg(long, env = "MUSTER_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
     /// When `run` reconciles: cron, 5 fields or 6 with seconds first (default "0 */10 * * * *").
     #[arg(long, env = "MUSTER_SCHEDULE")]
     pub schedule: Option<String>,
@@ -142,11 +153,24 @@ pub struct SettingsArgs {
     pub metrics_listen: Option<String>,
     /// Observe and report drift, write nothing to AWS.
     #[arg(long, env = "MUSTER_SUSPEND")]
+    #[serde(default)]
     pub suspend: bool,
     /// Accept invitations centrally: the role muster assumes in each invited member account,
     /// e.g. "arn:aws:iam::{account}:role/MusterMember" (default: none, members accept).
     #[arg(long, env = "MUSTER_MEMBER_ROLE")]
     pub member_role: Option<String>,
+    /// Attempts per AWS call, the first included (default 5).
+    #[arg(long, env = "MUSTER_AWS_MAX_ATTEMPTS")]
+    pub aws_max_attempts: Option<u32>,
+    /// Seconds a whole AWS call may take, retries included (default 60).
+    #[arg(long, env = "MUSTER_AWS_OPERATION_TIMEOUT_SECS")]
+    pub aws_operation_timeout_secs: Option<u64>,
+    /// Seconds one attempt of an AWS call may take (default 20).
+    #[arg(long, env = "MUSTER_AWS_ATTEMPT_TIMEOUT_SECS")]
+    pub aws_attempt_timeout_secs: Option<u64>,
+    /// Seconds a SIGTERM waits for the batch in flight (default 20).
+    #[arg(long, env = "MUSTER_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]

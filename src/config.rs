@@ -1,12 +1,10 @@
 //! Daemon settings: a YAML file (`--config`, e.g. `config/muster.yaml`) whose every key is also a
-//! flag and an `MUSTER_*` variable. The raw serde struct is read, then flags and variables
-//! override it, then it is checked into a `Config`. Relative paths resolve against the settings
+//! flag and an `MUSTER_*` variable: one struct, `cli::SettingsArgs`, is all three. The file is
+//! read into it, then flags and variables override it, then it is checked into a `Config`. Relative paths resolve against the settings
 //! file's directory, so the same file works from any working directory.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::cli::SettingsArgs;
 
@@ -126,20 +124,25 @@ impl Numbers {
             ) as usize,
             pending_secs: problems.bound(
                 PENDING_AFTER,
-                raw.pending_invitation_after_secs
+                (args.pending_invitation_after_secs)
+                    .or(raw.pending_invitation_after_secs)
                     .unwrap_or(DEFAULT_PENDING_AFTER_SECS),
             ),
             retention_days: problems.bound(
                 RETENTION,
-                raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+                (args.retention_days.or(raw.retention_days)).unwrap_or(DEFAULT_RETENTION_DAYS),
             ),
             max_attempts: problems.bound(
                 MAX_ATTEMPTS,
-                u64::from(raw.aws_max_attempts.unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS)),
+                u64::from(
+                    (args.aws_max_attempts.or(raw.aws_max_attempts))
+                        .unwrap_or(DEFAULT_AWS_MAX_ATTEMPTS),
+                ),
             ) as u32,
             operation_timeout_secs: problems.bound(
                 OPERATION_TIMEOUT,
-                raw.aws_operation_timeout_secs
+                (args.aws_operation_timeout_secs)
+                    .or(raw.aws_operation_timeout_secs)
                     .unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT_SECS),
             ),
             attempt_timeout_secs: 0,
@@ -147,7 +150,8 @@ impl Numbers {
         };
         n.attempt_timeout_secs = problems.bound(
             ATTEMPT_TIMEOUT,
-            raw.aws_attempt_timeout_secs
+            (args.aws_attempt_timeout_secs)
+                .or(raw.aws_attempt_timeout_secs)
                 .unwrap_or(DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS),
         );
         if n.operation_timeout_secs < n.attempt_timeout_secs {
@@ -158,7 +162,7 @@ impl Numbers {
         }
         n.grace_secs = problems.bound(
             SHUTDOWN_GRACE,
-            raw.shutdown_grace_secs
+            (args.shutdown_grace_secs.or(raw.shutdown_grace_secs))
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
         );
         n
@@ -174,6 +178,27 @@ const OPERATION_TIMEOUT: Bound = Bound::new("aws_operation_timeout_secs", 1, 3_6
 const ATTEMPT_TIMEOUT: Bound = Bound::new("aws_attempt_timeout_secs", 1, 3_600);
 const SHUTDOWN_GRACE: Bound = Bound::new("shutdown_grace_secs", 0, 300);
 
+/// A setting's default as README's settings table shows it (`None`: it has none to show).
+pub fn default_shown(key: &str) -> Option<String> {
+    Some(match key {
+        "desired_state" => "(required)".to_owned(),
+        "state_dir" => format!("`{DEFAULT_STATE_DIR}`"),
+        "max_removals_per_pass" => DEFAULT_MAX_REMOVALS_PER_PASS.to_string(),
+        "max_concurrent_graphs" => DEFAULT_MAX_CONCURRENT_GRAPHS.to_string(),
+        "pending_invitation_after_secs" => format!("{DEFAULT_PENDING_AFTER_SECS} (7 days)"),
+        "retention_days" => DEFAULT_RETENTION_DAYS.to_string(),
+        "schedule" => format!("`{DEFAULT_SCHEDULE}`"),
+        "metrics_listen" => format!("`{DEFAULT_METRICS_LISTEN}`"),
+        "suspend" => "false".to_owned(),
+        "member_role" => "none".to_owned(),
+        "aws_max_attempts" => DEFAULT_AWS_MAX_ATTEMPTS.to_string(),
+        "aws_operation_timeout_secs" => DEFAULT_AWS_OPERATION_TIMEOUT_SECS.to_string(),
+        "aws_attempt_timeout_secs" => DEFAULT_AWS_ATTEMPT_TIMEOUT_SECS.to_string(),
+        "shutdown_grace_secs" => DEFAULT_SHUTDOWN_GRACE_SECS.to_string(),
+        _ => return None,
+    })
+}
+
 /// Every numeric setting's range, as README's settings table gives them.
 pub const BOUNDS: [Bound; 8] = [
     MAX_REMOVALS,
@@ -186,24 +211,9 @@ pub const BOUNDS: [Bound; 8] = [
     SHUTDOWN_GRACE,
 ];
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
-    desired_state: Option<PathBuf>,
-    state_dir: Option<PathBuf>,
-    max_removals_per_pass: Option<usize>,
-    max_concurrent_graphs: Option<usize>,
-    pending_invitation_after_secs: Option<u64>,
-    retention_days: Option<u64>,
-    schedule: Option<String>,
-    metrics_listen: Option<String>,
-    suspend: Option<bool>,
-    aws_max_attempts: Option<u32>,
-    aws_operation_timeout_secs: Option<u64>,
-    aws_attempt_timeout_secs: Option<u64>,
-    shutdown_grace_secs: Option<u64>,
-    member_role: Option<String>,
-}
+/// The settings file's keys are `SettingsArgs`'s fields: one struct is the flags, the
+/// variables and the file.
+type RawSettings = SettingsArgs;
 
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,7 +392,7 @@ impl Config {
         Ok(Config {
             schedule,
             metrics_listen,
-            suspend: args.suspend || raw.suspend.unwrap_or(false),
+            suspend: args.suspend || raw.suspend,
             aws: AwsSettings {
                 max_attempts: n.max_attempts,
                 operation_timeout: Duration::from_secs(n.operation_timeout_secs),
@@ -476,14 +486,7 @@ mod tests {
     fn args(config: Option<PathBuf>) -> SettingsArgs {
         SettingsArgs {
             config,
-            desired_state: None,
-            state_dir: None,
-            max_removals_per_pass: None,
-            max_concurrent_graphs: None,
-            schedule: None,
-            metrics_listen: None,
-            suspend: false,
-            member_role: None,
+            ..SettingsArgs::default()
         }
     }
 
@@ -749,6 +752,90 @@ mod tests {
         ) {
             let b = BOUNDS[which];
             proptest::prop_assert!(check_setting(b, value).is_ok(), "{:?}", check_setting(b, value));
+        }
+    }
+
+    /// README's settings table is the settings: a row a key of `SettingsArgs` (its fields are
+    /// the file's keys), each with the flag and variable clap gives it, the default muster uses
+    /// and, for a number, its range.
+    #[test]
+    fn readmes_settings_table_is_the_settings() {
+        use clap::Args;
+        let readme = include_str!("../README.md");
+        let head = "| key | flag / variable | default | meaning |";
+        let table = readme
+            .split(head)
+            .nth(1)
+            .expect("README has the settings table");
+        let rows: Vec<Vec<String>> = (table.lines().skip(2))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                (l.split(" | ")
+                    .map(|c| c.trim_matches(['|', ' ']).to_owned()))
+                .collect()
+            })
+            .collect();
+        let cmd = SettingsArgs::augment_args(clap::Command::new("settings"));
+        let keys: Vec<String> = (cmd.get_arguments())
+            .map(|a| a.get_id().to_string())
+            .filter(|k| k != "config")
+            .collect();
+        let shown: Vec<String> = rows
+            .iter()
+            .map(|r| r[0].trim_matches('`').to_owned())
+            .collect();
+        assert_eq!(
+            shown, keys,
+            "README's keys, in order, are SettingsArgs's fields"
+        );
+        for (row, arg) in rows
+            .iter()
+            .zip(cmd.get_arguments().filter(|a| a.get_id() != "config"))
+        {
+            let key = arg.get_id().as_str();
+            let flag = format!(
+                "`--{}` / `{}`",
+                arg.get_long().unwrap(),
+                arg.get_env().unwrap().to_string_lossy()
+            );
+            assert_eq!(row[1], flag, "{key}: flag / variable");
+            assert_eq!(
+                row[1],
+                format!(
+                    "`--{}` / `MUSTER_{}`",
+                    key.replace('_', "-"),
+                    key.to_uppercase()
+                )
+            );
+            assert_eq!(Some(row[2].clone()), default_shown(key), "{key}: default");
+            if let Some(b) = BOUNDS.iter().find(|b| b.key == key) {
+                let range = format!("{}..{}", b.min, b.max);
+                let whole = |(at, _): (usize, &str)| {
+                    let before = row[3][..at].chars().last();
+                    let after = row[3][at + range.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_ascii_digit())
+                        && !after.is_some_and(|c| c.is_ascii_digit())
+                };
+                assert!(
+                    row[3].match_indices(&range).any(whole),
+                    "{key}: README gives no {range}): {}",
+                    row[3]
+                );
+            }
+        }
+        assert_eq!(
+            BOUNDS
+                .iter()
+                .filter(|b| keys.iter().any(|k| k == b.key))
+                .count(),
+            BOUNDS.len()
+        );
+        // Every key is a file key too (the same struct, unknown keys refused).
+        for key in &keys {
+            let yaml = format!("{key}: null\n");
+            let parsed = serde_yaml::from_str::<SettingsArgs>(&yaml);
+            let refused = matches!(&parsed, Err(e) if e.to_string().contains("unknown field"));
+            assert!(!refused, "{key} is not a settings-file key: {parsed:?}");
         }
     }
 }
