@@ -29,6 +29,16 @@ pub fn muster_command(ep: &str, key: &str) -> std::process::Command {
     cmd
 }
 
+/// `muster ARGS` as `key` against `ep`, run to its end.
+pub fn muster_output(ep: &str, key: &str, args: &[&str]) -> std::process::Output {
+    muster_command(ep, key).args(args).output().unwrap()
+}
+
+/// `muster ARGS` as `key` against `ep`: (exit code, stdout, stderr).
+pub fn muster_as(ep: &str, key: &str, args: &[&str]) -> (i32, String, String) {
+    outcome(muster_command(ep, key).args(args))
+}
+
 /// Runs `cmd` to its end: (exit code, stdout, stderr). A run that ended without a code (a
 /// signal) panics with its stderr.
 pub fn outcome(cmd: &mut std::process::Command) -> (i32, String, String) {
@@ -277,4 +287,94 @@ pub fn events_json(state: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A unique scratch directory for `name`, created empty (the process id and the time keep two
+/// tests, or two runs, apart).
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("muster-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// No test stops a pass.
+pub static NO_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The plan settings the pass tests run with: README's defaults (10 removals, 7 days).
+pub fn plan_settings() -> muster::plan::PlanSettings {
+    muster::plan::PlanSettings {
+        max_removals_per_pass: 10,
+        pending_invitation_after: Duration::from_secs(7 * 86_400),
+        member_limit: muster::plan::GRAPH_MEMBER_LIMIT,
+    }
+}
+
+/// A pass's options: `concurrency` targets at once, suspended or not, never stopped.
+pub fn options(concurrency: usize, suspend: bool) -> muster::reconcile::PassOptions<'static> {
+    muster::reconcile::PassOptions {
+        plan: plan_settings(),
+        concurrency,
+        suspend,
+        stop: &NO_STOP,
+        members: None,
+    }
+}
+
+/// The in-process pass tests' harness: a sandbox, muster's real SDK clients acting as one key
+/// against it, and an event log in a scratch directory removed on drop.
+pub struct Harness {
+    pub sb: Sandbox,
+    pub apis: muster::reconcile::SdkApis,
+    pub log: muster::eventlog::EventLog,
+    pub dir: std::path::PathBuf,
+}
+
+impl Harness {
+    /// `f` served, acting as `key`.
+    pub async fn new(f: Fixture, key: &str) -> Harness {
+        Harness::on(start(f).await, key).await
+    }
+
+    /// A sandbox already started (and set up), acting as `key`.
+    pub async fn on(sb: Sandbox, key: &str) -> Harness {
+        Harness::on_in(sb, key, "us-east-1").await
+    }
+
+    /// As `on`, with `region` the SDK's own.
+    pub async fn on_in(sb: Sandbox, key: &str, region: &str) -> Harness {
+        let apis = muster::reconcile::SdkApis::from_sdk(&sdk(&sb, key, region).await, None);
+        let dir = scratch("pass");
+        let log = muster::eventlog::EventLog::open(&dir).unwrap();
+        Harness { sb, apis, log, dir }
+    }
+
+    /// One pass with `options(4, false)`.
+    pub async fn pass(&self, d: &muster::desired::DesiredState) -> muster::reconcile::PassReport {
+        self.pass_with(d, &options(4, false)).await
+    }
+
+    pub async fn pass_with(
+        &self,
+        d: &muster::desired::DesiredState,
+        options: &muster::reconcile::PassOptions<'_>,
+    ) -> muster::reconcile::PassReport {
+        muster::reconcile::pass(&self.apis, &self.log, "run", d, options)
+            .await
+            .unwrap()
+    }
+
+    /// Every event so far, in order.
+    pub fn events(&self) -> Vec<muster::eventlog::EventKind> {
+        self.log.iter().map(|e| e.unwrap().kind).collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -17,13 +17,6 @@ const ADMIN_USER_KEY: &str = "AKIAACCEPTADMINUSER";
 const ROLE: &str = "arn:aws:iam::{account}:role/MusterMember";
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("muster-accept-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn member(i: usize) -> String {
     format!("{}", 500_000_000_000u64 + i as u64)
 }

@@ -7,19 +7,13 @@ use std::process::{Command, Output, Stdio};
 
 use muster_sandbox::fixture::GENERATED_SECURITY;
 
+use crate::common::muster_command;
+
 /// `muster ARGS` against the sandbox at `endpoint`, acting as the generated security account,
-/// with nothing from this machine's AWS settings.
+/// with nothing from this machine's AWS settings, logging errors only, no colour, no stdin.
 pub fn muster(endpoint: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    let mut c = muster_command(endpoint, GENERATED_SECURITY);
     c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", GENERATED_SECURITY)
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("MUSTER_LOG", "error")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

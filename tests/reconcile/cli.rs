@@ -4,11 +4,9 @@ use std::process::{Command, Output};
 
 use crate::common::*;
 
-fn muster(sb_endpoint: &str, args: &[&str]) -> Output {
-    muster_command(sb_endpoint, SECURITY)
-        .args(args)
-        .output()
-        .unwrap()
+/// `muster ARGS` as the demo's security account's root against `ep`.
+fn muster_at(ep: &str, args: &[&str]) -> Output {
+    muster_output(ep, SECURITY, args)
 }
 
 fn example() -> String {
@@ -26,7 +24,7 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
     let state = std::env::temp_dir().join(format!("muster-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
 
-    let out = muster(&ep, &["plan", "--desired-state", &example()]);
+    let out = muster_at(&ep, &["plan", "--desired-state", &example()]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -52,7 +50,7 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
         "plan writes nothing"
     );
 
-    let out = muster(
+    let out = muster_at(
         &ep,
         &[
             "apply",
@@ -69,7 +67,7 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = muster(
+    let out = muster_at(
         &ep,
         &["plan", "--desired-state", &example(), "--output", "json"],
     );
@@ -87,10 +85,10 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
         ..Default::default()
     })
     .unwrap();
-    let out = muster(&ep, &["plan", "--desired-state", &example()]);
+    let out = muster_at(&ep, &["plan", "--desired-state", &example()]);
     assert_eq!(out.status.code(), Some(1));
 
-    let out = muster(
+    let out = muster_at(
         &ep,
         &[
             "events",
@@ -117,7 +115,7 @@ fn validate_prints_every_problem_and_exits_1() {
         "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n",
     )
     .unwrap();
-    let out = muster(
+    let out = muster_at(
         "http://127.0.0.1:9",
         &["validate", "--desired-state", f.to_str().unwrap()],
     );
@@ -131,7 +129,7 @@ fn validate_prints_every_problem_and_exits_1() {
              {shown}:4:5: unknown key `emial` in an account (did you mean `email`?)\n"
         )
     );
-    let out = muster(
+    let out = muster_at(
         "http://127.0.0.1:9",
         &["validate", "--desired-state", &example()],
     );
@@ -172,7 +170,7 @@ fn validate_refuses_devices_fifos_and_huge_files_at_once() {
         ),
     ] {
         let started = std::time::Instant::now();
-        let out = muster(
+        let out = muster_at(
             "http://127.0.0.1:9",
             &["validate", "--desired-state", path.to_str().unwrap()],
         );
@@ -212,10 +210,10 @@ async fn an_out_of_range_retention_is_refused_and_no_event_is_deleted() {
     };
     let s = settings.to_str().unwrap();
     write("90");
-    let out = muster(&sb.endpoint(), &["apply", "--config", s]);
+    let out = muster_at(&sb.endpoint(), &["apply", "--config", s]);
     assert!(out.status.success(), "{out:?}");
     let count = || {
-        let out = muster(
+        let out = muster_at(
             &sb.endpoint(),
             &["events", "--config", s, "--output", "json"],
         );
@@ -227,7 +225,7 @@ async fn an_out_of_range_retention_is_refused_and_no_event_is_deleted() {
     for days in ["144115188075855872", "18446744073709551615"] {
         write(days);
         for command in ["validate", "apply", "run"] {
-            let out = muster(&sb.endpoint(), &[command, "--config", s]);
+            let out = muster_at(&sb.endpoint(), &[command, "--config", s]);
             assert_eq!(out.status.code(), Some(1), "{command}: {out:?}");
             assert_eq!(
                 String::from_utf8_lossy(&out.stderr).trim(),
@@ -252,7 +250,7 @@ fn validate_refuses_a_desired_state_or_settings_file_with_a_second_document() {
         "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n---\naccounts:\n  - {id: \"333333333333\", email: b@example.com}\n---\n: [\n",
     )
     .unwrap();
-    let out = muster(
+    let out = muster_at(
         "http://127.0.0.1:9",
         &["validate", "--desired-state", desired.to_str().unwrap()],
     );
@@ -267,7 +265,7 @@ fn validate_refuses_a_desired_state_or_settings_file_with_a_second_document() {
         format!("desired_state: {}\n---\nretention_days: 1\n", example()),
     )
     .unwrap();
-    let out = muster(
+    let out = muster_at(
         "http://127.0.0.1:9",
         &["validate", "--config", settings.to_str().unwrap()],
     );
@@ -300,7 +298,7 @@ async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
     )
     .unwrap();
     let sb = start(demo()).await;
-    let out = muster(
+    let out = muster_at(
         &sb.endpoint(),
         &[
             "apply",
@@ -316,7 +314,7 @@ async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
         format!("error: the event log in {} is in use by another muster (one muster per state_dir); stop it or use another --state-dir", dir.display())
     );
     // History stays readable while the log is held.
-    let out = muster(
+    let out = muster_at(
         &sb.endpoint(),
         &[
             "events",

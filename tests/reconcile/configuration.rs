@@ -3,25 +3,18 @@
 //! member limit, Detective's data-source packages; and the relationship muster learns from
 //! Security Hub before it decides whether organization accounts need an invitation.
 
-use std::path::PathBuf;
-use std::process::Output;
-use std::sync::atomic::AtomicBool;
-
 use muster::apply::{Change, Outcome};
 use muster::desired::{parse_files, DesiredState};
 use muster::domain::Service;
-use muster::eventlog::{EventKind, EventLog};
+use muster::eventlog::EventKind;
 use muster::metrics::{Gauges, Metrics};
-use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
+use muster::plan::GRAPH_MEMBER_LIMIT;
+use muster::reconcile::{PassReport, PassResult};
 use muster_sandbox::fixture::{generate, Generate, GENERATED_MANAGEMENT, GENERATED_SECURITY};
 use muster_sandbox::world::InvitationType;
 use muster_sandbox::world::{graph_arn, AccountState, DetectiveMember, DetectiveStatus};
-use muster_sandbox::Sandbox;
 
 use crate::common::*;
-
-static NO_STOP: AtomicBool = AtomicBool::new(false);
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 /// The writes the organization configuration makes.
@@ -40,48 +33,10 @@ const CONFIGURATION_READS: [(&str, &str); 5] = [
     ("organizations", "ListDelegatedAdministrators"),
 ];
 
-fn options(suspend: bool) -> PassOptions<'static> {
-    PassOptions {
-        plan: PlanSettings {
-            max_removals_per_pass: 10,
-            pending_invitation_after: std::time::Duration::from_secs(7 * 86_400),
-            member_limit: GRAPH_MEMBER_LIMIT,
-        },
-        concurrency: 4,
-        suspend,
-        stop: &NO_STOP,
-        members: None,
-    }
-}
-
-fn temp(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("muster-{name}-{}-{nanos}", std::process::id()))
-}
-
-struct Harness {
-    sb: Sandbox,
-    apis: SdkApis,
-    log: EventLog,
-    dir: PathBuf,
-}
-
 impl Harness {
-    async fn new(key: &str) -> Harness {
-        let sb = start(demo()).await;
-        let apis = SdkApis::from_sdk(&sdk(&sb, key, "us-east-1").await, None);
-        let dir = temp("configuration");
-        let log = EventLog::open(&dir).unwrap();
-        Harness { sb, apis, log, dir }
-    }
-
-    async fn pass_with(&self, d: &DesiredState, suspend: bool) -> PassReport {
-        let r = pass(&self.apis, &self.log, "run", d, &options(suspend))
-            .await
-            .unwrap();
+    /// A pass that must observe everything: `Ok`, or `Suspended` when `suspend`.
+    async fn checked_pass_with(&self, d: &DesiredState, suspend: bool) -> PassReport {
+        let r = self.pass_with(d, &options(4, suspend)).await;
         assert!(
             matches!(r.result(), PassResult::Ok | PassResult::Suspended),
             "{:?}",
@@ -90,12 +45,8 @@ impl Harness {
         r
     }
 
-    async fn pass(&self, d: &DesiredState) -> PassReport {
-        self.pass_with(d, false).await
-    }
-
-    fn events(&self) -> Vec<EventKind> {
-        self.log.iter().map(|e| e.unwrap().kind).collect()
+    async fn checked_pass(&self, d: &DesiredState) -> PassReport {
+        self.checked_pass_with(d, false).await
     }
 
     /// (target, account, kind) of every `drift_observed` (`+`) and `drift_resolved` (`-`) so far
@@ -138,12 +89,6 @@ impl Harness {
             Some(Gauges::of(d, r)),
         );
         metrics.encode()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -190,7 +135,7 @@ fn gauge(text: &str, service: &str, region: &str, graph: &str, kind: &str) -> St
 
 #[tokio::test]
 async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resolved() {
-    let h = Harness::new(SECURITY).await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.with_world(|w| {
         w.settings
             .not_ingesting
@@ -208,7 +153,7 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
         "  organization: {auto_enable: true, auto_enable_standards: NONE}\n",
         "",
     );
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     let text = h.metrics(&d, &r);
     let seen: Vec<_> = h.drift_events();
     let mut want = Vec::new();
@@ -342,7 +287,7 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
     // The next pass: what was set is resolved, once; the members (enabled by the first pass)
     // are checked, and the one whose data does not flow is drift no write can fix.
     h.sb.reset_calls();
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     let text = h.metrics(&d, &r);
     for op in CONFIGURATION_WRITES {
         assert_eq!(h.count(op), 0, "{op:?}: nothing left to set");
@@ -388,14 +333,14 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
 
     // Recorded once: a third pass records no configuration drift again.
     let before = h.drift_events().len();
-    h.pass(&d).await;
+    h.checked_pass(&d).await;
     assert_eq!(h.drift_events().len(), before);
 }
 
 #[tokio::test]
 async fn central_configuration_the_member_limit_and_another_delegated_administrator_are_reported_not_fought(
 ) {
-    let h = Harness::new(SECURITY).await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.with_world(|w| {
         let o = &mut w.regions.get_mut("us-east-1").unwrap().hub_organization;
         (o.configuration_type, o.auto_enable, o.auto_enable_standards) = ("CENTRAL", false, "NONE");
@@ -416,7 +361,7 @@ securityhub:
     };
     // 222222222223 (log-archive) is declared; the organization's administrator is 222222222222.
     let d = text("222222222223");
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     let hub = "securityhub-configuration:us-east-1".to_owned();
     let want = vec![
         (
@@ -473,7 +418,7 @@ securityhub:
         o.member_account_limit = 10_000;
     });
     let d = text("222222222222");
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     let after: Vec<_> = h.drift_events().into_iter().skip(3).collect();
     let mut expected: Vec<_> = want
         .iter()
@@ -500,7 +445,7 @@ securityhub:
 #[tokio::test]
 async fn not_being_the_organizations_administrator_is_reported_where_its_configuration_is_declared()
 {
-    let h = Harness::new(MANAGEMENT).await;
+    let h = Harness::new(demo(), MANAGEMENT).await;
     let d = desired(
         r#"version: 1
 accounts:
@@ -510,7 +455,7 @@ securityhub:
   organization: {auto_enable: true}
 "#,
     );
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     assert_eq!(
         h.drift_events(),
         [(
@@ -530,7 +475,7 @@ securityhub:
 
 #[tokio::test]
 async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_either() {
-    let h = Harness::new(SECURITY).await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.with_world(|w| {
         let g = w
             .regions
@@ -547,7 +492,7 @@ async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_eith
         "  organization: {auto_enable: true}\n",
         "",
     );
-    let r = h.pass_with(&d, true).await;
+    let r = h.checked_pass_with(&d, true).await;
     assert!(r.plan.has_changes());
     for op in CONFIGURATION_WRITES {
         assert_eq!(h.count(op), 0, "{op:?} while suspended");
@@ -562,7 +507,7 @@ async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_eith
         "{shown}"
     );
 
-    h.pass(&d).await;
+    h.checked_pass(&d).await;
     assert_eq!(h.count(("detective", "UpdateOrganizationConfiguration")), 2);
     assert_eq!(h.count(("detective", "UpdateDatasourcePackages")), 2);
     assert_eq!(
@@ -570,7 +515,7 @@ async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_eith
         2
     );
     h.sb.reset_calls();
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     assert!(!r.plan.has_changes(), "{:?}", r.plan.configurations);
     for op in CONFIGURATION_WRITES {
         assert_eq!(h.count(op), 0, "{op:?} on the second apply");
@@ -580,7 +525,7 @@ async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_eith
 #[tokio::test]
 async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without_it() {
     // 1,200 declared members, all ENABLED, in the us-east-1 graph.
-    let h = Harness::new(SECURITY).await;
+    let h = Harness::new(demo(), SECURITY).await;
     let ids: Vec<String> = (0..GRAPH_MEMBER_LIMIT)
         .map(|i| format!("{:012}", 600_000_000_000u64 + i as u64))
         .collect();
@@ -622,14 +567,14 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
         desired(&t)
     };
     let plain = text("");
-    h.pass(&plain).await;
+    h.checked_pass(&plain).await;
     for op in CONFIGURATION_READS {
         assert_eq!(h.count(op), 0, "{op:?} without an organization section");
     }
     h.sb.reset_calls();
     let declared =
         text("  organization: {auto_enable: false}\n  datasource_packages: [DETECTIVE_CORE]\n");
-    let r = h.pass(&declared).await;
+    let r = h.checked_pass(&declared).await;
     assert!(
         r.plan.configurations[0].drift.is_empty(),
         "{:?}",
@@ -646,10 +591,6 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
             .map(|c| c.account_ids.len())
             .collect();
     assert_eq!(sizes, vec![200; 6]);
-}
-
-fn muster_as(ep: &str, key: &str, args: &[&str]) -> Output {
-    muster_command(ep, key).args(args).output().unwrap()
 }
 
 /// The regression of issue 12: organization root expansion, 2 regions, 60 accounts. Run as the
@@ -679,7 +620,7 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
         (51..=60).contains(&n),
         "more than one batch per region: {n}"
     );
-    let dir = temp("invite-regression");
+    let dir = scratch("invite-regression");
     std::fs::create_dir_all(&dir).unwrap();
     let desired = dir.join("desired.yaml");
     std::fs::write(&desired, "version: 1\norganization:\n  include: [{root: true}]\nsecurityhub:\n  regions: [us-east-1, eu-west-1]\n").unwrap();
@@ -688,7 +629,7 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
         let sb = start(world()).await;
         let ep = sb.endpoint();
         let state = dir.join(format!("state-{caller}"));
-        let out = muster_as(
+        let out = muster_output(
             &ep,
             caller,
             &[
@@ -742,7 +683,7 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
             [if invites { "Invited" } else { "Enabled" }].into(),
             "{caller}"
         );
-        let out = muster_as(&ep, caller, &["plan", "--desired-state", desired]);
+        let out = muster_output(&ep, caller, &["plan", "--desired-state", desired]);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -756,7 +697,7 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
 
 #[tokio::test]
 async fn the_delegated_administrator_alone_is_one_listing_and_no_configuration_read() {
-    let h = Harness::new(SECURITY).await;
+    let h = Harness::new(demo(), SECURITY).await;
     let d = desired(
         r#"version: 1
 accounts:
@@ -767,7 +708,7 @@ securityhub:
   regions: [us-east-1, eu-west-1]
 "#,
     );
-    let r = h.pass(&d).await;
+    let r = h.checked_pass(&d).await;
     assert_eq!(h.count(("organizations", "ListDelegatedAdministrators")), 1);
     assert_eq!(
         h.count(("securityhub", "DescribeOrganizationConfiguration")),

@@ -3,7 +3,7 @@
 //! its awkward states and on a generated 1,200-account, 4-region world; the comment each
 //! awkward state gets; and that an existing file is never overwritten unasked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster_sandbox::world::{HubMember, HubMemberStatus};
@@ -12,18 +12,6 @@ use muster_sandbox::Sandbox;
 use crate::binary::writes;
 use crate::common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("muster-import-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `muster <args>` as `key` against `sb`: (exit code, stdout, stderr).
-fn muster_as(sb: &Sandbox, key: &str, args: &[&str]) -> (i32, String, String) {
-    outcome(muster_command(&sb.endpoint(), key).args(args))
-}
-
 /// Imports with `args` into `dir/name` as `key`, then checks the round trip: `plan` exits 0
 /// and `apply` makes no write call. The file's text.
 fn round_trip(sb: &Sandbox, key: &str, dir: &Path, name: &str, args: &[&str]) -> String {
@@ -31,11 +19,11 @@ fn round_trip(sb: &Sandbox, key: &str, dir: &Path, name: &str, args: &[&str]) ->
     let file_arg = file.to_str().unwrap();
     let mut import = vec!["import", "--output", file_arg];
     import.extend(args);
-    let (code, out, err) = muster_as(sb, key, &import);
+    let (code, out, err) = muster_as(&sb.endpoint(), key, &import);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "", "with --output nothing goes to stdout");
     let text = std::fs::read_to_string(&file).unwrap();
-    let (code, plan, err) = muster_as(sb, key, &["plan", "--desired-state", file_arg]);
+    let (code, plan, err) = muster_as(&sb.endpoint(), key, &["plan", "--desired-state", file_arg]);
     assert_eq!(code, 0, "plan after import:\n{plan}\n{err}\n{text}");
     sb.reset_calls();
     let state = dir.join(format!("{name}.state"));
@@ -46,7 +34,7 @@ fn round_trip(sb: &Sandbox, key: &str, dir: &Path, name: &str, args: &[&str]) ->
         "--state-dir",
         state.to_str().unwrap(),
     ];
-    let (code, _, err) = muster_as(sb, key, &apply);
+    let (code, _, err) = muster_as(&sb.endpoint(), key, &apply);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         writes(sb),
@@ -83,7 +71,7 @@ fn apply_example(sb: &Sandbox, dir: &Path, name: &str) {
         "--state-dir",
         state.to_str().unwrap(),
     ];
-    let (code, _, err) = muster_as(sb, SECURITY, &args);
+    let (code, _, err) = muster_as(&sb.endpoint(), SECURITY, &args);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -202,7 +190,7 @@ async fn a_generated_1200_account_4_region_world_round_trips_with_and_without_th
         "--state-dir",
         state.to_str().unwrap(),
     ];
-    let (code, _, err) = muster_as(&sb, GENERATED_SECURITY, &apply);
+    let (code, _, err) = muster_as(&sb.endpoint(), GENERATED_SECURITY, &apply);
     assert_eq!(code, 0, "{err}");
     let created = sb.calls().count("detective", "CreateMembers");
     assert!(created >= 4 * 23, "{created}");
@@ -262,7 +250,7 @@ async fn import_never_overwrites_a_file_unless_forced_and_asks_aws_nothing_befor
         "--output",
         file.to_str().unwrap(),
     ];
-    let (code, out, err) = muster_as(&sb, SECURITY, &args);
+    let (code, out, err) = muster_as(&sb.endpoint(), SECURITY, &args);
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(
         err,
@@ -278,19 +266,27 @@ async fn import_never_overwrites_a_file_unless_forced_and_asks_aws_nothing_befor
     assert!(sb.calls().counts.is_empty(), "{:?}", sb.calls().counts);
 
     let forced = [&args[..], &["--force"]].concat();
-    let (code, _, err) = muster_as(&sb, SECURITY, &forced);
+    let (code, _, err) = muster_as(&sb.endpoint(), SECURITY, &forced);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# Written by `muster import`"), "{text}");
     assert!(!dir.join("accounts.yaml.muster-import.tmp").exists());
 
     // To stdout, the same desired state.
-    let (code, out, _) = muster_as(&sb, SECURITY, &["import", "--regions", "us-east-1"]);
+    let (code, out, _) = muster_as(
+        &sb.endpoint(),
+        SECURITY,
+        &["import", "--regions", "us-east-1"],
+    );
     assert_eq!(code, 0);
     let strip = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(strip(&out), strip(&text));
     // A bad region is refused by name.
-    let (code, _, err) = muster_as(&sb, SECURITY, &["import", "--regions", "us-east-1,mars"]);
+    let (code, _, err) = muster_as(
+        &sb.endpoint(),
+        SECURITY,
+        &["import", "--regions", "us-east-1,mars"],
+    );
     assert_eq!(code, 2);
     assert!(
         err.contains("\"mars\" is not a region name like us-east-1"),

@@ -3,23 +3,17 @@
 //! administrators, declines the others, records each action as an intent and an outcome, and
 //! exports what it saw.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use muster::desired::{parse_files, DesiredState};
-use muster::eventlog::{EventKind, EventLog};
+use muster::eventlog::EventKind;
 use muster::metrics::{Gauges, Metrics};
-use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, PassOptions, PassReport, PassResult, SdkApis};
+use muster::reconcile::{PassReport, PassResult};
 use muster_sandbox::world::{
     graph_arn, DetectiveMember, DetectiveStatus, Graph, HubMember, HubMemberStatus, InvitationType,
 };
-use muster_sandbox::Sandbox;
 
 use crate::common::*;
-
-static NO_STOP: AtomicBool = AtomicBool::new(false);
 
 /// The member account muster runs in (outside the demo organization).
 const MEMBER: &str = "500000000001";
@@ -50,95 +44,54 @@ fn desired(accept: bool, decline: bool) -> DesiredState {
     .unwrap()
 }
 
-fn options(suspend: bool) -> PassOptions<'static> {
-    PassOptions {
-        plan: PlanSettings {
-            max_removals_per_pass: 10,
-            pending_invitation_after: Duration::from_secs(7 * 86_400),
-            member_limit: GRAPH_MEMBER_LIMIT,
-        },
-        concurrency: 4,
-        suspend,
-        stop: &NO_STOP,
-        members: None,
-    }
-}
-
-struct Harness {
-    sb: Sandbox,
-    apis: SdkApis,
-    log: EventLog,
-    dir: PathBuf,
+/// The member account's world: invitations from expected and unexpected administrators.
+async fn harness() -> Harness {
+    let sb = start(demo()).await;
+    let now = SystemTime::now();
+    sb.with_world(|w| {
+        let region = w.regions.get_mut(REGION).unwrap();
+        for i in 1..=GRAPHS {
+            let admin = detective_admin(i);
+            let arn = graph_arn(REGION, &admin);
+            let mut g = Graph::new(arn.clone(), &admin, now, &Default::default());
+            g.members.insert(
+                MEMBER.into(),
+                DetectiveMember {
+                    account_id: MEMBER.into(),
+                    email: "security@partner-analytics.example.org".into(),
+                    status: DetectiveStatus::Invited,
+                    disabled_reason: None,
+                    invitation_type: InvitationType::Invitation,
+                    invited_at: now,
+                    updated_at: now,
+                    pending: None,
+                },
+            );
+            region.graphs.insert(arn, g);
+        }
+        for i in 1..=HUBS {
+            let admin = hub_admin(i);
+            region.hub_members.entry(admin.clone()).or_default().insert(
+                MEMBER.into(),
+                HubMember {
+                    account_id: MEMBER.into(),
+                    email: None,
+                    status: HubMemberStatus::Invited,
+                    organization_managed: false,
+                    invitation_id: Some(format!("inv-{admin}")),
+                    // The second expected administrator invited later: it is the one taken.
+                    invited_at: Some(now - Duration::from_secs(1000 - i)),
+                    updated_at: now,
+                },
+            );
+        }
+    });
+    Harness::on_in(sb, MEMBER, REGION).await
 }
 
 impl Harness {
-    async fn new() -> Harness {
-        let sb = start(demo()).await;
-        let now = SystemTime::now();
-        sb.with_world(|w| {
-            let region = w.regions.get_mut(REGION).unwrap();
-            for i in 1..=GRAPHS {
-                let admin = detective_admin(i);
-                let arn = graph_arn(REGION, &admin);
-                let mut g = Graph::new(arn.clone(), &admin, now, &Default::default());
-                g.members.insert(
-                    MEMBER.into(),
-                    DetectiveMember {
-                        account_id: MEMBER.into(),
-                        email: "security@partner-analytics.example.org".into(),
-                        status: DetectiveStatus::Invited,
-                        disabled_reason: None,
-                        invitation_type: InvitationType::Invitation,
-                        invited_at: now,
-                        updated_at: now,
-                        pending: None,
-                    },
-                );
-                region.graphs.insert(arn, g);
-            }
-            for i in 1..=HUBS {
-                let admin = hub_admin(i);
-                region.hub_members.entry(admin.clone()).or_default().insert(
-                    MEMBER.into(),
-                    HubMember {
-                        account_id: MEMBER.into(),
-                        email: None,
-                        status: HubMemberStatus::Invited,
-                        organization_managed: false,
-                        invitation_id: Some(format!("inv-{admin}")),
-                        // The second expected administrator invited later: it is the one taken.
-                        invited_at: Some(now - Duration::from_secs(1000 - i)),
-                        updated_at: now,
-                    },
-                );
-            }
-        });
-        let apis = SdkApis::from_sdk(&sdk(&sb, MEMBER, REGION).await, None);
-        let dir = std::env::temp_dir().join(format!(
-            "muster-member-{}-{}",
-            std::process::id(),
-            now.duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let log = EventLog::open(&dir).unwrap();
-        Harness { sb, apis, log, dir }
-    }
-
-    async fn pass(&self, d: &DesiredState, suspend: bool) -> PassReport {
-        pass(&self.apis, &self.log, "run", d, &options(suspend))
-            .await
-            .unwrap()
-    }
-
-    fn events(&self) -> Vec<EventKind> {
-        self.log.iter().map(|e| e.unwrap().kind).collect()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    async fn member_pass(&self, d: &DesiredState, suspend: bool) -> PassReport {
+        self.pass_with(d, &options(4, suspend)).await
     }
 }
 
@@ -164,10 +117,10 @@ fn changes(text: &str, service: &str, kind: &str, outcome: &str) -> i64 {
 
 #[tokio::test]
 async fn every_page_is_read_and_only_expected_administrators_are_accepted() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let d = desired(true, true);
     let metrics = Metrics::new();
-    let r = h.pass(&d, false).await;
+    let r = h.member_pass(&d, false).await;
     assert_eq!(r.result(), PassResult::Ok, "{:?}", r.observe_failures);
     metrics.pass_finished(r.result(), Duration::ZERO, Some(Gauges::of(&d, &r)));
 
@@ -281,7 +234,7 @@ async fn every_page_is_read_and_only_expected_administrators_are_accepted() {
 
     // Second pass: the memberships are accepted, nothing unexpected is left, nothing is written.
     h.sb.reset_calls();
-    let r = h.pass(&d, false).await;
+    let r = h.member_pass(&d, false).await;
     assert_eq!(r.result(), PassResult::Ok);
     metrics.pass_finished(r.result(), Duration::ZERO, Some(Gauges::of(&d, &r)));
     let calls = h.sb.calls();
@@ -305,9 +258,9 @@ async fn every_page_is_read_and_only_expected_administrators_are_accepted() {
 
 #[tokio::test]
 async fn without_accept_or_decline_invitations_are_only_reported() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let d = desired(false, false);
-    let r = h.pass(&d, false).await;
+    let r = h.member_pass(&d, false).await;
     assert_eq!(r.result(), PassResult::Ok);
     let calls = h.sb.calls();
     let writes = calls
@@ -325,7 +278,7 @@ async fn without_accept_or_decline_invitations_are_only_reported() {
     assert_eq!(drift("unexpected_administrator"), GRAPHS - 1 + HUBS - 2);
     assert_eq!(drift("invitation_open"), 1 + 2);
     // Suspended: accept and decline on, still nothing written.
-    let r = h.pass(&desired(true, true), true).await;
+    let r = h.member_pass(&desired(true, true), true).await;
     assert_eq!(r.result(), PassResult::Suspended);
     assert_eq!(
         h.sb.calls()

@@ -1,12 +1,10 @@
 //! Passes through the library API (`reconcile::pass`), asserting call counts and events.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
-use muster::plan::{PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, PassOptions, PassReport, SdkApis};
+use muster::reconcile::pass;
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 use muster_sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
 
@@ -45,66 +43,6 @@ fn world(accounts: usize, regions: &[&str]) -> Fixture {
         regions: regions.iter().map(|r| r.to_string()).collect(),
         seed: 7,
     })
-}
-
-static NO_STOP: AtomicBool = AtomicBool::new(false);
-
-fn options(concurrency: usize) -> PassOptions<'static> {
-    PassOptions {
-        plan: settings(),
-        concurrency,
-        suspend: false,
-        stop: &NO_STOP,
-        members: None,
-    }
-}
-
-fn settings() -> PlanSettings {
-    PlanSettings {
-        max_removals_per_pass: 10,
-        pending_invitation_after: std::time::Duration::from_secs(7 * 86_400),
-        member_limit: GRAPH_MEMBER_LIMIT,
-    }
-}
-
-struct Harness {
-    sb: Sandbox,
-    api: SdkApis,
-    log: EventLog,
-    dir: PathBuf,
-}
-
-impl Harness {
-    async fn new(f: Fixture, admin: &str) -> Harness {
-        let sb = start(f).await;
-        let api = SdkApis::from_sdk(&sdk(&sb, admin, "us-east-1").await, None);
-        let dir = std::env::temp_dir().join(format!(
-            "muster-reconcile-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let log = EventLog::open(&dir).unwrap();
-        Harness { sb, api, log, dir }
-    }
-
-    async fn pass(&self, d: &DesiredState) -> PassReport {
-        pass(&self.api, &self.log, "test-run", d, &options(4))
-            .await
-            .unwrap()
-    }
-
-    fn events(&self) -> Vec<EventKind> {
-        self.log.iter().map(|e| e.unwrap().kind).collect()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// Every account sent in a successful CreateMembers call, in order.
@@ -271,7 +209,9 @@ async fn one_graph_failing_does_not_stop_another() {
     })
     .unwrap();
     // One graph at a time, so that the three failures land on the first graph's batch.
-    let r = pass(&h.api, &h.log, "r1", &d, &options(1)).await.unwrap();
+    let r = pass(&h.apis, &h.log, "r1", &d, &options(1, false))
+        .await
+        .unwrap();
     assert!(!r.ok());
     assert_eq!(r.applied.failed, 1);
     assert_eq!(invited(&r.applied), 10);
@@ -377,9 +317,9 @@ async fn prune_removes_undeclared_members_only_within_its_guards() {
     assert_eq!(h.sb.calls().count("detective", "DeleteMembers"), 0);
     assert!(h.events().iter().any(|e| matches!(e, EventKind::PruneRefused { reason, .. } if reason.contains("never prunes a graph to empty"))));
 
-    let mut tight = options(4);
+    let mut tight = options(4, false);
     tight.plan.max_removals_per_pass = 0;
-    let r = pass(&h.api, &h.log, "tight", &d(declared), &tight)
+    let r = pass(&h.apis, &h.log, "tight", &d(declared), &tight)
         .await
         .unwrap();
     assert!(r.plan.graphs[0].remove.is_empty());
@@ -462,7 +402,9 @@ async fn a_rebuilt_store_is_recorded_once_over_three_passes() {
     let dir = damaged_store(&h.dir.join("three"));
     let log = EventLog::open(&dir).unwrap();
     for run in ["one", "two", "three"] {
-        let r = pass(&h.api, &log, run, &d, &options(4)).await.unwrap();
+        let r = pass(&h.apis, &log, run, &d, &options(4, false))
+            .await
+            .unwrap();
         assert!(r.ok());
     }
     let events: Vec<muster::eventlog::Event> = log.iter().map(|e| e.unwrap()).collect();
@@ -486,7 +428,9 @@ async fn a_corrupt_event_store_is_rebuilt_and_says_so() {
     h.pass(&d).await;
     let dir = damaged_store(&h.dir.join("second"));
     let log = EventLog::open(&dir).unwrap();
-    let r = pass(&h.api, &log, "after", &d, &options(4)).await.unwrap();
+    let r = pass(&h.apis, &log, "after", &d, &options(4, false))
+        .await
+        .unwrap();
     assert!(r.ok());
     let first: Vec<EventKind> = log.iter().take(2).map(|e| e.unwrap().kind).collect();
     assert!(

@@ -12,13 +12,6 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("muster-review-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// `muster <args>` in `dir` against `ep`: (exit code, stdout); never a crash.
 fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
     let (code, stdout, stderr) = outcome(muster_command(ep, SECURITY).current_dir(dir).args(args));

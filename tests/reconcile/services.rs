@@ -3,23 +3,19 @@
 //! organization listing when Organizations fails, and Security Hub's own statuses.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use muster::apply::{Change, Outcome};
 use muster::desired::{parse_files, DesiredState};
 use muster::domain::Service;
-use muster::eventlog::{EventKind, EventLog};
+use muster::eventlog::EventKind;
 use muster::metrics::{Gauges, Metrics};
 use muster::observed::HubMemberStatus;
-use muster::plan::{DriftKind, PlanSettings, GRAPH_MEMBER_LIMIT};
-use muster::reconcile::{pass, OrgStatus, PassOptions, PassReport, PassResult, SdkApis};
+use muster::plan::DriftKind;
+use muster::reconcile::{OrgStatus, PassResult};
 use muster_sandbox::world::{AccountState, HubMember, Parent};
 use muster_sandbox::{FailNext, FaultConfig, GarbleNext, Sandbox};
 
 use crate::common::*;
-
-static NO_STOP: AtomicBool = AtomicBool::new(false);
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 /// Hand-listed accounts outside the organization.
@@ -59,62 +55,11 @@ fn desired(prune: bool) -> DesiredState {
     parse_files(&[("desired.yaml".into(), desired_text(prune))]).unwrap()
 }
 
-fn options() -> PassOptions<'static> {
-    PassOptions {
-        plan: PlanSettings {
-            max_removals_per_pass: 10,
-            pending_invitation_after: std::time::Duration::from_secs(7 * 86_400),
-            member_limit: GRAPH_MEMBER_LIMIT,
-        },
-        concurrency: 4,
-        suspend: false,
-        stop: &NO_STOP,
-        members: None,
-    }
-}
-
-struct Harness {
-    sb: Sandbox,
-    apis: SdkApis,
-    log: EventLog,
-    dir: PathBuf,
-}
-
+/// Calls that change something in AWS, so far.
 impl Harness {
-    async fn new() -> Harness {
-        let sb = start(demo()).await;
-        let apis = SdkApis::from_sdk(&sdk(&sb, SECURITY, "us-east-1").await, None);
-        let dir = std::env::temp_dir().join(format!(
-            "muster-services-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let log = EventLog::open(&dir).unwrap();
-        Harness { sb, apis, log, dir }
-    }
-
-    async fn pass(&self, d: &DesiredState) -> PassReport {
-        pass(&self.apis, &self.log, "run", d, &options())
-            .await
-            .unwrap()
-    }
-
-    fn events(&self) -> Vec<EventKind> {
-        self.log.iter().map(|e| e.unwrap().kind).collect()
-    }
-
     fn writes(&self) -> u64 {
         let calls = self.sb.calls();
         WRITES.iter().map(|(s, o)| calls.count(s, o)).sum()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -155,7 +100,7 @@ fn expected_account_pages(sb: &Sandbox) -> u64 {
 
 #[tokio::test]
 async fn hand_listed_accounts_and_two_ous_converge_in_one_pass_with_the_fewest_calls() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     let org = expected_org_accounts(&h.sb);
     let n = org.len() + EXTERNAL.len();
     assert!(n > 50, "the selection spans more than one batch: {n}");
@@ -279,7 +224,7 @@ async fn hand_listed_accounts_and_two_ous_converge_in_one_pass_with_the_fewest_c
 
 #[tokio::test]
 async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_blocks_prune() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     let d = desired(true);
     let first = h.pass(&d).await;
     assert!(matches!(first.org.status, OrgStatus::Fresh));
@@ -394,7 +339,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
 
 #[tokio::test]
 async fn without_any_listing_kept_only_hand_listed_accounts_count_and_prune_waits() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.set_faults(FaultConfig {
         fail_next: vec![FailNext {
             service: "organizations".into(),
@@ -433,7 +378,7 @@ async fn without_any_listing_kept_only_hand_listed_accounts_count_and_prune_wait
 
 #[tokio::test]
 async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     let d = desired(false);
     h.pass(&d).await;
     // Three organization accounts change under the administrator in us-east-1.
@@ -550,7 +495,7 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
 
 #[tokio::test]
 async fn limit_exceeded_bursts_are_absorbed_by_retries() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.set_faults(FaultConfig {
         fail_next: vec![FailNext {
             service: "securityhub".into(),
@@ -584,7 +529,7 @@ async fn limit_exceeded_bursts_are_absorbed_by_retries() {
 
 #[tokio::test]
 async fn a_security_hub_intent_left_by_a_crash_is_settled_from_the_listing() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     let d = desired(false);
     h.pass(&d).await;
     // As if muster died between an intent and its call's outcome: one account is a member by
@@ -622,7 +567,7 @@ async fn a_security_hub_intent_left_by_a_crash_is_settled_from_the_listing() {
 /// HTTP status and the SDK's reading of it, where AWS's code and message would be.
 #[tokio::test]
 async fn an_answer_that_is_not_json_is_recorded_with_its_cause() {
-    let h = Harness::new().await;
+    let h = Harness::new(demo(), SECURITY).await;
     h.sb.set_faults(FaultConfig {
         garble_next: vec![
             GarbleNext {
