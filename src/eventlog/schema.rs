@@ -1,6 +1,6 @@
 //! The event log's on-disk schema: what every event, the snapshot and the saved organization
 //! listing serialize to. This is a contract: stores written by earlier versions must still open
-//! and replay (`tests/reconcile/contract.rs`), so variants and fields are added, never renamed,
+//! and replay (`tests/cli/contract.rs`), so variants and fields are added, never renamed,
 //! repurposed or removed. Only these types (and the raw config and fixture structs) derive serde.
 
 use std::time::SystemTime;
