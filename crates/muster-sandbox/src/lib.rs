@@ -13,7 +13,6 @@
 //! It must stay as strict as AWS: anything it accepts that AWS refuses lets a muster bug through.
 
 pub mod calls;
-mod datasources;
 mod detective;
 mod dump;
 pub mod faults;

@@ -323,6 +323,34 @@ fn unidentified(svc: Service, why: Unidentified) -> ApiError {
     }
 }
 
+/// A request routed to a service the sandbox serves: what the rest of its handling needs.
+struct Routed {
+    svc: Service,
+    region: String,
+    /// The operation, when the service serves it.
+    op: Option<&'static str>,
+    /// How the call log names it (the operation, or the method and path).
+    operation: String,
+    access_key: Option<String>,
+    token: Option<String>,
+    action: Option<String>,
+    form: Option<Vec<(String, String)>>,
+    query: Vec<(String, String)>,
+}
+
+/// What the call was given under the lock: its number, how many of its kind were in flight,
+/// who sent it, and its faults.
+struct Admitted {
+    seq: u64,
+    in_flight: u32,
+    identity: Option<Result<crate::world::Identity, Unidentified>>,
+    delay: std::time::Duration,
+    fault: Option<ApiError>,
+    garbled: bool,
+    at_us: u64,
+    now: SystemTime,
+}
+
 /// Every request that is not a control request is an AWS API call.
 async fn aws(
     State(inner): State<Arc<Inner>>,
@@ -331,10 +359,61 @@ async fn aws(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let query = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+    let r = match route(&inner, &method, &uri, &headers, &body) {
+        Ok(r) => r,
+        Err(refused) => return *refused,
+    };
+    let a = admit(&inner, &r);
+    let _counted = InFlight {
+        inner: &inner,
+        key: (r.svc.signing_name(), r.operation.clone()),
+    };
+    let request_id = request_id(a.seq);
+    if !a.delay.is_zero() {
+        tokio::time::sleep(a.delay).await;
+    }
+    let parsed = match &r.form {
+        Some(params) if r.svc == Service::Sts => Ok(sts::body(params)),
+        _ => parse_body(&body),
+    };
+    let account_ids = parsed.as_ref().map(membership_ids).unwrap_or_default();
+    let who = match a.identity {
+        Some(Ok(ref who)) => Ok(Some(who.clone())),
+        Some(Err(why)) => Err(unidentified(r.svc, why)),
+        None => Ok(None),
+    };
+    let caller = (who.as_ref().ok()).and_then(|w| w.as_ref().map(|w| w.account.clone()));
+    let result = match (who, r.op, a.fault.clone()) {
+        (Err(e), _, _) => Err(e),
+        (_, None, _) => Err(unknown_operation(
+            r.svc,
+            &method,
+            &uri,
+            &headers,
+            r.action.as_deref(),
+        )),
+        (_, _, Some(fault)) => Err(fault),
+        (Ok(who), Some(op), None) => match parsed {
+            Err(why) => Err(malformed(r.svc, why)),
+            Ok(body) => dispatch(&inner, &r, &a, who, op, &body, &request_id),
+        },
+    };
+    finish(&inner, &r, &a, caller, account_ids, result, &request_id)
+}
+
+/// Routes a request by its SigV4 scope (or, unsigned, as STS): the service, region and
+/// operation, or the refusal a client of that service can parse.
+fn route(
+    inner: &Inner,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Routed, Box<Response>> {
+    let query = Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|q| q.0)
         .unwrap_or_default();
-    let form = form_params(&method, &headers, &query, &body);
+    let form = form_params(method, headers, &query, body);
     let action = form
         .as_ref()
         .and_then(|f| f.iter().find(|(k, _)| k == "Action"))
@@ -346,16 +425,12 @@ async fn aws(
         Err(e) => {
             let refusal = Refusal {
                 service: "unsigned",
-                operation: named_operation(&method, &uri, &headers, action.as_deref()),
+                operation: named_operation(method, uri, headers, action.as_deref()),
                 caller: None,
                 region: String::new(),
             };
-            return refuse(
-                &inner,
-                refusal,
-                e,
-                &guess_protocol(None, &headers, form.as_deref()),
-            );
+            let protocol = guess_protocol(None, headers, form.as_deref());
+            return Err(Box::new(refuse(inner, refusal, e, &protocol)));
         }
     };
     let service = cred.as_ref().map_or("sts", |c| c.service.as_str());
@@ -374,150 +449,168 @@ async fn aws(
                 "The sandbox does not serve {service}: it serves detective, securityhub, organizations and sts."
             ),
         );
-        let protocol = guess_protocol(Some(service), &headers, form.as_deref());
+        let protocol = guess_protocol(Some(service), headers, form.as_deref());
         let refusal = Refusal {
             service,
-            operation: named_operation(&method, &uri, &headers, action.as_deref()),
+            operation: named_operation(method, uri, headers, action.as_deref()),
             caller,
             region,
         };
-        return refuse(&inner, refusal, e, &protocol);
+        return Err(Box::new(refuse(inner, refusal, e, &protocol)));
     };
+    let (op, operation) = operation_of(svc, method, uri, headers, action.as_deref());
+    let token = headers
+        .get("x-amz-security-token")
+        .and_then(|t| t.to_str().ok())
+        .map(str::to_owned);
+    Ok(Routed {
+        svc,
+        region,
+        op,
+        operation,
+        access_key: cred.map(|c| c.access_key),
+        token,
+        action,
+        form,
+        query,
+    })
+}
+
+/// The operation a request names, when its service serves it, and how the call log names it
+/// (the operation, or the method and path).
+fn operation_of(
+    svc: Service,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    action: Option<&str>,
+) -> (Option<&'static str>, String) {
     let op = match svc {
-        Service::Detective => detective::operation(&method, uri.path()),
-        Service::SecurityHub => securityhub::operation(&method, uri.path()),
+        Service::Detective => detective::operation(method, uri.path()),
+        Service::SecurityHub => securityhub::operation(method, uri.path()),
         Service::Organizations => headers
             .get("x-amz-target")
             .and_then(|t| t.to_str().ok())
             .and_then(organizations::operation),
-        Service::Sts => action.as_deref().and_then(sts::operation),
+        Service::Sts => action.and_then(sts::operation),
     };
+    let operation = match (op, svc, action) {
+        (Some(op), _, _) => op.to_owned(),
+        (None, Service::Sts, Some(action)) => action.to_owned(),
+        (None, _, _) => format!("{} {}", method, uri.path()),
+    };
+    (op, operation)
+}
 
-    let operation = match (op, svc) {
-        (Some(op), _) => op.to_owned(),
-        (None, Service::Sts) => action
-            .clone()
-            .unwrap_or_else(|| format!("{method} {}", uri.path())),
-        (None, _) => format!("{} {}", method, uri.path()),
-    };
-    let key = (svc.signing_name(), operation.clone());
-    let token = headers
-        .get("x-amz-security-token")
-        .and_then(|t| t.to_str().ok());
-    // First under the lock: number the call, count it in flight, identify the caller, decide
-    // its faults.
+/// First under the lock: number the call, count it in flight, identify the caller, decide its
+/// faults.
+fn admit(inner: &Inner, r: &Routed) -> Admitted {
     let at_us = inner.micros();
     let now = SystemTime::now();
-    let (seq, in_flight, identity, delay, fault, garbled) = {
-        let mut st = inner.lock();
-        let seq = st.calls.next_seq();
-        let n = st.in_flight.entry(key.clone()).or_default();
-        *n += 1;
-        let in_flight = *n;
-        let identity = cred
-            .as_ref()
-            .map(|c| st.world.identify(&c.access_key, token, now));
-        let known = !matches!(identity, Some(Err(_)));
-        let (delay, fault) = match (known, op) {
-            (true, Some(op)) => st.faults.decide(svc, op),
-            _ => (std::time::Duration::ZERO, None),
-        };
-        let garbled = match (known, op, &fault) {
-            (true, Some(op), None) => st.faults.garble(svc, op),
-            _ => false,
-        };
-        (seq, in_flight, identity, delay, fault, garbled)
+    let mut st = inner.lock();
+    let seq = st.calls.next_seq();
+    let n = (st.in_flight)
+        .entry((r.svc.signing_name(), r.operation.clone()))
+        .or_default();
+    *n += 1;
+    let in_flight = *n;
+    let identity =
+        (r.access_key.as_ref()).map(|key| st.world.identify(key, r.token.as_deref(), now));
+    let known = !matches!(identity, Some(Err(_)));
+    let (delay, fault) = match (known, r.op) {
+        (true, Some(op)) => st.faults.decide(r.svc, op),
+        _ => (std::time::Duration::ZERO, None),
     };
-    let _counted = InFlight { inner: &inner, key };
-    let request_id = request_id(seq);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    let garbled = match (known, r.op, &fault) {
+        (true, Some(op), None) => st.faults.garble(r.svc, op),
+        _ => false,
+    };
+    Admitted {
+        seq,
+        in_flight,
+        identity,
+        delay,
+        fault,
+        garbled,
+        at_us,
+        now,
     }
-    let parsed = match &form {
-        Some(params) if svc == Service::Sts => Ok(sts::body(params)),
-        _ => parse_body(&body),
-    };
-    let account_ids = parsed.as_ref().map(membership_ids).unwrap_or_default();
-    let who = match identity {
-        Some(Ok(who)) => Ok(Some(who)),
-        Some(Err(why)) => Err(unidentified(svc, why)),
-        None => Ok(None),
-    };
-    let caller = who
-        .as_ref()
-        .ok()
-        .and_then(|w| w.as_ref().map(|w| w.account.clone()));
+}
 
-    let result = match (who, op, fault) {
-        (Err(e), _, _) => Err(e),
-        (_, None, _) => Err(unknown_operation(
-            svc,
-            &method,
-            &uri,
-            &headers,
-            action.as_deref(),
-        )),
-        (_, _, Some(fault)) => Err(fault),
-        (Ok(who), Some(op), None) => match parsed {
-            Err(why) => Err(malformed(svc, why)),
-            Ok(body) => {
-                let mut st = inner.lock();
-                let req = Req {
-                    caller: caller.clone().unwrap_or_default(),
-                    region: region.clone(),
-                    body: &body,
-                    query: &query,
-                    now,
-                    call: seq,
-                    tokens: &inner.tokens,
-                };
-                let out = match (svc, &who) {
-                    (Service::Sts, _) => sts::handle(&mut st.world, &req, who.as_ref(), op)
-                        .map(|result| Reply(sts::document(op, &result, &request_id))),
-                    // Only STS serves unsigned requests.
-                    (_, None) => Err(unidentified(svc, Unidentified::Unknown)),
-                    (Service::Detective, _) => detective::handle(&mut st.world, &req, op),
-                    (Service::SecurityHub, _) => securityhub::handle(&mut st.world, &req, op),
-                    (Service::Organizations, _) => organizations::handle(&mut st.world, &req, op),
-                };
-                drop(st);
-                out
-            }
-        },
+/// The service's answer to a call that passed every check.
+fn dispatch(
+    inner: &Inner,
+    r: &Routed,
+    a: &Admitted,
+    who: Option<crate::world::Identity>,
+    op: &'static str,
+    body: &Map<String, Value>,
+    request_id: &str,
+) -> Result<Reply, ApiError> {
+    let mut st = inner.lock();
+    let req = Req {
+        caller: who.as_ref().map(|w| w.account.clone()).unwrap_or_default(),
+        region: r.region.clone(),
+        body,
+        query: &r.query,
+        now: a.now,
+        call: a.seq,
+        tokens: &inner.tokens,
     };
+    match (r.svc, &who) {
+        (Service::Sts, _) => sts::handle(&mut st.world, &req, who.as_ref(), op)
+            .map(|result| Reply(sts::document(op, &result, request_id))),
+        // Only STS serves unsigned requests.
+        (_, None) => Err(unidentified(r.svc, Unidentified::Unknown)),
+        (Service::Detective, _) => detective::handle(&mut st.world, &req, op),
+        (Service::SecurityHub, _) => securityhub::handle(&mut st.world, &req, op),
+        (Service::Organizations, _) => organizations::handle(&mut st.world, &req, op),
+    }
+}
+
+/// Records the call in the log and answers it (garbled, when the faults say so).
+fn finish(
+    inner: &Inner,
+    r: &Routed,
+    a: &Admitted,
+    caller: Option<String>,
+    account_ids: Vec<String>,
+    result: Result<Reply, ApiError>,
+    request_id: &str,
+) -> Response {
     let (status, error) = match &result {
         Ok(_) => (200, None),
         Err(e) => (e.status, Some(e.code.clone())),
     };
     tracing::debug!(
-        service = svc.signing_name(),
-        operation = %operation,
+        service = r.svc.signing_name(),
+        operation = %r.operation,
         caller = caller.as_deref().unwrap_or("unknown"),
-        region = %region,
+        region = %r.region,
         status,
         "sandbox call"
     );
     inner.lock().calls.record(Call {
-        seq,
-        service: svc.signing_name().to_owned(),
-        operation,
+        seq: a.seq,
+        service: r.svc.signing_name().to_owned(),
+        operation: r.operation.clone(),
         caller,
-        region,
+        region: r.region.clone(),
         status,
         error,
         account_ids,
-        in_flight,
-        at_us,
-        took_us: inner.micros().saturating_sub(at_us),
+        in_flight: a.in_flight,
+        at_us: a.at_us,
+        took_us: inner.micros().saturating_sub(a.at_us),
     });
     match result {
-        Ok(_) if garbled => {
+        Ok(_) if a.garbled => {
             let mut resp = (StatusCode::OK, crate::faults::GARBLED_PAGE).into_response();
             (resp.headers_mut()).insert("content-type", HeaderValue::from_static("text/html"));
             resp
         }
-        Ok(reply) => ok_response(svc, reply.0, &request_id),
-        Err(e) => e.into_response(svc, &request_id),
+        Ok(reply) => ok_response(r.svc, reply.0, request_id),
+        Err(e) => e.into_response(r.svc, request_id),
     }
 }
 

@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::detective::{
-    account_ids_up_to, administered, check, denied, graph_arn_member, open_token, paging,
-};
+use super::{account_ids_up_to, administered, check, denied, graph_arn_member, open_token, paging};
 use crate::wire::{iso8601, page, ApiError as ApiErr, Validator};
 use crate::world::{DetectiveStatus, Graph, World, DATASOURCE_PACKAGES};
 use crate::{Reply, Req};

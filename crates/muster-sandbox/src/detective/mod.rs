@@ -2,6 +2,8 @@
 //! accounts receive. Paths, shapes, limits and errors follow the botocore model
 //! `detective-2018-10-26`; what the model leaves open follows the API reference.
 
+mod datasources;
+
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
@@ -62,14 +64,12 @@ pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError>
             respond_to_invitation(world, req, op).map(Reply::from)
         }
         "DescribeOrganizationConfiguration" | "UpdateOrganizationConfiguration" => {
-            crate::datasources::organization_configuration(world, req, op).map(Reply::from)
+            datasources::organization_configuration(world, req, op).map(Reply::from)
         }
-        "ListDatasourcePackages" => crate::datasources::list_packages(world, req),
-        "UpdateDatasourcePackages" => {
-            crate::datasources::update_packages(world, req).map(Reply::from)
-        }
+        "ListDatasourcePackages" => datasources::list_packages(world, req),
+        "UpdateDatasourcePackages" => datasources::update_packages(world, req).map(Reply::from),
         "BatchGetGraphMemberDatasources" => {
-            crate::datasources::member_datasources(world, req).map(Reply::from)
+            datasources::member_datasources(world, req).map(Reply::from)
         }
         "ListOrganizationAdminAccounts" => list_admin_accounts(world, req),
         _ => Err(ApiError::new(
