@@ -356,190 +356,163 @@ fn roles(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>) {
     }
 }
 
-fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
-    let mut problems = Vec::new();
-    let now = SystemTime::now();
-    if raw.regions.is_empty() {
-        problems.push("regions: list at least one region, e.g. [us-east-1]".to_owned());
+/// One account of the fixture, checked, into `world`.
+fn add_account(
+    world: &mut World,
+    problems: &mut Vec<String>,
+    at: String,
+    a: &RawAccount,
+    parent: Option<Parent>,
+    now: SystemTime,
+) {
+    if !is_account_id(&a.id) {
+        problems.push(format!(
+            "{at}.id: \"{}\" must be 12 digits (quote ids that start with 0)",
+            a.id
+        ));
     }
-    for (i, r) in raw.regions.iter().enumerate() {
-        if !is_region_name(r) {
-            problems.push(format!(
-                "regions[{i}]: \"{r}\" is not a region name like us-east-1"
-            ));
-        }
+    if !a.email.contains('@') || a.email.len() > 64 {
+        problems.push(format!(
+            "{at}.email: must be an email address of at most 64 characters"
+        ));
     }
-    let mut world = World::default();
-    let account = |world: &mut World,
-                   problems: &mut Vec<String>,
-                   at: String,
-                   a: &RawAccount,
-                   parent: Option<Parent>| {
-        if !is_account_id(&a.id) {
+    let state = match a.state.as_str() {
+        "ACTIVE" => AccountState::Active,
+        "SUSPENDED" => AccountState::Suspended,
+        other => {
             problems.push(format!(
-                "{at}.id: \"{}\" must be 12 digits (quote ids that start with 0)",
-                a.id
+                "{at}.state: \"{other}\" must be ACTIVE or SUSPENDED"
+            ));
+            AccountState::Active
+        }
+    };
+    let prev = world.accounts.insert(
+        a.id.clone(),
+        Account {
+            id: a.id.clone(),
+            name: a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("account-{}", a.id)),
+            email: a.email.clone(),
+            state,
+            parent,
+            volume_bytes_per_day: a.volume_bytes_per_day,
+            joined: now,
+        },
+    );
+    if prev.is_some() {
+        problems.push(format!("{at}.id: account {} is listed twice", a.id));
+    }
+}
+
+/// The fixture's organization: its id and root, OUs (each parent known), accounts.
+fn organization(
+    world: &mut World,
+    org: &RawOrganization,
+    problems: &mut Vec<String>,
+    now: SystemTime,
+) {
+    let id = org.id.clone().unwrap_or_else(|| {
+        format!(
+            "o-{:010x}",
+            stable_hash(&["org", &org.management_account]) & 0xff_ffff_ffff
+        )
+    });
+    let root_id = org.root_id.clone().unwrap_or_else(|| {
+        format!(
+            "r-{:04x}",
+            stable_hash(&["root", &org.management_account]) & 0xffff
+        )
+    });
+    let mut ous = BTreeMap::new();
+    for (i, ou) in org.organizational_units.iter().enumerate() {
+        let valid = ou.id.starts_with("ou-")
+            && ou.id.len() <= 68
+            && ou.id[3..].split_once('-').is_some_and(|(a, b)| {
+                (4..=32).contains(&a.len())
+                    && (8..=32).contains(&b.len())
+                    && a.bytes()
+                        .chain(b.bytes())
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+        if !valid {
+            problems.push(format!(
+                "organization.organizational_units[{i}].id: \"{}\" must look like ou-abcd-12345678",
+                ou.id
             ));
         }
-        if !a.email.contains('@') || a.email.len() > 64 {
-            problems.push(format!(
-                "{at}.email: must be an email address of at most 64 characters"
-            ));
-        }
-        let state = match a.state.as_str() {
-            "ACTIVE" => AccountState::Active,
-            "SUSPENDED" => AccountState::Suspended,
-            other => {
-                problems.push(format!(
-                    "{at}.state: \"{other}\" must be ACTIVE or SUSPENDED"
-                ));
-                AccountState::Active
-            }
+        let parent = match &ou.parent {
+            None => Parent::Root,
+            Some(p) => Parent::Ou(p.clone()),
         };
-        let prev = world.accounts.insert(
-            a.id.clone(),
-            Account {
-                id: a.id.clone(),
-                name: a
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("account-{}", a.id)),
-                email: a.email.clone(),
-                state,
+        ous.insert(
+            ou.id.clone(),
+            OrganizationalUnit {
+                id: ou.id.clone(),
+                name: ou.name.clone(),
                 parent,
-                volume_bytes_per_day: a.volume_bytes_per_day,
-                joined: now,
             },
         );
-        if prev.is_some() {
-            problems.push(format!("{at}.id: account {} is listed twice", a.id));
-        }
-    };
-
-    if let Some(org) = &raw.organization {
-        let id = org.id.clone().unwrap_or_else(|| {
-            format!(
-                "o-{:010x}",
-                stable_hash(&["org", &org.management_account]) & 0xff_ffff_ffff
-            )
-        });
-        let root_id = org.root_id.clone().unwrap_or_else(|| {
-            format!(
-                "r-{:04x}",
-                stable_hash(&["root", &org.management_account]) & 0xffff
-            )
-        });
-        let mut ous = BTreeMap::new();
-        for (i, ou) in org.organizational_units.iter().enumerate() {
-            let valid = ou.id.starts_with("ou-")
-                && ou.id.len() <= 68
-                && ou.id[3..].split_once('-').is_some_and(|(a, b)| {
-                    (4..=32).contains(&a.len())
-                        && (8..=32).contains(&b.len())
-                        && a.bytes()
-                            .chain(b.bytes())
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                });
-            if !valid {
+    }
+    for (i, ou) in org.organizational_units.iter().enumerate() {
+        if let Some(p) = &ou.parent {
+            if !ous.contains_key(p) {
                 problems.push(format!(
-                    "organization.organizational_units[{i}].id: \"{}\" must look like ou-abcd-12345678",
-                    ou.id
+                    "organization.organizational_units[{i}].parent: no OU has the id \"{p}\""
                 ));
             }
-            let parent = match &ou.parent {
-                None => Parent::Root,
-                Some(p) => Parent::Ou(p.clone()),
-            };
-            ous.insert(
-                ou.id.clone(),
-                OrganizationalUnit {
-                    id: ou.id.clone(),
-                    name: ou.name.clone(),
-                    parent,
-                },
-            );
         }
-        for (i, ou) in org.organizational_units.iter().enumerate() {
-            if let Some(p) = &ou.parent {
-                if !ous.contains_key(p) {
+    }
+    for (i, a) in org.accounts.iter().enumerate() {
+        let parent = match &a.ou {
+            None => Parent::Root,
+            Some(ou) => {
+                if !ous.contains_key(ou) {
                     problems.push(format!(
-                        "organization.organizational_units[{i}].parent: no OU has the id \"{p}\""
+                        "organization.accounts[{i}].ou: no OU has the id \"{ou}\""
                     ));
                 }
+                Parent::Ou(ou.clone())
             }
-        }
-        for (i, a) in org.accounts.iter().enumerate() {
-            let parent = match &a.ou {
-                None => Parent::Root,
-                Some(ou) => {
-                    if !ous.contains_key(ou) {
-                        problems.push(format!(
-                            "organization.accounts[{i}].ou: no OU has the id \"{ou}\""
-                        ));
-                    }
-                    Parent::Ou(ou.clone())
-                }
-            };
-            account(
-                &mut world,
-                &mut problems,
-                format!("organization.accounts[{i}]"),
-                a,
-                Some(parent),
-            );
-        }
-        if !world.accounts.contains_key(&org.management_account) {
-            problems.push(format!(
-                "organization.management_account: \"{}\" must be one of organization.accounts",
-                org.management_account
-            ));
-        }
-        world.organization = Some(Organization {
-            id,
-            root_id,
-            management_account: org.management_account.clone(),
-            ous,
-        });
-    }
-    for (i, a) in raw.external_accounts.iter().enumerate() {
-        if a.ou.is_some() {
-            problems.push(format!(
-                "external_accounts[{i}].ou: accounts outside the organization have no OU"
-            ));
-        }
-        account(
-            &mut world,
-            &mut problems,
-            format!("external_accounts[{i}]"),
+        };
+        add_account(
+            world,
+            problems,
+            format!("organization.accounts[{i}]"),
             a,
-            None,
+            Some(parent),
+            now,
         );
     }
-    for (key, acct) in &raw.access_keys {
-        if !is_account_id(acct) {
-            problems.push(format!(
-                "access_keys.{key}: \"{acct}\" must be a 12-digit account id"
-            ));
-        }
+    if !world.accounts.contains_key(&org.management_account) {
+        problems.push(format!(
+            "organization.management_account: \"{}\" must be one of organization.accounts",
+            org.management_account
+        ));
     }
-    world.access_keys = raw
-        .access_keys
-        .clone()
-        .into_iter()
-        .collect::<HashMap<_, _>>();
-    users(&mut world, &raw, &mut problems);
-    roles(&mut world, &raw, &mut problems);
+    world.organization = Some(Organization {
+        id,
+        root_id,
+        management_account: org.management_account.clone(),
+        ous,
+    });
+}
 
-    let org_account = |world: &World, field: &str, id: &str, problems: &mut Vec<String>| {
-        if !world.in_organization(id) {
-            problems.push(format!(
-                "{field}: \"{id}\" must be an account of the organization"
-            ));
-        }
-    };
+/// A problem unless `id` is an account of the organization.
+fn org_account(world: &World, field: &str, id: &str, problems: &mut Vec<String>) {
+    if !world.in_organization(id) {
+        problems.push(format!(
+            "{field}: \"{id}\" must be an account of the organization"
+        ));
+    }
+}
+
+/// The fixture's Detective: its administrator, settings, graphs and members.
+fn detective(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>, now: SystemTime) {
     let det = &raw.detective;
     if let Some(a) = &det.administrator {
-        org_account(&world, "detective.administrator", a, &mut problems);
+        org_account(world, "detective.administrator", a, problems);
     }
     world.detective_administrator = det.administrator.clone();
     world.settings = Settings {
@@ -550,7 +523,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
         graph_volume_limit_bytes: det
             .graph_volume_limit_bytes_per_day
             .unwrap_or(crate::world::DEFAULT_GRAPH_VOLUME_LIMIT_BYTES),
-        package_states: package_states(&det.datasource_packages, &mut problems),
+        package_states: package_states(&det.datasource_packages, problems),
         detective_auto_enable: det.auto_enable,
         not_ingesting: Default::default(),
     };
@@ -580,7 +553,7 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
             ));
         }
         for region in &raw.regions {
-            add_graph(&mut world, region, admin, now);
+            add_graph(world, region, admin, now);
         }
     }
     for (i, m) in det.members.iter().enumerate() {
@@ -636,16 +609,19 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
             region.pending.push((arn, m.account_id.clone()));
         }
     }
+}
 
+/// The fixture's Security Hub: its administrator, organization settings, hubs and members.
+fn securityhub(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>, now: SystemTime) {
     let sh = &raw.securityhub;
     if let Some(a) = &sh.administrator {
-        org_account(&world, "securityhub.administrator", a, &mut problems);
+        org_account(world, "securityhub.administrator", a, problems);
     }
     world.securityhub_administrator = sh.administrator.clone();
     let hub_organization = sh
         .organization
         .as_ref()
-        .map(|o| hub_organization(o, &mut problems))
+        .map(|o| hub_organization(o, problems))
         .unwrap_or_default();
     let enabled: Vec<String> = match &sh.enabled {
         Enabled::Unset => sh.administrator.iter().cloned().collect(),
@@ -707,6 +683,58 @@ fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
                 },
             );
     }
+}
+
+fn build(raw: RawFixture) -> Result<Fixture, Vec<String>> {
+    let mut problems = Vec::new();
+    let now = SystemTime::now();
+    if raw.regions.is_empty() {
+        problems.push("regions: list at least one region, e.g. [us-east-1]".to_owned());
+    }
+    for (i, r) in raw.regions.iter().enumerate() {
+        if !is_region_name(r) {
+            problems.push(format!(
+                "regions[{i}]: \"{r}\" is not a region name like us-east-1"
+            ));
+        }
+    }
+    let mut world = World::default();
+
+    if let Some(org) = &raw.organization {
+        organization(&mut world, org, &mut problems, now);
+    }
+    for (i, a) in raw.external_accounts.iter().enumerate() {
+        if a.ou.is_some() {
+            problems.push(format!(
+                "external_accounts[{i}].ou: accounts outside the organization have no OU"
+            ));
+        }
+        add_account(
+            &mut world,
+            &mut problems,
+            format!("external_accounts[{i}]"),
+            a,
+            None,
+            now,
+        );
+    }
+    for (key, acct) in &raw.access_keys {
+        if !is_account_id(acct) {
+            problems.push(format!(
+                "access_keys.{key}: \"{acct}\" must be a 12-digit account id"
+            ));
+        }
+    }
+    world.access_keys = raw
+        .access_keys
+        .clone()
+        .into_iter()
+        .collect::<HashMap<_, _>>();
+    users(&mut world, &raw, &mut problems);
+    roles(&mut world, &raw, &mut problems);
+
+    detective(&mut world, &raw, &mut problems, now);
+    securityhub(&mut world, &raw, &mut problems, now);
     if let Err(e) = Faults::new(raw.faults.clone()) {
         problems.push(e.to_string());
     }

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::wire::{iso8601, page, ApiError, Service, Validator};
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use crate::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
 use crate::{Reply, Req};
@@ -318,26 +319,33 @@ fn describe(world: &mut World, req: &Req) -> Result<Value, ApiError> {
     }))
 }
 
-fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
-    let mut v = Validator::default();
+/// CreateMembers' `AccountDetails` (1..50, each with an AccountId): (id, email) pairs.
+fn account_details(v: &mut Validator, body: &Map<String, Value>) -> Vec<(String, Option<String>)> {
     let mut accounts = Vec::new();
-    if let Some(list) = v.list(req.body, "AccountDetails", true) {
-        v.count("accountDetails", list.len(), 1, 50);
-        for (i, item) in list.iter().enumerate() {
-            let p = format!("accountDetails.{}.member", i + 1);
-            let Some(obj) = v.object(item, &p) else {
-                continue;
-            };
-            let id = v.string(obj, "AccountId", false);
-            if id.is_none() {
-                v.required(&format!("{p}.accountId"));
-            }
-            let email = v.string(obj, "Email", false);
-            if let Some(id) = id {
-                accounts.push((id.to_owned(), email.map(str::to_owned)));
-            }
+    let Some(list) = v.list(body, "AccountDetails", true) else {
+        return accounts;
+    };
+    v.count("accountDetails", list.len(), 1, 50);
+    for (i, item) in list.iter().enumerate() {
+        let p = format!("accountDetails.{}.member", i + 1);
+        let Some(obj) = v.object(item, &p) else {
+            continue;
+        };
+        let id = v.string(obj, "AccountId", false);
+        if id.is_none() {
+            v.required(&format!("{p}.accountId"));
+        }
+        let email = v.string(obj, "Email", false);
+        if let Some(id) = id {
+            accounts.push((id.to_owned(), email.map(str::to_owned)));
         }
     }
+    accounts
+}
+
+fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
+    let mut v = Validator::default();
+    let accounts = account_details(&mut v, req.body);
     check(v)?;
     require_hub(world, req)?;
     let by_org_admin = world.securityhub_administrator.as_deref() == Some(req.caller.as_str());
@@ -404,26 +412,29 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
                 "Operation failed: the administrator account has reached its member account limit",
             ));
         } else {
-            let (status, organization_managed) = if org_active[i] {
-                (HubMemberStatus::Enabled, true)
-            } else {
-                (HubMemberStatus::Created, false)
-            };
-            members.insert(
-                id.clone(),
-                HubMember {
-                    account_id: id,
-                    email,
-                    status,
-                    organization_managed,
-                    invitation_id: None,
-                    invited_at: None,
-                    updated_at: req.now,
-                },
-            );
+            members.insert(id.clone(), new_member(id, email, org_active[i], req.now));
         }
     }
     Ok(json!({ "UnprocessedAccounts": out }))
+}
+
+/// A member just created: an active organization account created by the organization's
+/// administrator is enabled at once; any other account waits for an invitation.
+fn new_member(id: String, email: Option<String>, org_active: bool, now: SystemTime) -> HubMember {
+    let (status, organization_managed) = if org_active {
+        (HubMemberStatus::Enabled, true)
+    } else {
+        (HubMemberStatus::Created, false)
+    };
+    HubMember {
+        account_id: id,
+        email,
+        status,
+        organization_managed,
+        invitation_id: None,
+        invited_at: None,
+        updated_at: now,
+    }
 }
 
 /// True when `account` is a member of an administrator other than `admin` with one of `statuses`.

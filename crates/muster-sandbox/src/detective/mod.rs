@@ -483,35 +483,7 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         v.length("message", m, 1, 1000);
     }
     v.boolean(req.body, "DisableEmailNotification");
-    let mut accounts = Vec::new();
-    if let Some(list) = v.list(req.body, "Accounts", true) {
-        v.count("accounts", list.len(), 1, 50);
-        for (i, item) in list.iter().enumerate() {
-            let p = format!("accounts.{}.member", i + 1);
-            let Some(obj) = v.object(item, &p) else {
-                continue;
-            };
-            let id = v.string(obj, "AccountId", false);
-            let email = v.string(obj, "EmailAddress", false);
-            match id {
-                Some(id) => {
-                    v.length(&format!("{p}.accountId"), id, 12, 12);
-                    v.pattern(&format!("{p}.accountId"), id, &ACCOUNT_ID, "^[0-9]+$");
-                }
-                None => v.required(&format!("{p}.accountId")),
-            }
-            match email {
-                Some(e) => {
-                    v.length(&format!("{p}.emailAddress"), e, 1, 64);
-                    v.pattern(&format!("{p}.emailAddress"), e, &EMAIL, EMAIL_PATTERN_SHOWN);
-                }
-                None => v.required(&format!("{p}.emailAddress")),
-            }
-            if let (Some(id), Some(e)) = (id, email) {
-                accounts.push((id.to_owned(), e.to_owned()));
-            }
-        }
-    }
+    let accounts = accounts_to_create(&mut v, req.body);
     check(v)?;
     let arn = arn.unwrap_or_default();
     administered(world, req, arn)?;
@@ -546,11 +518,64 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             ),
         ));
     }
+    let (created, pending) = add_members(world, req, arn, &mut graph, new);
+    let region = world.regions.get_mut(&req.region).expect("region exists");
+    region.pending.extend(pending);
+    region.graphs.insert(arn.to_owned(), graph);
+    Ok(json!({"Members": created, "UnprocessedAccounts": unprocessed}))
+}
+
+/// CreateMembers' `Accounts` (1..50 of AccountId and EmailAddress, each checked as the model
+/// says): the (id, email) pairs that passed.
+fn accounts_to_create(v: &mut Validator, body: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut accounts = Vec::new();
+    let Some(list) = v.list(body, "Accounts", true) else {
+        return accounts;
+    };
+    v.count("accounts", list.len(), 1, 50);
+    for (i, item) in list.iter().enumerate() {
+        let p = format!("accounts.{}.member", i + 1);
+        let Some(obj) = v.object(item, &p) else {
+            continue;
+        };
+        let id = v.string(obj, "AccountId", false);
+        let email = v.string(obj, "EmailAddress", false);
+        match id {
+            Some(id) => {
+                v.length(&format!("{p}.accountId"), id, 12, 12);
+                v.pattern(&format!("{p}.accountId"), id, &ACCOUNT_ID, "^[0-9]+$");
+            }
+            None => v.required(&format!("{p}.accountId")),
+        }
+        match email {
+            Some(e) => {
+                v.length(&format!("{p}.emailAddress"), e, 1, 64);
+                v.pattern(&format!("{p}.emailAddress"), e, &EMAIL, EMAIL_PATTERN_SHOWN);
+            }
+            None => v.required(&format!("{p}.emailAddress")),
+        }
+        if let (Some(id), Some(e)) = (id, email) {
+            accounts.push((id.to_owned(), e.to_owned()));
+        }
+    }
+    accounts
+}
+
+/// Adds `new` to `graph`: organization accounts invited by the organization's administrator
+/// are enabled at once (as far as the graph's volume allows), the others wait for verification.
+/// The member details to answer with, and the members now pending.
+fn add_members(
+    world: &World,
+    req: &Req,
+    arn: &str,
+    graph: &mut Graph,
+    new: Vec<(String, String)>,
+) -> (Vec<Value>, Vec<(String, String)>) {
     let by_org_admin = world.detective_administrator.as_deref() == Some(req.caller.as_str());
     let mut created = Vec::new();
     let mut pending = Vec::new();
     // The graph's ingest, worked out once for the batch (new members are not in it yet).
-    let mut used = by_org_admin.then(|| world.volume_used(&graph, ""));
+    let mut used = by_org_admin.then(|| world.volume_used(graph, ""));
     for (id, email) in new {
         let mut member = DetectiveMember {
             account_id: id.clone(),
@@ -578,15 +603,12 @@ fn create_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
             pending.push((arn.to_owned(), id.clone()));
         }
         created.push(
-            serde_json::to_value(member_detail(world, &graph, &member))
+            serde_json::to_value(member_detail(world, graph, &member))
                 .expect("a member detail is plain JSON"),
         );
         graph.members.insert(id, member);
     }
-    let region = world.regions.get_mut(&req.region).expect("region exists");
-    region.pending.extend(pending);
-    region.graphs.insert(arn.to_owned(), graph);
-    Ok(json!({"Members": created, "UnprocessedAccounts": unprocessed}))
+    (created, pending)
 }
 
 fn delete_members(world: &mut World, req: &Req) -> Result<Value, ApiError> {
