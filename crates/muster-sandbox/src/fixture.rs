@@ -425,6 +425,47 @@ fn organization(
             stable_hash(&["root", &org.management_account]) & 0xffff
         )
     });
+    let ous = organizational_units(org, problems);
+    for (i, a) in org.accounts.iter().enumerate() {
+        let parent = match &a.ou {
+            None => Parent::Root,
+            Some(ou) => {
+                if !ous.contains_key(ou) {
+                    problems.push(format!(
+                        "organization.accounts[{i}].ou: no OU has the id \"{ou}\""
+                    ));
+                }
+                Parent::Ou(ou.clone())
+            }
+        };
+        add_account(
+            world,
+            problems,
+            format!("organization.accounts[{i}]"),
+            a,
+            Some(parent),
+            now,
+        );
+    }
+    if !world.accounts.contains_key(&org.management_account) {
+        problems.push(format!(
+            "organization.management_account: \"{}\" must be one of organization.accounts",
+            org.management_account
+        ));
+    }
+    world.organization = Some(Organization {
+        id,
+        root_id,
+        management_account: org.management_account.clone(),
+        ous,
+    });
+}
+
+/// The organization's OUs, each id of the model's shape and each parent known.
+fn organizational_units(
+    org: &RawOrganization,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, OrganizationalUnit> {
     let mut ous = BTreeMap::new();
     for (i, ou) in org.organizational_units.iter().enumerate() {
         let valid = ou.id.starts_with("ou-")
@@ -464,39 +505,7 @@ fn organization(
             }
         }
     }
-    for (i, a) in org.accounts.iter().enumerate() {
-        let parent = match &a.ou {
-            None => Parent::Root,
-            Some(ou) => {
-                if !ous.contains_key(ou) {
-                    problems.push(format!(
-                        "organization.accounts[{i}].ou: no OU has the id \"{ou}\""
-                    ));
-                }
-                Parent::Ou(ou.clone())
-            }
-        };
-        add_account(
-            world,
-            problems,
-            format!("organization.accounts[{i}]"),
-            a,
-            Some(parent),
-            now,
-        );
-    }
-    if !world.accounts.contains_key(&org.management_account) {
-        problems.push(format!(
-            "organization.management_account: \"{}\" must be one of organization.accounts",
-            org.management_account
-        ));
-    }
-    world.organization = Some(Organization {
-        id,
-        root_id,
-        management_account: org.management_account.clone(),
-        ous,
-    });
+    ous
 }
 
 /// A problem unless `id` is an account of the organization.
@@ -556,6 +565,16 @@ fn detective(world: &mut World, raw: &RawFixture, problems: &mut Vec<String>, no
             add_graph(world, region, admin, now);
         }
     }
+    detective_members(world, det, problems, now);
+}
+
+/// The fixture's Detective members, each in its administrator's graph in its region.
+fn detective_members(
+    world: &mut World,
+    det: &RawDetective,
+    problems: &mut Vec<String>,
+    now: SystemTime,
+) {
     for (i, m) in det.members.iter().enumerate() {
         let at = format!("detective.members[{i}]");
         let Some(status) = DetectiveStatus::parse(&m.status) else {
@@ -833,21 +852,13 @@ pub const GENERATED_SECURITY: &str = "100000000001";
 /// roles, which the account's root may not).
 pub const GENERATED_SECURITY_USER_KEY: &str = "AKIAGENERATEDSECURITY";
 
-/// A generated organization: a management and a security account (the delegated administrator
-/// of both services, with a behavior graph and a hub in every region), `accounts - 2` more
-/// accounts spread over a few OUs, about 2% of them suspended and 1% with a daily volume
-/// past the graph's limit; Security Hub is enabled for every active account.
-pub fn generate(g: &Generate) -> Fixture {
-    let mut rng = ChaCha8Rng::seed_from_u64(g.seed);
-    let now = SystemTime::now();
-    let ou_count = ((g.accounts as f64).sqrt() / 2.0).clamp(1.0, 50.0) as usize;
-    let tag = format!("{:04x}", g.seed & 0xffff);
-    let root_id = format!("r-{tag}");
+/// A generated world's OUs: `count` under the root, named from the seed.
+fn generated_ous(seed: u64, tag: &str, count: usize) -> BTreeMap<String, OrganizationalUnit> {
     let mut ous = BTreeMap::new();
-    for k in 0..ou_count {
+    for k in 0..count {
         let id = format!(
             "ou-{tag}-{:08x}",
-            stable_hash(&["ou", &g.seed.to_string(), &k.to_string()]) as u32
+            stable_hash(&["ou", &seed.to_string(), &k.to_string()]) as u32
         );
         ous.insert(
             id.clone(),
@@ -858,6 +869,58 @@ pub fn generate(g: &Generate) -> Fixture {
             },
         );
     }
+    ous
+}
+
+/// Account `i` of a generated world: the management account, the security account, then
+/// workloads in random OUs, about 2% suspended and 1% past the graph's volume limit.
+fn generated_account(
+    i: usize,
+    rng: &mut ChaCha8Rng,
+    ou_ids: &[String],
+) -> (String, Parent, AccountState, u64) {
+    match i {
+        0 => (
+            "management".to_owned(),
+            Parent::Root,
+            AccountState::Active,
+            1 << 30,
+        ),
+        1 => (
+            "security".to_owned(),
+            Parent::Root,
+            AccountState::Active,
+            20 << 30,
+        ),
+        _ => {
+            let roll: f64 = rng.random();
+            let state = if roll < 0.02 {
+                AccountState::Suspended
+            } else {
+                AccountState::Active
+            };
+            let volume = if (0.02..0.03).contains(&roll) {
+                12u64 << 40
+            } else {
+                rng.random_range(1u64..100) << 30
+            };
+            let ou = ou_ids[rng.random_range(0..ou_ids.len())].clone();
+            (format!("workload-{i}"), Parent::Ou(ou), state, volume)
+        }
+    }
+}
+
+/// A generated organization: a management and a security account (the delegated administrator
+/// of both services, with a behavior graph and a hub in every region), `accounts - 2` more
+/// accounts spread over a few OUs, about 2% of them suspended and 1% with a daily volume
+/// past the graph's limit; Security Hub is enabled for every active account.
+pub fn generate(g: &Generate) -> Fixture {
+    let mut rng = ChaCha8Rng::seed_from_u64(g.seed);
+    let now = SystemTime::now();
+    let ou_count = ((g.accounts as f64).sqrt() / 2.0).clamp(1.0, 50.0) as usize;
+    let tag = format!("{:04x}", g.seed & 0xffff);
+    let root_id = format!("r-{tag}");
+    let ous = generated_ous(g.seed, &tag, ou_count);
     let ou_ids: Vec<String> = ous.keys().cloned().collect();
     let mut world = World {
         organization: Some(Organization {
@@ -882,35 +945,7 @@ pub fn generate(g: &Generate) -> Fixture {
     };
     for i in 0..g.accounts.max(2) {
         let id = format!("{:012}", 100_000_000_000u64 + i as u64);
-        let (name, parent, state, volume) = match i {
-            0 => (
-                "management".to_owned(),
-                Parent::Root,
-                AccountState::Active,
-                1 << 30,
-            ),
-            1 => (
-                "security".to_owned(),
-                Parent::Root,
-                AccountState::Active,
-                20 << 30,
-            ),
-            _ => {
-                let roll: f64 = rng.random();
-                let state = if roll < 0.02 {
-                    AccountState::Suspended
-                } else {
-                    AccountState::Active
-                };
-                let volume = if (0.02..0.03).contains(&roll) {
-                    12u64 << 40
-                } else {
-                    rng.random_range(1u64..100) << 30
-                };
-                let ou = ou_ids[rng.random_range(0..ou_ids.len())].clone();
-                (format!("workload-{i}"), Parent::Ou(ou), state, volume)
-            }
-        };
+        let (name, parent, state, volume) = generated_account(i, &mut rng, &ou_ids);
         world.accounts.insert(
             id.clone(),
             Account {
