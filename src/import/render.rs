@@ -491,25 +491,21 @@ mod tests {
     fn a_failed_verification_keeps_its_own_email_and_two_different_ones_are_not_declared() {
         use MemberStatus::{Enabled, VerificationFailed as Failed};
         let inventory = Inventory {
-            graphs: vec![
-                graph(
-                    "us-east-1",
-                    vec![
-                        member("111111111111", "a@example.com", Failed),
-                        member("333333333333", "old@example.com", Enabled),
-                        member("444444444444", "x@example.com", Failed),
-                    ],
-                ),
-                graph(
-                    "eu-west-1",
-                    vec![
-                        member("111111111111", "b@example.com", Failed),
-                        member("333333333333", "new@example.com", Failed),
-                        member("444444444444", "x@example.com", Enabled),
-                    ],
-                ),
-                (Region::parse("ap-south-1").unwrap(), None),
-            ],
+            // (account, email in us-east-1, in eu-west-1), and the statuses there.
+            graphs: [
+                ("us-east-1", [Failed, Enabled, Failed], ["a", "old", "x"]),
+                ("eu-west-1", [Failed, Failed, Enabled], ["b", "new", "x"]),
+            ]
+            .into_iter()
+            .map(|(region, statuses, emails)| {
+                let ids = ["111111111111", "333333333333", "444444444444"];
+                let rows: Vec<Member> = (ids.iter().zip(emails).zip(statuses))
+                    .map(|((id, e), s)| member(id, &format!("{e}@example.com"), s))
+                    .collect();
+                graph(region, rows)
+            })
+            .chain([(Region::parse("ap-south-1").unwrap(), None)])
+            .collect(),
             ..Inventory::default()
         };
         let request = Request {

@@ -305,13 +305,29 @@ fn change(t: &mut Table, what: &str, id: &crate::domain::AccountId, email: &str,
     t.row(&[what.into(), code(&id.to_string()), code(email), code(at)]);
 }
 
+/// A row of `changes()`: an account removed, and why.
+fn removal(t: &mut Table, id: &crate::domain::AccountId, why: &str) {
+    t.row(&[
+        "- remove".into(),
+        code(&id.to_string()),
+        String::new(),
+        why.into(),
+    ]);
+}
+
+/// A target's heading: its title, then what it has and what is declared.
+fn heading(title: String, graph: Option<&str>, members: usize, declared: usize) -> String {
+    let graph = graph.map_or(String::new(), |g| format!("Graph `{g}`: "));
+    format!("### {title}\n\n{graph}{members} members, {declared} declared.\n\n")
+}
+
 fn graph(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
-    let mut out = format!(
-        "### Detective {}\n\nGraph `{}`: {} members, {} declared.\n\n",
-        g.graph.region(),
-        g.graph,
+    let title = format!("Detective {}", g.graph.region());
+    let mut out = heading(
+        title,
+        Some(g.graph.as_str()),
         g.members,
-        desired.accounts.len()
+        desired.accounts.len(),
     );
     if g.has_changes() {
         let mut t = changes();
@@ -320,12 +336,7 @@ fn graph(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
             change(&mut t, "+ invite", id, &e, &origin(desired, id));
         }
         for (id, why) in &g.remove {
-            t.row(&[
-                "- remove".into(),
-                code(&id.to_string()),
-                String::new(),
-                why.as_str().to_owned(),
-            ]);
+            removal(&mut t, id, why.as_str());
         }
         out += &t.done();
     }
@@ -333,13 +344,8 @@ fn graph(g: &GraphPlan, desired: &DesiredState, show_emails: bool) -> String {
 }
 
 fn hub(h: &HubPlan, desired: &DesiredState, show_emails: bool) -> String {
-    let mut out = format!(
-        "### {} {}\n\n{} members, {} declared.\n\n",
-        h.service.title(),
-        h.region,
-        h.members,
-        desired.accounts.len()
-    );
+    let title = format!("{} {}", h.service.title(), h.region);
+    let mut out = heading(title, None, h.members, desired.accounts.len());
     if h.has_changes() {
         let mut t = changes();
         for (id, e) in &h.create {
@@ -359,12 +365,7 @@ fn hub(h: &HubPlan, desired: &DesiredState, show_emails: bool) -> String {
             change(&mut t, "+ invite", id, "", &origin(desired, id));
         }
         for id in &h.remove {
-            t.row(&[
-                "- remove".into(),
-                code(&id.to_string()),
-                String::new(),
-                "undeclared".into(),
-            ]);
+            removal(&mut t, id, "undeclared");
         }
         out += &t.done();
     }
