@@ -73,45 +73,31 @@ async fn requests_are_validated_as_the_model_defines() {
     assert_eq!(failure(&e).0, "ValidationException");
     assert!(message(&e).contains("at 'message' failed to satisfy constraint: Member must have length less than or equal to 1000"));
 
-    let e = det
-        .list_members()
-        .graph_arn(&arn)
-        .max_results(201)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e).0, "ValidationException");
-    let e = det
-        .list_members()
-        .graph_arn(&arn)
-        .max_results(0)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e).0, "ValidationException");
-    let e = det
-        .list_members()
-        .graph_arn("arn:aws:detective:us-east-1:222222222222:graph:XYZ")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("ValidationException".to_owned(), 400));
-    let e = det
-        .list_members()
-        .graph_arn(&arn)
-        .next_token("forged")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e).0, "ValidationException");
-    let e = det
-        .list_members()
-        .graph_arn(&arn)
-        .next_token("x".repeat(1025))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e).0, "ValidationException");
+    // (graph, MaxResults, NextToken): each outside what the model allows.
+    let long = "x".repeat(1025);
+    let bad_arn = "arn:aws:detective:us-east-1:222222222222:graph:XYZ";
+    for (graph, max, token) in [
+        (arn.as_str(), Some(201), None),
+        (arn.as_str(), Some(0), None),
+        (bad_arn, None, None),
+        (arn.as_str(), None, Some("forged")),
+        (arn.as_str(), None, Some(long.as_str())),
+    ] {
+        let e = det
+            .list_members()
+            .graph_arn(graph)
+            .set_max_results(max)
+            .set_next_token(token.map(str::to_owned))
+            .send()
+            .await
+            .unwrap_err();
+        let what = format!("{graph} {max:?} {token:?}");
+        assert_eq!(
+            failure(&e),
+            ("ValidationException".to_owned(), 400),
+            "{what}"
+        );
+    }
     // Nothing invalid changed the graph.
     let n = det
         .list_members()
