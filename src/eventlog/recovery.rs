@@ -32,7 +32,11 @@ impl EventLog {
             store: path.clone(),
             reason: format!("cannot create the state directory: {e}"),
         })?;
-        newer_format(dir)?;
+        let recorded = match identity::read(dir) {
+            identity::Read::Found(r) => Some(r),
+            _ => None,
+        };
+        refuse_newer(dir, recorded.as_ref())?;
         let log = EventLog::new(dir, path.clone(), path, Role::Writer, None);
         log.trees()?;
         Ok(log)
@@ -44,35 +48,25 @@ impl EventLog {
     /// `Damaged` for the next writer to recover. The copy goes when the log drops.
     pub fn open_for_reading(dir: &Path) -> Result<EventLog, EventLogError> {
         let store = dir.join("events.sled");
-        newer_format(dir)?;
         let recorded = match identity::read(dir) {
             identity::Read::Found(r) => Some(r),
             _ => None,
         };
-        if !store.exists() {
-            return Err(match recorded {
-                Some(r) => EventLogError::Damaged {
-                    store,
-                    reason: gone_reason(Presence::Missing, &r),
-                },
-                None => EventLogError::Missing {
+        refuse_newer(dir, recorded.as_ref())?;
+        let presence = Presence::of(&store);
+        let damaged = |reason| EventLogError::Damaged {
+            store: store.clone(),
+            reason,
+        };
+        match (&recorded, presence) {
+            (Some(r), Presence::Missing) => return Err(damaged(gone_reason(presence, r))),
+            (None, Presence::Missing) => {
+                return Err(EventLogError::Missing {
                     dir: dir.to_owned(),
-                },
-            });
+                })
+            }
+            _ => store::check_shape(&store).map_err(damaged)?,
         }
-        store::check_shape(&store).map_err(|f| match f {
-            Fault::Damaged(reason) => EventLogError::Damaged {
-                store: store.clone(),
-                reason,
-            },
-            Fault::Io(reason) => EventLogError::Io {
-                store: store.clone(),
-                reason,
-            },
-            Fault::Locked => EventLogError::Locked {
-                dir: dir.to_owned(),
-            },
-        })?;
         let copy = std::env::temp_dir().join(format!(
             "muster-events-copy-{}-{}",
             std::process::id(),
@@ -81,7 +75,7 @@ impl EventLog {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        let guard = TempCopy(copy.clone());
+        let removed_on_drop = TempCopy(copy.clone());
         // A writer may replace a blob while it is copied: try again a few times.
         let mut copied = copy_dir(&store, &copy.join("events.sled"));
         for _ in 0..3 {
@@ -100,17 +94,19 @@ impl EventLog {
             copy.join("events.sled"),
             store,
             Role::Reader,
-            Some(guard),
+            Some(removed_on_drop),
         );
-        log.trees()?;
+        let trees = log.trees()?;
         if let Some(r) = recorded {
-            if log.is_fresh()? && log.held_id()?.is_none() {
+            let held = guard(|| held_id(&trees)).map_err(|f| log.error(f))?;
+            if log.is_fresh() && held.is_none() {
                 return Err(EventLogError::Damaged {
                     store: log.shown.clone(),
-                    reason: gone_reason(Presence::Emptied, &r),
+                    reason: gone_reason(presence, &r),
                 });
             }
         }
+        drop(trees);
         Ok(log)
     }
 
@@ -177,7 +173,7 @@ impl EventLog {
     /// saved expansion, the events after the snapshot (decoded) and every other entry (read);
     /// a writer's projection tree catches up.
     pub(super) fn open_verified(&self) -> Result<Trees, Fault> {
-        store::check_shape(&self.path)?;
+        store::check_shape(&self.path).map_err(Fault::Damaged)?;
         let trees = Trees::open(&self.path)?;
         let mut snapshot = None;
         let next = guard(|| {
@@ -250,25 +246,18 @@ impl EventLog {
         Ok(())
     }
 
-    /// The store id the open store holds, if it has one yet.
-    pub(super) fn held_id(&self) -> Result<Option<String>, EventLogError> {
-        self.run(|t| Ok(t.meta.get(identity::STORE_ID_KEY)?))
-            .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Whether the open store holds nothing: no event and no snapshot.
-    pub(super) fn is_fresh(&self) -> Result<bool, EventLogError> {
-        Ok(self.last_seq() == 0 && self.snapshot()?.is_none())
+    /// Whether the store just opened holds nothing: no event and no snapshot (what opening
+    /// it read).
+    pub(super) fn is_fresh(&self) -> bool {
+        self.last_seq() == 0 && lock(&self.snapshot).is_none()
     }
 
     /// Ties the store just opened to its identity record (a writer's): a store that has no id
     /// yet gets one, and the record is written; a new, empty store where the record says one
     /// with events was is a loss like any damage, recorded as `store_rebuilt`.
     pub(super) fn adopt(&self, trees: &Trees, presence: Presence) -> Result<(), EventLogError> {
-        let held = guard(|| Ok(trees.meta.get(identity::STORE_ID_KEY)?))
-            .map_err(|f| self.error(f))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned());
-        let fresh = self.next.load(Ordering::SeqCst) <= 1 && lock(&self.snapshot).is_none();
+        let held = guard(|| held_id(trees)).map_err(|f| self.error(f))?;
+        let fresh = self.is_fresh();
         let recorded = identity::read(&self.dir);
         let id = match (held, recorded) {
             (Some(id), identity::Read::Found(r)) if r.store_id == id => {
@@ -401,17 +390,24 @@ pub(super) struct Rebuilt {
 }
 
 /// Refuses a state directory whose identity record names a newer store format.
-pub(super) fn newer_format(dir: &Path) -> Result<(), EventLogError> {
-    match identity::read(dir) {
-        identity::Read::Found(r) if r.format > identity::STORE_FORMAT => {
-            Err(EventLogError::Newer {
-                dir: dir.to_owned(),
-                format: r.format,
-                reads: identity::STORE_FORMAT,
-            })
-        }
+pub(super) fn refuse_newer(
+    dir: &Path,
+    recorded: Option<&identity::Record>,
+) -> Result<(), EventLogError> {
+    match recorded {
+        Some(r) if r.format > identity::STORE_FORMAT => Err(EventLogError::Newer {
+            dir: dir.to_owned(),
+            format: r.format,
+            reads: identity::STORE_FORMAT,
+        }),
         _ => Ok(()),
     }
+}
+
+/// The store id `trees` hold, if they have one yet.
+pub(super) fn held_id(trees: &Trees) -> Result<Option<String>, Fault> {
+    let id = trees.meta.get(identity::STORE_ID_KEY)?;
+    Ok(id.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// What was at the store's path before it was opened.
@@ -423,13 +419,14 @@ pub(super) enum Presence {
 }
 
 impl Presence {
+    /// Anything at `path` that is not an empty directory (a file too) is `Present`.
     pub(super) fn of(path: &Path) -> Presence {
-        match std::fs::read_dir(path) {
-            Err(_) => Presence::Missing,
-            Ok(mut entries) => match entries.next() {
-                None => Presence::Emptied,
-                Some(_) => Presence::Present,
-            },
+        if !path.exists() {
+            return Presence::Missing;
+        }
+        match std::fs::read_dir(path).map(|mut entries| entries.next().is_none()) {
+            Ok(true) => Presence::Emptied,
+            _ => Presence::Present,
         }
     }
 }

@@ -51,17 +51,17 @@ impl From<sled::Error> for Fault {
 
 /// Checks that what is at `path` has a store's shape where sled would otherwise fail with an
 /// IO error forever: the store a directory, its `db` and `conf` files, its `blobs` a
-/// directory. Nothing there is fine (a new store).
-pub(super) fn check_shape(path: &Path) -> Result<(), Fault> {
+/// directory. Nothing there is fine (a new store). The error is the damage found.
+pub(super) fn check_shape(path: &Path) -> Result<(), String> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(());
     };
     if !meta.is_dir() {
-        return Err(Fault::Damaged(format!(
+        return Err(format!(
             "{} is not a directory",
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        )));
+        ));
     }
     for (name, dir) in [("db", false), ("conf", false), ("blobs", true)] {
         if let Ok(m) = std::fs::metadata(path.join(name)) {
@@ -71,7 +71,7 @@ pub(super) fn check_shape(path: &Path) -> Result<(), Fault> {
                 } else {
                     ("a directory", "a file")
                 };
-                return Err(Fault::Damaged(format!("its {name} is {is}, not {want}")));
+                return Err(format!("its {name} is {is}, not {want}"));
             }
         }
     }
