@@ -26,6 +26,11 @@ const DENIAL_KEPT: Duration = Duration::from_secs(60);
 
 /// The member-role template, checked: an IAM role ARN with `{account}` once in its account
 /// field.
+/// The role `template` (a checked `member_role`) names in `account`.
+pub fn role_arn(template: &str, account: AccountId) -> String {
+    template.replace("{account}", &account.to_string())
+}
+
 pub fn check_template(template: &str) -> Result<(), String> {
     let ok = template.matches("{account}").count() == 1
         && template.starts_with("arn:")
@@ -192,7 +197,7 @@ impl MemberRoles {
 
 impl Shared {
     fn role_arn(&self, account: AccountId) -> String {
-        self.template.replace("{account}", &account.to_string())
+        role_arn(&self.template, account)
     }
 
     fn slot(&self, account: AccountId) -> Arc<tokio::sync::Mutex<Held>> {

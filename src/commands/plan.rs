@@ -85,10 +85,8 @@ fn print(
             println!("{json:#}")
         }
         PlanOutput::Markdown => {
-            let role_arn = |a| roles.map(|r| r.role_arn(a)).unwrap_or_default();
             let accepting = roles.map(|r| muster::report::Accepting {
                 role: r.template(),
-                role_arn: &role_arn,
                 acceptances: accepts,
             });
             print!(

@@ -73,12 +73,10 @@ fn code(text: &str) -> String {
 
 /// Central acceptance's part of a plan: the role muster assumes in each member and the
 /// invitations it would accept there, by target.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Accepting<'a> {
     /// The role as configured (`member_role`, with `{account}`).
     pub role: &'a str,
-    /// The role muster assumes in an account.
-    pub role_arn: &'a dyn Fn(crate::domain::AccountId) -> String,
     pub acceptances: &'a [Acceptance],
 }
 
@@ -150,7 +148,7 @@ fn acceptances(a: Accepting<'_>) -> String {
             t.row(&[
                 code(&acceptance.target.to_string()),
                 code(&account.to_string()),
-                code(&(a.role_arn)(*account)),
+                code(&crate::aws::roles::role_arn(a.role, *account)),
             ]);
         }
     }
