@@ -105,12 +105,20 @@ struct Rule {
     jitter_ms: u64,
 }
 
+/// What the next calls of an operation get: `fail_next`'s error or `garble_next`'s page.
+#[derive(Debug, Clone, PartialEq)]
+enum Next {
+    Fail(String),
+    Garble,
+}
+
+/// A countdown of the next `remaining` calls of one operation.
 #[derive(Debug)]
 struct Pending {
     service: Service,
     operation: String,
     remaining: u32,
-    error: String,
+    next: Next,
 }
 
 /// Validated faults and the random state they draw from.
@@ -119,7 +127,6 @@ pub struct Faults {
     config: FaultConfig,
     rules: Vec<Rule>,
     pending: Vec<Pending>,
-    garbled: Vec<(Service, String, u32)>,
     rng: ChaCha8Rng,
 }
 
@@ -172,18 +179,22 @@ impl Faults {
                 service: svc,
                 operation: f.operation.clone(),
                 remaining: f.count,
-                error: f.error.clone(),
+                next: Next::Fail(f.error.clone()),
             });
         }
-        let garbled = (config.garble_next.iter())
-            .map(|g| Ok((service(&g.service)?, g.operation.clone(), g.count)))
-            .collect::<Result<_, FaultError>>()?;
+        for g in &config.garble_next {
+            pending.push(Pending {
+                service: service(&g.service)?,
+                operation: g.operation.clone(),
+                remaining: g.count,
+                next: Next::Garble,
+            });
+        }
         Ok(Faults {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             rules,
             pending,
-            garbled,
         })
     }
 
@@ -191,30 +202,28 @@ impl Faults {
         &self.config
     }
 
+    /// Counts down the first countdown of `svc`'s `operation` that `is` picks, if one is
+    /// left: what the call gets.
+    fn take(&mut self, svc: Service, operation: &str, is: fn(&Next) -> bool) -> Option<Next> {
+        let p = (self.pending.iter_mut()).find(|p| {
+            p.remaining > 0 && p.service == svc && p.operation == operation && is(&p.next)
+        })?;
+        p.remaining -= 1;
+        Some(p.next.clone())
+    }
+
     /// Whether this call's answer is garbled (`garble_next`): counted down when it is.
     pub fn garble(&mut self, svc: Service, operation: &str) -> bool {
-        let next =
-            (self.garbled.iter_mut()).find(|(s, o, n)| *n > 0 && *s == svc && o == operation);
-        match next {
-            Some((_, _, n)) => {
-                *n -= 1;
-                true
-            }
-            None => false,
-        }
+        self.take(svc, operation, |n| *n == Next::Garble).is_some()
     }
 
     /// Decides the fate of one call: how long to delay it and whether to fail it.
     pub fn decide(&mut self, svc: Service, operation: &str) -> (Duration, Option<ApiError>) {
-        if let Some(p) = self
-            .pending
-            .iter_mut()
-            .find(|p| p.remaining > 0 && p.service == svc && p.operation == operation)
-        {
-            p.remaining -= 1;
+        let failing = |n: &Next| matches!(n, Next::Fail(_));
+        if let Some(Next::Fail(error)) = self.take(svc, operation, failing) {
             let err = ApiError::of(
                 svc,
-                &p.error,
+                &error,
                 format!("sandbox fault: {} failed on purpose", operation),
             );
             return (Duration::ZERO, Some(err));
