@@ -109,7 +109,7 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn check(args: &SettingsArgs, raw: &RawSettings, problems: &mut Problems) -> Numbers {
+    fn check(args: &SettingsArgs, raw: &SettingsArgs, problems: &mut Problems) -> Numbers {
         let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         let removals = args.max_removals_per_pass.or(raw.max_removals_per_pass);
         let concurrent = args.max_concurrent_graphs.or(raw.max_concurrent_graphs);
@@ -210,10 +210,6 @@ pub const BOUNDS: [Bound; 8] = [
     ATTEMPT_TIMEOUT,
     SHUTDOWN_GRACE,
 ];
-
-/// The settings file's keys are `SettingsArgs`'s fields: one struct is the flags, the
-/// variables and the file.
-type RawSettings = SettingsArgs;
 
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,13 +414,13 @@ pub fn state_dir(args: &SettingsArgs) -> Result<PathBuf, ConfigError> {
 }
 
 /// The settings file's contents (empty without one) and the directory its paths are relative to.
-fn file_settings(args: &SettingsArgs) -> Result<(RawSettings, PathBuf), ConfigError> {
+fn file_settings(args: &SettingsArgs) -> Result<(SettingsArgs, PathBuf), ConfigError> {
     match &args.config {
         Some(path) => Ok((
             read(path)?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         )),
-        None => Ok((RawSettings::default(), PathBuf::new())),
+        None => Ok((SettingsArgs::default(), PathBuf::new())),
     }
 }
 
@@ -437,14 +433,14 @@ fn resolve(base: &Path, p: PathBuf) -> PathBuf {
 }
 
 /// The flag or variable, else the file's (relative to it), else the default.
-fn state_dir_of(args: &SettingsArgs, raw: &RawSettings, base: &Path) -> PathBuf {
+fn state_dir_of(args: &SettingsArgs, raw: &SettingsArgs, base: &Path) -> PathBuf {
     args.state_dir
         .clone()
         .or_else(|| raw.state_dir.clone().map(|p| resolve(base, p)))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
-fn read(path: &Path) -> Result<RawSettings, ConfigError> {
+fn read(path: &Path) -> Result<SettingsArgs, ConfigError> {
     let bytes = crate::input::read_regular(path, MAX_SETTINGS_BYTES).map_err(|e| match e {
         crate::input::ReadError::TooLarge { size, .. } => ConfigError::TooLarge {
             path: path.to_owned(),
@@ -463,7 +459,7 @@ fn read(path: &Path) -> Result<RawSettings, ConfigError> {
         ),
     })?;
     if text.trim().is_empty() {
-        return Ok(RawSettings::default());
+        return Ok(SettingsArgs::default());
     }
     if let Some(pos) = crate::desired::yaml::second_document(&text) {
         return Err(ConfigError::Located {

@@ -474,16 +474,9 @@ impl Apis {
             Service::Detective => None,
         }
     }
-}
 
-/// The SDK clients, counting their requests in `metrics` when given.
-pub type SdkApis = Apis;
-
-impl SdkApis {
-    pub fn from_sdk(
-        config: &aws_config::SdkConfig,
-        metrics: Option<Arc<dyn RequestSink>>,
-    ) -> SdkApis {
+    /// The SDK clients, counting their requests in `metrics` when given.
+    pub fn from_sdk(config: &aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Apis {
         Apis {
             detective: SdkDetective::new(config.clone(), metrics.clone()),
             securityhub: SdkSecurityHub::new(config.clone(), metrics.clone()),

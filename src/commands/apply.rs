@@ -18,7 +18,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
     }
     let opened = lap.lap();
     let sdk = muster::aws::sdk_config(&config.aws).await;
-    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, None);
+    let apis = muster::reconcile::Apis::from_sdk(&sdk, None);
     let member_roles =
         muster::aws::roles::MemberRoles::of_setting(config.member_role.as_deref(), &sdk, None);
     let clients = lap.lap();

@@ -25,7 +25,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<u8> {
         organization: args.organization,
     };
     let sdk = muster::aws::sdk_config(&muster::config::DEFAULT_AWS).await;
-    let apis = muster::aws::SdkApis::from_sdk(&sdk, None);
+    let apis = muster::aws::Apis::from_sdk(&sdk, None);
     let inventory = import::inventory(&apis, &request, usize::from(args.concurrency)).await?;
     let rendered = import::render(&inventory, &request, std::time::SystemTime::now());
     // What import writes must load: anything else is muster's bug, never the user's file.

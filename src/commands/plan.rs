@@ -10,7 +10,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<u8> {
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
     let sdk = muster::aws::sdk_config(&config.aws).await;
-    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, None);
+    let apis = muster::reconcile::Apis::from_sdk(&sdk, None);
     if let Some(member) = &desired.member {
         let listings =
             muster::reconcile::member::list(&apis, member, config.max_concurrent_graphs).await;

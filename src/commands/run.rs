@@ -35,7 +35,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         &sdk,
         Some(sink.clone()),
     );
-    let apis = muster::reconcile::SdkApis::from_sdk(&sdk, Some(sink));
+    let apis = muster::reconcile::Apis::from_sdk(&sdk, Some(sink));
     let ctx = muster::daemon::Context {
         config,
         apis,

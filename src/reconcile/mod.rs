@@ -25,7 +25,7 @@ use crate::eventlog::{self, EventKind, EventLog, EventLogError, Projection};
 use crate::observed::{HubMemberStatus, ObservedConfiguration, ObservedGraph, ObservedHub};
 use crate::plan::{Drift, Plan, PlanSettings};
 
-pub use crate::aws::{Apis, SdkApis};
+pub use crate::aws::Apis;
 pub use crate::eventlog::replay;
 pub use observe::{
     observe_graphs, observe_hubs, resolve_desired, survey, Listing, Survey, Unobserved,

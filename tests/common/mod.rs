@@ -328,7 +328,7 @@ pub fn options(concurrency: usize, suspend: bool) -> muster::reconcile::PassOpti
 /// against it, and an event log in a scratch directory removed on drop.
 pub struct Harness {
     pub sb: Sandbox,
-    pub apis: muster::reconcile::SdkApis,
+    pub apis: muster::reconcile::Apis,
     pub log: muster::eventlog::EventLog,
     pub dir: std::path::PathBuf,
 }
@@ -346,7 +346,7 @@ impl Harness {
 
     /// As `on`, with `region` the SDK's own.
     pub async fn on_in(sb: Sandbox, key: &str, region: &str) -> Harness {
-        let apis = muster::reconcile::SdkApis::from_sdk(&sdk(&sb, key, region).await, None);
+        let apis = muster::reconcile::Apis::from_sdk(&sdk(&sb, key, region).await, None);
         let dir = scratch("pass");
         let log = muster::eventlog::EventLog::open(&dir).unwrap();
         Harness { sb, apis, log, dir }
