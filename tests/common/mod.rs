@@ -101,6 +101,34 @@ where
     (e.code().unwrap_or("<no code>").to_owned(), status)
 }
 
+/// The error a call that must fail ended with; panics with the answer if it succeeded.
+pub async fn fails<T, E>(
+    call: impl std::future::Future<
+        Output = Result<T, aws_sdk_detective::error::SdkError<E, HttpResponse>>,
+    >,
+) -> aws_sdk_detective::error::SdkError<E, HttpResponse>
+where
+    T: std::fmt::Debug,
+{
+    match call.await {
+        Ok(answer) => panic!("the call succeeded: {answer:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The error name and HTTP status of a call that must fail.
+pub async fn refused<T, E>(
+    call: impl std::future::Future<
+        Output = Result<T, aws_sdk_detective::error::SdkError<E, HttpResponse>>,
+    >,
+) -> (String, u16)
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_detective::error::ProvideErrorMetadata,
+{
+    failure(&fails(call).await)
+}
+
 pub fn message<E>(e: &aws_sdk_detective::error::SdkError<E, HttpResponse>) -> String
 where
     E: aws_sdk_detective::error::ProvideErrorMetadata,

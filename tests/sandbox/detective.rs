@@ -1,7 +1,11 @@
 //! Detective through aws-sdk-detective: validation as the model says, administrator-only
 //! operations, verification by email, organization accounts, volume, invitations, quota, paging.
 
+use aws_sdk_detective::config::http::HttpResponse;
+use aws_sdk_detective::error::SdkError;
+use aws_sdk_detective::operation::create_members::{CreateMembersError, CreateMembersOutput};
 use aws_sdk_detective::types::{Account, InvitationType, MemberDisabledReason, MemberStatus};
+use aws_sdk_detective::Client;
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
 
 use crate::common::*;
@@ -14,16 +18,37 @@ fn account(id: &str, email: &str) -> Account {
         .unwrap()
 }
 
+/// CreateMembers of `accounts` (id, email) into `arn`.
+async fn add(
+    det: &Client,
+    arn: &str,
+    accounts: &[(&str, &str)],
+) -> Result<CreateMembersOutput, SdkError<CreateMembersError, HttpResponse>> {
+    let accounts = accounts.iter().map(|(id, e)| account(id, e)).collect();
+    det.create_members()
+        .graph_arn(arn)
+        .set_accounts(Some(accounts))
+        .send()
+        .await
+}
+
+/// The members ListMembers gives on its first page.
+async fn members(det: &Client, arn: &str) -> Vec<(String, MemberStatus)> {
+    let out = det.list_members().graph_arn(arn).send().await.unwrap();
+    statuses(out.member_details())
+}
+
+/// The invitations ListInvitations shows the caller.
+async fn invitations(det: &Client) -> Vec<(String, MemberStatus)> {
+    statuses(det.list_invitations().send().await.unwrap().invitations())
+}
+
 fn statuses(members: &[aws_sdk_detective::types::MemberDetail]) -> Vec<(String, MemberStatus)> {
-    members
-        .iter()
-        .map(|m| {
-            (
-                m.account_id().unwrap().to_owned(),
-                m.status().unwrap().clone(),
-            )
-        })
-        .collect()
+    let status = |m: &aws_sdk_detective::types::MemberDetail| {
+        let id = m.account_id().unwrap().to_owned();
+        (id, m.status().unwrap().clone())
+    };
+    members.iter().map(status).collect()
 }
 
 #[tokio::test]
@@ -32,44 +57,32 @@ async fn requests_are_validated_as_the_model_defines() {
     let det = detective(&sb, SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
 
-    let fifty_one: Vec<_> = (0..51)
-        .map(|i| account(&format!("3000000001{i:02}"), "a@example.com"))
+    let ids: Vec<_> = (0..51).map(|i| format!("3000000001{i:02}")).collect();
+    let fifty_one: Vec<_> = ids
+        .iter()
+        .map(|id| (id.as_str(), "a@example.com"))
         .collect();
-    let e = det
-        .create_members()
-        .graph_arn(&arn)
-        .set_accounts(Some(fifty_one))
-        .send()
-        .await
-        .unwrap_err();
+    let e = fails(add(&det, &arn, &fifty_one)).await;
     assert_eq!(failure(&e), ("ValidationException".to_owned(), 400));
     assert_eq!(
         message(&e),
         "1 validation error detected: Value '[51 items]' at 'accounts' failed to satisfy constraint: Member must have length less than or equal to 50"
     );
 
-    let e = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account("12345", "a@example.com"))
-        .accounts(account("300000000001", "not-an-email"))
-        .send()
-        .await
-        .unwrap_err();
+    let bad = [("12345", "a@example.com"), ("300000000001", "not-an-email")];
+    let e = fails(add(&det, &arn, &bad)).await;
     assert_eq!(failure(&e).0, "ValidationException");
     let m = message(&e);
     assert!(m.starts_with("2 validation errors detected: "), "{m}");
     assert!(m.contains("Value '12345' at 'accounts.1.member.accountId' failed to satisfy constraint: Member must have length greater than or equal to 12"), "{m}");
     assert!(m.contains("Value 'not-an-email' at 'accounts.2.member.emailAddress' failed to satisfy constraint: Member must satisfy regular expression pattern"), "{m}");
 
-    let e = det
+    let long_message = det
         .create_members()
         .graph_arn(&arn)
         .message("x".repeat(1001))
-        .accounts(account("300000000001", "a@example.com"))
-        .send()
-        .await
-        .unwrap_err();
+        .accounts(account("300000000001", "a@example.com"));
+    let e = fails(long_message.send()).await;
     assert_eq!(failure(&e).0, "ValidationException");
     assert!(message(&e).contains("at 'message' failed to satisfy constraint: Member must have length less than or equal to 1000"));
 
@@ -83,31 +96,17 @@ async fn requests_are_validated_as_the_model_defines() {
         (arn.as_str(), None, Some("forged")),
         (arn.as_str(), None, Some(long.as_str())),
     ] {
-        let e = det
+        let list = det
             .list_members()
             .graph_arn(graph)
             .set_max_results(max)
-            .set_next_token(token.map(str::to_owned))
-            .send()
-            .await
-            .unwrap_err();
+            .set_next_token(token.map(str::to_owned));
         let what = format!("{graph} {max:?} {token:?}");
-        assert_eq!(
-            failure(&e),
-            ("ValidationException".to_owned(), 400),
-            "{what}"
-        );
+        let expected = ("ValidationException".to_owned(), 400);
+        assert_eq!(refused(list.send()).await, expected, "{what}");
     }
     // Nothing invalid changed the graph.
-    let n = det
-        .list_members()
-        .graph_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .member_details()
-        .len();
-    assert_eq!(n, 2);
+    assert_eq!(members(&det, &arn).await.len(), 2);
 }
 
 #[tokio::test]
@@ -115,38 +114,23 @@ async fn only_the_graph_administrator_may_list_or_change_members() {
     let sb = start(demo()).await;
     let arn = graph(&detective(&sb, SECURITY, "us-east-1").await).await;
     let stranger = detective(&sb, MANAGEMENT, "us-east-1").await;
-    let e = stranger
-        .list_members()
-        .graph_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
-    let e = stranger
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account("500000000001", "a@example.com"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
-    let e = stranger
+    let denied = ("AccessDeniedException".to_owned(), 403);
+    let list = stranger.list_members().graph_arn(&arn).send();
+    assert_eq!(refused(list).await, denied);
+    let outsider = [("500000000001", "a@example.com")];
+    assert_eq!(refused(add(&stranger, &arn, &outsider)).await, denied);
+    let delete = stranger
         .delete_members()
         .graph_arn(&arn)
-        .account_ids("500000000005")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("AccessDeniedException".to_owned(), 403));
+        .account_ids("500000000005");
+    assert_eq!(refused(delete.send()).await, denied);
     let missing = "arn:aws:detective:us-east-1:222222222222:graph:00000000000000000000000000000000";
-    let e = detective(&sb, SECURITY, "us-east-1")
-        .await
-        .list_members()
-        .graph_arn(missing)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
+    let admin = detective(&sb, SECURITY, "us-east-1").await;
+    let list = admin.list_members().graph_arn(missing).send();
+    assert_eq!(
+        refused(list).await,
+        ("ResourceNotFoundException".to_owned(), 404)
+    );
 }
 
 #[tokio::test]
@@ -179,9 +163,8 @@ async fn invited_accounts_are_verified_by_their_root_email_by_the_next_read() {
         .members()
         .iter()
         .all(|m| m.invitation_type() == Some(&InvitationType::Invitation)));
-    let listed = det.list_members().graph_arn(&arn).send().await.unwrap();
     assert_eq!(
-        statuses(listed.member_details()),
+        members(&det, &arn).await,
         [
             ("500000000001".into(), MemberStatus::Invited),
             ("500000000003".into(), MemberStatus::VerificationFailed),
@@ -189,16 +172,8 @@ async fn invited_accounts_are_verified_by_their_root_email_by_the_next_read() {
         ]
     );
     // An account already in the graph comes back unprocessed, with a reason.
-    let again = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account(
-            "500000000001",
-            "security@partner-analytics.example.org",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let partner = [("500000000001", "security@partner-analytics.example.org")];
+    let again = add(&det, &arn, &partner).await.unwrap();
     assert!(again.members().is_empty());
     let u = &again.unprocessed_accounts()[0];
     assert_eq!(u.account_id(), Some("500000000001"));
@@ -213,15 +188,12 @@ async fn organization_accounts_are_enabled_directly_by_the_delegated_administrat
     let sb = start(demo()).await;
     let det = detective(&sb, SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
-    let out = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account("300000000001", "aws+payments-prod@example.com"))
-        .accounts(account("300000000013", "aws+ledger-prod@example.com")) // 13 TiB a day
-        .accounts(account("300000000040", "aws+ml-qa@example.com")) // suspended
-        .send()
-        .await
-        .unwrap();
+    let accounts = [
+        ("300000000001", "aws+payments-prod@example.com"),
+        ("300000000013", "aws+ledger-prod@example.com"), // 13 TiB a day
+        ("300000000040", "aws+ml-qa@example.com"),       // suspended
+    ];
+    let out = add(&det, &arn, &accounts).await.unwrap();
     let by_id = |id: &str| {
         out.members()
             .iter()
@@ -277,13 +249,8 @@ async fn organization_accounts_are_enabled_directly_by_the_delegated_administrat
         .graph_arn()
         .unwrap()
         .to_owned();
-    let out = other
-        .create_members()
-        .graph_arn(&own)
-        .accounts(account("300000000002", "aws+payments-staging@example.com"))
-        .send()
-        .await
-        .unwrap();
+    let staging = [("300000000002", "aws+payments-staging@example.com")];
+    let out = add(&other, &own, &staging).await.unwrap();
     assert_eq!(
         out.members()[0].invitation_type(),
         Some(&InvitationType::Invitation)
@@ -298,17 +265,11 @@ async fn members_accept_reject_and_leave_and_list_invitations_shows_only_open_an
     let sb = start(demo()).await;
     let admin = detective(&sb, SECURITY, "us-east-1").await;
     let arn = graph(&admin).await;
-    for (id, email) in [
+    for invite in [
         ("500000000001", "security@partner-analytics.example.org"),
         ("500000000002", "aws-root@acquired.example.com"),
     ] {
-        admin
-            .create_members()
-            .graph_arn(&arn)
-            .accounts(account(id, email))
-            .send()
-            .await
-            .unwrap();
+        add(&admin, &arn, &[invite]).await.unwrap();
     }
     let m1 = detective(&sb, "500000000001", "us-east-1").await;
     let m2 = detective(&sb, "500000000002", "us-east-1").await;
@@ -321,58 +282,33 @@ async fn members_accept_reject_and_leave_and_list_invitations_shows_only_open_an
     assert_eq!(inv.invitations()[0].administrator_id(), Some(SECURITY));
 
     m1.accept_invitation().graph_arn(&arn).send().await.unwrap();
-    let inv = m1.list_invitations().send().await.unwrap();
     assert_eq!(
-        statuses(inv.invitations()),
+        invitations(&m1).await,
         [("500000000001".into(), MemberStatus::Enabled)]
     );
-    let e = m1
-        .accept_invitation()
-        .graph_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("ConflictException".to_owned(), 409));
+    let accept = m1.accept_invitation().graph_arn(&arn).send();
+    assert_eq!(refused(accept).await, ("ConflictException".to_owned(), 409));
 
     m2.reject_invitation().graph_arn(&arn).send().await.unwrap();
-    assert!(m2
-        .list_invitations()
-        .send()
-        .await
-        .unwrap()
-        .invitations()
-        .is_empty());
-    let e = m2
-        .accept_invitation()
-        .graph_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
+    assert!(invitations(&m2).await.is_empty());
+    let accept = m2.accept_invitation().graph_arn(&arn).send();
+    let missing = ("ResourceNotFoundException".to_owned(), 404);
+    assert_eq!(refused(accept).await, missing);
 
     // 500000000004 was INVITED by the fixture; it accepts, then leaves.
     m4.accept_invitation().graph_arn(&arn).send().await.unwrap();
-    m4.disassociate_membership()
-        .graph_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    assert!(m4
-        .list_invitations()
-        .send()
-        .await
-        .unwrap()
-        .invitations()
-        .is_empty());
+    let leave = m4.disassociate_membership().graph_arn(&arn);
+    leave.send().await.unwrap();
+    assert!(invitations(&m4).await.is_empty());
 
-    let listed = admin.list_members().graph_arn(&arn).send().await.unwrap();
     assert_eq!(
-        statuses(listed.member_details()),
+        members(&admin, &arn).await,
         [
             ("500000000001".into(), MemberStatus::Enabled),
             ("500000000005".into(), MemberStatus::Enabled)
         ]
     );
+    let listed = admin.list_members().graph_arn(&arn).send().await.unwrap();
     let m = &listed.member_details()[0];
     assert!(m
         .volume_usage_by_datasource_package()
@@ -391,48 +327,49 @@ async fn members_accept_reject_and_leave_and_list_invitations_shows_only_open_an
         del.unprocessed_accounts()[0].account_id(),
         Some("500000000002")
     );
-    assert!(m1
-        .list_invitations()
-        .send()
-        .await
-        .unwrap()
-        .invitations()
-        .is_empty());
+    assert!(invitations(&m1).await.is_empty());
 }
 
 /// Adds `ids` to the graph 50 at a time, as muster does.
-async fn invite_in_batches(det: &aws_sdk_detective::Client, arn: &str, ids: &[String]) {
+async fn invite_in_batches(det: &Client, arn: &str, ids: &[String]) {
     for chunk in ids.chunks(50) {
-        let accounts = chunk
+        let accounts: Vec<_> = chunk
             .iter()
-            .map(|id| account(id, "x@example.com"))
+            .map(|id| (id.as_str(), "x@example.com"))
             .collect();
-        det.create_members()
-            .graph_arn(arn)
-            .set_accounts(Some(accounts))
-            .send()
-            .await
-            .unwrap();
+        add(det, arn, &accounts).await.unwrap();
     }
 }
 
-fn big_world(accounts: usize) -> muster_sandbox::Fixture {
-    generate(&Generate {
+/// The ids of the generated world's accounts numbered `n`.
+fn generated(n: std::ops::Range<u64>) -> Vec<String> {
+    n.map(|i| format!("{:012}", 100_000_000_000u64 + i))
+        .collect()
+}
+
+/// A generated world of `accounts` whose graph in us-east-1 has the accounts numbered
+/// `members` added: the sandbox, the administrator's client, the graph and the members' ids.
+async fn graph_of(
+    accounts: usize,
+    members: std::ops::Range<u64>,
+) -> (muster_sandbox::Sandbox, Client, String, Vec<String>) {
+    let regions = vec!["us-east-1".into()];
+    let sb = start(generate(&Generate {
         accounts,
-        regions: vec!["us-east-1".into()],
+        regions,
         seed: 5,
-    })
+    }))
+    .await;
+    let det = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
+    let arn = graph(&det).await;
+    let ids = generated(members);
+    invite_in_batches(&det, &arn, &ids).await;
+    (sb, det, arn, ids)
 }
 
 #[tokio::test]
 async fn list_members_pages_through_every_member_in_a_stable_order() {
-    let sb = start(big_world(200)).await;
-    let det = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
-    let arn = graph(&det).await;
-    let ids: Vec<String> = (2..122)
-        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
-        .collect();
-    invite_in_batches(&det, &arn, &ids).await;
+    let (sb, det, arn, ids) = graph_of(200, 2..122).await;
     sb.reset_calls();
     let mut pages = det
         .list_members()
@@ -458,20 +395,8 @@ async fn list_members_pages_through_every_member_in_a_stable_order() {
 
 #[tokio::test]
 async fn a_graph_never_goes_past_1200_members() {
-    let sb = start(big_world(1300)).await;
-    let det = detective(&sb, GENERATED_SECURITY, "us-east-1").await;
-    let arn = graph(&det).await;
-    let ids: Vec<String> = (2..1202)
-        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
-        .collect();
-    invite_in_batches(&det, &arn, &ids).await;
-    let e = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account("100000001250", "x@example.com"))
-        .send()
-        .await
-        .unwrap_err();
+    let (_sb, det, arn, _) = graph_of(1300, 2..1202).await;
+    let e = fails(add(&det, &arn, &[("100000001250", "x@example.com")])).await;
     assert_eq!(
         failure(&e),
         ("ServiceQuotaExceededException".to_owned(), 402)
@@ -482,12 +407,7 @@ async fn a_graph_never_goes_past_1200_members() {
         message(&e)
     );
     // Re-sending members already in the graph adds nothing and is not refused.
-    let again = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account("100000000002", "x@example.com"))
-        .send()
-        .await
-        .unwrap();
+    let again = add(&det, &arn, &[("100000000002", "x@example.com")]).await;
+    let again = again.unwrap();
     assert_eq!(again.unprocessed_accounts().len(), 1);
 }

@@ -7,6 +7,29 @@ use muster_sandbox::{FailNext, FaultConfig, FaultRule};
 
 use crate::common::*;
 
+/// How many graphs ListGraphs shows the caller.
+async fn graphs(det: &aws_sdk_detective::Client) -> usize {
+    det.list_graphs().send().await.unwrap().graph_list().len()
+}
+
+/// CreateMembers of `accounts` (id, email), which must succeed.
+async fn create(
+    det: &aws_sdk_detective::Client,
+    arn: &str,
+    accounts: &[(&str, &str)],
+) -> aws_sdk_detective::operation::create_members::CreateMembersOutput {
+    let accounts = accounts.iter().map(|(id, email)| {
+        let account = aws_sdk_detective::types::Account::builder().account_id(*id);
+        account.email_address(*email).build().unwrap()
+    });
+    let create = det.create_members().graph_arn(arn);
+    create
+        .set_accounts(Some(accounts.collect()))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn one_endpoint_serves_all_three_services_routed_by_the_signing_scope() {
     let sb = start(demo()).await;
@@ -71,42 +94,18 @@ async fn each_region_is_its_own_world() {
     assert_ne!(east, west);
     // The east graph has two members from the fixture; the west one none.
     let det = detective(&sb, SECURITY, "us-east-1").await;
-    let n = det
-        .list_members()
-        .graph_arn(&east)
-        .send()
-        .await
-        .unwrap()
-        .member_details()
-        .len();
-    assert_eq!(n, 2);
     let det_w = detective(&sb, SECURITY, "eu-west-1").await;
-    let n = det_w
-        .list_members()
-        .graph_arn(&west)
-        .send()
-        .await
-        .unwrap()
-        .member_details()
-        .len();
-    assert_eq!(n, 0);
+    for (client, arn, n) in [(&det, &east, 2), (&det_w, &west, 0)] {
+        let listed = client.list_members().graph_arn(arn).send().await.unwrap();
+        assert_eq!(listed.member_details().len(), n, "{arn}");
+    }
     // A graph ARN from another region does not exist here.
-    let e = det_w
-        .list_members()
-        .graph_arn(&east)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("ResourceNotFoundException".to_owned(), 404));
+    let list = det_w.list_members().graph_arn(&east).send();
+    let missing = ("ResourceNotFoundException".to_owned(), 404);
+    assert_eq!(refused(list).await, missing);
     // A region the fixture never mentioned is empty, not an error.
     let south = detective(&sb, SECURITY, "ap-south-1").await;
-    assert!(south
-        .list_graphs()
-        .send()
-        .await
-        .unwrap()
-        .graph_list()
-        .is_empty());
+    assert_eq!(graphs(&south).await, 0);
 }
 
 #[tokio::test]
@@ -114,51 +113,23 @@ async fn callers_are_who_their_access_key_says() {
     let sb = start(demo()).await;
     // A mapped key id acts as the security account and sees its graph.
     let mapped = detective(&sb, "AKIASANDBOXSECURITY", "us-east-1").await;
-    assert_eq!(
-        mapped
-            .list_graphs()
-            .send()
-            .await
-            .unwrap()
-            .graph_list()
-            .len(),
-        1
-    );
+    assert_eq!(graphs(&mapped).await, 1);
     // A 12-digit key id acts as that account, which has no graph.
     let other = detective(&sb, "300000000001", "us-east-1").await;
-    assert!(other
-        .list_graphs()
-        .send()
-        .await
-        .unwrap()
-        .graph_list()
-        .is_empty());
+    assert_eq!(graphs(&other).await, 0);
     // An unknown key is refused as AWS refuses it, by every service.
-    let e = detective(&sb, "AKIANOBODY", "us-east-1")
-        .await
-        .list_graphs()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
+    let unknown = ("UnrecognizedClientException".to_owned(), 403);
+    let det = detective(&sb, "AKIANOBODY", "us-east-1").await;
+    let e = fails(det.list_graphs().send()).await;
+    assert_eq!(failure(&e), unknown);
     assert_eq!(
         message(&e),
         "The security token included in the request is invalid."
     );
-    let e = securityhub(&sb, "AKIANOBODY", "us-east-1")
-        .await
-        .describe_hub()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
-    let e = organizations(&sb, "AKIANOBODY")
-        .await
-        .list_roots()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("UnrecognizedClientException".to_owned(), 403));
+    let hub = securityhub(&sb, "AKIANOBODY", "us-east-1").await;
+    assert_eq!(refused(hub.describe_hub().send()).await, unknown);
+    let org = organizations(&sb, "AKIANOBODY").await;
+    assert_eq!(refused(org.list_roots().send()).await, unknown);
 
     let calls = sb.calls();
     let refused: Vec<_> = calls
@@ -193,18 +164,8 @@ async fn fail_next_fails_exactly_that_many_calls_and_the_sdk_retries_through_the
     })
     .unwrap();
     sb.reset_calls();
-    let account = aws_sdk_detective::types::Account::builder()
-        .account_id("500000000001")
-        .email_address("security@partner-analytics.example.org")
-        .build()
-        .unwrap();
-    let out = det
-        .create_members()
-        .graph_arn(&arn)
-        .accounts(account)
-        .send()
-        .await
-        .unwrap();
+    let partner = ("500000000001", "security@partner-analytics.example.org");
+    let out = create(&det, &arn, &[partner]).await;
     assert_eq!(out.members().len(), 1);
     let calls = sb.calls();
     assert_eq!(calls.count_status("detective", "CreateMembers", 500), 2);
@@ -234,27 +195,15 @@ async fn each_service_throttles_with_its_own_error() {
         fail_next: vec![],
     })
     .unwrap();
-    let e = detective(&sb, SECURITY, "us-east-1")
-        .await
-        .list_graphs()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("TooManyRequestsException".to_owned(), 429));
-    let e = securityhub(&sb, SECURITY, "us-east-1")
-        .await
-        .list_members()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("LimitExceededException".to_owned(), 429));
-    let e = organizations(&sb, MANAGEMENT)
-        .await
-        .list_roots()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(&e), ("TooManyRequestsException".to_owned(), 400));
+    let det = detective(&sb, SECURITY, "us-east-1").await;
+    let throttled = refused(det.list_graphs().send()).await;
+    assert_eq!(throttled, ("TooManyRequestsException".to_owned(), 429));
+    let hub = securityhub(&sb, SECURITY, "us-east-1").await;
+    let throttled = refused(hub.list_members().send()).await;
+    assert_eq!(throttled, ("LimitExceededException".to_owned(), 429));
+    let org = organizations(&sb, MANAGEMENT).await;
+    let throttled = refused(org.list_roots().send()).await;
+    assert_eq!(throttled, ("TooManyRequestsException".to_owned(), 400));
     // The SDK's standard retry mode tried each three times.
     let calls = sb.calls();
     assert_eq!(calls.count_status("detective", "ListGraphs", 429), 3);
@@ -316,19 +265,8 @@ async fn the_call_log_names_the_accounts_a_membership_call_sent_and_resets() {
     let sb = start(demo()).await;
     let det = detective(&sb, SECURITY, "eu-west-1").await;
     let arn = graph(&det).await;
-    let accounts = ["300000000001", "300000000002", "500000000001"].map(|id| {
-        aws_sdk_detective::types::Account::builder()
-            .account_id(id)
-            .email_address("x@example.com")
-            .build()
-            .unwrap()
-    });
-    det.create_members()
-        .graph_arn(&arn)
-        .set_accounts(Some(accounts.to_vec()))
-        .send()
-        .await
-        .unwrap();
+    let accounts = ["300000000001", "300000000002", "500000000001"].map(|id| (id, "x@example.com"));
+    create(&det, &arn, &accounts).await;
     let calls = sb.calls();
     let create = calls
         .calls
