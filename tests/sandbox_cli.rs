@@ -4,22 +4,14 @@
 //! This file holds one test on purpose: it sets process environment variables, which is only
 //! sound while no other test thread reads them.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+
+#[path = "common/mod.rs"]
+mod common;
 
 #[tokio::test]
 async fn the_exports_line_is_all_the_rust_sdk_needs_and_sigterm_exits_0() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .env("MUSTER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = common::sandbox_process(Stdio::inherit());
     let vars: Vec<(String, String)> = line
         .trim()
         .strip_prefix("export ")
@@ -61,13 +53,8 @@ async fn the_exports_line_is_all_the_rust_sdk_needs_and_sigterm_exits_0() {
         Some("111111111111")
     );
     let det = aws_sdk_detective::Client::new(&config);
-    assert!(det
-        .list_graphs()
-        .send()
-        .await
-        .unwrap()
-        .graph_list()
-        .is_empty());
+    let graphs = det.list_graphs().send().await.unwrap();
+    assert!(graphs.graph_list().is_empty());
     let hub = aws_sdk_securityhub::Client::new(&config);
     assert_eq!(
         hub.describe_hub().send().await.unwrap().hub_arn(),

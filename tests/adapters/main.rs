@@ -230,20 +230,14 @@ async fn the_organization_is_listed_once_and_expanded_by_ou() {
 
 #[tokio::test]
 async fn a_failed_organization_listing_is_an_error_not_a_smaller_organization() {
-    use muster_sandbox::{FailNext, FaultConfig};
     let sb = start(demo()).await;
-    sb.set_faults(FaultConfig {
-        seed: 1,
-        rules: vec![],
-        garble_next: vec![],
-        fail_next: vec![FailNext {
-            service: "organizations".into(),
-            operation: "ListAccountsForParent".into(),
-            count: 10,
-            error: "AccessDeniedException".into(),
-        }],
-    })
-    .unwrap();
+    fail_next(
+        &sb,
+        "organizations",
+        "ListAccountsForParent",
+        10,
+        "AccessDeniedException",
+    );
     let api = SdkOrganizations::new(&sdk(&sb, MANAGEMENT, "us-east-1").await, None);
     let err = muster::org::fetch(&api, 4).await.unwrap_err();
     assert_eq!(

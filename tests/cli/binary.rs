@@ -45,19 +45,6 @@ pub fn run_clean(what: &str, mut c: Command) -> Output {
     out
 }
 
-/// AWS calls that change something, so far (every operation but the reads).
-pub fn writes(sb: &muster_sandbox::Sandbox) -> usize {
-    sb.calls()
-        .calls
-        .iter()
-        .filter(|c| {
-            !["List", "Get", "Describe", "BatchGet"]
-                .iter()
-                .any(|p| c.operation.starts_with(p))
-        })
-        .count()
-}
-
 /// Copies a directory tree (a store, to damage or open a copy of it).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -9,6 +9,12 @@ fn muster_at(ep: &str, args: &[&str]) -> Output {
     muster_output(ep, SECURITY, args)
 }
 
+/// `muster validate --desired-state PATH`, with no AWS to reach.
+fn validate(path: &std::path::Path) -> Output {
+    let path = path.to_str().unwrap();
+    muster_at("http://127.0.0.1:9", &["validate", "--desired-state", path])
+}
+
 fn example() -> String {
     format!(
         "{}/config/accounts.example.yaml",
@@ -21,16 +27,10 @@ fn example() -> String {
 async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
     let sb = start(demo()).await;
     let ep = sb.endpoint();
-    let state = std::env::temp_dir().join(format!("muster-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
+    let state = scratch("cli").join("state");
 
     let out = muster_at(&ep, &["plan", "--desired-state", &example()]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 2);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("+ invite  500000000001  s***@partner-analytics.example.org"),
@@ -60,12 +60,7 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
             state.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     let out = muster_at(
         &ep,
@@ -107,18 +102,10 @@ async fn plan_exits_2_with_changes_0_without_and_1_on_error() {
 
 #[test]
 fn validate_prints_every_problem_and_exits_1() {
-    let dir = std::env::temp_dir().join(format!("muster-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("bad.yaml");
-    std::fs::write(
-        &f,
-        "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n",
-    )
-    .unwrap();
-    let out = muster_at(
-        "http://127.0.0.1:9",
-        &["validate", "--desired-state", f.to_str().unwrap()],
-    );
+    let text = "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n";
+    let f = scratch_file("validate", "bad.yaml", text);
+    let dir = f.parent().unwrap();
+    let out = validate(&f);
     assert_eq!(out.status.code(), Some(1));
     let shown = f.display().to_string();
     assert_eq!(
@@ -134,16 +121,14 @@ fn validate_prints_every_problem_and_exits_1() {
         &["validate", "--desired-state", &example()],
     );
     assert_eq!(out.status.code(), Some(0));
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A desired-state path that is a device, a FIFO nobody writes to, or a file far past the 1 MiB
 /// limit: `validate` refuses it without reading it (no hang, no 100 MiB read) and names it.
 #[test]
 fn validate_refuses_devices_fifos_and_huge_files_at_once() {
-    let dir = std::env::temp_dir().join(format!("muster-validate-odd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("validate-odd");
     let fifo = dir.join("fifo.yaml");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
@@ -194,9 +179,7 @@ fn validate_refuses_devices_fifos_and_huge_files_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_out_of_range_retention_is_refused_and_no_event_is_deleted() {
     let sb = start(demo()).await;
-    let dir = std::env::temp_dir().join(format!("muster-retention-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("retention");
     let settings = dir.join("muster.yaml");
     let write = |days: &str| {
         std::fs::write(
@@ -241,19 +224,13 @@ async fn an_out_of_range_retention_is_refused_and_no_event_is_deleted() {
 /// Documents after the first were ignored, and what they declared went unmanaged.
 #[test]
 fn validate_refuses_a_desired_state_or_settings_file_with_a_second_document() {
-    let dir = std::env::temp_dir().join(format!("muster-documents-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let desired = dir.join("accounts.yaml");
-    std::fs::write(
-        &desired,
+    let desired = scratch_file(
+        "documents",
+        "accounts.yaml",
         "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n---\naccounts:\n  - {id: \"333333333333\", email: b@example.com}\n---\n: [\n",
-    )
-    .unwrap();
-    let out = muster_at(
-        "http://127.0.0.1:9",
-        &["validate", "--desired-state", desired.to_str().unwrap()],
     );
+    let dir = desired.parent().unwrap();
+    let out = validate(&desired);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -277,12 +254,12 @@ fn validate_refuses_a_desired_state_or_settings_file_with_a_second_document() {
             settings.display()
         )
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
-    let dir = std::env::temp_dir().join(format!("muster-lock-{}", std::process::id()));
+    let dir = scratch("lock");
     let held = muster::eventlog::EventLog::open(&dir).unwrap();
     held.append(
         "r",
@@ -324,12 +301,7 @@ async fn a_second_muster_on_the_same_state_dir_exits_1_naming_it() {
             "json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(
         line.contains(r#""type":"pass_finished","outcome":"ok","invited":1"#),
@@ -347,8 +319,7 @@ async fn a_closed_output_pipe_ends_plan_quietly() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     let sb = start(generate_world()).await;
-    let dir = std::env::temp_dir().join(format!("muster-cli-pipe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-pipe");
     // Enough accounts that the plan does not fit in a pipe's buffer.
     let mut text = String::from("version: 1\naccounts:\n");
     for i in 2..1202u64 {
@@ -403,24 +374,8 @@ fn generate_world() -> muster_sandbox::Fixture {
 async fn member_mode_plan_shows_what_apply_would_accept() {
     const MEMBER: &str = "500000000001";
     let sb = start(demo()).await;
-    let client = detective(&sb, SECURITY, "us-east-1").await;
-    let g = graph(&client).await;
-    client
-        .create_members()
-        .graph_arn(&g)
-        .accounts(
-            aws_sdk_detective::types::Account::builder()
-                .account_id(MEMBER)
-                .email_address("security@partner-analytics.example.org")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("muster-cli-member-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    add_to_graph(&sb, MEMBER, "security@partner-analytics.example.org").await;
+    let dir = scratch("cli-member");
     let desired = dir.join("member.yaml");
     std::fs::write(
         &desired,
@@ -462,12 +417,7 @@ async fn member_mode_plan_shows_what_apply_would_accept() {
         "--state-dir",
         state.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("applied: 1 accepted, 0 declined, 0 not processed, 0 failed call(s)"));
     let out = run(&["plan", "--desired-state", d]);
@@ -481,20 +431,9 @@ async fn member_mode_plan_shows_what_apply_would_accept() {
 /// does when it is done quickly) stops it cleanly: the handler is installed before the line.
 #[test]
 fn sigterm_right_after_the_exports_line_exits_0() {
-    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     for _ in 0..20 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
-            .args(["sandbox", "--listen", "127.0.0.1:0"])
-            .env("MUSTER_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut child, line) = sandbox_process(Stdio::null());
         assert!(line.starts_with("export "), "{line}");
         // SAFETY: signalling our own child, which has not been waited for.
         assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);

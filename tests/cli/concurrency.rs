@@ -47,13 +47,7 @@ async fn slow_world() -> Sandbox {
 /// `extra` arguments; then the most calls of each `operation` the sandbox had in flight at
 /// once, and how many calls of it there were.
 fn apply(sb: &Sandbox, extra: &[&str], operations: &[(&str, &str)]) -> Vec<(u32, usize)> {
-    let dir = std::env::temp_dir().join(format!(
-        "muster-concurrency-{}-{}",
-        extra.len(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch(&format!("concurrency-{}", extra.len()));
     let graphs: Vec<String> = REGIONS.iter().map(|r| format!("{{region: {r}}}")).collect();
     let desired = format!(
         "version: 1\naccounts: []\norganization:\n  include: [{{root: true}}]\n  exclude: {{accounts: [\"{GENERATED_SECURITY}\"]}}\ndetective:\n  graphs: [{}]\nsecurityhub:\n  regions: [{}]\n",
@@ -69,12 +63,7 @@ fn apply(sb: &Sandbox, extra: &[&str], operations: &[(&str, &str)]) -> Vec<(u32,
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let calls = sb.calls().calls;
     let _ = std::fs::remove_dir_all(&dir);
     operations

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use muster::eventlog::{EventKind, EventLog, Snapshot, Unprocessed};
 
 use crate::binary::{copy_dir, files_of};
+use crate::common::scratch;
 
 const G: &str = "arn:aws:detective:us-east-1:222222222222:graph:0123456789abcdef0123456789abcdef";
 
@@ -183,8 +184,7 @@ fn write_the_v1_fixture() {
 
 #[test]
 fn a_store_written_with_schema_v1_opens_verifies_and_replays() {
-    let copy = std::env::temp_dir().join(format!("muster-contract-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&copy);
+    let copy = scratch("contract");
     copy_dir(&fixture(), &copy);
     let log = EventLog::open(&copy).unwrap();
     let events: Vec<_> = log.iter().map(|e| e.unwrap()).collect();
@@ -232,8 +232,7 @@ fn a_store_written_with_schema_v1_opens_verifies_and_replays() {
 
 #[test]
 fn a_store_from_before_the_identity_record_opens_replays_everything_and_gains_one() {
-    let copy = std::env::temp_dir().join(format!("muster-contract-id-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&copy);
+    let copy = scratch("contract-id");
     copy_dir(&fixture(), &copy);
     let record = copy.join("events.sled.identity.json");
     assert!(!record.exists(), "the v1 fixture predates the record");
@@ -258,8 +257,7 @@ fn a_store_from_before_the_identity_record_opens_replays_everything_and_gains_on
 
 #[test]
 fn a_store_of_a_newer_format_is_refused_and_left_untouched() {
-    let dir = std::env::temp_dir().join(format!("muster-contract-newer-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("contract-newer");
     copy_dir(&fixture(), &dir);
     std::fs::write(
         dir.join("events.sled.identity.json"),

@@ -46,9 +46,7 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
         fail_next: vec![],
     })
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("muster-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("crash");
     let desired = dir.join("desired.yaml");
     let mut text = String::from("version: 1\naccounts:\n");
     for i in 2..2 + ACCOUNTS {

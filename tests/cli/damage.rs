@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use muster_sandbox::fixture::{generate, Generate};
 use rand::{Rng, SeedableRng};
 
-use crate::binary::{copy_dir, files_of, muster, run_clean, write_desired, writes};
+use crate::binary::{copy_dir, files_of, muster, run_clean, write_desired};
 use crate::common::*;
 
 const ACCOUNTS: usize = 400;
@@ -151,9 +151,7 @@ async fn every_damaged_store_is_reported_by_readers_and_rebuilt_once_by_the_firs
     }))
     .await;
     let endpoint = sb.endpoint();
-    let dir = std::env::temp_dir().join(format!("muster-damage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("damage");
     let desired = dir.join("desired.yaml");
     write_desired(&desired, ACCOUNTS, &["us-east-1", "eu-west-1"]);
     let desired = desired.to_str().unwrap().to_owned();
@@ -324,9 +322,7 @@ async fn a_store_emptied_removed_or_of_the_wrong_file_type_is_rebuilt_and_record
     }))
     .await;
     let endpoint = sb.endpoint();
-    let dir = std::env::temp_dir().join(format!("muster-gone-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("gone");
     let desired = dir.join("desired.yaml");
     write_desired(&desired, 20, &["us-east-1"]);
     let desired = desired.to_str().unwrap().to_owned();

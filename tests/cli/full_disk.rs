@@ -17,9 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_on_a_full_disk_always_ends_with_exit_1_and_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("muster-full-disk-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("full-disk");
     let Some(fs) = Tmpfs::mount(&dir.join("fs"), 16 * 1024 * 1024) else {
         return;
     };

@@ -6,10 +6,9 @@
 use std::path::Path;
 
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster_sandbox::world::{HubMember, HubMemberStatus};
+use muster_sandbox::world::HubMemberStatus;
 use muster_sandbox::Sandbox;
 
-use crate::binary::writes;
 use crate::common::*;
 
 /// Imports with `args` into `dir/name` as `key`, then checks the round trip: `plan` exits 0
@@ -73,18 +72,6 @@ fn apply_example(sb: &Sandbox, dir: &Path, name: &str) {
     ];
     let (code, _, err) = muster_as(&sb.endpoint(), SECURITY, &args);
     assert_eq!(code, 0, "{err}");
-}
-
-fn hub_member(id: &str, email: Option<&str>, status: HubMemberStatus) -> HubMember {
-    HubMember {
-        account_id: id.into(),
-        email: email.map(str::to_owned),
-        status,
-        organization_managed: false,
-        invitation_id: None,
-        invited_at: None,
-        updated_at: std::time::SystemTime::now(),
-    }
 }
 
 // The binary talks to a sandbox served by this test's runtime: it needs its own threads.

@@ -25,8 +25,7 @@ fn apply_logs(ep: &str, state: &std::path::Path, env: &[(&str, &str)]) -> String
 // The binary talks to a sandbox served by this test's runtime: it needs its own threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_to_a_pipe_have_no_escape_codes_and_under_journald_no_timestamp() {
-    let dir = std::env::temp_dir().join(format!("muster-logs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("logs");
     // Each run against a world of its own, so that each has the same work to log.
     let plain = apply_logs(&start(demo()).await.endpoint(), &dir.join("a"), &[]);
     let lines: Vec<&str> = plain.lines().filter(|l| l.contains(" INFO ")).collect();

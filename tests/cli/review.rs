@@ -25,12 +25,12 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
     let sb = start(demo()).await;
     // Outside any git work tree, under a relative name: the output does not depend on where
     // the test runs.
-    let dir = scratch("markdown");
-    std::fs::copy(
-        repo("config/organization.example.yaml"),
-        dir.join("organization.yaml"),
-    )
-    .unwrap();
+    let copy = scratch_copy(
+        "markdown",
+        "config/organization.example.yaml",
+        "organization.yaml",
+    );
+    let dir = copy.parent().unwrap();
     let args = [
         "plan",
         "--desired-state",
@@ -38,7 +38,7 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
         "--output",
         "markdown",
     ];
-    let (code, shown) = muster_in(&dir, &sb.endpoint(), &args);
+    let (code, shown) = muster_in(dir, &sb.endpoint(), &args);
     assert_eq!(code, 2, "{shown}");
     let golden = repo("tests/golden/plan.md");
     if std::env::var_os("MUSTER_BLESS").is_some() {
@@ -52,7 +52,7 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
     // No email in full, and a table never runs past its 50 rows.
     assert!(!shown.contains("security@partner-analytics.example.org"));
     assert!(shown.contains("| … | 4 more (`muster plan` lists every one) |  |  |\n"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// With `member_role`, the markdown plan also lists the invitations central acceptance would
@@ -60,17 +60,17 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_markdown_plan_lists_the_accepts_central_acceptance_would_make() {
     let sb = start(demo()).await;
-    let dir = scratch("markdown-accepts");
-    std::fs::copy(
-        repo("config/accounts.example.yaml"),
-        dir.join("accounts.yaml"),
-    )
-    .unwrap();
+    let copy = scratch_copy(
+        "markdown-accepts",
+        "config/accounts.example.yaml",
+        "accounts.yaml",
+    );
+    let dir = copy.parent().unwrap();
     // As the demo's IAM user: AWS lets no account root assume a role.
     let run = |args: &[&str]| {
         let (code, stdout, stderr) = outcome(
             muster_command(&sb.endpoint(), "AKIASANDBOXSECURITY")
-                .current_dir(&dir)
+                .current_dir(dir)
                 .args(args)
                 .args(["--desired-state", "accounts.yaml", "--state-dir", "state"]),
         );
@@ -91,21 +91,17 @@ async fn the_markdown_plan_lists_the_accepts_central_acceptance_would_make() {
         shown == expected,
         "the markdown plan differs from tests/golden/plan-accepts.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn validate_json_gives_each_problem_its_file_line_column_and_message() {
-    let dir = scratch("validate-json");
-    let bad = dir.join("bad.yaml");
-    std::fs::write(
-        &bad,
-        "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n",
-    )
-    .unwrap();
+    let text = "version: 1\naccounts:\n  - id: 12345\n    emial: a@example.com\n";
+    let bad = scratch_file("validate-json", "bad.yaml", text);
+    let dir = bad.parent().unwrap();
     let ep = "http://127.0.0.1:9";
     let (code, out) = muster_in(
-        &dir,
+        dir,
         ep,
         &[
             "validate",
@@ -133,7 +129,7 @@ fn validate_json_gives_each_problem_its_file_line_column_and_message() {
     // A problem of a whole file: no line, no column.
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let (code, out) = muster_in(
-        &dir,
+        dir,
         ep,
         &["validate", "--desired-state", "empty", "--output", "json"],
     );
@@ -155,7 +151,7 @@ fn validate_json_gives_each_problem_its_file_line_column_and_message() {
     // Valid: what was read, and no problems.
     std::fs::copy(repo("config/accounts.example.yaml"), dir.join("good.yaml")).unwrap();
     let (code, out) = muster_in(
-        &dir,
+        dir,
         ep,
         &[
             "validate",
@@ -172,14 +168,14 @@ fn validate_json_gives_each_problem_its_file_line_column_and_message() {
         json!({
             "valid": true,
             "desired_state": "good.yaml",
-            "digest": digest_of(&dir, "good.yaml"),
+            "digest": digest_of(dir, "good.yaml"),
             "revision": null,
             "accounts": 10,
             "files": ["good.yaml"],
             "problems": [],
         })
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The digest of `name` as muster reads it from `dir` (the digest covers the name as given).
@@ -242,16 +238,15 @@ async fn the_example_pipeline_runs_the_commands_readme_documents_and_they_work()
 
     // And they work as documented, on a desired state in accounts/.
     let sb = start(demo()).await;
-    let dir = scratch("pipeline");
-    std::fs::create_dir_all(dir.join("accounts")).unwrap();
-    std::fs::copy(
-        repo("config/accounts.example.yaml"),
-        dir.join("accounts/accounts.yaml"),
-    )
-    .unwrap();
+    let copy = scratch_copy(
+        "pipeline",
+        "config/accounts.example.yaml",
+        "accounts/accounts.yaml",
+    );
+    let dir = copy.parent().unwrap().parent().unwrap();
     for (command, expected) in [(&validate[0], 0), (&plan[0], 2)] {
         let args: Vec<&str> = command.split(' ').skip(1).collect();
-        let (code, out) = muster_in(&dir, &sb.endpoint(), &args);
+        let (code, out) = muster_in(dir, &sb.endpoint(), &args);
         assert_eq!(code, expected, "{command}: {out}");
         if expected == 0 {
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -265,5 +260,5 @@ async fn the_example_pipeline_runs_the_commands_readme_documents_and_they_work()
     )
     .unwrap();
     assert_eq!(policy["Version"], "2012-10-17");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }

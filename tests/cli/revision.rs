@@ -38,8 +38,7 @@ fn revisions(events: &[serde_json::Value]) -> Vec<Option<String>> {
 // The binary talks to a sandbox served by this test's runtime: it needs its own threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_plans_carry_the_commit_of_a_clone_packed_detached_or_none() {
-    let dir = std::env::temp_dir().join(format!("muster-revision-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("revision");
     let origin = dir.join("origin");
     std::fs::create_dir_all(&origin).unwrap();
     git(&origin, &["init", "-q"]);

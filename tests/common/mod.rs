@@ -304,12 +304,7 @@ pub fn events_json(state: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -405,4 +400,152 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A member of a behavior graph as the emulator's world holds it, invited and updated now.
+pub fn graph_member(
+    id: &str,
+    email: &str,
+    status: muster_sandbox::world::DetectiveStatus,
+) -> muster_sandbox::world::DetectiveMember {
+    let now = std::time::SystemTime::now();
+    muster_sandbox::world::DetectiveMember {
+        account_id: id.into(),
+        email: email.into(),
+        status,
+        disabled_reason: None,
+        invitation_type: muster_sandbox::world::InvitationType::Invitation,
+        invited_at: now,
+        updated_at: now,
+        pending: None,
+    }
+}
+
+/// A Security Hub member as the emulator's world holds it, never invited, updated now.
+pub fn hub_member(
+    id: &str,
+    email: Option<&str>,
+    status: muster_sandbox::world::HubMemberStatus,
+) -> muster_sandbox::world::HubMember {
+    muster_sandbox::world::HubMember {
+        account_id: id.into(),
+        email: email.map(str::to_owned),
+        status,
+        organization_managed: false,
+        invitation_id: None,
+        invited_at: None,
+        updated_at: std::time::SystemTime::now(),
+    }
+}
+
+/// The security account adds `member` (with `email`) to its us-east-1 graph through the SDK.
+pub async fn add_to_graph(sb: &Sandbox, member: &str, email: &str) {
+    let client = detective(sb, SECURITY, "us-east-1").await;
+    let arn = graph(&client).await;
+    let account = aws_sdk_detective::types::Account::builder().account_id(member);
+    let account = account.email_address(email).build().unwrap();
+    let create = client.create_members().graph_arn(arn).accounts(account);
+    create.send().await.unwrap();
+}
+
+/// Asserts that a run of muster exited with `code`, showing its stderr when it did not.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+}
+
+/// `muster sandbox` on a free loopback port, its stderr to `stderr`: the child and the first
+/// line it printed (the exports line).
+pub fn sandbox_process(stderr: std::process::Stdio) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .env("MUSTER_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+/// The emulator's only fault from now: the next `count` calls of `operation` of `service` fail
+/// with `error`.
+pub fn fail_next(sb: &Sandbox, service: &str, operation: &str, count: u32, error: &str) {
+    let next = muster_sandbox::FailNext {
+        service: service.into(),
+        operation: operation.into(),
+        count,
+        error: error.into(),
+    };
+    let faults = muster_sandbox::FaultConfig {
+        fail_next: vec![next],
+        ..muster_sandbox::FaultConfig::default()
+    };
+    sb.set_faults(faults).unwrap();
+}
+
+/// The metrics text a fresh muster shows after pass `r` of `d`.
+pub fn metrics_after(
+    d: &muster::desired::DesiredState,
+    r: &muster::reconcile::PassReport,
+) -> String {
+    let metrics = muster::metrics::Metrics::new();
+    let gauges = muster::metrics::Gauges::of(d, r);
+    metrics.pass_finished(r.result(), Duration::ZERO, Some(gauges));
+    metrics.encode()
+}
+
+/// AWS calls that change something, so far (every operation but the reads).
+pub fn writes(sb: &Sandbox) -> usize {
+    let read = |op: &str| {
+        ["List", "Get", "Describe", "BatchGet"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    };
+    sb.calls()
+        .calls
+        .iter()
+        .filter(|c| !read(&c.operation))
+        .count()
+}
+
+/// `administrator`'s behavior graph in `region`, to change.
+pub fn graph_in<'w>(
+    w: &'w mut muster_sandbox::world::World,
+    region: &str,
+    administrator: &str,
+) -> &'w mut muster_sandbox::world::Graph {
+    let arn = muster_sandbox::world::graph_arn(region, administrator);
+    let graphs = &mut w.regions.get_mut(region).unwrap().graphs;
+    graphs.get_mut(&arn).unwrap()
+}
+
+/// The members of `administrator`'s Security Hub in `region`, to change.
+pub fn hub_members_in<'w>(
+    w: &'w mut muster_sandbox::world::World,
+    region: &str,
+    administrator: &str,
+) -> &'w mut std::collections::BTreeMap<String, muster_sandbox::world::HubMember> {
+    let hubs = &mut w.regions.get_mut(region).unwrap().hub_members;
+    hubs.entry(administrator.into()).or_default()
+}
+
+/// A scratch directory for `name` holding `file` with `text`: the file's path.
+pub fn scratch_file(name: &str, file: &str, text: &str) -> std::path::PathBuf {
+    let path = scratch(name).join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A scratch directory for `name` holding a copy of the repository's `example` as `file`: the
+/// copy's path.
+pub fn scratch_copy(name: &str, example: &str, file: &str) -> std::path::PathBuf {
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+    scratch_file(name, file, &std::fs::read_to_string(original).unwrap())
 }

@@ -11,6 +11,7 @@ import tempfile
 import urllib.request
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.config import Config
 
@@ -113,3 +114,10 @@ def error_code(excinfo):
 
 def status(excinfo):
     return excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def refused(call, *args, **kwargs):
+    """The error code and HTTP status of a call that must fail."""
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call(*args, **kwargs)
+    return error_code(e), status(e)

@@ -183,13 +183,20 @@ def test_administrator_only_and_missing_graph(sandbox):
     assert (error_code(e), status(e)) == ("ResourceNotFoundException", 404)
 
 
-def test_pagination_through_three_pages(start):
-    sb = start("--accounts", "200", "--regions", "us-east-1", "--seed", "9")
+def generated_graph(start, accounts, seed, members):
+    """A generated world whose us-east-1 graph has the accounts numbered `members` added, 50 a
+    call: the sandbox, the administrator's client, the graph and the members' ids."""
+    sb = start("--accounts", str(accounts), "--regions", "us-east-1", "--seed", str(seed))
     det = sb.client("detective", "100000000001")
     arn = graph_arn(det)
-    ids = [f"{100000000000 + i:012d}" for i in range(2, 152)]
+    ids = [f"{100000000000 + i:012d}" for i in members]
     for i in range(0, len(ids), 50):
         det.create_members(GraphArn=arn, Accounts=[{"AccountId": a, "EmailAddress": "x@example.com"} for a in ids[i : i + 50]])
+    return sb, det, arn, ids
+
+
+def test_pagination_through_three_pages(start):
+    sb, det, arn, ids = generated_graph(start, 200, 9, range(2, 152))
     pages = pages_of(det, arn, 60)
     assert [len(p["MemberDetails"]) for p in pages] == [60, 60, 30]
     assert "NextToken" not in pages[-1]
@@ -204,12 +211,7 @@ def test_pagination_through_three_pages(start):
 
 
 def test_graph_member_cap_of_1200(start):
-    sb = start("--accounts", "1300", "--regions", "us-east-1", "--seed", "2")
-    det = sb.client("detective", "100000000001")
-    arn = graph_arn(det)
-    ids = [f"{100000000000 + i:012d}" for i in range(2, 1202)]
-    for i in range(0, len(ids), 50):
-        det.create_members(GraphArn=arn, Accounts=[{"AccountId": a, "EmailAddress": "x@example.com"} for a in ids[i : i + 50]])
+    _, det, arn, _ = generated_graph(start, 1300, 2, range(2, 1202))
     with pytest.raises(ClientError) as e:
         det.create_members(GraphArn=arn, Accounts=[{"AccountId": "100000001250", "EmailAddress": "x@example.com"}])
     assert (error_code(e), status(e)) == ("ServiceQuotaExceededException", 402)

@@ -101,9 +101,8 @@ def test_world_dump(sandbox):
 
 # Every error each service's model defines for the emulated operations, injected with fail_next:
 # boto3 must read back the same name and the model's status, whatever the protocol.
-INJECTED = [
-    ("detective", "ListGraphs", lambda c: c.list_graphs(), code, st)
-    for code, st in [
+ERRORS = {
+    ("detective", "ListGraphs", lambda c: c.list_graphs()): [
         ("ValidationException", 400),
         ("ServiceQuotaExceededException", 402),
         ("AccessDeniedException", 403),
@@ -111,10 +110,8 @@ INJECTED = [
         ("ConflictException", 409),
         ("TooManyRequestsException", 429),
         ("InternalServerException", 500),
-    ]
-] + [
-    ("securityhub", "DescribeHub", lambda c: c.describe_hub(), code, st)
-    for code, st in [
+    ],
+    ("securityhub", "DescribeHub", lambda c: c.describe_hub()): [
         ("InvalidInputException", 400),
         ("InvalidAccessException", 401),
         ("AccessDeniedException", 403),
@@ -122,16 +119,19 @@ INJECTED = [
         ("ResourceConflictException", 409),
         ("LimitExceededException", 429),
         ("InternalException", 500),
-    ]
-] + [
-    ("organizations", "ListAccounts", lambda c: c.list_accounts(), code, st)
-    for code, st in [
+    ],
+    ("organizations", "ListAccounts", lambda c: c.list_accounts()): [
         ("AccessDeniedException", 400),
         ("AWSOrganizationsNotInUseException", 400),
         ("InvalidInputException", 400),
         ("TooManyRequestsException", 400),
         ("ServiceException", 500),
-    ]
+    ],
+}
+INJECTED = [
+    (service, operation, call, code, st)
+    for (service, operation, call), errors in ERRORS.items()
+    for code, st in errors
 ]
 
 

@@ -6,49 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
+use muster_sandbox::fixture::GENERATED_SECURITY;
 use muster_sandbox::Sandbox;
 
 use crate::common::*;
 use crate::*;
-
-/// Never in a test's lifetime: only startup and file changes trigger passes.
-const YEARLY: &str = "0 0 0 1 1 *";
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn id(i: usize) -> String {
-    format!("{:012}", 100_000_000_000u64 + i as u64)
-}
-
-/// A desired state declaring generated accounts `ids` in us-east-1.
-fn desired(ids: std::ops::Range<usize>, prune: bool) -> String {
-    let mut text = String::from("version: 1\naccounts:\n");
-    for i in ids {
-        text += &format!(
-            "  - {{id: \"{}\", email: \"aws+{}@example.com\"}}\n",
-            id(i),
-            id(i)
-        );
-    }
-    text + &format!("detective:\n  graphs: [{{region: us-east-1}}]\n  prune: {prune}\n")
-}
-
-async fn world(accounts: usize) -> Sandbox {
-    start(generate(&Generate {
-        accounts,
-        regions: vec!["us-east-1".into()],
-        seed: 11,
-    }))
-    .await
-}
-
-fn writes(sb: &Sandbox) -> (u64, u64) {
-    let c = sb.calls();
-    (
-        c.count("detective", "CreateMembers"),
-        c.count("detective", "DeleteMembers"),
-    )
-}
 
 /// Writes `text` to `path` the way editors and config tools do: a temporary file renamed over it.
 fn replace(path: &Path, text: &str) {
@@ -57,17 +19,23 @@ fn replace(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// Waits for the next CreateMembers after `before` calls; the time it took from `since`.
-async fn next_create(sb: &Sandbox, before: u64, since: Instant) -> Duration {
-    eventually(LIMIT, "a CreateMembers call", || {
-        (writes(sb).0 > before).then(|| since.elapsed())
+/// Asserts that the `what` made at `since` reached AWS within 2 s: the CreateMembers after the
+/// first `before`.
+async fn applied_within_2s(sb: &Sandbox, d: &Daemon, before: u64, since: Instant, what: &str) {
+    let took = eventually(LIMIT, "a CreateMembers call", || {
+        (member_writes(sb).0 > before).then(|| since.elapsed())
     })
-    .await
+    .await;
+    let log = d.log();
+    assert!(
+        took < Duration::from_secs(2),
+        "{what} applied after {took:?}\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
-    let sb = world(40).await;
+    let sb = world(40, 11).await;
     let dir = scratch("reload");
     // A ConfigMap volume: accounts.yaml -> ..data/accounts.yaml, ..data -> ..2026_rev1.
     let cm = dir.join("cm");
@@ -75,15 +43,9 @@ async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
     std::fs::write(cm.join("..2026_rev1/accounts.yaml"), desired(2..7, false)).unwrap();
     std::os::unix::fs::symlink("..2026_rev1", cm.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/accounts.yaml", cm.join("accounts.yaml")).unwrap();
-    let d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: cm/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
-        .await;
-    assert_eq!(writes(&sb), (1, 0));
+    let d = Daemon::watching(&sb, &dir, "cm/accounts.yaml");
+    d.passes_ok(1.0).await;
+    assert_eq!(member_writes(&sb), (1, 0));
 
     // The kubelet's swap: a new revision directory, a new link renamed over ..data.
     std::fs::create_dir_all(cm.join("..2026_rev2")).unwrap();
@@ -91,15 +53,13 @@ async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
     std::os::unix::fs::symlink("..2026_rev2", cm.join("..data_tmp")).unwrap();
     let t = Instant::now();
     std::fs::rename(cm.join("..data_tmp"), cm.join("..data")).unwrap();
-    let took = next_create(&sb, 1, t).await;
-    assert!(
-        took < Duration::from_secs(2),
-        "swap applied after {took:?}\n{}",
-        d.log()
+    applied_within_2s(&sb, &d, 1, t, "swap").await;
+    d.passes_ok(2.0).await;
+    assert_eq!(
+        member_writes(&sb),
+        (2, 0),
+        "one batch for the 5 new accounts"
     );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
-        .await;
-    assert_eq!(writes(&sb), (2, 0), "one batch for the 5 new accounts");
 
     // A file that is not a symlink, replaced by rename.
     std::fs::remove_file(cm.join("accounts.yaml")).unwrap();
@@ -107,16 +67,10 @@ async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let t = Instant::now();
     replace(&cm.join("accounts.yaml"), &desired(2..15, false));
-    let took = next_create(&sb, 2, t).await;
-    assert!(
-        took < Duration::from_secs(2),
-        "rename applied after {took:?}\n{}",
-        d.log()
-    );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 3.0, LIMIT)
-        .await;
+    applied_within_2s(&sb, &d, 2, t, "rename").await;
+    d.passes_ok(3.0).await;
     // Startup, the swap, the rename; rewriting the same content ran no pass.
-    assert_eq!(writes(&sb), (3, 0));
+    assert_eq!(member_writes(&sb), (3, 0));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}"),
@@ -126,7 +80,7 @@ async fn a_change_is_applied_within_2_seconds_also_through_a_configmap_swap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_sync_link_swap_above_the_file_is_followed() {
-    let sb = world(40).await;
+    let sb = world(40, 11).await;
     let dir = scratch("gitsync");
     // git-sync: repo/current -> worktrees/<rev>, the desired state inside it.
     let repo = dir.join("repo");
@@ -137,14 +91,8 @@ async fn a_git_sync_link_swap_above_the_file_is_followed() {
     )
     .unwrap();
     std::os::unix::fs::symlink("worktrees/aaa", repo.join("current")).unwrap();
-    let d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: repo/current/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
-        .await;
+    let d = Daemon::watching(&sb, &dir, "repo/current/accounts.yaml");
+    d.passes_ok(1.0).await;
     std::fs::create_dir_all(repo.join("worktrees/bbb")).unwrap();
     std::fs::write(
         repo.join("worktrees/bbb/accounts.yaml"),
@@ -154,26 +102,15 @@ async fn a_git_sync_link_swap_above_the_file_is_followed() {
     std::os::unix::fs::symlink("worktrees/bbb", repo.join("current.tmp")).unwrap();
     let t = Instant::now();
     std::fs::rename(repo.join("current.tmp"), repo.join("current")).unwrap();
-    let took = next_create(&sb, 1, t).await;
-    assert!(
-        took < Duration::from_secs(2),
-        "swap applied after {took:?}\n{}",
-        d.log()
-    );
+    applied_within_2s(&sb, &d, 1, t, "swap").await;
     // And again: the watch moved to the new worktree.
-    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
-        .await;
+    d.passes_ok(2.0).await;
     let t = Instant::now();
     replace(
         &repo.join("worktrees/bbb/accounts.yaml"),
         &desired(2..11, false),
     );
-    let took = next_create(&sb, 2, t).await;
-    assert!(
-        took < Duration::from_secs(2),
-        "edit applied after {took:?}\n{}",
-        d.log()
-    );
+    applied_within_2s(&sb, &d, 2, t, "edit").await;
 }
 
 /// The value of label `name` in a metrics line.
@@ -193,7 +130,7 @@ fn info_series(d: &Daemon) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metric() {
-    let sb = world(40).await;
+    let sb = world(40, 11).await;
     let dir = scratch("gitsync-revision");
     // git-sync's layout, made by git itself: the repository, a detached work tree per commit
     // under .worktrees/<sha>, and the link the desired state is read through.
@@ -211,14 +148,8 @@ async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metri
     };
     let first = commit(2..7, "first");
     std::os::unix::fs::symlink(format!(".worktrees/{first}"), repo.join("current")).unwrap();
-    let mut d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: repo/current/accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
-        .await;
+    let mut d = Daemon::watching(&sb, &dir, "repo/current/accounts.yaml");
+    d.passes_ok(1.0).await;
     // The digest covers the file's name as muster reads it: through the link.
     let digest_now = || {
         let f = dir.join("repo/current/accounts.yaml");
@@ -231,8 +162,7 @@ async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metri
     let second = commit(2..9, "second");
     std::os::unix::fs::symlink(format!(".worktrees/{second}"), repo.join("current.tmp")).unwrap();
     std::fs::rename(repo.join("current.tmp"), repo.join("current")).unwrap();
-    d.wait_for("muster_passes_total{result=\"ok\"}", 2.0, LIMIT)
-        .await;
+    d.passes_ok(2.0).await;
     // One series: the revision in use.
     let second_digest = digest_now();
     assert_ne!(first_digest, second_digest);
@@ -264,7 +194,7 @@ async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_nothing() {
-    let sb = world(40).await;
+    let sb = world(40, 11).await;
     let dir = scratch("broken");
     let file = dir.join("accounts.yaml");
     std::fs::write(&file, desired(2..12, true)).unwrap();
@@ -277,7 +207,7 @@ async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_noth
     // A first pass that ends past a second's tick is followed at once by the next one.
     d.wait_at_least("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
         .await;
-    assert_eq!(writes(&sb), (1, 0));
+    assert_eq!(member_writes(&sb), (1, 0));
     let good = sample_digest(&d);
     assert_eq!(http_get(d.port, "/readyz").unwrap().0, 200);
 
@@ -295,9 +225,12 @@ async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_noth
     );
     // Scheduled passes go on with the last good state, which is converged: no writes.
     let ok = sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}").unwrap();
-    d.wait_for("muster_passes_total{result=\"ok\"}", ok + 2.0, LIMIT)
-        .await;
-    assert_eq!(writes(&sb), (1, 0), "a broken desired state reached AWS");
+    d.passes_ok(ok + 2.0).await;
+    assert_eq!(
+        member_writes(&sb),
+        (1, 0),
+        "a broken desired state reached AWS"
+    );
     assert_eq!(sample_digest(&d), good);
     let located = format!(
         "problem={}:16:10: account id \"12345\" must be 12 digits (quote ids that start with 0)",
@@ -322,10 +255,9 @@ async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_noth
     })
     .await;
     let ok = sample(&d.metrics().unwrap(), "muster_passes_total{result=\"ok\"}").unwrap();
-    d.wait_for("muster_passes_total{result=\"ok\"}", ok + 2.0, LIMIT)
-        .await;
+    d.passes_ok(ok + 2.0).await;
     assert_eq!(
-        writes(&sb),
+        member_writes(&sb),
         (1, 0),
         "an empty desired state removed members"
     );
@@ -338,7 +270,7 @@ async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_noth
     replace(&file, &desired(2..22, true));
     d.wait_for("muster_desired_state_valid", 1.0, LIMIT).await;
     eventually(LIMIT, "the fixed state to be applied", || {
-        (writes(&sb) == (2, 0)).then_some(())
+        (member_writes(&sb) == (2, 0)).then_some(())
     })
     .await;
     assert_ne!(sample_digest(&d), good);
@@ -356,7 +288,7 @@ fn sample_digest(d: &Daemon) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_observes_and_records_drift_and_writes_nothing() {
-    let sb = world(40).await;
+    let sb = world(40, 11).await;
     let dir = scratch("suspend");
     std::fs::write(dir.join("accounts.yaml"), desired(2..12, true)).unwrap();
     let d = Daemon::start_as(
@@ -367,7 +299,7 @@ async fn suspend_observes_and_records_drift_and_writes_nothing() {
     );
     d.wait_for("muster_passes_total{result=\"suspended\"}", 3.0, LIMIT)
         .await;
-    assert_eq!(writes(&sb), (0, 0));
+    assert_eq!(member_writes(&sb), (0, 0));
     let m = d.metrics().unwrap();
     assert_eq!(sample(&m, "muster_suspended"), Some(1.0));
     assert_eq!(sample(&m, "muster_passes_total{result=\"ok\"}"), Some(0.0));
@@ -398,17 +330,12 @@ async fn suspend_observes_and_records_drift_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_pass_exits_0_after_the_batch_in_flight_records_its_outcome() {
-    let sb = world(200).await;
+    let sb = world(200, 11).await;
     slow(&sb, "detective", "CreateMembers", 1500);
     let dir = scratch("sigterm");
     // 150 accounts: three batches of 50, each taking 1.5 s.
     std::fs::write(dir.join("accounts.yaml"), desired(2..152, false)).unwrap();
-    let mut d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
+    let mut d = Daemon::watching(&sb, &dir, "accounts.yaml");
     eventually(LIMIT, "the first invite intent", || {
         types(&events(&dir))
             .iter()
@@ -431,7 +358,7 @@ async fn sigterm_during_a_pass_exits_0_after_the_batch_in_flight_records_its_out
         !intents.is_empty() && intents.len() < 3,
         "stopped after the batch in flight: {intents:?}"
     );
-    assert_eq!(writes(&sb).0, intents.len() as u64);
+    assert_eq!(member_writes(&sb).0, intents.len() as u64);
     let last = ev.last().unwrap();
     assert_eq!(
         (last["type"].as_str(), last["outcome"].as_str()),
@@ -447,18 +374,12 @@ async fn sigterm_during_a_pass_exits_0_after_the_batch_in_flight_records_its_out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_changes_run_one_pass_at_a_time_and_the_last_change_is_applied() {
-    let sb = world(60).await;
+    let sb = world(60, 11).await;
     let dir = scratch("singleflight");
     let file = dir.join("accounts.yaml");
     std::fs::write(&file, desired(2..5, false)).unwrap();
-    let d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
-        .await;
+    let d = Daemon::watching(&sb, &dir, "accounts.yaml");
+    d.passes_ok(1.0).await;
     // Each pass now takes at least 400 ms (one ListMembers).
     slow(&sb, "detective", "ListMembers", 400);
     // 20 changes in 2 s, each a different desired state.
@@ -517,7 +438,7 @@ async fn rapid_changes_run_one_pass_at_a_time_and_the_last_change_is_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_exits_1_naming_a_bad_schedule_or_a_busy_port() {
-    let sb = world(10).await;
+    let sb = world(10, 11).await;
     let dir = scratch("refuse");
     std::fs::write(dir.join("accounts.yaml"), desired(2..4, false)).unwrap();
     let mut d = Daemon::start_as(
@@ -546,13 +467,13 @@ async fn run_exits_1_naming_a_bad_schedule_or_a_busy_port() {
         "{}",
         d.log()
     );
-    assert_eq!(writes(&sb), (0, 0));
+    assert_eq!(member_writes(&sb), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_hears_ready_status_watchdog_and_stopping() {
     use std::os::unix::net::UnixDatagram;
-    let sb = world(10).await;
+    let sb = world(10, 11).await;
     let dir = scratch("notify");
     std::fs::write(dir.join("accounts.yaml"), desired(2..4, false)).unwrap();
     let socket = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
@@ -758,8 +679,7 @@ async fn right_after_a_pass_the_gauges_show_what_its_writes_did_with_no_second_p
         &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
         &[],
     );
-    d.wait_for("muster_passes_total{result=\"ok\"}", 1.0, LIMIT)
-        .await;
+    d.passes_ok(1.0).await;
     let metrics = d.metrics().unwrap();
     let after = listed_now(&sb, &regions).await;
     assert_eq!(

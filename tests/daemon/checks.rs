@@ -327,24 +327,11 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
     // The organization example, pruning: 500000000004 and 500000000005 are undeclared members
     // of the us-east-1 graph, and a stray member is put in the us-east-1 Security Hub.
     sb.with_world(|w| {
-        let hub = w
-            .regions
-            .get_mut("us-east-1")
-            .unwrap()
-            .hub_members
-            .entry(SECURITY.into())
-            .or_default();
+        let hub = hub_members_in(w, "us-east-1", SECURITY);
+        let enabled = muster_sandbox::world::HubMemberStatus::Enabled;
         hub.insert(
             "500000000005".into(),
-            muster_sandbox::world::HubMember {
-                account_id: "500000000005".into(),
-                email: None,
-                status: muster_sandbox::world::HubMemberStatus::Enabled,
-                organization_managed: false,
-                invitation_id: None,
-                invited_at: None,
-                updated_at: std::time::SystemTime::now(),
-            },
+            hub_member("500000000005", None, enabled),
         );
     });
     let example = std::fs::read_to_string(repo("config/organization.example.yaml")).unwrap();
@@ -421,21 +408,7 @@ async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_cal
     let dir = scratch("iam-member");
     // The security account invites the member to its graph and its Security Hub in us-east-1;
     // an administrator nobody expects invites it in eu-west-1.
-    let detective = detective(&sb, SECURITY, "us-east-1").await;
-    let g = graph(&detective).await;
-    detective
-        .create_members()
-        .graph_arn(&g)
-        .accounts(
-            aws_sdk_detective::types::Account::builder()
-                .account_id(MEMBER)
-                .email_address("security@partner-analytics.example.org")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    add_to_graph(&sb, MEMBER, "security@partner-analytics.example.org").await;
     let hub = securityhub(&sb, SECURITY, "us-east-1").await;
     hub.create_members()
         .account_details(
@@ -457,19 +430,9 @@ async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_cal
         let region = w.regions.get_mut("eu-west-1").unwrap();
         let arn = graph_arn("eu-west-1", "999999999999");
         let mut members = std::collections::BTreeMap::new();
-        members.insert(
-            MEMBER.to_owned(),
-            DetectiveMember {
-                account_id: MEMBER.into(),
-                email: "security@partner-analytics.example.org".into(),
-                status: DetectiveStatus::Invited,
-                disabled_reason: None,
-                invitation_type: InvitationType::Invitation,
-                invited_at: now,
-                updated_at: now,
-                pending: None,
-            },
-        );
+        let email = "security@partner-analytics.example.org";
+        let invited = graph_member(MEMBER, email, DetectiveStatus::Invited);
+        members.insert(MEMBER.to_owned(), invited);
         region.graphs.insert(
             arn.clone(),
             Graph {
@@ -484,13 +447,9 @@ async fn the_member_iam_policy_allows_exactly_the_operations_a_member_muster_cal
             .insert(
                 MEMBER.into(),
                 HubMember {
-                    account_id: MEMBER.into(),
-                    email: None,
-                    status: HubMemberStatus::Invited,
-                    organization_managed: false,
                     invitation_id: Some("inv-unexpected".into()),
                     invited_at: Some(now),
-                    updated_at: now,
+                    ..hub_member(MEMBER, None, HubMemberStatus::Invited)
                 },
             );
     });

@@ -3,47 +3,22 @@
 //! `muster_eventlog_write_failures_total` counts it, and once space is freed the daemon opens the
 //! log again and converges at its next retry, without a restart; SIGTERM then exits 0.
 
-use std::time::Duration;
-
-use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-
 use crate::common::*;
 use crate::*;
 
-const YEARLY: &str = "0 0 0 1 1 *";
-const LIMIT: Duration = Duration::from_secs(60);
 const FAILURES: &str = "muster_eventlog_write_failures_total";
-
-fn desired(ids: std::ops::Range<usize>) -> String {
-    let mut text = String::from("version: 1\naccounts:\n");
-    for i in ids {
-        let id = format!("{:012}", 100_000_000_000u64 + i as u64);
-        text += &format!("  - {{id: \"{id}\", email: \"aws+{id}@example.com\"}}\n");
-    }
-    text + "detective:\n  graphs: [{region: us-east-1}]\n"
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_state_disk_fails_the_pass_and_the_daemon_converges_once_space_is_back() {
-    let sb = start(generate(&Generate {
-        accounts: 302,
-        regions: vec!["us-east-1".into()],
-        seed: 12,
-    }))
-    .await;
+    let sb = world(302, 12).await;
     slow(&sb, "detective", "CreateMembers", 300);
     let dir = scratch("full-disk");
     let Some(fs) = Tmpfs::mount(&dir.join("state"), 16 * 1024 * 1024) else {
         return;
     };
     let members = || graph_members(&sb, "us-east-1");
-    std::fs::write(dir.join("accounts.yaml"), desired(2..52)).unwrap();
-    let mut d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
-        &format!("desired_state: accounts.yaml\nschedule: \"{YEARLY}\"\n"),
-    );
+    std::fs::write(dir.join("accounts.yaml"), desired(2..52, false)).unwrap();
+    let mut d = Daemon::watching(&sb, &dir, "accounts.yaml");
     eventually(LIMIT, "the first pass", || {
         (http_get(d.port, "/readyz")?.0 == 200).then_some(())
     })
@@ -53,7 +28,7 @@ async fn a_full_state_disk_fails_the_pass_and_the_daemon_converges_once_space_is
 
     // 250 more accounts: five batches. The disk fills once the first is in flight.
     let before = sb.calls().count("detective", "CreateMembers");
-    std::fs::write(dir.join("accounts.yaml"), desired(2..302)).unwrap();
+    std::fs::write(dir.join("accounts.yaml"), desired(2..302, false)).unwrap();
     eventually(LIMIT, "the next pass's first CreateMembers", || {
         (sb.calls().count("detective", "CreateMembers") > before).then_some(())
     })

@@ -16,6 +16,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A schedule that never fires in a test's lifetime: only startup and file changes run passes.
+pub const YEARLY: &str = "0 0 0 1 1 *";
+/// How long a daemon test waits for anything.
+pub const LIMIT: Duration = Duration::from_secs(60);
+/// The counter of passes that ended ok.
+pub const PASSES_OK: &str = "muster_passes_total{result=\"ok\"}";
+
+/// The id of the generated world's account number `i`.
+pub fn id(i: usize) -> String {
+    format!("{:012}", 100_000_000_000u64 + i as u64)
+}
+
+/// A desired state declaring the generated accounts numbered `ids` in us-east-1.
+pub fn desired(ids: std::ops::Range<usize>, prune: bool) -> String {
+    let mut text = String::from("version: 1\naccounts:\n");
+    for i in ids {
+        let id = id(i);
+        text += &format!("  - {{id: \"{id}\", email: \"aws+{id}@example.com\"}}\n");
+    }
+    text + &format!("detective:\n  graphs: [{{region: us-east-1}}]\n  prune: {prune}\n")
+}
+
+/// A generated world of `accounts` in us-east-1, from `seed`.
+pub async fn world(accounts: usize, seed: u64) -> muster_sandbox::Sandbox {
+    let regions = vec!["us-east-1".into()];
+    let f = muster_sandbox::fixture::generate(&muster_sandbox::fixture::Generate {
+        accounts,
+        regions,
+        seed,
+    });
+    common::start(f).await
+}
+
+/// (CreateMembers, DeleteMembers) calls to Detective so far.
+pub fn member_writes(sb: &muster_sandbox::Sandbox) -> (u64, u64) {
+    let calls = sb.calls();
+    let count = |op| calls.count("detective", op);
+    (count("CreateMembers"), count("DeleteMembers"))
+}
+
 /// A port nobody listens on now (bound and released; fine on a test machine).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -86,6 +126,19 @@ impl Daemon {
         Self::spawn(endpoint, common::SECURITY, dir, settings, &[], port)
     }
 
+    /// The generated world's security account on `desired_state` (relative to `dir`), with a
+    /// schedule that never fires.
+    pub fn watching(sb: &muster_sandbox::Sandbox, dir: &Path, desired_state: &str) -> Daemon {
+        let settings = format!("desired_state: {desired_state}\nschedule: \"{YEARLY}\"\n");
+        let key = muster_sandbox::fixture::GENERATED_SECURITY;
+        Self::start_as(&sb.endpoint(), key, dir, &settings)
+    }
+
+    /// Waits until `n` passes have ended ok.
+    pub async fn passes_ok(&self, n: f64) {
+        self.wait_for(PASSES_OK, n, LIMIT).await
+    }
+
     /// As `start`, acting as the account behind access key `key`.
     pub fn start_as(endpoint: &str, key: &str, dir: &Path, settings: &str) -> Daemon {
         Self::spawn(endpoint, key, dir, settings, &[], free_port())
@@ -143,30 +196,28 @@ impl Daemon {
         std::fs::read_to_string(self.dir.join("muster.log")).unwrap_or_default()
     }
 
-    /// Waits until /metrics shows `series` with `value`.
     /// Waits until `series` is at least `value`: for a counter that a schedule may move past
     /// `value` between two polls (a pass every second, one longer than the gap to the next tick).
     pub async fn wait_at_least(&self, series: &str, value: f64, limit: Duration) {
-        eventually(
-            limit,
-            &format!("{series} >= {value} (log in {})", self.dir.display()),
-            || {
-                let m = self.metrics()?;
-                (sample(&m, series)? >= value).then_some(())
-            },
-        )
+        let what = format!("{series} >= {value}");
+        self.wait_until(&what, limit, |m| {
+            sample(m, series).is_some_and(|v| v >= value)
+        })
         .await
     }
 
+    /// Waits until /metrics shows `series` with `value`.
     pub async fn wait_for(&self, series: &str, value: f64, limit: Duration) {
-        eventually(
-            limit,
-            &format!("{series} == {value} (log in {})", self.dir.display()),
-            || {
-                let m = self.metrics()?;
-                (sample(&m, series) == Some(value)).then_some(())
-            },
-        )
+        let what = format!("{series} == {value}");
+        self.wait_until(&what, limit, |m| sample(m, series) == Some(value))
+            .await
+    }
+
+    async fn wait_until(&self, what: &str, limit: Duration, holds: impl Fn(&str) -> bool) {
+        let what = format!("{what} (log in {})", self.dir.display());
+        eventually(limit, &what, || {
+            self.metrics().filter(|m| holds(m)).map(drop)
+        })
         .await
     }
 

@@ -7,12 +7,10 @@ use muster::apply::{Change, Outcome};
 use muster::desired::{parse_files, DesiredState};
 use muster::domain::Service;
 use muster::eventlog::EventKind;
-use muster::metrics::{Gauges, Metrics};
 use muster::plan::GRAPH_MEMBER_LIMIT;
 use muster::reconcile::{PassReport, PassResult};
 use muster_sandbox::fixture::{generate, Generate, GENERATED_MANAGEMENT, GENERATED_SECURITY};
-use muster_sandbox::world::InvitationType;
-use muster_sandbox::world::{graph_arn, AccountState, DetectiveMember, DetectiveStatus};
+use muster_sandbox::world::{graph_arn, AccountState, DetectiveStatus};
 
 use crate::common::*;
 
@@ -82,13 +80,7 @@ impl Harness {
     }
 
     fn metrics(&self, d: &DesiredState, r: &PassReport) -> String {
-        let metrics = Metrics::new();
-        metrics.pass_finished(
-            r.result(),
-            std::time::Duration::ZERO,
-            Some(Gauges::of(d, r)),
-        );
-        metrics.encode()
+        metrics_after(d, r)
     }
 }
 
@@ -131,6 +123,14 @@ fn gauge(text: &str, service: &str, region: &str, graph: &str, kind: &str) -> St
         .find_map(|l| l.strip_prefix(&line))
         .unwrap_or_else(|| panic!("no {line} in\n{text}"))
         .to_owned()
+}
+
+/// Asserts each (service, region, graph, kind, value) drift gauge.
+fn gauges_are(text: &str, want: &[(&str, &str, &str, &str, &str)]) {
+    for (service, region, graph, kind, value) in want {
+        let got = gauge(text, service, region, graph, kind);
+        assert_eq!(got, *value, "{service} {region} {graph} {kind}");
+    }
 }
 
 #[tokio::test]
@@ -243,39 +243,32 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
     let (g1, g2) = (graph_of("us-east-1"), graph_of("eu-west-1"));
     // The drift was seen and recorded (above), and this pass's writes resolved it: the gauges
     // show what the writes left, right after the pass.
-    assert_eq!(
-        gauge(&text, "detective", "us-east-1", &g1, "auto_enable_off"),
-        "0"
-    );
-    assert_eq!(
-        gauge(
-            &text,
-            "detective",
-            "eu-west-1",
-            &g2,
-            "datasource_package_disabled"
-        ),
-        "0"
-    );
-    assert_eq!(
-        gauge(
-            &text,
-            "securityhub",
-            "us-east-1",
-            "",
-            "auto_enable_standards_mismatch"
-        ),
-        "0"
-    );
-    assert_eq!(
-        gauge(
-            &text,
-            "detective",
-            "us-east-1",
-            &g1,
-            "datasource_not_ingesting"
-        ),
-        "0"
+    gauges_are(
+        &text,
+        &[
+            ("detective", "us-east-1", &g1, "auto_enable_off", "0"),
+            (
+                "detective",
+                "eu-west-1",
+                &g2,
+                "datasource_package_disabled",
+                "0",
+            ),
+            (
+                "securityhub",
+                "us-east-1",
+                "",
+                "auto_enable_standards_mismatch",
+                "0",
+            ),
+            (
+                "detective",
+                "us-east-1",
+                &g1,
+                "datasource_not_ingesting",
+                "0",
+            ),
+        ],
     );
     assert!(
         text.contains(
@@ -306,19 +299,18 @@ async fn auto_enable_standards_and_packages_are_seen_recorded_once_set_and_resol
         ));
     }
     assert_eq!(sorted(after), sorted(resolved));
-    assert_eq!(
-        gauge(&text, "detective", "us-east-1", &g1, "auto_enable_off"),
-        "0"
-    );
-    assert_eq!(
-        gauge(
-            &text,
-            "detective",
-            "us-east-1",
-            &g1,
-            "datasource_not_ingesting"
-        ),
-        "1"
+    gauges_are(
+        &text,
+        &[
+            ("detective", "us-east-1", &g1, "auto_enable_off", "0"),
+            (
+                "detective",
+                "us-east-1",
+                &g1,
+                "datasource_not_ingesting",
+                "1",
+            ),
+        ],
     );
     let detail = r
         .plan
@@ -477,13 +469,7 @@ securityhub:
 async fn suspend_makes_none_of_the_new_writes_and_a_second_apply_makes_none_either() {
     let h = Harness::new(demo(), SECURITY).await;
     h.sb.with_world(|w| {
-        let g = w
-            .regions
-            .get_mut("us-east-1")
-            .unwrap()
-            .graphs
-            .get_mut(&graph_arn("us-east-1", SECURITY))
-            .unwrap();
+        let g = graph_in(w, "us-east-1", SECURITY);
         g.packages
             .insert("EKS_AUDIT", ("DISABLED", std::time::SystemTime::now()));
     });
@@ -530,29 +516,11 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
         .map(|i| format!("{:012}", 600_000_000_000u64 + i as u64))
         .collect();
     h.sb.with_world(|w| {
-        let arn = graph_arn("us-east-1", SECURITY);
-        let g = w
-            .regions
-            .get_mut("us-east-1")
-            .unwrap()
-            .graphs
-            .get_mut(&arn)
-            .unwrap();
-        let now = std::time::SystemTime::now();
+        let g = graph_in(w, "us-east-1", SECURITY);
         for id in &ids {
-            g.members.insert(
-                id.clone(),
-                DetectiveMember {
-                    account_id: id.clone(),
-                    email: format!("aws+{id}@example.com"),
-                    status: DetectiveStatus::Enabled,
-                    disabled_reason: None,
-                    invitation_type: InvitationType::Invitation,
-                    invited_at: now,
-                    updated_at: now,
-                    pending: None,
-                },
-            );
+            let email = format!("aws+{id}@example.com");
+            let enabled = graph_member(id, &email, DetectiveStatus::Enabled);
+            g.members.insert(id.clone(), enabled);
         }
         // The fixture's stray member of that graph goes, so that the graph has exactly these.
         g.members.retain(|id, _| id.starts_with('6'));

@@ -6,7 +6,7 @@ use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
 use muster::reconcile::pass;
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster_sandbox::{FailNext, FaultConfig, FaultRule, Fixture, Sandbox};
+use muster_sandbox::{FaultConfig, FaultRule, Fixture, Sandbox};
 
 use crate::common::*;
 
@@ -198,16 +198,14 @@ async fn throttling_and_500s_are_absorbed_and_every_account_is_created_once() {
 async fn one_graph_failing_does_not_stop_another() {
     let h = Harness::new(world(100, &["us-east-1", "eu-west-1"]), GENERATED_SECURITY).await;
     let d = desired(2..12, &["us-east-1", "eu-west-1"], false);
-    h.sb.set_faults(FaultConfig {
-        fail_next: vec![FailNext {
-            service: "detective".into(),
-            operation: "CreateMembers".into(),
-            count: 3, // the SDK tries three times
-            error: "InternalServerException".into(),
-        }],
-        ..FaultConfig::default()
-    })
-    .unwrap();
+    // Three failures: the SDK tries each call three times.
+    fail_next(
+        &h.sb,
+        "detective",
+        "CreateMembers",
+        3,
+        "InternalServerException",
+    );
     // One graph at a time, so that the three failures land on the first graph's batch.
     let r = pass(&h.apis, &h.log, "r1", &d, &options(1, false))
         .await

@@ -8,12 +8,11 @@ use muster::apply::{Change, Outcome};
 use muster::desired::{parse_files, DesiredState};
 use muster::domain::Service;
 use muster::eventlog::EventKind;
-use muster::metrics::{Gauges, Metrics};
 use muster::observed::HubMemberStatus;
 use muster::plan::DriftKind;
 use muster::reconcile::{OrgStatus, PassResult};
 use muster_sandbox::world::{AccountState, HubMember, Parent};
-use muster_sandbox::{FailNext, FaultConfig, GarbleNext, Sandbox};
+use muster_sandbox::{FaultConfig, GarbleNext, Sandbox};
 
 use crate::common::*;
 
@@ -245,29 +244,14 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
     // throttled past every retry.
     let stray = "500000000003";
     h.sb.with_world(|w| {
-        let m = w
-            .regions
-            .get_mut("eu-west-1")
-            .unwrap()
-            .hub_members
-            .get_mut(SECURITY)
-            .unwrap();
+        let m = hub_members_in(w, "eu-west-1", SECURITY);
         let mut member = m.values().next().unwrap().clone();
         member.account_id = stray.into();
         member.status = muster_sandbox::world::HubMemberStatus::Enabled;
         m.insert(stray.into(), member);
     });
     for error in ["AccessDeniedException", "TooManyRequestsException"] {
-        h.sb.set_faults(FaultConfig {
-            fail_next: vec![FailNext {
-                service: "organizations".into(),
-                operation: "ListRoots".into(),
-                count: 10,
-                error: error.into(),
-            }],
-            ..FaultConfig::default()
-        })
-        .unwrap();
+        fail_next(&h.sb, "organizations", "ListRoots", 10, error);
         h.sb.reset_calls();
         let r = h.pass(&d).await;
         assert_eq!(r.result(), PassResult::Partial, "{error}");
@@ -310,13 +294,7 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
             0,
             "{error}: prune must not act on a stale expansion"
         );
-        let metrics = Metrics::new();
-        metrics.pass_finished(
-            r.result(),
-            std::time::Duration::ZERO,
-            Some(Gauges::of(&d, &r)),
-        );
-        let text = metrics.encode();
+        let text = metrics_after(&d, &r);
         assert!(text.contains("muster_organization_stale 1\n"), "{text}");
         assert!(text.contains(&format!("muster_organization_accounts {}\n", declared - 2)));
         assert!(h.events().iter().any(|e| matches!(e, EventKind::OrganizationStale { code, accounts, .. } if code == error && *accounts == declared - 2)));
@@ -340,16 +318,13 @@ async fn an_organization_that_cannot_be_listed_keeps_the_last_expansion_and_bloc
 #[tokio::test]
 async fn without_any_listing_kept_only_hand_listed_accounts_count_and_prune_waits() {
     let h = Harness::new(demo(), SECURITY).await;
-    h.sb.set_faults(FaultConfig {
-        fail_next: vec![FailNext {
-            service: "organizations".into(),
-            operation: "ListRoots".into(),
-            count: 10,
-            error: "AccessDeniedException".into(),
-        }],
-        ..FaultConfig::default()
-    })
-    .unwrap();
+    fail_next(
+        &h.sb,
+        "organizations",
+        "ListRoots",
+        10,
+        "AccessDeniedException",
+    );
     let r = h.pass(&desired(true)).await;
     assert_eq!(r.result(), PassResult::Partial);
     let e = r.effective.as_ref().unwrap();
@@ -389,25 +364,15 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
         muster_sandbox::world::HubMemberStatus::AccountSuspended,
     ];
     h.sb.with_world(|w| {
-        let ms = w
-            .regions
-            .get_mut("us-east-1")
-            .unwrap()
-            .hub_members
-            .get_mut(SECURITY)
-            .unwrap();
+        let ms = hub_members_in(w, "us-east-1", SECURITY);
         for (id, st) in ids.iter().zip(statuses) {
             ms.get_mut(id).unwrap().status = st;
         }
     });
     h.sb.reset_calls();
     let r = h.pass(&d).await;
-    let hub = r
-        .plan
-        .hubs
-        .iter()
-        .find(|h| h.region.as_str() == "us-east-1")
-        .unwrap();
+    let hub = (r.plan.hubs.iter()).find(|h| h.region.as_str() == "us-east-1");
+    let hub = hub.unwrap();
     let kinds: Vec<(String, DriftKind)> = hub
         .drift
         .iter()
@@ -448,22 +413,12 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     assert_eq!(status, muster_sandbox::world::HubMemberStatus::Enabled);
     // The Removed drift resolves at the next pass; the other two stay.
     let r = h.pass(&d).await;
-    let hub = r
-        .plan
-        .hubs
-        .iter()
-        .find(|h| h.region.as_str() == "us-east-1")
-        .unwrap();
+    let hub = (r.plan.hubs.iter()).find(|h| h.region.as_str() == "us-east-1");
+    let hub = hub.unwrap();
     assert_eq!(hub.drift.len(), 2);
     assert!(h.events().iter().any(|e| matches!(e, EventKind::DriftResolved { account, kind, .. } if account == &ids[0] && kind == "removed")));
     // The gauges, with service="securityhub" and no graph.
-    let metrics = Metrics::new();
-    metrics.pass_finished(
-        r.result(),
-        std::time::Duration::ZERO,
-        Some(Gauges::of(&d, &r)),
-    );
-    let text = metrics.encode();
+    let text = metrics_after(&d, &r);
     for (series, value) in [
         ("muster_drift{graph=\"\",kind=\"resigned\",region=\"us-east-1\",service=\"securityhub\"}", 1),
         ("muster_drift{graph=\"\",kind=\"account_suspended\",region=\"us-east-1\",service=\"securityhub\"}", 1),
@@ -496,16 +451,13 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
 #[tokio::test]
 async fn limit_exceeded_bursts_are_absorbed_by_retries() {
     let h = Harness::new(demo(), SECURITY).await;
-    h.sb.set_faults(FaultConfig {
-        fail_next: vec![FailNext {
-            service: "securityhub".into(),
-            operation: "CreateMembers".into(),
-            count: 2,
-            error: "LimitExceededException".into(),
-        }],
-        ..FaultConfig::default()
-    })
-    .unwrap();
+    fail_next(
+        &h.sb,
+        "securityhub",
+        "CreateMembers",
+        2,
+        "LimitExceededException",
+    );
     let r = h.pass(&desired(false)).await;
     assert_eq!(r.result(), PassResult::Ok, "{:?}", r.applied);
     let calls = h.sb.calls();

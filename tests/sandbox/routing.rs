@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use muster_sandbox::{FailNext, FaultConfig, FaultRule};
+use muster_sandbox::{FaultConfig, FaultRule};
 
 use crate::common::*;
 
@@ -153,16 +153,13 @@ async fn fail_next_fails_exactly_that_many_calls_and_the_sdk_retries_through_the
     let sb = start(demo()).await;
     let det = detective(&sb, SECURITY, "us-east-1").await;
     let arn = graph(&det).await;
-    sb.set_faults(FaultConfig {
-        fail_next: vec![FailNext {
-            service: "detective".into(),
-            operation: "CreateMembers".into(),
-            count: 2,
-            error: "InternalServerException".into(),
-        }],
-        ..FaultConfig::default()
-    })
-    .unwrap();
+    fail_next(
+        &sb,
+        "detective",
+        "CreateMembers",
+        2,
+        "InternalServerException",
+    );
     sb.reset_calls();
     let partner = ("500000000001", "security@partner-analytics.example.org");
     let out = create(&det, &arn, &[partner]).await;
