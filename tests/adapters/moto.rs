@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
@@ -14,16 +14,11 @@ use muster::aws::organizations::SdkOrganizations;
 use muster::desired::parse_files;
 use muster::reconcile::{resolve_desired, OrgStatus};
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
+use crate::common::Reaped;
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+struct Moto {
+    _child: Reaped,
+    endpoint: String,
 }
 
 /// moto_server on a free loopback port, once it answers.
@@ -59,7 +54,10 @@ fn moto() -> Option<Moto> {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     let endpoint = format!("http://127.0.0.1:{port}");
-    let m = Moto { child, endpoint };
+    let m = Moto {
+        _child: Reaped(child),
+        endpoint,
+    };
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use muster::eventlog::EventLog;
 use muster_sandbox::fixture::{generate, Generate};
-use muster_sandbox::{FaultConfig, FaultRule};
+use muster_sandbox::FaultRule;
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
@@ -33,19 +33,17 @@ async fn killed_at_random_points_apply_still_converges_without_doubled_changes()
         seed: 3,
     }))
     .await;
-    sb.set_faults(FaultConfig {
-        seed: 1,
-        rules: vec![FaultRule {
+    fault_rule(
+        &sb,
+        1,
+        FaultRule {
             service: Some("detective".into()),
             operation: Some("CreateMembers".into()),
             latency_ms: 100,
             jitter_ms: 100,
             ..FaultRule::default()
-        }],
-        garble_next: vec![],
-        fail_next: vec![],
-    })
-    .unwrap();
+        },
+    );
     let dir = scratch("crash");
     let desired = dir.join("desired.yaml");
     let mut text = String::from("version: 1\naccounts:\n");

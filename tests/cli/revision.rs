@@ -23,6 +23,14 @@ fn run(ep: &str, command: &[&str], file: &Path) -> (i32, String, String) {
     )
 }
 
+/// Asserts that `plan` starts with the line naming `file`'s desired state (its digest's first
+/// 12 characters) and then `revision`.
+fn assert_headed(plan: &str, file: &Path, revision: &str) {
+    let digest = muster::desired::load(file).unwrap().digest;
+    let head = format!("desired state {} {revision}\n", &digest[..12]);
+    assert!(plan.starts_with(&head), "{plan}");
+}
+
 fn apply(ep: &str, file: &Path, state: &Path) {
     let (code, _, err) = run(ep, &["apply", "--state-dir", state.to_str().unwrap()], file);
     assert_eq!(code, 0, "{err}");
@@ -56,14 +64,7 @@ async fn events_and_plans_carry_the_commit_of_a_clone_packed_detached_or_none() 
     assert!(clone.join(".git/refs/heads/main").is_file());
     let (code, plan, err) = run(&ep, &["plan"], &file);
     assert_eq!(code, 2, "{err}");
-    let digest = muster::desired::load(&file).unwrap().digest;
-    assert!(
-        plan.starts_with(&format!(
-            "desired state {} at revision {first}\n",
-            &digest[..12]
-        )),
-        "{plan}"
-    );
+    assert_headed(&plan, &file, &format!("at revision {first}"));
     let state = dir.join("state");
     apply(&ep, &file, &state);
     let after_first = events_json(&state, &[]);
@@ -130,14 +131,7 @@ async fn events_and_plans_carry_the_commit_of_a_clone_packed_detached_or_none() 
     let (code, plan, err) = run(&ep, &["plan"], &file);
     assert_eq!(code, 0, "{err}");
     // The digest covers the file's name too.
-    let digest = muster::desired::load(&file).unwrap().digest;
-    assert!(
-        plan.starts_with(&format!(
-            "desired state {} (not in a git work tree)\n",
-            &digest[..12]
-        )),
-        "{plan}"
-    );
+    assert_headed(&plan, &file, "(not in a git work tree)");
     let (_, json, _) = run(&ep, &["plan", "--output", "json"], &file);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(json["desired_state_revision"].is_null());

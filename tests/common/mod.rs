@@ -146,18 +146,23 @@ pub async fn graph(client: &aws_sdk_detective::Client) -> String {
 /// Slows every `operation` of `service` in the sandbox by `ms` (a pass's writes take time, so a
 /// test can act in the middle of one).
 pub fn slow(sb: &Sandbox, service: &str, operation: &str, ms: u64) {
-    sb.set_faults(muster_sandbox::FaultConfig {
-        seed: 1,
-        rules: vec![muster_sandbox::FaultRule {
-            service: Some(service.into()),
-            operation: Some(operation.into()),
-            latency_ms: ms,
-            ..muster_sandbox::FaultRule::default()
-        }],
-        garble_next: vec![],
-        fail_next: vec![],
-    })
-    .unwrap();
+    let rule = muster_sandbox::FaultRule {
+        service: Some(service.into()),
+        operation: Some(operation.into()),
+        latency_ms: ms,
+        ..muster_sandbox::FaultRule::default()
+    };
+    fault_rule(sb, 1, rule);
+}
+
+/// The emulator's only fault from now: `rule`, its chances drawn from `seed`.
+pub fn fault_rule(sb: &Sandbox, seed: u64, rule: muster_sandbox::FaultRule) {
+    let faults = muster_sandbox::FaultConfig {
+        seed,
+        rules: vec![rule],
+        ..muster_sandbox::FaultConfig::default()
+    };
+    sb.set_faults(faults).unwrap();
 }
 
 /// The members of the first graph in `region`.
@@ -548,4 +553,21 @@ pub fn scratch_file(name: &str, file: &str, text: &str) -> std::path::PathBuf {
 pub fn scratch_copy(name: &str, example: &str, file: &str) -> std::path::PathBuf {
     let original = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
     scratch_file(name, file, &std::fs::read_to_string(original).unwrap())
+}
+
+/// The accounts each call of `operation` (of any service) named, in call order.
+pub fn call_accounts(sb: &Sandbox, operation: &str) -> Vec<Vec<String>> {
+    let calls = sb.calls().calls;
+    let of = calls.into_iter().filter(|c| c.operation == operation);
+    of.map(|c| c.account_ids).collect()
+}
+
+/// A child process killed and reaped when this is dropped (a server a test started).
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

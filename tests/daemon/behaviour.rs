@@ -195,13 +195,11 @@ async fn a_git_sync_worktree_swap_is_a_new_revision_in_events_and_the_info_metri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_or_empty_desired_state_keeps_the_last_good_one_and_writes_nothing() {
     let sb = world(40, 11).await;
-    let dir = scratch("broken");
-    let file = dir.join("accounts.yaml");
-    std::fs::write(&file, desired(2..12, true)).unwrap();
-    let d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
+    let file = scratch_file("broken", "accounts.yaml", &desired(2..12, true));
+    let dir = file.parent().unwrap();
+    let d = Daemon::generated(
+        &sb,
+        dir,
         "desired_state: accounts.yaml\nschedule: \"* * * * * *\"\n",
     );
     // A first pass that ends past a second's tick is followed at once by the next one.
@@ -289,12 +287,11 @@ fn sample_digest(d: &Daemon) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_observes_and_records_drift_and_writes_nothing() {
     let sb = world(40, 11).await;
-    let dir = scratch("suspend");
-    std::fs::write(dir.join("accounts.yaml"), desired(2..12, true)).unwrap();
-    let d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
-        &dir,
+    let file = scratch_file("suspend", "accounts.yaml", &desired(2..12, true));
+    let dir = file.parent().unwrap();
+    let d = Daemon::generated(
+        &sb,
+        dir,
         "desired_state: accounts.yaml\nschedule: \"* * * * * *\"\nsuspend: true\n",
     );
     d.wait_for("muster_passes_total{result=\"suspended\"}", 3.0, LIMIT)
@@ -303,7 +300,7 @@ async fn suspend_observes_and_records_drift_and_writes_nothing() {
     let m = d.metrics().unwrap();
     assert_eq!(sample(&m, "muster_suspended"), Some(1.0));
     assert_eq!(sample(&m, "muster_passes_total{result=\"ok\"}"), Some(0.0));
-    let ev = events(&dir);
+    let ev = events(dir);
     let drift: Vec<&serde_json::Value> = ev
         .iter()
         .filter(|e| e["type"] == "drift_observed")
@@ -441,9 +438,8 @@ async fn run_exits_1_naming_a_bad_schedule_or_a_busy_port() {
     let sb = world(10, 11).await;
     let dir = scratch("refuse");
     std::fs::write(dir.join("accounts.yaml"), desired(2..4, false)).unwrap();
-    let mut d = Daemon::start_as(
-        &sb.endpoint(),
-        GENERATED_SECURITY,
+    let mut d = Daemon::generated(
+        &sb,
         &dir,
         "desired_state: accounts.yaml\nschedule: \"*/10 * * *\"\n",
     );

@@ -36,15 +36,21 @@ fn run(tool_name: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
-    let rules = repo("deploy/prometheus/muster-rules.yaml");
+/// `promtool ARGS FILE`, which must succeed: what it printed.
+fn promtool(args: &[&str], file: &Path) -> String {
     let (ok, out) = run(
         "promtool",
-        &["check", "rules", rules.to_str().unwrap()],
+        &[args, &[file.to_str().unwrap()]].concat(),
         None,
     );
     assert!(ok, "{out}");
+    out
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let rules = repo("deploy/prometheus/muster-rules.yaml");
+    let out = promtool(&["check", "rules"], &rules);
     assert!(out.contains("SUCCESS: 17 rules found"), "{out}");
     // Every alert has a unit test.
     let rules_text = std::fs::read_to_string(&rules).unwrap();
@@ -59,12 +65,7 @@ fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
         }
     }
     let tests = repo("deploy/prometheus/muster-rules.test.yaml");
-    let (ok, out) = run(
-        "promtool",
-        &["test", "rules", tests.to_str().unwrap()],
-        None,
-    );
-    assert!(ok, "{out}");
+    let out = promtool(&["test", "rules"], &tests);
     assert!(out.contains("SUCCESS"), "{out}");
 }
 

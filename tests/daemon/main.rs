@@ -130,8 +130,13 @@ impl Daemon {
     /// schedule that never fires.
     pub fn watching(sb: &muster_sandbox::Sandbox, dir: &Path, desired_state: &str) -> Daemon {
         let settings = format!("desired_state: {desired_state}\nschedule: \"{YEARLY}\"\n");
+        Self::generated(sb, dir, &settings)
+    }
+
+    /// As `start`, acting as the generated world's security account.
+    pub fn generated(sb: &muster_sandbox::Sandbox, dir: &Path, settings: &str) -> Daemon {
         let key = muster_sandbox::fixture::GENERATED_SECURITY;
-        Self::start_as(&sb.endpoint(), key, dir, &settings)
+        Self::start_as(&sb.endpoint(), key, dir, settings)
     }
 
     /// Waits until `n` passes have ended ok.

@@ -4,7 +4,7 @@
 //! falls to 0 and the alert resolves.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use muster_sandbox::fixture;
@@ -47,15 +47,8 @@ detective:
 "#;
 
 struct Prometheus {
-    child: Child,
+    _child: Reaped,
     port: u16,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Prometheus {
@@ -95,7 +88,10 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .unwrap();
-        Prometheus { child, port }
+        Prometheus {
+            _child: Reaped(child),
+            port,
+        }
     }
 
     /// An instant query's result: (labels, value) per series.

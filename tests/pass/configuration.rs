@@ -88,6 +88,12 @@ fn desired(text: &str) -> DesiredState {
     parse_files(&[("desired.yaml".into(), text.to_owned())]).unwrap()
 }
 
+/// The organization account 300000000001 declared, with `sections` after it.
+fn payments_prod(sections: &str) -> DesiredState {
+    let account = r#"  - {id: "300000000001", email: aws+payments-prod@example.com}"#;
+    desired(&format!("version: 1\naccounts:\n{account}\n{sections}"))
+}
+
 /// Two organization accounts in both regions of both services, with `extra` in each service's
 /// section (`detective: {...}` / `securityhub: {...}` lines) and at the top level.
 fn two_accounts(detective: &str, securityhub: &str, top: &str) -> DesiredState {
@@ -339,11 +345,8 @@ async fn central_configuration_the_member_limit_and_another_delegated_administra
         o.member_account_limit = 0;
     });
     let text = |admin: &str| {
-        desired(&format!(
-            r#"version: 1
-accounts:
-  - {{id: "300000000001", email: aws+payments-prod@example.com}}
-organization:
+        payments_prod(&format!(
+            r#"organization:
   delegated_administrator: "{admin}"
 securityhub:
   regions: [us-east-1]
@@ -438,14 +441,8 @@ securityhub:
 async fn not_being_the_organizations_administrator_is_reported_where_its_configuration_is_declared()
 {
     let h = Harness::new(demo(), MANAGEMENT).await;
-    let d = desired(
-        r#"version: 1
-accounts:
-  - {id: "300000000001", email: aws+payments-prod@example.com}
-securityhub:
-  regions: [us-east-1]
-  organization: {auto_enable: true}
-"#,
+    let d = payments_prod(
+        "securityhub:\n  regions: [us-east-1]\n  organization: {auto_enable: true}\n",
     );
     let r = h.checked_pass(&d).await;
     assert_eq!(
@@ -551,13 +548,9 @@ async fn a_declared_organization_section_reads_the_fewest_calls_and_none_without
     for (op, n) in CONFIGURATION_READS.iter().zip([1, 1, 6, 0, 0]) {
         assert_eq!(h.count(*op), n, "{op:?}");
     }
-    let sizes: Vec<usize> =
-        h.sb.calls()
-            .calls
-            .iter()
-            .filter(|c| c.operation == "BatchGetGraphMemberDatasources")
-            .map(|c| c.account_ids.len())
-            .collect();
+    let sizes: Vec<usize> = (call_accounts(&h.sb, "BatchGetGraphMemberDatasources").iter())
+        .map(Vec::len)
+        .collect();
     assert_eq!(sizes, vec![200; 6]);
 }
 
@@ -666,11 +659,8 @@ async fn organization_accounts_are_invited_unless_muster_is_the_delegated_admini
 #[tokio::test]
 async fn the_delegated_administrator_alone_is_one_listing_and_no_configuration_read() {
     let h = Harness::new(demo(), SECURITY).await;
-    let d = desired(
-        r#"version: 1
-accounts:
-  - {id: "300000000001", email: aws+payments-prod@example.com}
-organization:
+    let d = payments_prod(
+        r#"organization:
   delegated_administrator: "222222222222"
 securityhub:
   regions: [us-east-1, eu-west-1]

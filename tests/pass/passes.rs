@@ -6,7 +6,7 @@ use muster::desired::{parse_files, DesiredState};
 use muster::eventlog::{EventKind, EventLog};
 use muster::reconcile::pass;
 use muster_sandbox::fixture::{generate, Generate, GENERATED_SECURITY};
-use muster_sandbox::{FaultConfig, FaultRule, Fixture, Sandbox};
+use muster_sandbox::{FaultRule, Fixture, Sandbox};
 
 use crate::common::*;
 
@@ -73,11 +73,9 @@ async fn batches_of_49_50_51_and_120_take_the_fewest_calls_in_two_regions() {
             "k={k}"
         );
         assert_eq!(calls.count("detective", "DeleteMembers"), 0);
-        let sizes: Vec<usize> = calls
-            .calls
+        let sizes: Vec<usize> = call_accounts(&h.sb, "CreateMembers")
             .iter()
-            .filter(|c| c.operation == "CreateMembers")
-            .map(|c| c.account_ids.len())
+            .map(Vec::len)
             .collect();
         assert!(sizes.iter().all(|n| *n <= 50), "k={k}: {sizes:?}");
         let mut sent = created(&h.sb);
@@ -157,18 +155,16 @@ async fn every_batch_is_an_intent_flushed_before_its_call_and_an_outcome_after()
 #[tokio::test]
 async fn throttling_and_500s_are_absorbed_and_every_account_is_created_once() {
     let h = Harness::new(world(300, &["us-east-1", "eu-west-1"]), GENERATED_SECURITY).await;
-    h.sb.set_faults(FaultConfig {
-        seed: 5,
-        rules: vec![FaultRule {
+    fault_rule(
+        &h.sb,
+        5,
+        FaultRule {
             service: Some("detective".into()),
             throttle_probability: 0.25,
             error_probability: 0.1,
             ..FaultRule::default()
-        }],
-        garble_next: vec![],
-        fail_next: vec![],
-    })
-    .unwrap();
+        },
+    );
     let d = desired(2..202, &["us-east-1", "eu-west-1"], false);
     let mut passes = 0;
     loop {
@@ -325,13 +321,7 @@ async fn prune_removes_undeclared_members_only_within_its_guards() {
 
     let r = h.pass(&d(declared)).await;
     assert_eq!(removed(&r.applied), 1);
-    let calls = h.sb.calls();
-    let deletes: Vec<_> = calls
-        .calls
-        .iter()
-        .filter(|c| c.operation == "DeleteMembers")
-        .map(|c| c.account_ids.clone())
-        .collect();
+    let deletes = call_accounts(&h.sb, "DeleteMembers");
     assert_eq!(deletes, [vec!["500000000005".to_owned()]]);
 }
 

@@ -164,18 +164,15 @@ async fn hand_listed_accounts_and_two_ous_converge_in_one_pass_with_the_fewest_c
         assert_eq!(calls.count(service, op), want, "{service} {op}");
     }
     assert_eq!(calls.calls.iter().filter(|c| c.status != 200).count(), 0);
-    let invited: BTreeSet<String> = calls
-        .calls
-        .iter()
-        .filter(|c| c.service == "securityhub" && c.operation == "InviteMembers")
-        .flat_map(|c| c.account_ids.clone())
+    // Only Security Hub has InviteMembers.
+    let invited: BTreeSet<String> = call_accounts(&h.sb, "InviteMembers")
+        .concat()
+        .into_iter()
         .collect();
     assert_eq!(invited, EXTERNAL.map(String::from).into_iter().collect());
-    assert!(calls
-        .calls
+    assert!(call_accounts(&h.sb, "CreateMembers")
         .iter()
-        .filter(|c| c.operation == "CreateMembers")
-        .all(|c| c.account_ids.len() <= 50));
+        .all(|b| b.len() <= 50));
 
     // Security Hub: organization accounts enabled, the others invited.
     for region in REGIONS {
@@ -391,13 +388,10 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     let calls = h.sb.calls();
     assert_eq!(calls.count("securityhub", "CreateMembers"), 1);
     assert_eq!(calls.count("securityhub", "InviteMembers"), 0);
-    let created: Vec<String> = calls
-        .calls
-        .iter()
-        .filter(|c| c.operation == "CreateMembers")
-        .flat_map(|c| c.account_ids.clone())
-        .collect();
-    assert_eq!(created, vec![ids[0].clone()]);
+    assert_eq!(
+        call_accounts(&h.sb, "CreateMembers").concat(),
+        vec![ids[0].clone()]
+    );
     for (id, kind) in [
         (&ids[0], "removed"),
         (&ids[1], "resigned"),

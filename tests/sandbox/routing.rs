@@ -182,16 +182,14 @@ async fn fail_next_fails_exactly_that_many_calls_and_the_sdk_retries_through_the
 #[tokio::test]
 async fn each_service_throttles_with_its_own_error() {
     let sb = start(demo()).await;
-    sb.set_faults(FaultConfig {
-        seed: 3,
-        rules: vec![FaultRule {
+    fault_rule(
+        &sb,
+        3,
+        FaultRule {
             throttle_probability: 1.0,
             ..FaultRule::default()
-        }],
-        garble_next: vec![],
-        fail_next: vec![],
-    })
-    .unwrap();
+        },
+    );
     let det = detective(&sb, SECURITY, "us-east-1").await;
     let throttled = refused(det.list_graphs().send()).await;
     assert_eq!(throttled, ("TooManyRequestsException".to_owned(), 429));
