@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.request
 
@@ -19,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("MUSTER_BIN", os.path.join(ROOT, "target", "debug", "muster"))
 MANAGEMENT = "111111111111"
 SECURITY = "222222222222"
+AWS = os.path.join(os.path.dirname(sys.executable), "aws")
 # One attempt: the tests assert on the first answer, not on what retries make of it. boto3's own
 # parameter checks are off so that invalid requests reach the sandbox, whose checks are tested.
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False)
@@ -121,3 +123,13 @@ def refused(call, *args, **kwargs):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         call(*args, **kwargs)
     return error_code(e), status(e)
+
+
+def cli(sandbox, *args, env=None, account=SECURITY):
+    """The aws CLI as a user runs it: the exports line's variables, nothing else. Its HOME is
+    the sandbox's own, so that credentials it caches (~/.aws/cli/cache) never outlive it."""
+    home = sandbox.home
+    base = {"PATH": os.environ["PATH"], "HOME": home, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **sandbox.exports, "AWS_ACCESS_KEY_ID": account}
+    if env is not None:
+        base = {k: v for k, v in base.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")} | env
+    return subprocess.run([AWS, *args, "--output", "json"], env=base, capture_output=True, text=True)

@@ -156,10 +156,13 @@ def test_update_organization_configuration(sandbox):
         with pytest.raises(ClientError) as e:
             hub.update_organization_configuration(**bad)
         assert (error_code(e), status(e)) == ("InvalidInputException", 400), bad
-    # Under central configuration AutoEnable is forced off, and asking for it is refused.
-    hub.update_organization_configuration(AutoEnable=False, AutoEnableStandards="NONE",
-                                          OrganizationConfiguration={"ConfigurationType": "CENTRAL"})
-    assert configuration(hub)["OrganizationConfiguration"] == {"ConfigurationType": "CENTRAL", "Status": "ENABLED"}
+    # Under central configuration AutoEnable is forced off, and asking for it is refused. The
+    # switch needs a home Region: a finding aggregator made from this Region.
+    central = {"AutoEnable": False, "AutoEnableStandards": "NONE", "OrganizationConfiguration": {"ConfigurationType": "CENTRAL"}}
+    assert refused(hub.update_organization_configuration, **central) == ("InvalidInputException", 400)
+    hub.create_finding_aggregator(RegionLinkingMode="NO_REGIONS")
+    hub.update_organization_configuration(**central)
+    assert configuration(hub)["OrganizationConfiguration"] == {"ConfigurationType": "CENTRAL", "Status": "PENDING"}
     with pytest.raises(ClientError) as e:
         hub.update_organization_configuration(AutoEnable=True)
     assert (error_code(e), status(e)) == ("InvalidInputException", 400)

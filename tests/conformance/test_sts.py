@@ -12,14 +12,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import NO_RETRY, SECURITY, error_code, status
+from conftest import NO_RETRY, SECURITY, cli, error_code, status
 
 MEMBER_ROLE = "arn:aws:iam::500000000001:role/MusterMember"
 # IAM users of the demo world: AWS lets no account root assume a role.
 SECURITY_USER = "AKIASANDBOXSECURITY"
 PAYMENTS_USER = "AKIASANDBOXPAYMENTS"
 IRSA_ROLE = f"arn:aws:iam::{SECURITY}:role/MusterIrsa"
-AWS = os.path.join(os.path.dirname(sys.executable), "aws")
 
 
 def jwt(claims):
@@ -28,16 +27,6 @@ def jwt(claims):
 
 
 IRSA_TOKEN = jwt({"sub": "system:serviceaccount:security:muster", "iss": "https://oidc.eks.us-east-1.amazonaws.com/id/SANDBOX", "aud": "sts.amazonaws.com", "exp": 4102444800})
-
-
-def cli(sandbox, *args, env=None, account=SECURITY):
-    """The aws CLI as a user runs it: the exports line's variables, nothing else. Its HOME is
-    the sandbox's own, so that credentials it caches (~/.aws/cli/cache) never outlive it."""
-    home = sandbox.home
-    base = {"PATH": os.environ["PATH"], "HOME": home, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **sandbox.exports, "AWS_ACCESS_KEY_ID": account}
-    if env is not None:
-        base = {k: v for k, v in base.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")} | env
-    return subprocess.run([AWS, *args, "--output", "json"], env=base, capture_output=True, text=True)
 
 
 def session_client(sandbox, service, creds, region=None):

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod central;
 mod detective;
 mod organizations;
 mod routing;

@@ -81,6 +81,8 @@ pub fn world_json(w: &World) -> Value {
                 "detective_graphs": graphs,
                 "securityhub_enabled": r.hubs.keys().collect::<Vec<_>>(),
                 "securityhub_members": members,
+                "securityhub_standards": r.hub_standards,
+                "securityhub_configuration_type": r.hub_organization.configuration_type,
             }),
         );
     }
@@ -90,5 +92,30 @@ pub fn world_json(w: &World) -> Value {
         "detective_administrator": w.detective_administrator,
         "securityhub_administrator": w.securityhub_administrator,
         "regions": regions,
+        "central_configuration": central_json(w),
     })
+}
+
+/// Central configuration: aggregators, policies, direct associations and every target's state.
+fn central_json(w: &World) -> Value {
+    let c = &w.central;
+    let aggregators: Map<String, Value> = (c.aggregators.iter())
+        .map(|(account, a)| {
+            let linked = a.linked(w.regions.keys());
+            let a = json!({"arn": a.arn, "home_region": a.home, "linking": a.linking.as_str(), "linked_regions": linked});
+            (account.clone(), a)
+        })
+        .collect();
+    let policies: Vec<Value> = (c.policies.values())
+        .map(|p| json!({"id": p.id, "name": p.name, "policy": p.body}))
+        .collect();
+    let states: Vec<Value> = (c.states.iter())
+        .map(|(t, s)| {
+            json!({
+                "target": t.id(), "type": t.kind(), "configuration": s.configuration.id(),
+                "applied": s.applied, "status": s.status.as_str(), "message": s.message,
+            })
+        })
+        .collect();
+    json!({"aggregators": aggregators, "policies": policies, "associations": states})
 }

@@ -13,6 +13,7 @@
 //! It must stay as strict as AWS: anything it accepts that AWS refuses lets a muster bug through.
 
 pub mod calls;
+pub mod central;
 mod detective;
 mod dump;
 pub mod faults;
@@ -47,6 +48,8 @@ pub(crate) struct Req<'a> {
     pub region: String,
     pub body: &'a Map<String, Value>,
     pub query: &'a [(String, String)],
+    /// The request's path, percent-decoded (restJson1 puts identifiers in it).
+    pub path: &'a str,
     pub now: SystemTime,
     /// The call's sequence number in the call log.
     pub call: u64,

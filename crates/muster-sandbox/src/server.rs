@@ -336,6 +336,8 @@ struct Routed {
     action: Option<String>,
     form: Option<Vec<(String, String)>>,
     query: Vec<(String, String)>,
+    /// The path, percent-decoded.
+    path: String,
 }
 
 /// What the call was given under the lock: its number, how many of its kind were in flight,
@@ -473,6 +475,9 @@ fn route(
         action,
         form,
         query,
+        path: percent_encoding::percent_decode_str(uri.path())
+            .decode_utf8_lossy()
+            .into_owned(),
     })
 }
 
@@ -553,6 +558,7 @@ fn dispatch(
         region: r.region.clone(),
         body,
         query: &r.query,
+        path: &r.path,
         now: a.now,
         call: a.seq,
         tokens: &inner.tokens,

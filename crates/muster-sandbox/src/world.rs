@@ -297,6 +297,8 @@ pub struct Region {
     pub pending: Vec<(String, String)>,
     /// The organization's Security Hub configuration here.
     pub hub_organization: HubOrganization,
+    /// The standards central configuration enabled for each account here.
+    pub hub_standards: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Region {
@@ -357,6 +359,8 @@ pub struct World {
     /// The lifetime of every credential STS issues, whatever DurationSeconds asked (a
     /// sandbox-only setting, to test refreshing without waiting 15 minutes).
     pub session_seconds: Option<u64>,
+    /// Security Hub central configuration.
+    pub central: crate::central::Central,
 }
 
 /// An IAM role: who may assume it (account ids, meaning any principal of the account, or role

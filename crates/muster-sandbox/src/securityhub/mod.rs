@@ -12,6 +12,8 @@ use std::time::SystemTime;
 use crate::world::{hub_arn, is_account_id, AccountState, HubMember, HubMemberStatus, World};
 use crate::{Reply, Req};
 
+mod central;
+
 const SVC: Service = Service::SecurityHub;
 const MAX_RESULTS_DEFAULT: usize = 50;
 
@@ -37,7 +39,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/master/disassociate") => "DisassociateFromMasterAccount",
         ("GET", "/organization/configuration") => "DescribeOrganizationConfiguration",
         ("POST", "/organization/configuration") => "UpdateOrganizationConfiguration",
-        _ => return None,
+        _ => return central::operation(method, path),
     };
     Some(op)
 }
@@ -47,6 +49,10 @@ pub fn handle(world: &mut World, req: &Req, op: &str) -> Result<Reply, ApiError>
 }
 
 fn answer(world: &mut World, req: &Req, op: &str) -> Result<Value, ApiError> {
+    world.settle_central(req.now, req.call);
+    if let Some(result) = central::answer(world, req, op) {
+        return result;
+    }
     match op {
         "EnableSecurityHub" => enable(world, req),
         "DescribeHub" => describe(world, req),
@@ -106,7 +112,7 @@ fn organization_configuration(world: &World, req: &Req) -> Result<Value, ApiErro
         "AutoEnable": o.auto_enable,
         "MemberAccountLimitReached": members >= o.member_account_limit,
         "AutoEnableStandards": o.auto_enable_standards,
-        "OrganizationConfiguration": {"ConfigurationType": o.configuration_type, "Status": "ENABLED"},
+        "OrganizationConfiguration": central::organization_configuration(world, &req.region),
     }))
 }
 
@@ -146,8 +152,12 @@ fn update_organization(world: &mut World, req: &Req) -> Result<Value, ApiError> 
     }
     check(v)?;
     require_organization_administrator(world, req)?;
-    let o = &mut world.region_mut(&req.region).hub_organization;
-    let kind = configuration_type.unwrap_or(o.configuration_type);
+    let current = world
+        .region_mut(&req.region)
+        .hub_organization
+        .configuration_type;
+    let kind = configuration_type.unwrap_or(current);
+    let o = &world.region_mut(&req.region).hub_organization;
     // Required and checked above: present and a boolean here.
     let auto_enable = auto_enable.unwrap_or_default();
     let standards = match standards {
@@ -161,6 +171,20 @@ fn update_organization(world: &mut World, req: &Req) -> Result<Value, ApiError> 
             "AutoEnable must be false and AutoEnableStandards NONE when the organization uses central configuration",
         ));
     }
+    match (current, kind) {
+        ("CENTRAL", "CENTRAL") | ("LOCAL", "LOCAL") => {}
+        (_, "CENTRAL") => return central::switch_to_central(world, req).map(|()| json!({})),
+        _ => {
+            world.central.switch = None;
+            for region in world.central_regions() {
+                world
+                    .region_mut(&region)
+                    .hub_organization
+                    .configuration_type = "LOCAL";
+            }
+        }
+    }
+    let o = &mut world.region_mut(&req.region).hub_organization;
     o.configuration_type = kind;
     o.auto_enable = auto_enable;
     o.auto_enable_standards = standards;
@@ -279,6 +303,13 @@ fn enable(world: &mut World, req: &Req) -> Result<Value, ApiError> {
         Some(_) => v.malformed = Some("'Tags' must be a map".into()),
     }
     check(v)?;
+    if world.centrally_managed(&req.caller, &req.region) {
+        return Err(ApiError::of(
+            SVC,
+            "AccessDeniedException",
+            "This account is currently associated with a central configuration policy",
+        ));
+    }
     let region = world.region_mut(&req.region);
     if region.hubs.contains_key(&req.caller) {
         return Err(ApiError::of(
