@@ -219,6 +219,15 @@ impl Service {
         }
     }
 
+    /// Whether the organization can be run under central configuration policies
+    /// (`central_configuration` in its desired-state section).
+    pub fn takes_central_configuration(self) -> bool {
+        match self {
+            Service::Detective => false,
+            Service::SecurityHub => true,
+        }
+    }
+
     /// How many administrators a member account may have at once (member mode accepts that
     /// many of the expected invitations).
     pub fn administrators(self) -> Administrators {

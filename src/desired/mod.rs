@@ -17,8 +17,8 @@ mod load;
 mod model;
 pub mod yaml;
 
-pub use check::is_ou_id;
 use check::*;
+pub use check::{is_ou_id, standard_arn};
 use load::*;
 pub use load::{load, parse_files};
 pub use model::*;

@@ -114,6 +114,80 @@ pub struct HubSettings {
     pub prune: bool,
     /// The organization's configuration in each region, when declared.
     pub organization: Option<AutoEnable>,
+    /// Central configuration, for a service that has it (`Service::takes_central_configuration`).
+    pub central: Option<CentralConfiguration>,
+}
+
+/// Security Hub central configuration (`securityhub.central_configuration`): from the home
+/// Region, the organization runs under configuration policies associated with its root, OUs and
+/// accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralConfiguration {
+    /// The finding aggregator's Region, one of the section's `regions`; the other declared
+    /// regions are linked to it.
+    pub home_region: Region,
+    /// Policies by name.
+    pub policies: BTreeMap<String, PolicySpec>,
+    /// Targets that name their configuration directly (APPLIED), each target once.
+    pub associations: Vec<Association>,
+    /// Undeclared policies and direct associations are removed (never to an empty organization).
+    pub prune: bool,
+    pub source: Source,
+}
+
+/// A configuration policy as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySpec {
+    pub description: Option<String>,
+    /// Security Hub on or off in the accounts it governs.
+    pub enabled: bool,
+    /// Standards ARNs (short ids are expanded for the home Region); empty when off.
+    pub standards: BTreeSet<String>,
+    pub controls: Controls,
+    /// Control id → parameter name → the value as the API writes it (`{"Integer":30}`), in
+    /// canonical JSON text so that the model compares exactly.
+    pub parameters: BTreeMap<String, BTreeMap<String, String>>,
+    pub source: Source,
+}
+
+/// Which controls a policy turns on: every control but the listed ones, or the listed only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Controls {
+    Disabled(BTreeSet<String>),
+    Enabled(BTreeSet<String>),
+}
+
+/// A direct association: a target and the configuration it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Association {
+    pub target: AssociationTarget,
+    pub configuration: ConfigurationRef,
+    pub source: Source,
+}
+
+/// What an association targets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssociationTarget {
+    Root,
+    Ou(String),
+    Account(AccountId),
+}
+
+impl fmt::Display for AssociationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AssociationTarget::Root => f.write_str("the root"),
+            AssociationTarget::Ou(id) => write!(f, "OU {id}"),
+            AssociationTarget::Account(id) => write!(f, "account {id}"),
+        }
+    }
+}
+
+/// A configuration an association names: a declared policy, or self-managed Security Hub.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConfigurationRef {
+    Policy(String),
+    SelfManaged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -378,3 +378,121 @@ fn a_desired_state_file_with_a_second_document_is_refused_where_it_starts() {
     let one = "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n...\n";
     assert_eq!(check(&[("one.yaml", one)]).unwrap().accounts.len(), 1);
 }
+
+const CENTRAL: &str = r#"version: 1
+accounts: []
+securityhub:
+  regions: [us-east-1, eu-west-1]
+  central_configuration:
+    home_region: us-east-1
+    prune: true
+    policies:
+      baseline:
+        description: Security Hub on, FSBP and CIS 1.2, two controls off
+        enabled: true
+        standards: [aws-foundational-security-best-practices/v/1.0.0, cis-aws-foundations-benchmark/v/1.2.0]
+        controls: {disabled: [IAM.6, EC2.10]}
+        parameters: {ACM.1: {daysToExpiration: 30}, IAM.7: {RequireSymbols: true, Names: [a, b], Mode: {enum: STRICT}}}
+      off: {enabled: false}
+    associations:
+      - {root: true, policy: baseline}
+      - {ou: ou-ab12-sandbox01, policy: "off"}
+      - {account: "222222222222", self_managed: true}
+"#;
+
+#[test]
+fn central_configuration_reads_policies_and_associations() {
+    let d = check(&[("c.yaml", CENTRAL)]).unwrap();
+    let c = d
+        .hub(Service::SecurityHub)
+        .unwrap()
+        .central
+        .as_ref()
+        .unwrap();
+    assert_eq!(c.home_region.as_str(), "us-east-1");
+    assert!(c.prune);
+    let b = &c.policies["baseline"];
+    assert!(b.enabled);
+    assert_eq!(
+        b.standards.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0",
+            "arn:aws:securityhub:us-east-1::standards/aws-foundational-security-best-practices/v/1.0.0",
+        ]
+    );
+    let off = ["EC2.10", "IAM.6"].map(String::from);
+    assert_eq!(b.controls, Controls::Disabled(off.into_iter().collect()));
+    assert_eq!(
+        b.parameters["ACM.1"]["daysToExpiration"],
+        r#"{"Integer":30}"#
+    );
+    assert_eq!(
+        b.parameters["IAM.7"]["RequireSymbols"],
+        r#"{"Boolean":true}"#
+    );
+    assert_eq!(
+        b.parameters["IAM.7"]["Names"],
+        r#"{"StringList":["a","b"]}"#
+    );
+    assert_eq!(b.parameters["IAM.7"]["Mode"], r#"{"Enum":"STRICT"}"#);
+    assert!(!c.policies["off"].enabled);
+    let targets: Vec<String> = c
+        .associations
+        .iter()
+        .map(|a| a.target.to_string())
+        .collect();
+    assert_eq!(
+        targets,
+        ["the root", "OU ou-ab12-sandbox01", "account 222222222222"]
+    );
+    assert_eq!(
+        c.associations[2].configuration,
+        ConfigurationRef::SelfManaged
+    );
+    assert_eq!(c.associations[1].source.to_string(), "c.yaml:18:10");
+}
+
+#[test]
+fn central_configuration_problems_are_located() {
+    let bad = r#"version: 1
+accounts: []
+securityhub:
+  regions: [us-east-1]
+  organization: {auto_enable: true}
+  central_configuration:
+    home_region: eu-west-1
+    policies:
+      "has space": {enabled: true}
+      on:
+        enabled: true
+        standards: [fsbp, aws-foundational-security-best-practices/v/1.0.0, aws-foundational-security-best-practices/v/1.0.0]
+        controls: {disabled: [IAM.6], enabled: [IAM.7]}
+      off: {enabled: false, standards: [aws-foundational-security-best-practices/v/1.0.0]}
+      noflag: {description: x}
+      params: {enabled: true, controls: {disabled: [ACM.1]}, parameters: {ACM.1: {days: 30}}}
+    associations:
+      - {root: true, policy: on}
+      - {root: true, policy: off}
+      - {ou: ou-ab12-sandbox01, policy: nope}
+      - {account: "222222222222", policy: on, self_managed: true}
+      - {policy: on}
+"#;
+    assert_eq!(
+        check(&[("c.yaml", bad)]).unwrap_err(),
+        [
+            "c.yaml:7:5: `securityhub.organization` turns auto_enable on (or standards DEFAULT) but `central_configuration` is declared: central configuration forces them off; configure new accounts with a policy associated with their OU or the root instead",
+            "c.yaml:7:18: `home_region` eu-west-1 must be one of `regions` (us-east-1): policies take effect in the home Region and the Regions linked to it",
+            "c.yaml:9:7: policy name \"has space\" must be 1 to 128 letters, digits or -.!*/",
+            "c.yaml:12:21: \"fsbp\" is not a standard: write its id (cis-aws-foundations-benchmark/v/1.4.0) or its ARN",
+            "c.yaml:12:77: standard aws-foundational-security-best-practices/v/1.0.0 is listed twice",
+            "c.yaml:13:20: `controls` of policy on takes exactly one of `enabled` (only these on) and `disabled` (all but these)",
+            "c.yaml:14:40: `standards` in policy off: a policy with `enabled: false` turns Security Hub off and has no standards",
+            "c.yaml:15:16: policy noflag needs `enabled`: whether Security Hub is on in the accounts it governs",
+            "c.yaml:16:16: policy params sets parameters of ACM.1, which it disables",
+            "c.yaml:19:10: the root is associated twice (first at line 18); give each target once",
+            "c.yaml:20:41: policy \"nope\" is not declared under `policies` (declared: off, on, params)",
+            "c.yaml:21:10: an association names exactly one of `policy: <name>` and `self_managed: true`",
+            "c.yaml:22:10: an association names exactly one target: `root: true`, `ou: ou-...` or `account: \"...\"`",
+        ]
+    );
+}

@@ -3,6 +3,8 @@
 //! and the hub-shaped services), `organization`, `member`.
 
 mod accounts;
+mod central;
+pub use central::standard_arn;
 mod member;
 mod organization;
 mod services;
@@ -36,6 +38,14 @@ pub(super) const MEMBER_KEYS: &[&str] = &[
     "decline_unexpected",
 ];
 pub(super) const HUB_KEYS: &[&str] = &["regions", "prune", "organization"];
+
+/// A hub-shaped service's section keys: `central_configuration` where the service has it.
+pub(super) fn hub_keys(service: Service) -> Vec<&'static str> {
+    let central = service
+        .takes_central_configuration()
+        .then_some("central_configuration");
+    HUB_KEYS.iter().copied().chain(central).collect()
+}
 pub(super) const DETECTIVE_ORGANIZATION_KEYS: &[&str] = &["auto_enable"];
 pub(super) const HUB_ORGANIZATION_KEYS: &[&str] = &["auto_enable", "auto_enable_standards"];
 pub(super) const ACCOUNT_KEYS: &[&str] = &["id", "email", "name"];

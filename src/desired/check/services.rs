@@ -43,23 +43,40 @@ impl Checker {
     pub(super) fn check_hub(&mut self, service: Service, node: &Node) {
         let first = self.hubs.get(&service).map(|(_, s)| s.to_string());
         let name = service.as_str();
-        let Some(fields) = self.section(node, name, HUB_KEYS, first) else {
+        let keys = hub_keys(service);
+        let Some(fields) = self.section(node, name, &keys, first) else {
             return;
         };
         let mut s = HubSettings::default();
         let regions_given = fields.iter().any(|(k, _)| *k == "regions");
+        let mut central = None;
         for (key, v) in fields {
             match key {
                 "regions" => s.regions = self.regions(v),
                 "prune" => s.prune = self.boolean(key, v),
                 "organization" => s.organization = self.auto_enable(service, v),
+                "central_configuration" => central = Some(v),
                 _ => {}
             }
         }
         let needs = format!("`{name}` needs `regions`: the regions whose hub must have the accounts (e.g. `regions: [us-east-1]`)");
         self.require(node, regions_given, &needs);
+        if let Some(v) = central {
+            s.central = self.central(v, &s.regions);
+            self.central_and_auto_enable(name, v, s.organization);
+        }
         let source = self.source(node.pos);
         self.hubs.insert(service, (s, source));
+    }
+
+    /// Under central configuration Security Hub forces AutoEnable off and standards to NONE:
+    /// declaring otherwise could never converge.
+    fn central_and_auto_enable(&mut self, name: &str, at: &Node, organization: Option<AutoEnable>) {
+        let Some(o) = organization else { return };
+        if o.auto_enable || o.standards == Some(Standards::Default) {
+            let why = format!("`{name}.organization` turns auto_enable on (or standards DEFAULT) but `central_configuration` is declared: central configuration forces them off; configure new accounts with a policy associated with their OU or the root instead");
+            self.at(at.pos, why);
+        }
     }
 
     /// A non-empty list of distinct region names.
