@@ -68,6 +68,7 @@ fn bench_plan() {
         max_removals_per_pass: 10,
         pending_invitation_after: Duration::from_secs(7 * 86_400),
         member_limit: GRAPH_MEMBER_LIMIT,
+        association_pending_after: Duration::from_secs(3600),
     };
     let now = SystemTime::now();
     let mut times = Vec::new();

@@ -142,6 +142,10 @@ pub struct SettingsArgs {
     /// An invitation open longer is reported as pending_too_long (default 604800, 7 days).
     #[arg(long, env = "MUSTER_PENDING_INVITATION_AFTER_SECS")]
     pub pending_invitation_after_secs: Option<u64>,
+    /// A central-configuration association PENDING longer is reported as
+    /// association_pending_too_long (default 3600, an hour).
+    #[arg(long, env = "MUSTER_ASSOCIATION_PENDING_AFTER_SECS")]
+    pub association_pending_after_secs: Option<u64>,
     /// Days of history the event log keeps (default 90).
     #[arg(long, env = "MUSTER_RETENTION_DAYS")]
     pub retention_days: Option<u64>,

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_REMOVALS_PER_PASS: usize = 10;
 pub const DEFAULT_MAX_CONCURRENT_GRAPHS: usize = 64;
 /// An invitation still open after this long is reported as needing attention (7 days).
 pub const DEFAULT_PENDING_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// How long a central-configuration association may stay PENDING: AWS settles most in minutes.
+pub const DEFAULT_ASSOCIATION_PENDING_AFTER_SECS: u64 = 3600;
 /// Days of history the event log keeps.
 pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 /// Where the event log goes when nothing says otherwise (relative to the working directory).
@@ -101,6 +103,7 @@ struct Numbers {
     max_removals_per_pass: usize,
     max_concurrent_graphs: usize,
     pending_secs: u64,
+    association_pending_secs: u64,
     retention_days: u64,
     max_attempts: u32,
     operation_timeout_secs: u64,
@@ -127,6 +130,12 @@ impl Numbers {
                 (args.pending_invitation_after_secs)
                     .or(raw.pending_invitation_after_secs)
                     .unwrap_or(DEFAULT_PENDING_AFTER_SECS),
+            ),
+            association_pending_secs: problems.bound(
+                ASSOCIATION_PENDING_AFTER,
+                (args.association_pending_after_secs)
+                    .or(raw.association_pending_after_secs)
+                    .unwrap_or(DEFAULT_ASSOCIATION_PENDING_AFTER_SECS),
             ),
             retention_days: problems.bound(
                 RETENTION,
@@ -172,6 +181,8 @@ impl Numbers {
 const MAX_REMOVALS: Bound = Bound::new("max_removals_per_pass", 0, 10_000);
 const MAX_CONCURRENT: Bound = Bound::new("max_concurrent_graphs", 1, 64);
 const PENDING_AFTER: Bound = Bound::new("pending_invitation_after_secs", 0, 31_536_000);
+const ASSOCIATION_PENDING_AFTER: Bound =
+    Bound::new("association_pending_after_secs", 0, 31_536_000);
 const RETENTION: Bound = Bound::new("retention_days", 1, 36_500);
 const MAX_ATTEMPTS: Bound = Bound::new("aws_max_attempts", 1, 10);
 const OPERATION_TIMEOUT: Bound = Bound::new("aws_operation_timeout_secs", 1, 3_600);
@@ -186,6 +197,9 @@ pub fn default_shown(key: &str) -> Option<String> {
         "max_removals_per_pass" => DEFAULT_MAX_REMOVALS_PER_PASS.to_string(),
         "max_concurrent_graphs" => DEFAULT_MAX_CONCURRENT_GRAPHS.to_string(),
         "pending_invitation_after_secs" => format!("{DEFAULT_PENDING_AFTER_SECS} (7 days)"),
+        "association_pending_after_secs" => {
+            format!("{DEFAULT_ASSOCIATION_PENDING_AFTER_SECS} (an hour)")
+        }
         "retention_days" => DEFAULT_RETENTION_DAYS.to_string(),
         "schedule" => format!("`{DEFAULT_SCHEDULE}`"),
         "metrics_listen" => format!("`{DEFAULT_METRICS_LISTEN}`"),
@@ -200,10 +214,11 @@ pub fn default_shown(key: &str) -> Option<String> {
 }
 
 /// Every numeric setting's range, as README's settings table gives them.
-pub const BOUNDS: [Bound; 8] = [
+pub const BOUNDS: [Bound; 9] = [
     MAX_REMOVALS,
     MAX_CONCURRENT,
     PENDING_AFTER,
+    ASSOCIATION_PENDING_AFTER,
     RETENTION,
     MAX_ATTEMPTS,
     OPERATION_TIMEOUT,
@@ -219,6 +234,7 @@ pub struct Config {
     pub max_removals_per_pass: usize,
     pub max_concurrent_graphs: usize,
     pub pending_invitation_after: Duration,
+    pub association_pending_after: Duration,
     /// Events older than this are deleted from the log.
     pub retention: Duration,
     /// When `muster run` reconciles, besides at start and on a change to the desired state.
@@ -340,6 +356,7 @@ impl Config {
             max_removals_per_pass: self.max_removals_per_pass,
             pending_invitation_after: self.pending_invitation_after,
             member_limit: crate::plan::GRAPH_MEMBER_LIMIT,
+            association_pending_after: self.association_pending_after,
         }
     }
 
@@ -402,6 +419,7 @@ impl Config {
             max_removals_per_pass: n.max_removals_per_pass,
             max_concurrent_graphs: n.max_concurrent_graphs,
             pending_invitation_after: Duration::from_secs(n.pending_secs),
+            association_pending_after: Duration::from_secs(n.association_pending_secs),
             member_role,
         })
     }
@@ -695,6 +713,7 @@ mod tests {
                     "max_removals_per_pass" => c.max_removals_per_pass as u64,
                     "max_concurrent_graphs" => c.max_concurrent_graphs as u64,
                     "pending_invitation_after_secs" => c.pending_invitation_after.as_secs(),
+                    "association_pending_after_secs" => c.association_pending_after.as_secs(),
                     "retention_days" => c.retention.as_secs() / 86_400,
                     "aws_max_attempts" => u64::from(c.aws.max_attempts),
                     "aws_operation_timeout_secs" => c.aws.operation_timeout.as_secs(),

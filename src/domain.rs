@@ -4,6 +4,7 @@
 //! not `&str`. They do not derive serde: the event schema and raw config structs own what goes
 //! on disk.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -315,6 +316,9 @@ pub enum Target {
     /// A region's organization configuration of a service: the delegated administrator,
     /// AutoEnable and (Detective) the graph's data-source packages.
     Configuration(Service, Region),
+    /// A service's central configuration, managed from its home Region: the finding
+    /// aggregator, the switch to CENTRAL, policies and associations.
+    Central(Service, Region),
     Organization,
 }
 
@@ -323,7 +327,10 @@ impl Target {
     pub fn service(&self) -> Option<Service> {
         match self {
             Target::Graph(_) | Target::GraphIn(_) => Some(Service::Detective),
-            Target::Hub(s, _) | Target::Invitations(s, _) | Target::Configuration(s, _) => Some(*s),
+            Target::Hub(s, _)
+            | Target::Invitations(s, _)
+            | Target::Configuration(s, _)
+            | Target::Central(s, _) => Some(*s),
             Target::Organization => None,
         }
     }
@@ -335,7 +342,8 @@ impl Target {
             Target::GraphIn(r)
             | Target::Hub(_, r)
             | Target::Invitations(_, r)
-            | Target::Configuration(_, r) => Some(r.clone()),
+            | Target::Configuration(_, r)
+            | Target::Central(_, r) => Some(r.clone()),
             Target::Organization => None,
         }
     }
@@ -351,7 +359,36 @@ impl fmt::Display for Target {
             Target::Configuration(service, region) => {
                 write!(f, "{service}-configuration:{region}")
             }
+            Target::Central(service, region) => write!(f, "{service}-central:{region}"),
             Target::Organization => f.write_str("organization"),
+        }
+    }
+}
+
+/// The configuration identifier of self-managed Security Hub under central configuration.
+pub const SELF_MANAGED: &str = "SELF_MANAGED_SECURITY_HUB";
+
+/// Which controls a policy turns on: every control but the listed ones, or the listed only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Controls {
+    Disabled(BTreeSet<String>),
+    Enabled(BTreeSet<String>),
+}
+
+/// What an association targets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssociationTarget {
+    Root,
+    Ou(String),
+    Account(AccountId),
+}
+
+impl fmt::Display for AssociationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AssociationTarget::Root => f.write_str("the root"),
+            AssociationTarget::Ou(id) => write!(f, "OU {id}"),
+            AssociationTarget::Account(id) => write!(f, "account {id}"),
         }
     }
 }

@@ -433,6 +433,7 @@ mod tests {
         crate::plan::PlanSettings {
             max_removals_per_pass: 10,
             pending_invitation_after: Duration::from_secs(60),
+            association_pending_after: Duration::from_secs(3600),
             member_limit: crate::plan::GRAPH_MEMBER_LIMIT,
         }
     }

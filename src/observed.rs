@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::domain::{AccountId, Email, GraphArn, Package, Region, Service};
+use crate::domain::{
+    AccountId, AssociationTarget, Controls, Email, GraphArn, Package, Region, Service,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MemberStatus {
@@ -380,5 +382,124 @@ mod tests {
             HubMemberStatus::parse("ACCOUNTSUSPENDED").label(),
             "account_suspended"
         );
+    }
+}
+
+/// Security Hub central configuration as the delegated administrator reads it from the home
+/// Region: the organization's configuration type and status, the caller's finding aggregator,
+/// and, once the organization is `CENTRAL`, its policies and every target's association.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedCentral {
+    pub service: Service,
+    /// The Region it was read in: the declared home Region.
+    pub region: Region,
+    /// DescribeOrganizationConfiguration, or that muster's account is not the administrator.
+    pub organization: Administration<CentralStatus>,
+    /// ListFindingAggregators and GetFindingAggregator: the caller's aggregator, if any.
+    pub aggregator: Option<FindingAggregator>,
+    /// ListConfigurationPolicies and GetConfigurationPolicy (empty until CENTRAL).
+    pub policies: Vec<ObservedPolicy>,
+    /// ListConfigurationPolicyAssociations: APPLIED and INHERITED (empty until CENTRAL).
+    pub associations: Vec<ObservedAssociation>,
+}
+
+/// The organization's configuration type and, for central configuration, its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralStatus {
+    pub central: bool,
+    /// `PENDING`, `ENABLED`, `FAILED` or `DISABLED` (newer models), as sent.
+    pub status: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A finding aggregator: its home Region and the Regions linked to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingAggregator {
+    pub arn: String,
+    pub home: Region,
+    /// RegionLinkingMode as sent.
+    pub linking: String,
+    /// The Regions the linking mode names.
+    pub regions: Vec<Region>,
+}
+
+impl FindingAggregator {
+    /// Whether `region` is linked to the home Region (or is it), as far as the linking mode
+    /// says without knowing every Region of the partition.
+    pub fn links(&self, region: &Region) -> bool {
+        let named = self.regions.contains(region);
+        *region == self.home
+            || match self.linking.as_str() {
+                "ALL_REGIONS" => true,
+                "ALL_REGIONS_EXCEPT_SPECIFIED" => !named,
+                "SPECIFIED_REGIONS" => named,
+                _ => false,
+            }
+    }
+}
+
+/// A configuration policy as GetConfigurationPolicy answers, in the desired state's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedPolicy {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub standards: std::collections::BTreeSet<String>,
+    pub controls: Controls,
+    /// Control id → parameter name → the value as the API wrote it, canonical JSON text.
+    pub parameters: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One target's configuration: a policy id or `SELF_MANAGED_SECURITY_HUB`, applied to it or
+/// inherited, and how carrying it out went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedAssociation {
+    pub target: AssociationTarget,
+    pub configuration: String,
+    pub applied: bool,
+    /// `PENDING`, `SUCCESS`, `FAILED` or `DISABLED`, as sent.
+    pub status: String,
+    pub message: Option<String>,
+    pub updated: Option<SystemTime>,
+}
+
+/// The organization's tree as central configuration needs it: the root and every OU's and
+/// account's parent (a root or OU id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgShape {
+    pub root: String,
+    pub parents: BTreeMap<String, String>,
+    pub accounts: std::collections::BTreeSet<AccountId>,
+}
+
+impl OrgShape {
+    /// `target` and every OU above it up to the root, nearest first.
+    pub fn chain(&self, target: &AssociationTarget) -> Vec<AssociationTarget> {
+        let mut out = vec![target.clone()];
+        let mut at = match target {
+            AssociationTarget::Root => return out,
+            AssociationTarget::Ou(id) => id.clone(),
+            AssociationTarget::Account(id) => id.to_string(),
+        };
+        // At most as many steps as the tree has nodes: a malformed tree cannot loop.
+        for _ in 0..=self.parents.len() {
+            let Some(parent) = self.parents.get(&at) else {
+                break;
+            };
+            if *parent == self.root {
+                out.push(AssociationTarget::Root);
+                break;
+            }
+            out.push(AssociationTarget::Ou(parent.clone()));
+            at = parent.clone();
+        }
+        out
+    }
+
+    /// Whether `target` is `above` or under it.
+    pub fn is_under(&self, target: &AssociationTarget, above: &AssociationTarget) -> bool {
+        self.chain(target).contains(above)
     }
 }

@@ -11,7 +11,7 @@ use crate::aws::{self, OrganizationsApi};
 use crate::desired::{DesiredAccount, DesiredState, OrganizationSettings};
 use crate::domain::{AccountId, Email};
 use crate::eventlog::SavedExpansion;
-use crate::observed::{OrgAccount, OrgAccountStatus, OrgUnit};
+use crate::observed::{OrgAccount, OrgAccountStatus, OrgShape, OrgUnit};
 
 /// The organization as listed: every root and OU with its path, and the accounts directly
 /// under each.
@@ -42,6 +42,26 @@ impl OrgTree {
     /// Every account in the organization, whatever its status.
     pub fn all_accounts(&self) -> BTreeSet<AccountId> {
         self.accounts.values().flatten().map(|a| a.id).collect()
+    }
+}
+
+/// The tree's shape: the root and every OU's and account's parent.
+pub fn shape_of(tree: &OrgTree) -> OrgShape {
+    let mut parents = BTreeMap::new();
+    for (parent, ous) in &tree.children {
+        for ou in ous {
+            parents.insert(ou.id.clone(), parent.clone());
+        }
+    }
+    for (parent, accounts) in &tree.accounts {
+        for a in accounts {
+            parents.insert(a.id.to_string(), parent.clone());
+        }
+    }
+    OrgShape {
+        root: tree.roots.first().map(|r| r.id.clone()).unwrap_or_default(),
+        parents,
+        accounts: tree.all_accounts(),
     }
 }
 

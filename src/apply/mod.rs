@@ -7,6 +7,7 @@
 //! accepts and declines). `report` holds what an apply did, `recorder` the Recorder.
 
 pub mod accept;
+pub mod central;
 pub mod configuration;
 pub mod detective;
 pub mod invitations;
@@ -66,10 +67,16 @@ pub async fn apply(
         let rec = Recorder::new(journal, c.target());
         configuration::apply_configuration(apis, rec, c)
     });
-    let (graphs, hubs, configurations) = tokio::join!(graphs, hubs, configurations);
+    let central = fan_out(&plan.central, concurrency, |c| {
+        let rec = Recorder::new(journal, c.target());
+        central::apply_central(apis, rec, desired, c)
+    });
+    let (graphs, hubs, configurations, central) =
+        tokio::join!(graphs, hubs, configurations, central);
     let mut total = graphs?;
     total.add(&hubs?);
     total.add(&configurations?);
+    total.add(&central?);
     Ok(total)
 }
 

@@ -35,7 +35,7 @@ pub type MemberDatasources = BTreeMap<AccountId, BTreeMap<Package, IngestState>>
 /// Every operation muster calls, by service (the adapters' names for them): metrics starts
 /// their request and retry counters at 0, so that rates and alerts see them before the first
 /// failure. A test checks it against the operations the adapters name.
-pub const OPERATIONS: [(&str, &str); 29] = [
+pub const OPERATIONS: [(&str, &str); 41] = [
     ("detective", "ListGraphs"),
     ("detective", "DescribeOrganizationConfiguration"),
     ("detective", "UpdateOrganizationConfiguration"),
@@ -59,6 +59,18 @@ pub const OPERATIONS: [(&str, &str); 29] = [
     ("securityhub", "DeclineInvitations"),
     ("securityhub", "DescribeOrganizationConfiguration"),
     ("securityhub", "UpdateOrganizationConfiguration"),
+    ("securityhub", "ListFindingAggregators"),
+    ("securityhub", "GetFindingAggregator"),
+    ("securityhub", "CreateFindingAggregator"),
+    ("securityhub", "UpdateFindingAggregator"),
+    ("securityhub", "ListConfigurationPolicies"),
+    ("securityhub", "GetConfigurationPolicy"),
+    ("securityhub", "CreateConfigurationPolicy"),
+    ("securityhub", "UpdateConfigurationPolicy"),
+    ("securityhub", "DeleteConfigurationPolicy"),
+    ("securityhub", "ListConfigurationPolicyAssociations"),
+    ("securityhub", "StartConfigurationPolicyAssociation"),
+    ("securityhub", "StartConfigurationPolicyDisassociation"),
     ("organizations", "ListRoots"),
     ("organizations", "ListOrganizationalUnitsForParent"),
     ("organizations", "ListAccountsForParent"),
@@ -475,6 +487,15 @@ impl Apis {
         }
     }
 
+    /// The central-configuration calls of a service that has central configuration
+    /// (`Service::takes_central_configuration`).
+    pub fn central(&self, service: Service) -> Option<&SdkSecurityHub> {
+        match service {
+            Service::SecurityHub => Some(&self.securityhub),
+            Service::Detective => None,
+        }
+    }
+
     /// The SDK clients, counting their requests in `metrics` when given.
     pub fn from_sdk(config: &aws_config::SdkConfig, metrics: Option<Arc<dyn RequestSink>>) -> Apis {
         Apis {
@@ -490,8 +511,9 @@ mod tests {
     /// The operation names each adapter's source uses (string literals that are AWS operation
     /// names), with its service.
     fn named(service: &str, source: &str) -> std::collections::BTreeSet<(String, String)> {
-        const VERBS: [&str; 13] = [
+        const VERBS: [&str; 14] = [
             "Assume",
+            "Start",
             "BatchGet",
             "Describe",
             "Update",
@@ -523,7 +545,14 @@ mod tests {
     fn operations_lists_every_operation_the_adapters_call() {
         let code = |s: &'static str| s.split("#[cfg(test)]").next().unwrap();
         let mut found = named("detective", code(include_str!("detective.rs")));
-        found.extend(named("securityhub", code(include_str!("securityhub.rs"))));
+        found.extend(named(
+            "securityhub",
+            code(include_str!("securityhub/mod.rs")),
+        ));
+        found.extend(named(
+            "securityhub",
+            code(include_str!("securityhub/central.rs")),
+        ));
         found.extend(named(
             "organizations",
             code(include_str!("organizations.rs")),

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{
     AccountId, Email, GraphArn, Package, Region, Service, Shape, Target, EMAIL_MAX_CHARS,
 };
+pub use crate::domain::{AssociationTarget, Controls};
 use yaml::{Kind, Node, Pos};
 
 #[cfg(test)]

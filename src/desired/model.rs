@@ -150,37 +150,12 @@ pub struct PolicySpec {
     pub source: Source,
 }
 
-/// Which controls a policy turns on: every control but the listed ones, or the listed only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Controls {
-    Disabled(BTreeSet<String>),
-    Enabled(BTreeSet<String>),
-}
-
 /// A direct association: a target and the configuration it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Association {
     pub target: AssociationTarget,
     pub configuration: ConfigurationRef,
     pub source: Source,
-}
-
-/// What an association targets.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AssociationTarget {
-    Root,
-    Ou(String),
-    Account(AccountId),
-}
-
-impl fmt::Display for AssociationTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AssociationTarget::Root => f.write_str("the root"),
-            AssociationTarget::Ou(id) => write!(f, "OU {id}"),
-            AssociationTarget::Account(id) => write!(f, "account {id}"),
-        }
-    }
 }
 
 /// A configuration an association names: a declared policy, or self-managed Security Hub.

@@ -70,6 +70,7 @@ pub fn deny(
                 denied.get(id).map(|why| Drift {
                     kind: DriftKind::MemberRoleDenied,
                     account: Some(*id),
+                    subject: None,
                     detail: Cow::Owned(why.clone()),
                 })
             })

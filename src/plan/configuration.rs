@@ -95,6 +95,7 @@ fn note(
     drift.push(Drift {
         kind,
         account,
+        subject: None,
         detail: detail.into(),
     });
 }

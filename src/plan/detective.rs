@@ -62,6 +62,7 @@ impl Declared {
         self.drift.push(Drift {
             kind,
             account: Some(account),
+            subject: None,
             detail: detail.into(),
         });
     }
@@ -158,6 +159,7 @@ fn plan_graph(cx: Planning<'_>, graph: &ObservedGraph) -> GraphPlan {
         drift.push(Drift {
             kind,
             account: Some(id),
+            subject: None,
             detail: detail.into(),
         });
     }

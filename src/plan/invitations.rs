@@ -38,6 +38,7 @@ pub fn plan_invitations(
                 out.drift.push(Drift {
                     kind: DriftKind::UnexpectedAdministrator,
                     account: Some(i.administrator),
+                    subject: None,
                     detail: "an invitation from an administrator not in expected_administrators"
                         .into(),
                 });
@@ -48,6 +49,7 @@ pub fn plan_invitations(
             (InvitationStatus::Accepted, false) => out.drift.push(Drift {
                 kind: DriftKind::UnexpectedAdministrator,
                 account: Some(i.administrator),
+                subject: None,
                 detail: "a membership with an administrator not in expected_administrators (muster does not leave it; disassociate by hand if it is wrong)".into(),
             }),
             _ => {}
@@ -70,6 +72,7 @@ pub fn plan_invitations(
             out.drift.push(Drift {
                 kind: DriftKind::InvitationOpen,
                 account: Some(i.administrator),
+                subject: None,
                 detail: if settings.accept {
                     "an open invitation from an expected administrator, not accepted: this account already has a Security Hub administrator".into()
                 } else {

@@ -9,6 +9,7 @@
 //! is reported, never "fixed" by muster.
 
 pub mod accept;
+pub mod central;
 pub mod configuration;
 pub mod detective;
 pub mod invitations;
@@ -21,8 +22,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::desired::{DesiredAccount, DesiredState};
 use crate::domain::{AccountId, Email, GraphArn, Region, Service, Shape, Target};
-use crate::observed::{ObservedConfiguration, ObservedGraph, ObservedHub};
+use crate::observed::{
+    ObservedCentral, ObservedConfiguration, ObservedGraph, ObservedHub, OrgShape,
+};
 
+pub use central::{AggregatorChange, AssociationChange, CentralPlan, PolicyUpdate, CENTRAL_KINDS};
 pub use configuration::{configuration_kinds, ConfigurationPlan, SetAutoEnable};
 pub use invitations::{plan_invitations, InvitationPlan};
 
@@ -34,6 +38,8 @@ pub struct PlanSettings {
     pub max_removals_per_pass: usize,
     pub pending_invitation_after: Duration,
     pub member_limit: usize,
+    /// How long a central-configuration association may stay PENDING before it is drift.
+    pub association_pending_after: Duration,
 }
 
 /// The kinds of drift, as metrics and events name them.
@@ -80,6 +86,32 @@ pub enum DriftKind {
     /// Central acceptance: muster cannot assume `member_role` in an invited member account,
     /// so its invitation waits for the member.
     MemberRoleDenied,
+    /// Central configuration: no finding aggregator (no home Region) yet.
+    AggregatorMissing,
+    /// A declared region is not linked to the home Region.
+    RegionNotLinked,
+    /// A region is linked that the desired state does not declare (never unlinked).
+    RegionLinkedUndeclared,
+    /// The organization is not under central configuration.
+    CentralConfigurationOff,
+    /// A precondition of central configuration fails; the detail names it and its fix.
+    CentralConfigurationBlocked,
+    /// Central configuration's status is FAILED.
+    CentralConfigurationFailed,
+    /// Central configuration is DISABLED: Organizations policies manage Security Hub.
+    CentralConfigurationDisabled,
+    PolicyMissing,
+    /// A policy differs from its declaration; the detail names the fields.
+    PolicyDiffers,
+    PolicyUndeclared,
+    /// Two policies share a declared name: muster does not guess which is meant.
+    PolicyNameAmbiguous,
+    /// A declared target is not applied to its declared configuration.
+    AssociationMissing,
+    /// A direct association the desired state does not declare.
+    AssociationUndeclared,
+    AssociationFailed,
+    AssociationPendingTooLong,
 }
 
 impl DriftKind {
@@ -107,6 +139,21 @@ impl DriftKind {
             DriftKind::DatasourcePackageDisabled => "datasource_package_disabled",
             DriftKind::DatasourceNotIngesting => "datasource_not_ingesting",
             DriftKind::MemberRoleDenied => "member_role_denied",
+            DriftKind::AggregatorMissing => "aggregator_missing",
+            DriftKind::RegionNotLinked => "region_not_linked",
+            DriftKind::RegionLinkedUndeclared => "region_linked_undeclared",
+            DriftKind::CentralConfigurationOff => "central_configuration_off",
+            DriftKind::CentralConfigurationBlocked => "central_configuration_blocked",
+            DriftKind::CentralConfigurationFailed => "central_configuration_failed",
+            DriftKind::CentralConfigurationDisabled => "central_configuration_disabled",
+            DriftKind::PolicyMissing => "policy_missing",
+            DriftKind::PolicyDiffers => "policy_differs",
+            DriftKind::PolicyUndeclared => "policy_undeclared",
+            DriftKind::PolicyNameAmbiguous => "policy_name_ambiguous",
+            DriftKind::AssociationMissing => "association_missing",
+            DriftKind::AssociationUndeclared => "association_undeclared",
+            DriftKind::AssociationFailed => "association_failed",
+            DriftKind::AssociationPendingTooLong => "association_pending_too_long",
         }
     }
 }
@@ -149,6 +196,9 @@ pub struct Drift {
     pub kind: DriftKind,
     /// The account it is about; `None` for a target's own setting (AutoEnable, a package).
     pub account: Option<AccountId>,
+    /// What it is about when that is not an account: central configuration's root (`r-...`)
+    /// or OU (`ou-...`).
+    pub subject: Option<String>,
     /// For humans; never contains an email address.
     pub detail: Cow<'static, str>,
 }
@@ -156,13 +206,19 @@ pub struct Drift {
 impl Drift {
     /// The account as events store it: its 12 digits, or empty for a target's own setting.
     pub fn account_name(&self) -> String {
-        self.account.map(|a| a.to_string()).unwrap_or_default()
+        match (&self.account, &self.subject) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => String::new(),
+        }
     }
 
     /// The account as plan output shows it: its 12 digits, or `-`.
     pub fn account_shown(&self) -> String {
-        self.account
-            .map_or_else(|| "-".to_owned(), |a| a.to_string())
+        match self.account_name() {
+            name if name.is_empty() => "-".to_owned(),
+            name => name,
+        }
     }
 }
 
@@ -245,6 +301,8 @@ pub struct Plan {
     pub hubs: Vec<HubPlan>,
     /// Each observed region's organization configuration, where the desired state declares it.
     pub configurations: Vec<ConfigurationPlan>,
+    /// Central configuration, where the desired state declares it.
+    pub central: Vec<CentralPlan>,
 }
 
 impl Plan {
@@ -255,6 +313,7 @@ impl Plan {
                 .configurations
                 .iter()
                 .any(ConfigurationPlan::has_changes)
+            || self.central.iter().any(CentralPlan::has_changes)
     }
 }
 
@@ -276,6 +335,10 @@ pub struct Observed<'a> {
     /// Each region's organization configuration whose reads all answered (the configuration
     /// targets observed).
     pub configurations: &'a [ObservedConfiguration],
+    /// Central configuration as read from each declaring service's home Region.
+    pub central: &'a [ObservedCentral],
+    /// The organization's tree, when listed (central configuration needs it).
+    pub shape: Option<&'a OrgShape>,
     pub now: SystemTime,
 }
 
@@ -289,6 +352,8 @@ impl<'a> Observed<'a> {
             prune_blocked: None,
             delegations: &NO_DELEGATIONS,
             configurations: &[],
+            central: &[],
+            shape: None,
             now,
         }
     }
@@ -310,6 +375,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed<'_>, settings: &PlanSett
         graphs: detective::plan(desired, observed, settings),
         hubs: securityhub::plan(desired, observed, settings),
         configurations: configuration::plan(desired, observed),
+        central: central::plan(desired, observed, settings),
     }
 }
 
@@ -408,6 +474,7 @@ fn prune(
     drift.extend(undeclared.iter().map(|id| Drift {
         kind: DriftKind::Undeclared,
         account: Some(*id),
+        subject: None,
         detail: "a member the desired state does not declare".into(),
     }));
     if !on || undeclared.is_empty() {
@@ -434,6 +501,7 @@ fn pending(cx: Planning<'_>, account: AccountId, since: Option<SystemTime>) -> O
     (waited > cx.settings.pending_invitation_after).then(|| Drift {
         kind: DriftKind::PendingTooLong,
         account: Some(account),
+        subject: None,
         detail: format!(
             "invited {} days ago and not accepted (only the member account can accept)",
             waited.as_secs() / 86_400

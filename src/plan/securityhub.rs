@@ -78,6 +78,7 @@ fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
         drift.push(Drift {
             kind,
             account: Some(id),
+            subject: None,
             detail: detail.into(),
         });
         if create_it {

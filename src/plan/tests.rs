@@ -71,6 +71,7 @@ fn settings() -> PlanSettings {
     PlanSettings {
         max_removals_per_pass: 2,
         pending_invitation_after: Duration::from_secs(7 * 86_400),
+        association_pending_after: Duration::from_secs(3600),
         member_limit: GRAPH_MEMBER_LIMIT,
     }
 }

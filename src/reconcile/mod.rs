@@ -9,6 +9,7 @@
 //! writes what a pass saw.
 
 pub mod accept;
+pub mod central;
 pub mod gauges;
 pub mod member;
 pub mod observe;
@@ -42,6 +43,8 @@ pub struct PassReport {
     pub hubs: Vec<ObservedHub>,
     /// The organization configuration targets observed.
     pub configurations: Vec<ObservedConfiguration>,
+    /// Central configuration, as read from each declaring service's home Region.
+    pub central: Vec<crate::observed::ObservedCentral>,
     pub observe_failures: Vec<(Target, Unobserved)>,
     pub applied: ApplyReport,
     /// Nothing was written: settings say `suspend`.
@@ -127,8 +130,14 @@ impl PassReport {
         let graphs = self.plan.graphs.iter().map(|g| g.drift.len());
         let hubs = self.plan.hubs.iter().map(|h| h.drift.len());
         let configurations = self.plan.configurations.iter().map(|c| c.drift.len());
+        let central = self.plan.central.iter().map(|c| c.drift.len());
         let member = self.member.iter().map(|p| p.plan.drift.len());
-        graphs.chain(hubs).chain(configurations).chain(member).sum()
+        (graphs
+            .chain(hubs)
+            .chain(configurations)
+            .chain(central)
+            .chain(member))
+        .sum()
     }
 
     pub fn ok(&self) -> bool {
@@ -215,6 +224,8 @@ pub struct OrgOutcome {
     pub accounts: usize,
     /// Why prune must not act this pass (the organization could not be listed), if so.
     pub prune_blocked: Option<String>,
+    /// The tree's shape, when it was listed this pass (central configuration needs it).
+    pub shape: Option<crate::observed::OrgShape>,
 }
 
 /// How every pass begins, in both modes: `desired_state_loaded` (`accounts` declared), then the
@@ -266,6 +277,10 @@ impl PassReport {
         for c in &self.configurations {
             listed.insert(c.target().to_string(), Vec::new());
         }
+        for c in &self.central {
+            let target = Target::Central(c.service, c.region.clone());
+            listed.insert(target.to_string(), Vec::new());
+        }
         for p in &self.member {
             if let Ok(invitations) = &p.listed {
                 let members = invitations.iter();
@@ -282,6 +297,7 @@ impl PassReport {
                     .map(|h| (h.target(), h.drift.as_slice())),
             )
             .chain((self.plan.configurations.iter()).map(|c| (c.target(), c.drift.as_slice())))
+            .chain((self.plan.central.iter()).map(|c| (c.target(), c.drift.as_slice())))
             .chain(
                 self.member
                     .iter()
@@ -319,6 +335,7 @@ async fn survey_pass(
         observed: s.graphs,
         hubs: s.hubs,
         configurations: s.configurations,
+        central: s.central,
         observe_failures: s.failures,
         org: s.org,
         effective: Some(s.desired),

@@ -297,9 +297,13 @@ pub async fn resolve_desired(
         return Ok((desired.clone(), OrgOutcome::default()));
     };
     let key = org::selection_key(settings);
+    let mut shape = None;
     let listed = match org::fetch(api, concurrency).await {
-        Ok(tree) => org::expansion(&tree, settings, SystemTime::now())
-            .map_err(|e| Unobserved::Expansion(e.to_string())),
+        Ok(tree) => {
+            shape = Some(org::shape_of(&tree));
+            org::expansion(&tree, settings, SystemTime::now())
+                .map_err(|e| Unobserved::Expansion(e.to_string()))
+        }
         Err(e) => Err(e.into()),
     };
     let error = match listed {
@@ -320,6 +324,7 @@ pub async fn resolve_desired(
                 organization: Some(exp.organization.clone()),
                 accounts: exp.accounts.len(),
                 prune_blocked: None,
+                shape,
             };
             return Ok((org::merge(desired, &exp), out));
         }
@@ -347,6 +352,7 @@ pub async fn resolve_desired(
             last_listed: last.map(|e| e.listed_at),
         },
         prune_blocked: Some(why),
+        shape: None,
     };
     Ok((effective, out))
 }
@@ -361,6 +367,8 @@ pub struct Survey {
     pub hubs: Vec<ObservedHub>,
     /// The organization configuration targets whose every read answered.
     pub configurations: Vec<ObservedConfiguration>,
+    /// Central configuration, read from each declaring service's home Region.
+    pub central: Vec<crate::observed::ObservedCentral>,
     /// Targets that could not be read: the organization first, then graphs, hubs and
     /// configurations.
     pub failures: Vec<(Target, Unobserved)>,
@@ -457,6 +465,15 @@ pub async fn survey(
         configurations = rest;
         failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
     }
+    let central = Box::pin(super::central::observe(apis, &effective)).await;
+    failures.extend(central.failures);
+    let shape = Box::pin(super::central::shape(
+        apis,
+        &effective,
+        org.shape.as_ref(),
+        concurrency,
+    ))
+    .await;
     let organization: Option<&BTreeSet<_>> = org.organization.as_ref();
     let observed = plan::Observed {
         graphs: &graphs.found,
@@ -465,6 +482,8 @@ pub async fn survey(
         prune_blocked: org.prune_blocked.as_deref(),
         delegations: &delegations.found,
         configurations: &configurations,
+        central: &central.found,
+        shape: shape.as_ref(),
         now: SystemTime::now(),
     };
     let plan = plan::plan(&effective, &observed, settings);
@@ -474,6 +493,7 @@ pub async fn survey(
         graphs: graphs.found,
         hubs: hubs.found,
         configurations,
+        central: central.found,
         failures,
         plan,
         organization_took,

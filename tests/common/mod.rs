@@ -338,6 +338,7 @@ pub fn plan_settings() -> muster::plan::PlanSettings {
         max_removals_per_pass: 10,
         pending_invitation_after: Duration::from_secs(7 * 86_400),
         member_limit: muster::plan::GRAPH_MEMBER_LIMIT,
+        association_pending_after: Duration::from_secs(3600),
     }
 }
 

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod central;
 mod configuration;
 mod member;
 mod passes;

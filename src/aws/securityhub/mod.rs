@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use aws_sdk_securityhub::types::AccountDetails;
 use aws_sdk_securityhub::Client;
 
+mod central;
+
 use super::limiter::{TokenBucket, SECURITYHUB_BURST, SECURITYHUB_PER_SECOND};
 use super::telemetry::{RequestMetrics, RequestSink};
 use super::{
@@ -22,7 +24,7 @@ use crate::observed::{
 /// Members asked for per ListMembers page: the most Security Hub allows.
 pub const PAGE_SIZE: i32 = 50;
 
-const SERVICE: &str = "securityhub";
+pub(super) const SERVICE: &str = "securityhub";
 
 /// The accounts a call did not process, with Security Hub's reason, or why the call failed.
 type Refused = Result<Vec<(AccountId, String)>, Error>;
@@ -74,7 +76,7 @@ impl SdkSecurityHub {
     }
 }
 
-fn invalid(operation: &'static str, what: String) -> Error {
+pub(super) fn invalid(operation: &'static str, what: String) -> Error {
     Error::invalid_response(SERVICE, operation, what)
 }
 
@@ -82,7 +84,7 @@ fn account(operation: &'static str, raw: Option<&str>) -> Result<AccountId, Erro
     account_in((SERVICE, operation), "an account id", raw)
 }
 
-fn time(t: Option<&aws_sdk_securityhub::primitives::DateTime>) -> Option<SystemTime> {
+pub(super) fn time(t: Option<&aws_sdk_securityhub::primitives::DateTime>) -> Option<SystemTime> {
     t.and_then(|t| SystemTime::try_from(*t).ok())
 }
 
@@ -90,7 +92,10 @@ fn time(t: Option<&aws_sdk_securityhub::primitives::DateTime>) -> Option<SystemT
 /// SDK's paginators, which would not, are not used): `page(token)` sends one request and
 /// returns its items and the next token. A token that comes back unchanged fails the listing
 /// rather than looping, as the SDK's paginators do.
-async fn every_page<T, F, Fut>(operation: &'static str, mut page: F) -> Result<Vec<T>, Error>
+pub(super) async fn every_page<T, F, Fut>(
+    operation: &'static str,
+    mut page: F,
+) -> Result<Vec<T>, Error>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), Error>>,

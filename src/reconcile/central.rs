@@ -1,0 +1,86 @@
+//! Reading central configuration for a pass: from each declaring service's home Region, the
+//! organization's configuration type and status, the finding aggregator and, once the
+//! organization is CENTRAL, its policies and associations; and the organization's tree, which
+//! the plan needs to work out what each association change moves.
+
+use super::observe::{Listing, Unobserved};
+use super::Apis;
+use crate::aws::SdkSecurityHub;
+use crate::desired::DesiredState;
+use crate::domain::{Region, Service, Target};
+use crate::observed::{Administration, ObservedCentral, OrgShape};
+
+/// The services whose section declares central configuration, with the home Region.
+pub fn declared(desired: &DesiredState) -> Vec<(Service, Region)> {
+    (desired.hubs.iter())
+        .filter_map(|(s, h)| Some((*s, h.central.as_ref()?.home_region.clone())))
+        .collect()
+}
+
+/// Central configuration of every declaring service, read from its home Region.
+pub async fn observe(apis: &Apis, desired: &DesiredState) -> Listing<ObservedCentral> {
+    let mut out = Listing::default();
+    for (service, home) in declared(desired) {
+        let target = Target::Central(service, home.clone());
+        let Some(api) = apis.central(service) else {
+            out.failures.push((target, Unobserved::NoClient(service)));
+            continue;
+        };
+        match read(api, service, &home).await {
+            Ok(found) => out.found.push(found),
+            Err(e) => out.failures.push((target, e.into())),
+        }
+    }
+    out
+}
+
+async fn read(
+    api: &SdkSecurityHub,
+    service: Service,
+    home: &Region,
+) -> Result<ObservedCentral, crate::aws::Error> {
+    let organization = api.central_status(home).await?;
+    let mut seen = ObservedCentral {
+        service,
+        region: home.clone(),
+        organization,
+        aggregator: None,
+        policies: Vec::new(),
+        associations: Vec::new(),
+    };
+    let Administration::Administrator(status) = &seen.organization else {
+        return Ok(seen);
+    };
+    let central = status.central;
+    seen.aggregator = api.aggregator(home).await?;
+    let at_home = seen.aggregator.as_ref().is_some_and(|a| a.home == *home);
+    if central && at_home {
+        seen.policies = api.policies(home).await?;
+        seen.associations = api.associations(home).await?;
+    }
+    Ok(seen)
+}
+
+/// The organization's shape for central configuration when the `organization` section did
+/// not list it already: listed once more (every root, OU and account), or `None` when that
+/// fails (the plan then holds back every change whose reach it cannot work out).
+pub async fn shape(
+    apis: &Apis,
+    desired: &DesiredState,
+    listed: Option<&OrgShape>,
+    concurrency: usize,
+) -> Option<OrgShape> {
+    if declared(desired).is_empty() {
+        return None;
+    }
+    if let Some(s) = listed {
+        return Some(s.clone());
+    }
+    match crate::org::fetch(&apis.organizations, concurrency).await {
+        Ok(tree) => Some(crate::org::shape_of(&tree)),
+        Err(e) => {
+            tracing::warn!(code = %e.code, error = %e.message, "the organization could not be listed for central configuration: association changes wait");
+            None
+        }
+    }
+}
