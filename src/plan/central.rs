@@ -469,8 +469,8 @@ impl Cx<'_> {
             .filter(|a| a.applied)
             .filter_map(|a| Some((a.target.clone(), self.config_of(&a.configuration)?)))
             .collect();
-        let effect_before = |c: &Config| {
-            effect(c, |n| {
+        let effect_before = |c: Option<&Config>| {
+            before_effect(c, |n| {
                 self.seen
                     .policies
                     .iter()
@@ -478,8 +478,8 @@ impl Cx<'_> {
                     .map(|p| (p.enabled, p.standards.clone()))
             })
         };
-        let effect_after = |c: &Config| {
-            effect(c, |n| {
+        let effect_after = |c: Option<&Config>| {
+            after_effect(c, |n| {
                 self.want
                     .policies
                     .get(n)
@@ -503,7 +503,7 @@ impl Cx<'_> {
                 );
                 if b != a {
                     change.moves.push(*account);
-                    if reduces(b.map(&effect_before), a.map(&effect_after)) {
+                    if reduces(&effect_before(b), &effect_after(a)) {
                         change.reduces.push(*account);
                     }
                 }
@@ -514,7 +514,7 @@ impl Cx<'_> {
             for account in &shape.accounts {
                 if governing(shape, &before, account) == Some(&config) {
                     update.governs.push(*account);
-                    if reduces(Some(effect_before(&config)), Some(effect_after(&config))) {
+                    if reduces(&effect_before(Some(&config)), &effect_after(Some(&config))) {
                         update.reduces.push(*account);
                     }
                 }
@@ -533,20 +533,38 @@ impl Cx<'_> {
     }
 }
 
-/// (Security Hub on, its standards) under a configuration; `None` for self-managed.
-type Effect = Option<(bool, BTreeSet<String>)>;
+/// What a configuration does to an account: Security Hub on or off, and its standards when
+/// known; `None` when it leaves the account as it is (self-managed, or nothing to inherit).
+type Effect = Option<(bool, Option<BTreeSet<String>>)>;
 
-fn effect(c: &Config, policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>) -> Effect {
+/// Before a change: a policy's effect, or, for an account no policy governs, Security Hub on
+/// with standards unknown (the safe assumption: it may well be on).
+fn before_effect(
+    c: Option<&Config>,
+    policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
+) -> Effect {
     match c {
-        ConfigurationRef::Policy(name) => policy(name),
-        ConfigurationRef::SelfManaged => None,
+        Some(ConfigurationRef::Policy(name)) => policy(name).map(|(on, s)| (on, Some(s))),
+        Some(ConfigurationRef::SelfManaged) | None => Some((true, None)),
     }
 }
 
-/// Whether going from `before` to `after` turns Security Hub off or drops a standard.
-fn reduces(before: Option<Effect>, after: Option<Effect>) -> bool {
-    match (before.flatten(), after.flatten()) {
-        (Some((true, had)), Some((on, has))) => !on || !had.is_subset(&has),
+/// After a change: a policy's effect; self-managed or nothing leaves the account as it is.
+fn after_effect(
+    c: Option<&Config>,
+    policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
+) -> Effect {
+    match c {
+        Some(ConfigurationRef::Policy(name)) => policy(name).map(|(on, s)| (on, Some(s))),
+        Some(ConfigurationRef::SelfManaged) | None => None,
+    }
+}
+
+/// Whether going from `before` to `after` turns Security Hub off or drops a known standard.
+fn reduces(before: &Effect, after: &Effect) -> bool {
+    match (before, after) {
+        (Some((true, _)), Some((false, _))) => true,
+        (Some((true, Some(had))), Some((true, Some(has)))) => !had.is_subset(has),
         _ => false,
     }
 }
@@ -761,9 +779,11 @@ securityhub:
             "every account: nothing governed them before"
         );
         assert!(
-            p.associate.iter().all(|c| c.reduces.is_empty()),
-            "nothing was on through a policy before"
+            p.associate[0].reduces.is_empty(),
+            "the baseline turns nothing off"
         );
+        // Accounts no policy governed may well have Security Hub on: "off" turns it off there.
+        assert_eq!(p.associate[1].reduces, [acct(11), acct(12), acct(13)]);
         assert_eq!(
             kinds(&p),
             [

@@ -119,6 +119,11 @@ pub fn plan_markdown(
     for c in (plan.configurations.iter()).filter(|c| c.has_changes() || !c.drift.is_empty()) {
         out += &configuration(c);
     }
+    for c in (plan.central.iter())
+        .filter(|c| c.has_changes() || !c.drift.is_empty() || c.refused.is_some())
+    {
+        out += &central(c);
+    }
     if let Some(a) = accepting.filter(|a| a.count() > 0) {
         out += &acceptances(a);
     }
@@ -394,6 +399,112 @@ fn configuration(c: &ConfigurationPlan) -> String {
     }
     if c.has_changes() {
         out += "\n";
+    }
+    out + &drift_table(&c.drift)
+}
+
+/// Accounts as a cell: how many, and the first few.
+fn accounts(ids: &[crate::domain::AccountId]) -> String {
+    const SHOWN: usize = 5;
+    let first: Vec<String> = ids
+        .iter()
+        .take(SHOWN)
+        .map(|a| code(&a.to_string()))
+        .collect();
+    match ids.len() {
+        0 => "0".to_owned(),
+        n if n <= SHOWN => format!("{n}: {}", first.join(", ")),
+        n => format!("{n}: {}, …", first.join(", ")),
+    }
+}
+
+fn configuration_shown(c: &Option<crate::desired::ConfigurationRef>) -> String {
+    match c {
+        Some(crate::desired::ConfigurationRef::Policy(name)) => code(name),
+        Some(crate::desired::ConfigurationRef::SelfManaged) => "self-managed".to_owned(),
+        None => "(none)".to_owned(),
+    }
+}
+
+/// Central configuration: the aggregator, the switch, policies, then each association change
+/// with the accounts it moves from their configuration before to the one after.
+fn central(c: &crate::plan::CentralPlan) -> String {
+    use crate::plan::AggregatorChange;
+    let mut out = format!(
+        "### {} central configuration (home Region {})\n\n",
+        c.service.title(),
+        c.home
+    );
+    let regions = |r: &[crate::domain::Region]| {
+        r.iter()
+            .map(|r| code(r.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &c.aggregator {
+        Some(AggregatorChange::Create(linked)) => {
+            out += &format!(
+                "- create the finding aggregator in {}, linking {} (CreateFindingAggregator)\n",
+                code(c.home.as_str()),
+                regions(linked)
+            )
+        }
+        Some(AggregatorChange::Link { linked, .. }) => {
+            out += &format!(
+                "- link {} (UpdateFindingAggregator; muster never unlinks)\n",
+                regions(linked)
+            )
+        }
+        None => {}
+    }
+    if c.switch {
+        out += "- switch the organization to `CENTRAL` (UpdateOrganizationConfiguration; never back)\n";
+    }
+    for name in &c.create {
+        out += &format!(
+            "- create policy {} (CreateConfigurationPolicy)\n",
+            code(name)
+        );
+    }
+    for u in &c.update {
+        out += &format!("- update policy {}: {}; it governs {} account(s), {} to Security Hub off or fewer standards\n", code(&u.name), u.fields.join(", "), u.governs.len(), u.reduces.len());
+    }
+    for (name, _) in &c.delete {
+        out += &format!("- delete policy {} (prune)\n", code(name));
+    }
+    if c.aggregator.is_some()
+        || c.switch
+        || !c.create.is_empty()
+        || !c.update.is_empty()
+        || !c.delete.is_empty()
+    {
+        out += "\n";
+    }
+    if !c.associate.is_empty() {
+        let mut t = Table::new(
+            &[
+                "target",
+                "before",
+                "after",
+                "accounts moved",
+                "to off or fewer standards",
+            ],
+            "---|---|---|---|---|",
+        );
+        for a in &c.associate {
+            let target = cell(&a.target.to_string());
+            t.row(&[
+                target,
+                configuration_shown(&a.from),
+                configuration_shown(&a.to),
+                accounts(&a.moves),
+                accounts(&a.reduces),
+            ]);
+        }
+        out += &t.done();
+    }
+    if let Some(why) = &c.refused {
+        out += &format!("> Refused: {}\n\n", cell(why));
     }
     out + &drift_table(&c.drift)
 }

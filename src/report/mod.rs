@@ -11,6 +11,7 @@ use crate::plan::{ConfigurationPlan, Drift, DriftKind, GraphPlan, HubPlan, Plan}
 use crate::reconcile::member::TargetPlan;
 use crate::reconcile::Unobserved;
 
+mod central;
 mod markdown;
 pub use markdown::{plan_markdown, Accepting};
 
@@ -38,6 +39,9 @@ pub fn plan_text(
     }
     for c in &plan.configurations {
         out += &configuration_text(c);
+    }
+    for c in &plan.central {
+        out += &central::central_text(c);
     }
     for (what, e) in failures {
         let what = match what {
@@ -68,6 +72,19 @@ pub fn plan_text(
         .sum();
     if !plan.configurations.is_empty() {
         out += &format!("organization configuration: {settings} setting(s) to change\n");
+    }
+    for c in &plan.central {
+        let writes = usize::from(c.aggregator.is_some())
+            + usize::from(c.switch)
+            + c.create.len()
+            + c.update.len()
+            + c.associate.len()
+            + c.delete.len();
+        out += &format!(
+            "central configuration ({}): {writes} change(s), {} association(s)\n",
+            c.service,
+            c.associate.len()
+        );
     }
     out
 }
@@ -229,11 +246,16 @@ pub fn plan_json(
             })
         })
         .collect();
+    out["central_configuration"] = plan.central.iter().map(central::central_json).collect();
     out
 }
 
 fn drift_json(d: &Drift) -> Value {
-    json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail})
+    let mut out = json!({"kind": d.kind.as_str(), "account": d.account.map(|a| a.to_string()), "detail": d.detail});
+    if let Some(s) = &d.subject {
+        out["subject"] = json!(s);
+    }
+    out
 }
 
 fn hub_json(h: &HubPlan, desired: &DesiredState) -> Value {

@@ -78,9 +78,11 @@ fn central_kinds(h: &Harness) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn one_pass_takes_a_local_organization_to_its_declared_central_configuration() {
+async fn a_local_organization_reaches_its_declared_central_configuration_within_the_guard() {
     let h = Harness::on(world().await, SECURITY).await;
     let d = desired(DESIRED);
+    // Turning Security Hub off in the 12 sandbox accounts is past max_removals_per_pass (10):
+    // that association is refused, everything else goes ahead.
     let r = h.pass(&d).await;
     assert_eq!(r.result(), PassResult::Ok, "{:?}", r.observe_failures);
     assert_eq!(
@@ -89,9 +91,20 @@ async fn one_pass_takes_a_local_organization_to_its_declared_central_configurati
             ("CreateFindingAggregator".to_owned(), 1),
             ("UpdateOrganizationConfiguration".to_owned(), 1),
             ("CreateConfigurationPolicy".to_owned(), 2),
-            ("StartConfigurationPolicyAssociation".to_owned(), 3),
+            ("StartConfigurationPolicyAssociation".to_owned(), 2),
         ]
     );
+    let refused: Vec<String> = (h.events().into_iter())
+        .filter_map(|e| match e {
+            EventKind::PruneRefused { graph, reason }
+                if graph == "securityhub-central:us-east-1" =>
+            {
+                Some(reason)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, ["these changes would turn Security Hub off, or remove a standard, in 12 accounts; max_removals_per_pass allows 10: refused (the other changes go ahead; raise the limit for this pass to allow them)"]);
     // Reads: the configuration once, the aggregator listed once; no policy or association read
     // before the switch (there are none).
     let calls = h.sb.calls();
@@ -132,7 +145,7 @@ async fn one_pass_takes_a_local_organization_to_its_declared_central_configurati
             _ => None,
         })
         .collect();
-    assert_eq!(actions.len(), 14);
+    assert_eq!(actions.len(), 12);
     assert!(
         actions
             .chunks(2)
@@ -140,19 +153,14 @@ async fn one_pass_takes_a_local_organization_to_its_declared_central_configurati
         "{actions:?}"
     );
 
-    // The world: CENTRAL in both Regions, the sandboxes' hubs off, the standard elsewhere.
-    h.sb.with_world(|w| {
-        for region in ["us-east-1", "eu-west-1"] {
-            let r = &w.regions[region];
-            assert_eq!(r.hub_organization.configuration_type, "CENTRAL", "{region}");
-            assert!(!r.hubs.contains_key("400000000001"), "{region}");
-            assert_eq!(
-                r.hub_standards["300000000001"].iter().collect::<Vec<_>>(),
-                [FSBP]
-            );
-        }
-    });
-
+    // With the limit raised for one pass, the sandboxes go off.
+    h.sb.reset_calls();
+    let mut wide = options(4, false);
+    wide.plan.max_removals_per_pass = 20;
+    let r = h.pass_with(&d, &wide).await;
+    assert_eq!(r.plan.central[0].associate[0].reduces.len(), 12);
+    let associated = [("StartConfigurationPolicyAssociation".to_owned(), 1)];
+    assert_eq!(central_writes(&h.sb), associated);
     // The next pass: nothing to write; the suspended account's association FAILED is drift.
     h.sb.reset_calls();
     let r = h.pass(&d).await;
@@ -166,6 +174,20 @@ async fn one_pass_takes_a_local_organization_to_its_declared_central_configurati
         r.plan.central[0].drift[0].detail,
         "the association of account 300000000040 failed: Policy association failed because the account is suspended"
     );
+    // Carried out (settled by the calls since): the sandboxes off, the baseline's standard
+    // elsewhere, in both Regions.
+    h.sb.with_world(|w| {
+        for region in ["us-east-1", "eu-west-1"] {
+            let r = &w.regions[region];
+            assert_eq!(r.hub_organization.configuration_type, "CENTRAL", "{region}");
+            assert!(!r.hubs.contains_key("400000000001"), "{region}");
+            assert_eq!(
+                r.hub_standards["300000000001"].iter().collect::<Vec<_>>(),
+                [FSBP]
+            );
+        }
+    });
+
     // Recorded once: the first pass's drift is resolved, the failure observed.
     let kinds = central_kinds(&h);
     assert_eq!(
