@@ -83,6 +83,9 @@ pub struct CentralPlan {
     pub delete: Vec<(String, String)>,
     /// Changes refused by the guard, and why.
     pub refused: Option<String>,
+    /// The association changes and policy updates the guard held back, shown beside the rest.
+    pub held: Vec<AssociationChange>,
+    pub held_updates: Vec<PolicyUpdate>,
     pub drift: Vec<Drift>,
     /// Policy ids by declared name, as observed.
     pub ids: BTreeMap<String, String>,
@@ -158,6 +161,8 @@ fn plan_one(
         associate: Vec::new(),
         delete: Vec::new(),
         refused: None,
+        held: Vec::new(),
+        held_updates: Vec::new(),
         drift: Vec::new(),
         ids: BTreeMap::new(),
         root: observed.shape.map(|s| s.root.clone()).unwrap_or_default(),
@@ -328,9 +333,10 @@ impl Cx<'_> {
             if have_config.as_ref() == Some(&a.configuration) {
                 continue;
             }
-            let now = have_config
-                .as_ref()
-                .map_or_else(|| "nothing applied directly".to_owned(), shown);
+            let now = have_config.as_ref().map_or_else(
+                || "nothing applied directly".to_owned(),
+                |c| format!("{} applied", shown(c)),
+            );
             let blocked = matches!(&a.configuration, ConfigurationRef::Policy(n) if self.ambiguous.contains(n));
             let action = if blocked {
                 "waiting until one policy has that name"
@@ -338,7 +344,7 @@ impl Cx<'_> {
                 "associating it"
             };
             let d = format!(
-                "{} applies {now}; {} is declared: {action}",
+                "{}: {now}; {} is declared: {action}",
                 a.target,
                 shown(&a.configuration)
             );
@@ -459,8 +465,8 @@ impl Cx<'_> {
         let Some(shape) = self.shape else {
             if !self.p.associate.is_empty() || !self.p.update.is_empty() {
                 let why = "the organization's tree could not be listed, so what these changes would move cannot be worked out: association changes and policy updates wait for the next pass".to_owned();
-                self.p.associate.clear();
-                self.p.update.clear();
+                self.p.held = std::mem::take(&mut self.p.associate);
+                self.p.held_updates = std::mem::take(&mut self.p.update);
                 self.p.refused = Some(why);
             }
             return;
@@ -526,8 +532,12 @@ impl Cx<'_> {
             .collect();
         if reduced.len() > settings.max_removals_per_pass {
             let why = format!("these changes would turn Security Hub off, or remove a standard, in {} accounts; max_removals_per_pass allows {}: refused (the other changes go ahead; raise the limit for this pass to allow them)", reduced.len(), settings.max_removals_per_pass);
-            self.p.associate.retain(|c| c.reduces.is_empty());
-            self.p.update.retain(|u| u.reduces.is_empty());
+            let all = std::mem::take(&mut self.p.associate);
+            let (go, held) = all.into_iter().partition(|c| c.reduces.is_empty());
+            (self.p.associate, self.p.held) = (go, held);
+            let all = std::mem::take(&mut self.p.update);
+            let (go, held) = all.into_iter().partition(|u| u.reduces.is_empty());
+            (self.p.update, self.p.held_updates) = (go, held);
             self.p.refused = Some(why);
         }
     }

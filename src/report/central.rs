@@ -89,6 +89,23 @@ pub(super) fn central_text(c: &CentralPlan) -> String {
     for (name, _) in &c.delete {
         out += &format!("  - policy    {name}  (DeleteConfigurationPolicy: prune)\n");
     }
+    for a in &c.held {
+        out += &format!(
+            "  ! held back {}: {} -> {}, {}\n",
+            a.target,
+            shown(&a.from),
+            shown(&a.to),
+            moves(a)
+        );
+    }
+    for u in &c.held_updates {
+        out += &format!(
+            "  ! held back policy {}: {}, {} account(s) to Security Hub off or fewer standards\n",
+            u.name,
+            u.fields.join(", "),
+            u.reduces.len()
+        );
+    }
     if let Some(why) = &c.refused {
         out += &format!("  ! refused   {why}\n");
     }
@@ -124,6 +141,14 @@ pub(super) fn central_json(c: &CentralPlan) -> Value {
             "reduces": ids(&a.reduces),
         })).collect::<Vec<_>>(),
         "delete_policies": c.delete.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        "held_back": c.held.iter().map(|a| json!({
+            "target": a.target.to_string(),
+            "from": shown(&a.from),
+            "to": shown(&a.to),
+            "moves": ids(&a.moves),
+            "reduces": ids(&a.reduces),
+        })).collect::<Vec<_>>(),
+        "held_back_updates": c.held_updates.iter().map(|u| json!({"name": u.name, "fields": u.fields, "reduces": ids(&u.reduces)})).collect::<Vec<_>>(),
         "refused": c.refused,
         "drift": c.drift.iter().map(drift_json).collect::<Vec<_>>(),
     })

@@ -196,6 +196,16 @@ fn totals(
             "organization configuration: **{settings}** setting(s) to change"
         ));
     }
+    for c in &plan.central {
+        let writes = usize::from(c.aggregator.is_some()) + usize::from(c.switch);
+        let writes = writes + c.create.len() + c.update.len() + c.delete.len();
+        parts.push(format!(
+            "{} central configuration: **{writes}** change(s), **{}** association(s), **{}** held back by the guard",
+            c.service.title(),
+            c.associate.len(),
+            c.held.len() + c.held_updates.len()
+        ));
+    }
     let accepts = accepting.map_or(0, |a| a.count());
     if accepts > 0 {
         parts.push(format!(
@@ -480,18 +490,22 @@ fn central(c: &crate::plan::CentralPlan) -> String {
     {
         out += "\n";
     }
-    if !c.associate.is_empty() {
-        let mut t = Table::new(
-            &[
-                "target",
-                "before",
-                "after",
-                "accounts moved",
-                "to off or fewer standards",
-            ],
-            "---|---|---|---|---|",
-        );
-        for a in &c.associate {
+    for u in &c.held_updates {
+        out += &format!("- held back: update policy {} ({}): it governs {} account(s), {} to Security Hub off or fewer standards\n\n", code(&u.name), u.fields.join(", "), u.governs.len(), u.reduces.len());
+    }
+    if !c.associate.is_empty() || !c.held.is_empty() {
+        let head = [
+            "target",
+            "before",
+            "after",
+            "accounts moved",
+            "to off or fewer standards",
+            "",
+        ];
+        let mut t = Table::new(&head, "---|---|---|---|---|---|");
+        let rows =
+            (c.associate.iter().map(|a| (a, ""))).chain(c.held.iter().map(|a| (a, "held back")));
+        for (a, note) in rows {
             let target = cell(&a.target.to_string());
             t.row(&[
                 target,
@@ -499,6 +513,7 @@ fn central(c: &crate::plan::CentralPlan) -> String {
                 configuration_shown(&a.to),
                 accounts(&a.moves),
                 accounts(&a.reduces),
+                note.to_owned(),
             ]);
         }
         out += &t.done();

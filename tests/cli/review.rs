@@ -262,3 +262,54 @@ async fn the_example_pipeline_runs_the_commands_readme_documents_and_they_work()
     assert_eq!(policy["Version"], "2012-10-17");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Central configuration in the markdown plan: the aggregator, the switch, the policies and
+/// each association with the accounts it moves, the sandboxes' refused by the guard (a golden
+/// file); `plan` exits 2, and 0 once `apply` (with the limit raised) has done it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_markdown_plan_of_central_configuration_matches_its_golden_file() {
+    let sb = start(demo()).await;
+    sb.with_world(|w| w.central.settings.delay = std::time::Duration::ZERO);
+    let copy = scratch_copy(
+        "markdown-central",
+        "config/central.example.yaml",
+        "central.yaml",
+    );
+    let dir = copy.parent().unwrap();
+    let plan = [
+        "plan",
+        "--desired-state",
+        "central.yaml",
+        "--output",
+        "markdown",
+    ];
+    let (code, shown) = muster_in(dir, &sb.endpoint(), &plan);
+    assert_eq!(code, 2, "{shown}");
+    let golden = repo("tests/golden/plan-central.md");
+    if std::env::var_os("MUSTER_BLESS").is_some() {
+        std::fs::write(&golden, &shown).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        shown == expected,
+        "the markdown plan differs from tests/golden/plan-central.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
+    );
+    let apply = [
+        "apply",
+        "--desired-state",
+        "central.yaml",
+        "--state-dir",
+        "state",
+        "--max-removals-per-pass",
+        "20",
+    ];
+    let (code, out) = muster_in(dir, &sb.endpoint(), &apply);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = muster_in(
+        dir,
+        &sb.endpoint(),
+        &["plan", "--desired-state", "central.yaml"],
+    );
+    assert_eq!(code, 0, "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
