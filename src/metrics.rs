@@ -70,6 +70,7 @@ pub struct Metrics {
     reload_failures: IntCounter,
     desired_info: IntGaugeVec,
     changes: IntCounterVec,
+    refusals: IntCounterVec,
     eventlog_size: IntGauge,
     events_appended: IntCounter,
     eventlog_write_failures: IntCounter,
@@ -193,6 +194,7 @@ impl Metrics {
             desired_valid: int_gauge(&r, "muster_desired_state_valid", "1 when the desired state on disk parses and validates, 0 when it does not."),
             reload_failures: int_counter(&r, "muster_desired_state_reload_failures_total", "Loads of the desired state that failed to read, parse or validate."),
             desired_info: gauge_vec(&r, "muster_desired_state_info", "The desired state in use (the last good one): its sha256 digest and the git commit it was read from (empty outside a work tree), value 1.", &["digest", "revision"]),
+            refusals: counter_vec(&r, "muster_refused_changes_total", "Passes in which a guard refused changes, by service and guard: prune (undeclared members past max_removals_per_pass, or to empty) or central_configuration (associations or policy updates that would turn Security Hub off, or remove a standard, in more accounts than max_removals_per_pass).", &["service", "guard"]),
             changes: counter_vec(&r, "muster_changes_total", "Membership changes muster made, by kind (invite, remove, create, accept, decline) and outcome (ok, unprocessed, failed, quota_blocked).", &["service", "kind", "outcome"]),
             eventlog_size: int_gauge(&r, "muster_eventlog_size_bytes", "Size on disk of the event log."),
             eventlog_write_failures: int_counter(&r, "muster_eventlog_write_failures_total", "Passes that could not write the event log (a full disk, an IO error): nothing more was sent to AWS in that pass."),
@@ -405,6 +407,11 @@ impl Metrics {
                 let l: Vec<&str> = labels.iter().map(String::as_str).collect();
                 self.invitations.with_label_values(&l).set(*n);
             }
+        }
+        for ((service, guard), n) in &gauges.refusals {
+            self.refusals
+                .with_label_values(&[service.as_str(), guard])
+                .inc_by(*n);
         }
         for ((service, change, outcome), n) in &gauges.changes {
             self.changes

@@ -191,14 +191,10 @@ impl Writer<'_, '_> {
                         .await?;
                 }
                 None => {
-                    let Some(id) = c
-                        .from
-                        .as_ref()
-                        .and_then(|f| configuration_id(f, &self.cp.ids))
-                    else {
+                    let Some(id) = c.from_id.as_deref() else {
                         continue;
                     };
-                    let call = self.api.disassociate(&home, &c.target, &id, &root);
+                    let call = self.api.disassociate(&home, &c.target, id, &root);
                     self.write(
                         DISASSOCIATE,
                         settings,
@@ -213,6 +209,12 @@ impl Writer<'_, '_> {
     }
 
     async fn deletes(&mut self) -> Result<(), EventLogError> {
+        // A policy is deleted only once nothing is associated with it: not after a failed
+        // disassociation.
+        if self.failed.contains(&DriftKind::AssociationUndeclared) {
+            self.failed.insert(DriftKind::PolicyUndeclared);
+            return Ok(());
+        }
         let home = self.cp.home.clone();
         for (name, id) in &self.cp.delete {
             let settings = vec![format!("Policy={name}"), format!("Id={id}")];

@@ -52,6 +52,8 @@ pub struct AssociationChange {
     pub from: Option<Config>,
     /// `None`: the direct association is undone (prune).
     pub to: Option<Config>,
+    /// The configuration id applied before, as observed (what a disassociation names).
+    pub from_id: Option<String>,
     /// Accounts whose effective configuration changes.
     pub moves: Vec<AccountId>,
     /// Of those, accounts it turns Security Hub off in, or takes a standard from.
@@ -355,6 +357,7 @@ impl Cx<'_> {
             let change = AssociationChange {
                 target: a.target.clone(),
                 from: have_config,
+                from_id: have.cloned(),
                 to: Some(a.configuration.clone()),
                 moves: Vec::new(),
                 reduces: Vec::new(),
@@ -383,6 +386,7 @@ impl Cx<'_> {
                 let change = AssociationChange {
                     target: target.clone(),
                     from: config,
+                    from_id: Some(id.clone()),
                     to: None,
                     moves: Vec::new(),
                     reduces: Vec::new(),

@@ -13,7 +13,7 @@ use crate::desired::{DesiredState, GraphRef};
 use crate::domain::{AccountId, Region, Service, Shape, Target};
 use crate::eventlog::Projection;
 use crate::observed::{HubMemberStatus, InvitationStatus, MemberStatus};
-use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind};
+use crate::plan::{configuration_kinds, drift_kinds, Drift, DriftKind, CENTRAL_KINDS};
 
 /// The series of one target: labels `service`, `region`, `graph` (empty for a Security Hub).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +57,9 @@ pub struct Gauges {
     pub invitations: Option<Vec<([String; 4], i64)>>,
     /// Accounts changed, by (service, kind, outcome).
     pub changes: Vec<((Service, Change, Outcome), u64)>,
+    /// Changes a guard refused this pass, by (service, guard): `prune` (members) or
+    /// `central_configuration` (associations and policy updates).
+    pub refusals: Vec<((Service, &'static str), u64)>,
 }
 
 /// Every `status` label value of a service's members.
@@ -166,6 +169,7 @@ impl Gauges {
                 drift: [
                     drift_by_kind(h.service, drift.as_deref()),
                     configuration_drift(report, h.service, &h.region),
+                    central_drift(report, h.service, &h.region),
                 ]
                 .concat(),
                 oldest: oldest(report, &target, h.service, &h.region),
@@ -184,6 +188,7 @@ impl Gauges {
                 invitations(&m.watched(), report, |a| expected.contains(a))
             }),
             changes: changes(report),
+            refusals: refusals(report),
         }
     }
 
@@ -287,7 +292,34 @@ fn oldest(
     if let Some(c) = report.plan.configurations.iter().find(same) {
         out.extend(of(c.target().to_string(), configuration_kinds(service)));
     }
+    let home = |c: &&crate::plan::CentralPlan| c.service == service && c.home == *region;
+    if let Some(c) = report.plan.central.iter().find(home) {
+        out.extend(of(c.target().to_string(), &CENTRAL_KINDS));
+    }
     out
+}
+
+/// The drift of a service's central configuration, exported on the series of its hub in the
+/// home Region: every kind when it was observed this pass (less what the pass's writes
+/// resolved), none when it was not.
+fn central_drift(
+    report: &PassReport,
+    service: Service,
+    region: &Region,
+) -> Vec<(&'static str, i64)> {
+    let home = |c: &&crate::plan::CentralPlan| c.service == service && c.home == *region;
+    match report.plan.central.iter().find(home) {
+        Some(c) => {
+            let target = c.target();
+            let resolved = |k: DriftKind| report.applied.configured.contains(&(target.clone(), k));
+            let open: Vec<Drift> = (c.drift.iter())
+                .filter(|d| !resolved(d.kind))
+                .cloned()
+                .collect();
+            count_kinds(&CENTRAL_KINDS, Some(&open))
+        }
+        None => Vec::new(),
+    }
 }
 
 /// The drift of a region's configuration target, exported on the series of the service's
@@ -374,6 +406,41 @@ fn invitations(
         }
     }
     out
+}
+
+/// Guard refusals the pass planned (counted whether or not it was suspended).
+fn refusals(report: &PassReport) -> Vec<((Service, &'static str), u64)> {
+    let mut out: BTreeMap<(Service, &'static str), u64> = BTreeMap::new();
+    // Every guard the plan has, at 0 first: rates and alerts see the series from the start.
+    let graphs = report
+        .plan
+        .graphs
+        .iter()
+        .map(|_| (Service::Detective, "prune"));
+    let hubs = report.plan.hubs.iter().map(|h| (h.service, "prune"));
+    let central = (report.plan.central.iter()).map(|c| (c.service, "central_configuration"));
+    out.extend(graphs.chain(hubs).chain(central).map(|k| (k, 0)));
+    let prune = (report
+        .plan
+        .graphs
+        .iter()
+        .filter(|g| g.prune_refused.is_some()))
+    .map(|_| Service::Detective)
+    .chain(
+        report
+            .plan
+            .hubs
+            .iter()
+            .filter(|h| h.prune_refused.is_some())
+            .map(|h| h.service),
+    );
+    for service in prune {
+        *out.entry((service, "prune")).or_default() += 1;
+    }
+    for c in report.plan.central.iter().filter(|c| c.refused.is_some()) {
+        *out.entry((c.service, "central_configuration")).or_default() += 1;
+    }
+    out.into_iter().collect()
 }
 
 fn changes(report: &PassReport) -> Vec<((Service, Change, Outcome), u64)> {

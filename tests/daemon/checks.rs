@@ -51,7 +51,7 @@ fn promtool(args: &[&str], file: &Path) -> String {
 fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
     let rules = repo("deploy/prometheus/muster-rules.yaml");
     let out = promtool(&["check", "rules"], &rules);
-    assert!(out.contains("SUCCESS: 17 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 21 rules found"), "{out}");
     // Every alert has a unit test.
     let rules_text = std::fs::read_to_string(&rules).unwrap();
     let tests_text =
@@ -321,6 +321,77 @@ fn run_and_list_calls(
     called
 }
 
+/// The operations central configuration calls in a world of its own: `apply` of the central
+/// example from local configuration, then, after drift made behind muster's back (a Region
+/// unlinked, a policy's standards changed, a policy nobody declares associated with an
+/// account), `apply` with prune; or (`writes` false) `plan` before and after the first apply.
+async fn central_calls(writes: bool) -> Vec<String> {
+    let sb = start(demo()).await;
+    sb.with_world(|w| w.central.settings.delay = Duration::ZERO);
+    let dir = scratch("iam-central");
+    let example = std::fs::read_to_string(repo("config/central.example.yaml")).unwrap();
+    let apply = [
+        "apply",
+        "--state-dir",
+        "state",
+        "--max-removals-per-pass",
+        "20",
+    ];
+    let mut called = run_and_list_calls(&sb, &dir, &example, SECURITY, &["plan"], 2);
+    let applied = run_and_list_calls(&sb, &dir, &example, SECURITY, &apply, 0);
+    if writes {
+        called.extend(applied);
+    }
+    sb.with_world(|w| {
+        use muster_sandbox::central::{Configuration, Policy, Target};
+        let now = std::time::SystemTime::now();
+        for a in w.central.aggregators.values_mut() {
+            a.regions.clear();
+        }
+        let baseline = w
+            .central
+            .policies
+            .values_mut()
+            .find(|p| p.name == "baseline")
+            .unwrap();
+        baseline.body["EnabledStandardIdentifiers"] = serde_json::json!([]);
+        let rogue = Policy {
+            id: "00000000-0000-4000-a000-000000000001".into(),
+            arn: "arn:rogue".into(),
+            name: "rogue".into(),
+            description: None,
+            created: now,
+            updated: now,
+            body: serde_json::json!({"ServiceEnabled": true}),
+        };
+        w.central.policies.insert(rogue.id.clone(), rogue);
+        let target = Target::Account("300000000005".into());
+        w.central.applied.insert(
+            target,
+            Configuration::Policy("00000000-0000-4000-a000-000000000001".into()),
+        );
+        w.reassociate(None, now, 0);
+    });
+    if writes {
+        let pruning = example.replace(
+            "    home_region: us-east-1\n",
+            "    home_region: us-east-1\n    prune: true\n",
+        );
+        assert_ne!(pruning, example);
+        called.extend(run_and_list_calls(&sb, &dir, &pruning, SECURITY, &apply, 0));
+    } else {
+        called.extend(run_and_list_calls(
+            &sb,
+            &dir,
+            &example,
+            SECURITY,
+            &["plan"],
+            2,
+        ));
+    }
+    called
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
     let sb = start(demo()).await;
@@ -341,6 +412,8 @@ async fn the_iam_policy_allows_exactly_the_operations_muster_calls() {
     // Twice: the members the first pass enables have their data sources read by the second.
     let mut called = apply_and_list_calls(&sb, &dir, &pruning, SECURITY);
     called.extend(apply_and_list_calls(&sb, &dir, &pruning, SECURITY));
+    // And central configuration, every write included.
+    called.extend(central_calls(true).await);
     called.sort();
     called.dedup();
     let policy: serde_json::Value =
@@ -375,6 +448,7 @@ async fn the_read_only_policy_allows_exactly_what_plan_calls_and_nothing_that_wr
     let mut called = run_and_list_calls(&sb, &dir, &example, SECURITY, &plan, 2);
     apply_and_list_calls(&sb, &dir, &example, SECURITY);
     called.extend(run_and_list_calls(&sb, &dir, &example, SECURITY, &plan, 0));
+    called.extend(central_calls(false).await);
     called.sort();
     called.dedup();
     let policy: serde_json::Value = serde_json::from_str(
@@ -382,7 +456,7 @@ async fn the_read_only_policy_allows_exactly_what_plan_calls_and_nothing_that_wr
     )
     .unwrap();
     assert_eq!(policy_actions(&policy), called);
-    let reads = ["List", "Describe", "BatchGet"];
+    let reads = ["List", "Describe", "BatchGet", "Get"];
     for action in &called {
         let op = action.split(':').nth(1).unwrap();
         assert!(reads.iter().any(|r| op.starts_with(r)), "{action} writes");
