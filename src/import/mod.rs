@@ -10,6 +10,7 @@
 //! `Created`, `Removed` or `Deleted`, which muster would invite or create again; no email AWS
 //! returns) is written commented out, saying why, never dropped silently.
 
+mod central;
 mod render;
 
 use futures_util::stream::{self, StreamExt};
@@ -40,6 +41,8 @@ pub struct Inventory {
     /// Each region's Security Hub members.
     pub hubs: Vec<(Region, Vec<HubMember>)>,
     pub organization: Option<OrgTree>,
+    /// Security Hub central configuration, when the organization is under it.
+    pub central: Option<crate::observed::ObservedCentral>,
 }
 
 /// A listing that failed: what, and AWS's error.
@@ -117,6 +120,10 @@ pub async fn inventory(
         let hub = &apis.securityhub;
         let hubs = each_region(regions, concurrency, |r| hub.list_members(r)).await;
         inventory.hubs = listed(hubs, Service::SecurityHub, &mut failed);
+        match central::read(apis, regions).await {
+            Ok(c) => inventory.central = c,
+            Err(e) => failed.push(("Security Hub central configuration".to_owned(), e)),
+        }
     }
     if request.organization {
         match crate::org::fetch(&apis.organizations, concurrency).await {

@@ -453,6 +453,11 @@ impl Writer {
             self.line("securityhub:");
             self.line(&format!("  regions: [{}]", regions.join(", ")));
             self.line("  prune: false");
+            if let Some(c) = &inventory.central {
+                for line in super::central::render(c, &request.regions) {
+                    self.line(&line);
+                }
+            }
         }
     }
 }

@@ -281,3 +281,47 @@ async fn import_never_overwrites_a_file_unless_forced_and_asks_aws_nothing_befor
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Central configuration round trips: after muster set it up (the example, with the guard's
+/// limit raised), import writes the home Region, every policy and every direct association,
+/// and plan against the file changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_configuration_round_trips_through_import() {
+    let sb = start(demo()).await;
+    sb.with_world(|w| w.central.settings.delay = std::time::Duration::ZERO);
+    let dir = scratch("import-central");
+    let state = dir.join("setup.state");
+    let args = [
+        "apply",
+        "--desired-state",
+        &example("central.example.yaml"),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--max-removals-per-pass",
+        "20",
+    ];
+    let (code, _, err) = muster_as(&sb.endpoint(), SECURITY, &args);
+    assert_eq!(code, 0, "{err}");
+    let args = [
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--services",
+        "securityhub",
+    ];
+    let text = round_trip(&sb, SECURITY, &dir, "central.yaml", &args);
+    has_lines(&text, &[
+        "  central_configuration:",
+        "    home_region: us-east-1",
+        "      \"baseline\":",
+        "        description: \"Security Hub on, FSBP, IAM.6 off\"",
+        "        standards: [\"arn:aws:securityhub:us-east-1::standards/aws-foundational-security-best-practices/v/1.0.0\"]",
+        "        controls: {disabled: [\"IAM.6\"]}",
+        "          \"ACM.1\": {\"daysToExpiration\": 30}",
+        "      \"off\":",
+        "        enabled: false",
+        "      - {root: true, policy: \"baseline\"}",
+        "      - {ou: ou-m5tr-sandboxes, policy: \"off\"}",
+        "      - {account: \"222222222222\", self_managed: true}",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
