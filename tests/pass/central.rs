@@ -199,3 +199,197 @@ async fn a_local_organization_reaches_its_declared_central_configuration_within_
         .count();
     assert_eq!(resolved, 7);
 }
+
+#[tokio::test]
+async fn a_failing_precondition_is_named_with_its_fix_and_nothing_is_written() {
+    // Not the delegated administrator: the management account.
+    let h = Harness::on(world().await, MANAGEMENT).await;
+    let d = desired(DESIRED);
+    let r = h.pass(&d).await;
+    let c = &r.plan.central[0];
+    assert!(!c.has_changes());
+    let drift: Vec<_> = c
+        .drift
+        .iter()
+        .map(|d| (d.kind.as_str(), d.detail.to_string()))
+        .collect();
+    assert_eq!(drift, [("central_configuration_blocked", "muster's account is not the organization's Security Hub delegated administrator in us-east-1 (Account 111111111111 is not an administrator for this organization): central configuration is managed only by it, from the home Region; run muster as the delegated administrator (the management account designates it)".to_owned())]);
+    assert!(central_writes(&h.sb).is_empty());
+
+    // The aggregator's home Region is not the declared one.
+    let sb = world().await;
+    let west = securityhub(&sb, SECURITY, "eu-west-1").await;
+    west.create_finding_aggregator()
+        .region_linking_mode("NO_REGIONS")
+        .send()
+        .await
+        .unwrap();
+    let h = Harness::on(sb, SECURITY).await;
+    h.sb.reset_calls();
+    let r = h.pass(&d).await;
+    let c = &r.plan.central[0];
+    assert!(!c.has_changes());
+    assert_eq!(c.drift[0].kind.as_str(), "central_configuration_blocked");
+    assert_eq!(c.drift[0].detail, "the finding aggregator's home Region is eu-west-1, but us-east-1 is declared: central configuration is managed from the aggregator's home Region (change home_region to eu-west-1, or move the aggregator by hand; muster never moves it)");
+    assert!(central_writes(&h.sb).is_empty());
+}
+
+#[tokio::test]
+async fn suspend_reports_central_configuration_drift_and_writes_none_of_it() {
+    let h = Harness::on(world().await, SECURITY).await;
+    let r = h.pass_with(&desired(DESIRED), &options(4, true)).await;
+    assert_eq!(r.result(), PassResult::Suspended);
+    assert!(r.plan.central[0].has_changes());
+    assert!(central_writes(&h.sb).is_empty());
+    assert_eq!(
+        central_kinds(&h).len(),
+        7,
+        "the drift is recorded all the same"
+    );
+}
+
+/// A generated organization of 240 accounts in three Regions, its OUs nested three deep:
+/// the sandbox, its OU ids in order, and the accounts directly under each.
+async fn nested_world() -> (Sandbox, Vec<String>) {
+    let regions = ["us-east-1", "eu-west-1", "eu-central-1"]
+        .map(String::from)
+        .to_vec();
+    let f = muster_sandbox::fixture::generate(&muster_sandbox::fixture::Generate {
+        accounts: 240,
+        regions,
+        seed: 26,
+    });
+    let sb = start(f).await;
+    let ous = sb.with_world(|w| {
+        w.central.settings.delay = Duration::ZERO;
+        let org = w.organization.as_mut().unwrap();
+        let ids: Vec<String> = org.ous.keys().cloned().collect();
+        // ou[1] under ou[0], ou[2] under ou[1]; the rest under the root.
+        for (child, parent) in [(1, 0), (2, 1)] {
+            org.ous.get_mut(&ids[child]).unwrap().parent =
+                muster_sandbox::world::Parent::Ou(ids[parent].clone());
+        }
+        ids
+    });
+    (sb, ous)
+}
+
+#[tokio::test]
+async fn a_nested_organization_of_240_accounts_in_three_regions_converges_in_one_apply() {
+    let (sb, ous) = nested_world().await;
+    let self_managed = sb.with_world(|w| {
+        let under = |ou: &str| {
+            w.accounts
+                .values()
+                .find(|a| a.parent == Some(muster_sandbox::world::Parent::Ou(ou.to_owned())))
+                .unwrap()
+                .id
+                .clone()
+        };
+        under(&ous[1])
+    });
+    let text = format!(
+        r#"version: 1
+accounts: []
+securityhub:
+  regions: [us-east-1, eu-west-1, eu-central-1]
+  central_configuration:
+    home_region: us-east-1
+    policies:
+      baseline: {{enabled: true, standards: [aws-foundational-security-best-practices/v/1.0.0]}}
+      strict: {{enabled: true, standards: [aws-foundational-security-best-practices/v/1.0.0, cis-aws-foundations-benchmark/v/1.4.0], controls: {{enabled: [IAM.1, IAM.6]}}}}
+      "off": {{enabled: false}}
+    associations:
+      - {{root: true, policy: baseline}}
+      - {{ou: {}, policy: strict}}
+      - {{ou: {}, policy: "off"}}
+      - {{account: "{self_managed}", self_managed: true}}
+"#,
+        ous[0], ous[2]
+    );
+    let d = desired(&text);
+    let h = Harness::on(sb, muster_sandbox::fixture::GENERATED_SECURITY).await;
+    let mut wide = options(4, false);
+    wide.plan.max_removals_per_pass = 1000;
+    let r = h.pass_with(&d, &wide).await;
+    assert_eq!(r.result(), PassResult::Ok, "{:?}", r.observe_failures);
+    let calls = h.sb.calls();
+    let count = |s: &str, op: &str| calls.count(s, op);
+    let n_ous = ous.len() as u64;
+    // ListAccountsForParent: each parent's accounts, 20 a page, at least one page.
+    let account_pages = h.sb.with_world(|w| {
+        let org = w.organization.as_ref().unwrap();
+        let parents = std::iter::once(muster_sandbox::world::Parent::Root).chain(
+            org.ous
+                .keys()
+                .map(|id| muster_sandbox::world::Parent::Ou(id.clone())),
+        );
+        parents
+            .map(|p| (w.accounts_under(&p).count() as u64).div_ceil(20).max(1))
+            .sum::<u64>()
+    });
+    assert_eq!(
+        [
+            count("securityhub", "DescribeOrganizationConfiguration"),
+            count("securityhub", "ListFindingAggregators"),
+            count("securityhub", "GetFindingAggregator"),
+            count("securityhub", "CreateFindingAggregator"),
+            count("securityhub", "UpdateOrganizationConfiguration"),
+            count("securityhub", "CreateConfigurationPolicy"),
+            count("securityhub", "StartConfigurationPolicyAssociation"),
+            count("securityhub", "ListConfigurationPolicies"),
+            count("securityhub", "ListConfigurationPolicyAssociations"),
+            count("organizations", "ListRoots"),
+            count("organizations", "ListOrganizationalUnitsForParent"),
+            count("organizations", "ListAccountsForParent"),
+        ],
+        [1, 1, 0, 1, 1, 3, 4, 0, 0, 1, 1 + n_ous, account_pages]
+    );
+
+    // The next pass reads it all back (settled) and plans nothing: every page of 100.
+    h.sb.reset_calls();
+    let r = h.pass_with(&d, &wide).await;
+    assert!(!r.plan.has_changes(), "{:?}", r.plan.central);
+    let calls = h.sb.calls();
+    let targets = 1 + n_ous + 240;
+    assert_eq!(
+        calls.count("securityhub", "ListConfigurationPolicyAssociations"),
+        targets.div_ceil(100)
+    );
+    assert_eq!(calls.count("securityhub", "ListConfigurationPolicies"), 1);
+    assert_eq!(calls.count("securityhub", "GetConfigurationPolicy"), 3);
+    assert_eq!(calls.count("securityhub", "GetFindingAggregator"), 1);
+
+    // Every account's effective policy is the declared one, worked out through the tree.
+    h.sb.with_world(|w| {
+        use muster_sandbox::central::{Configuration, Target};
+        use muster_sandbox::world::Parent;
+        let name = |c: &Configuration| match c {
+            Configuration::Policy(id) => w.central.policies[id].name.clone(),
+            Configuration::SelfManaged => "self-managed".to_owned(),
+        };
+        let org = w.organization.as_ref().unwrap();
+        let chain = |mut p: Parent| {
+            let mut out = Vec::new();
+            while let Parent::Ou(id) = p {
+                out.push(id.clone());
+                p = org.ous[&id].parent.clone();
+            }
+            out
+        };
+        for a in w.accounts.values() {
+            let state = &w.central.states[&Target::Account(a.id.clone())];
+            let ous_above = chain(a.parent.clone().unwrap());
+            let want = if a.id == self_managed {
+                "self-managed"
+            } else if ous_above.contains(&ous[2]) {
+                "off"
+            } else if ous_above.contains(&ous[0]) {
+                "strict"
+            } else {
+                "baseline"
+            };
+            assert_eq!(name(&state.configuration), want, "{}", a.id);
+        }
+    });
+}
