@@ -225,3 +225,85 @@ def test_an_organization_managed_by_organizations_policies_reads_disabled(start,
     assert "SECURITYHUB_CSPM_POLICY" in conf["StatusMessage"]
     assert {a["AssociationStatus"] for a in associations(hub)} == {"DISABLED"}
     assert refused(hub.start_configuration_policy_association, ConfigurationPolicyIdentifier="SELF_MANAGED_SECURITY_HUB", Target={"RootId": "r-ab12"}) == ("AccessDeniedException", 403)
+
+
+def muster(sb, *args, account=SECURITY):
+    """The muster binary against the sandbox, as `account`: (exit code, stdout, stderr)."""
+    import os
+    import subprocess
+    from conftest import BIN
+    env = {"PATH": os.environ["PATH"], "HOME": sb.home, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+           **sb.exports, "AWS_ACCESS_KEY_ID": account, "MUSTER_LOG": "warn"}
+    out = subprocess.run([BIN, *args], env=env, capture_output=True, text=True)
+    return out.returncode, out.stdout, out.stderr
+
+
+DESIRED = """version: 1
+accounts: []
+securityhub:
+  regions: [us-east-1, eu-west-1]
+  central_configuration:
+    home_region: us-east-1
+    prune: true
+    policies:
+      baseline: {enabled: true, standards: [aws-foundational-security-best-practices/v/1.0.0]}
+      "off": {enabled: false}
+    associations:
+      - {root: true, policy: baseline}
+      - {ou: ou-ab12-sandboxx, policy: "off"}
+"""
+
+
+def test_drift_made_with_boto3_is_reported_fixed_and_recorded_once(start, tmp_path):
+    world = WORLD + '  central_configuration:\n    association_delay_ms: 0\n    failing_accounts: {"300000000002": "The account could not be configured"}\n'
+    sb = start_world(start, tmp_path, world)
+    desired = tmp_path / "central.yaml"
+    desired.write_text(DESIRED)
+    state = str(tmp_path / "state")
+    apply = ("apply", "--desired-state", str(desired), "--state-dir", state)
+    code, _, err = muster(sb, *apply)
+    assert code == 0, err
+
+    # Behind muster's back: the baseline loses its standard, the sandbox OU its association, a
+    # policy nobody declares is associated with an account.
+    hub = sb.client("securityhub", SECURITY, region="us-east-1")
+    policies = {p["Name"]: p["Id"] for p in hub.list_configuration_policies()["ConfigurationPolicySummaries"]}
+    hub.update_configuration_policy(Identifier=policies["baseline"], ConfigurationPolicy={"SecurityHub": {"ServiceEnabled": True, "EnabledStandardIdentifiers": [], "SecurityControlsConfiguration": {"DisabledSecurityControlIdentifiers": []}}})
+    hub.start_configuration_policy_disassociation(ConfigurationPolicyIdentifier=policies["off"], Target={"OrganizationalUnitId": "ou-ab12-sandboxx"})
+    rogue = hub.create_configuration_policy(Name="rogue", ConfigurationPolicy={"SecurityHub": {"ServiceEnabled": False}})
+    hub.start_configuration_policy_association(ConfigurationPolicyIdentifier=rogue["Id"], Target={"AccountId": "300000000001"})
+
+    code, out, err = muster(sb, "plan", "--desired-state", str(desired), "--output", "json")
+    assert code == 2, err
+    central = json.loads(out)["central_configuration"][0]
+    seen = {(d["kind"], d.get("subject") or d["account"]) for d in central["drift"]}
+    assert seen == {
+        ("policy_differs", "policy:baseline"),
+        ("association_missing", "ou-ab12-sandboxx"),
+        ("association_undeclared", "300000000001"),
+        ("policy_undeclared", "policy:rogue"),
+        ("association_failed", "300000000002"),
+        ("association_failed", "400000000002"),  # suspended
+    }
+    assert [a["target"] for a in central["associations"]] == ["OU ou-ab12-sandboxx", "account 300000000001"]
+    assert central["delete_policies"] == ["rogue"], "deleted once disassociated, in the same apply"
+
+    # Fixed where muster may (the failures are AWS's to fix) in one apply; the next writes nothing.
+    code, _, err = muster(sb, *apply)
+    assert code == 0, err
+    assert sb.count("securityhub", "DeleteConfigurationPolicy") == 1
+    sb.control("/_sandbox/calls/reset")
+    code, _, err = muster(sb, *apply)
+    assert code == 0, err
+    writes = [c for c in sb.calls()["counts"] if not c["operation"].startswith(("List", "Get", "Describe"))]
+    assert writes == []
+    assert hub.get_configuration_policy(Identifier=policies["baseline"])["ConfigurationPolicy"]["SecurityHub"]["EnabledStandardIdentifiers"] == [FSBP]
+    assert hub.get_configuration_policy_association(Target={"OrganizationalUnitId": "ou-ab12-sandboxx"})["ConfigurationPolicyId"] == policies["off"]
+
+    # Each drift recorded once.
+    code, out, err = muster(sb, "events", "--state-dir", state, "--output", "json")
+    assert code == 0, err
+    events = [json.loads(l) for l in out.splitlines()]
+    observed = [(e["kind"], e.get("account", "")) for e in events if e["type"] == "drift_observed" and e["graph"] == "securityhub-central:us-east-1"]
+    for drift in [("policy_differs", "policy:baseline"), ("association_missing", "ou-ab12-sandboxx"), ("association_undeclared", "300000000001"), ("policy_undeclared", "policy:rogue"), ("association_failed", "300000000002"), ("association_failed", "400000000002")]:
+        assert observed.count(drift) == 1, (drift, observed)
