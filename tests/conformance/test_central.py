@@ -307,3 +307,43 @@ def test_drift_made_with_boto3_is_reported_fixed_and_recorded_once(start, tmp_pa
     observed = [(e["kind"], e.get("account", "")) for e in events if e["type"] == "drift_observed" and e["graph"] == "securityhub-central:us-east-1"]
     for drift in [("policy_differs", "policy:baseline"), ("association_missing", "ou-ab12-sandboxx"), ("association_undeclared", "300000000001"), ("policy_undeclared", "policy:rogue"), ("association_failed", "300000000002"), ("association_failed", "400000000002")]:
         assert observed.count(drift) == 1, (drift, observed)
+
+
+def test_the_aws_cli_drives_every_other_central_operation_and_its_errors(start, tmp_path):
+    sb = start_world(start, tmp_path, WORLD + "  central_configuration: {association_delay_ms: 0}\n")
+    run = lambda *args, region="us-east-1": cli(sb, "securityhub", *args, "--region", region)
+    ok = lambda out: json.loads(out.stdout) if out.returncode == 0 else (_ for _ in ()).throw(AssertionError(out.stderr))
+    central = json.dumps({"ConfigurationType": "CENTRAL"})
+    switch = ("update-organization-configuration", "--no-auto-enable", "--auto-enable-standards", "NONE", "--organization-configuration", central)
+    out = run(*switch)
+    assert out.returncode == 255 and "InvalidInputException" in out.stderr and "create a finding aggregator first" in out.stderr
+    made = ok(run("create-finding-aggregator", "--region-linking-mode", "SPECIFIED_REGIONS", "--regions", "eu-west-1"))
+    out = run("create-finding-aggregator", "--region-linking-mode", "ALL_REGIONS")
+    assert out.returncode == 255 and "already exists" in out.stderr
+    updated = ok(run("update-finding-aggregator", "--finding-aggregator-arn", made["FindingAggregatorArn"], "--region-linking-mode", "ALL_REGIONS_EXCEPT_SPECIFIED", "--regions", "eu-west-1"))
+    assert updated["RegionLinkingMode"] == "ALL_REGIONS_EXCEPT_SPECIFIED"
+    out = run(*switch, region="eu-west-1")
+    assert out.returncode == 255 and "only allowed in the home Region us-east-1" in out.stderr
+    out = run(*switch)
+    assert out.returncode == 0, out.stderr
+    policy = json.dumps({"SecurityHub": {"ServiceEnabled": False}})
+    made = ok(run("create-configuration-policy", "--name", "off", "--configuration-policy", policy))
+    listed = ok(run("list-configuration-policies", "--max-results", "100"))
+    assert [p["Name"] for p in listed["ConfigurationPolicySummaries"]] == ["off"]
+    updated = ok(run("update-configuration-policy", "--identifier", made["Id"], "--description", "everything off", "--updated-reason", "cli"))
+    assert updated["Description"] == "everything off"
+    out = run("update-configuration-policy", "--identifier", "nope", "--description", "x")
+    assert out.returncode == 255 and "ResourceNotFoundException" in out.stderr
+    target = json.dumps({"OrganizationalUnitId": "ou-ab12-sandboxx"})
+    ok(run("start-configuration-policy-association", "--configuration-policy-identifier", made["Id"], "--target", target))
+    got = ok(run("get-configuration-policy-association", "--target", json.dumps({"AccountId": "400000000001"})))
+    assert (got["AssociationType"], got["AssociationStatus"]) == ("INHERITED", "SUCCESS")
+    batch = ok(run("batch-get-configuration-policy-associations", "--configuration-policy-association-identifiers", json.dumps([{"Target": {"AccountId": "400000000002"}}])))
+    assert batch["ConfigurationPolicyAssociations"][0]["AssociationStatus"] == "FAILED"
+    out = run("start-configuration-policy-disassociation", "--configuration-policy-identifier", made["Id"], "--target", json.dumps({"RootId": "r-ab12"}))
+    assert out.returncode == 255 and "ResourceNotFoundException" in out.stderr
+    out = run("start-configuration-policy-disassociation", "--configuration-policy-identifier", made["Id"], "--target", target)
+    assert out.returncode == 0, out.stderr
+    out = run("delete-configuration-policy", "--identifier", made["Arn"])
+    assert out.returncode == 0, out.stderr
+    assert ok(run("list-configuration-policies"))["ConfigurationPolicySummaries"] == []
