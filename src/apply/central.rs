@@ -244,6 +244,13 @@ impl Writer<'_, '_> {
         meant.extend((!made.is_empty()).then_some(DriftKind::AssociationMissing));
         meant.extend((!undone.is_empty()).then_some(DriftKind::AssociationUndeclared));
         meant.extend((!cp.delete.is_empty()).then_some(DriftKind::PolicyUndeclared));
+        // Held back by the guard: still drift after the pass.
+        if !cp.held.is_empty() {
+            self.failed.extend([DriftKind::AssociationMissing, DriftKind::AssociationUndeclared]);
+        }
+        if !cp.held_updates.is_empty() {
+            self.failed.insert(DriftKind::PolicyDiffers);
+        }
         // Undone by a stop, or not attempted after a failed step: not resolved either.
         let interrupted = self.rec.report.interrupted;
         let target = cp.target();
