@@ -383,6 +383,17 @@ pub enum AssociationTarget {
     Account(AccountId),
 }
 
+impl AssociationTarget {
+    /// How drift, events and metrics name it: `root`, the OU id or the account id.
+    pub fn subject(&self) -> String {
+        match self {
+            AssociationTarget::Root => "root".to_owned(),
+            AssociationTarget::Ou(id) => id.clone(),
+            AssociationTarget::Account(id) => id.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for AssociationTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

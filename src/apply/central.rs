@@ -74,15 +74,22 @@ impl Writer<'_, '_> {
         &mut self,
         step: Step,
         settings: Vec<String>,
-        fixes: DriftKind,
+        fixes: (DriftKind, &str),
         call: F,
     ) -> Result<bool, EventLogError>
     where
         F: std::future::Future<Output = Result<(), crate::aws::Error>>,
     {
         let ok = self.rec.configure(step, settings, call).await?;
-        if !ok {
-            self.failed.insert(fixes);
+        let (kind, subject) = fixes;
+        if ok {
+            let target = self.cp.target();
+            self.rec
+                .report
+                .resolved
+                .insert((target, kind, subject.to_owned()));
+        } else {
+            self.failed.insert(kind);
         }
         Ok(ok)
     }
@@ -105,7 +112,7 @@ impl Writer<'_, '_> {
                 self.write(
                     CREATE_AGGREGATOR,
                     settings,
-                    DriftKind::AggregatorMissing,
+                    (DriftKind::AggregatorMissing, ""),
                     api.create_aggregator(home, linked),
                 )
                 .await
@@ -116,7 +123,7 @@ impl Writer<'_, '_> {
                 self.write(
                     LINK,
                     settings,
-                    DriftKind::RegionNotLinked,
+                    (DriftKind::RegionNotLinked, ""),
                     api.update_aggregator(home, arn, linked),
                 )
                 .await?;
@@ -137,8 +144,13 @@ impl Writer<'_, '_> {
         .map(String::from)
         .to_vec();
         let call = self.api.switch_to_central(&self.cp.home);
-        self.write(SWITCH, settings, DriftKind::CentralConfigurationOff, call)
-            .await
+        self.write(
+            SWITCH,
+            settings,
+            (DriftKind::CentralConfigurationOff, ""),
+            call,
+        )
+        .await
     }
 
     /// Creates and updates policies; every declared policy's id, where it has one now.
@@ -157,7 +169,12 @@ impl Writer<'_, '_> {
             let settings = policy_settings(name, spec);
             let ok = self.rec.configure(CREATE_POLICY, settings, call).await?;
             match (ok, made) {
-                (true, Some(id)) => drop(ids.insert(name.clone(), id)),
+                (true, Some(id)) => {
+                    ids.insert(name.clone(), id);
+                    let subject = format!("policy:{name}");
+                    let fixed = (self.cp.target(), DriftKind::PolicyMissing, subject);
+                    self.rec.report.resolved.insert(fixed);
+                }
                 _ => drop(self.failed.insert(DriftKind::PolicyMissing)),
             }
         }
@@ -169,8 +186,13 @@ impl Writer<'_, '_> {
             settings.push(format!("Changed={}", u.fields.join(",")));
             settings.push(format!("Governs={}", u.governs.len()));
             let call = self.api.update_policy(&home, &u.id, spec);
-            self.write(UPDATE_POLICY, settings, DriftKind::PolicyDiffers, call)
-                .await?;
+            self.write(
+                UPDATE_POLICY,
+                settings,
+                (DriftKind::PolicyDiffers, &format!("policy:{}", u.name)),
+                call,
+            )
+            .await?;
         }
         Ok(ids)
     }
@@ -187,8 +209,13 @@ impl Writer<'_, '_> {
                         continue;
                     };
                     let call = self.api.associate(&home, &c.target, &id, &root);
-                    self.write(ASSOCIATE, settings, DriftKind::AssociationMissing, call)
-                        .await?;
+                    self.write(
+                        ASSOCIATE,
+                        settings,
+                        (DriftKind::AssociationMissing, &c.target.subject()),
+                        call,
+                    )
+                    .await?;
                 }
                 None => {
                     let Some(id) = c.from_id.as_deref() else {
@@ -198,7 +225,7 @@ impl Writer<'_, '_> {
                     self.write(
                         DISASSOCIATE,
                         settings,
-                        DriftKind::AssociationUndeclared,
+                        (DriftKind::AssociationUndeclared, &c.target.subject()),
                         call,
                     )
                     .await?;
@@ -219,8 +246,13 @@ impl Writer<'_, '_> {
         for (name, id) in &self.cp.delete {
             let settings = vec![format!("Policy={name}"), format!("Id={id}")];
             let call = self.api.delete_policy(&home, id);
-            self.write(DELETE_POLICY, settings, DriftKind::PolicyUndeclared, call)
-                .await?;
+            self.write(
+                DELETE_POLICY,
+                settings,
+                (DriftKind::PolicyUndeclared, &format!("policy:{name}")),
+                call,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -246,7 +278,10 @@ impl Writer<'_, '_> {
         meant.extend((!cp.delete.is_empty()).then_some(DriftKind::PolicyUndeclared));
         // Held back by the guard: still drift after the pass.
         if !cp.held.is_empty() {
-            self.failed.extend([DriftKind::AssociationMissing, DriftKind::AssociationUndeclared]);
+            self.failed.extend([
+                DriftKind::AssociationMissing,
+                DriftKind::AssociationUndeclared,
+            ]);
         }
         if !cp.held_updates.is_empty() {
             self.failed.insert(DriftKind::PolicyDiffers);

@@ -83,6 +83,9 @@ pub struct ApplyReport {
     /// Drift in a target's own settings that a write of the pass resolved (AutoEnable set,
     /// packages started): gone from the gauges right after the pass, like `settled`.
     pub configured: BTreeSet<(Target, DriftKind)>,
+    /// As `configured`, for one subject of a kind (central configuration: a policy, the root,
+    /// an OU, an account, as the drift names it).
+    pub resolved: BTreeSet<(Target, DriftKind, String)>,
     /// Calls that failed.
     pub failed: usize,
     /// Set when a shutdown stopped the pass before every batch was sent.
@@ -155,5 +158,6 @@ impl ApplyReport {
             mine.extend(accounts.iter().map(|(a, s)| (*a, *s)));
         }
         self.configured.extend(o.configured.iter().cloned());
+        self.resolved.extend(o.resolved.iter().cloned());
     }
 }

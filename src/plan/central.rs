@@ -623,13 +623,8 @@ fn shown(c: &Config) -> String {
     }
 }
 
-/// How events and metrics name what an association drift is about.
 fn subject(t: &AssociationTarget) -> String {
-    match t {
-        AssociationTarget::Root => "root".to_owned(),
-        AssociationTarget::Ou(id) => id.clone(),
-        AssociationTarget::Account(id) => id.to_string(),
-    }
+    t.subject()
 }
 
 fn names(regions: &[Region]) -> String {

@@ -311,11 +311,13 @@ fn central_drift(
     match report.plan.central.iter().find(home) {
         Some(c) => {
             let target = c.target();
-            let resolved = |k: DriftKind| report.applied.configured.contains(&(target.clone(), k));
-            let open: Vec<Drift> = (c.drift.iter())
-                .filter(|d| !resolved(d.kind))
-                .cloned()
-                .collect();
+            let applied = &report.applied;
+            let resolved = |d: &Drift| {
+                let key = (target.clone(), d.kind, d.account_name());
+                applied.configured.contains(&(target.clone(), d.kind))
+                    || applied.resolved.contains(&key)
+            };
+            let open: Vec<Drift> = (c.drift.iter()).filter(|d| !resolved(d)).cloned().collect();
             count_kinds(&CENTRAL_KINDS, Some(&open))
         }
         None => Vec::new(),

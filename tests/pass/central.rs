@@ -106,10 +106,14 @@ async fn a_local_organization_reaches_its_declared_central_configuration_within_
         .collect();
     assert_eq!(refused, ["these changes would turn Security Hub off, or remove a standard, in 12 accounts; max_removals_per_pass allows 10: refused (the other changes go ahead; raise the limit for this pass to allow them)"]);
     let text = metrics_after(&d, &r);
-    let series = "muster_refused_changes_total{guard=\"central_configuration\",service=\"securityhub\"} 1\n";
+    let series =
+        "muster_refused_changes_total{guard=\"central_configuration\",service=\"securityhub\"} 1\n";
     assert!(text.contains(series), "{text}");
     let drift = "muster_drift{graph=\"\",kind=\"association_missing\",region=\"us-east-1\",service=\"securityhub\"} 1\n";
-    assert!(text.contains(drift), "the held-back association stays drift after the pass:\n{text}");
+    assert!(
+        text.contains(drift),
+        "the held-back association stays drift after the pass:\n{text}"
+    );
     // Reads: the configuration once, the aggregator listed once; no policy or association read
     // before the switch (there are none).
     let calls = h.sb.calls();
