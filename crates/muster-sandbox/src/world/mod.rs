@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-pub use crate::model::{is_account_id, is_region_name};
+pub use crate::model::{is_account_id, is_region_name, stable_hash};
+
+mod central;
 
 /// Detective's documented member quota for one behavior graph.
 pub const DEFAULT_GRAPH_MEMBER_LIMIT: usize = 1200;
@@ -612,18 +614,6 @@ impl World {
             (DetectiveStatus::Enabled, None)
         }
     }
-}
-
-/// A deterministic 64-bit FNV-1a hash, used for ids that must be the same on every run.
-pub fn stable_hash(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.bytes().chain(std::iter::once(0xff)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
 }
 
 /// The ARN Detective gives the graph of `administrator` in `region`.
