@@ -241,6 +241,14 @@ impl<T> Administration<T> {
     pub fn is_administrator(&self) -> bool {
         matches!(self, Administration::Administrator(_))
     }
+
+    /// The configuration read, made into another form; a refusal stays one.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Administration<U> {
+        match self {
+            Administration::Administrator(t) => Administration::Administrator(f(t)),
+            Administration::NotAdministrator(why) => Administration::NotAdministrator(why),
+        }
+    }
 }
 
 /// A service's organization configuration in a region, as its administrator reads it
@@ -254,6 +262,10 @@ pub struct OrgConfiguration {
     pub member_limit_reached: bool,
     /// Security Hub's ConfigurationType `CENTRAL`: AutoEnable is then forced off.
     pub central: bool,
+    /// Security Hub's OrganizationConfiguration Status (`PENDING`, `ENABLED`, `FAILED`,
+    /// `DISABLED`) and StatusMessage, as sent.
+    pub status: Option<String>,
+    pub status_message: Option<String>,
 }
 
 /// One region's organization configuration of a service, read only as far as the desired

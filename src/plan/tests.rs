@@ -545,6 +545,7 @@ fn have(
         standards: Some(standards.into()),
         member_limit_reached: limit,
         central,
+        ..OrgConfiguration::default()
     }))
 }
 

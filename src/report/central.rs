@@ -1,13 +1,15 @@
-//! Central configuration in `plan`'s text and JSON: the aggregator, the switch, policies, and
-//! each association change with the accounts it moves and whether the guard refused it.
+//! Central configuration in `plan`'s text, JSON and markdown: the aggregator, the switch,
+//! policies (one list of actions both formats share), and each association change with the
+//! accounts it moves and whether the guard held it back.
 
 use serde_json::{json, Value};
 
 use super::{drift_json, drift_text};
 use crate::desired::ConfigurationRef;
-use crate::plan::{AggregatorChange, AssociationChange, CentralPlan};
+use crate::domain::{AccountId, Region};
+use crate::plan::{AggregatorChange, AssociationChange, CentralPlan, PolicyUpdate};
 
-fn shown(c: &Option<ConfigurationRef>) -> String {
+pub(super) fn shown(c: &Option<ConfigurationRef>) -> String {
     match c {
         Some(ConfigurationRef::Policy(name)) => format!("policy {name}"),
         Some(ConfigurationRef::SelfManaged) => "self-managed".to_owned(),
@@ -15,23 +17,66 @@ fn shown(c: &Option<ConfigurationRef>) -> String {
     }
 }
 
-fn regions(r: &[crate::domain::Region]) -> String {
-    r.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A policy update's reach: what it changes and the accounts it governs.
+fn reach(u: &PolicyUpdate, code: &dyn Fn(&str) -> String) -> String {
+    let (governs, reduces) = (u.governs.len(), u.reduces.len());
+    let fields = u.fields.join(", ");
+    let name = code(&u.name);
+    format!("policy {name} ({fields}): it governs {governs} account(s), {reduces} to Security Hub off or fewer standards")
 }
 
-/// How many accounts a change moves, and how many it turns Security Hub off in (or takes a
-/// standard from).
-fn moves(c: &AssociationChange) -> String {
-    match c.reduces.len() {
-        0 => format!("moves {} account(s)", c.moves.len()),
-        n => format!(
-            "moves {} account(s), {n} of them to Security Hub off or fewer standards",
-            c.moves.len()
-        ),
+/// Every write but the associations, and the policy updates held back, in words; `code`
+/// marks names up (backticks in markdown).
+pub(super) fn actions(c: &CentralPlan, code: &dyn Fn(&str) -> String) -> Vec<String> {
+    let regions = |r: &[Region]| {
+        r.iter()
+            .map(|r| code(r.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    match &c.aggregator {
+        Some(AggregatorChange::Create(linked)) => out.push(format!(
+            "create the finding aggregator in {}, linking {} (CreateFindingAggregator)",
+            code(c.home.as_str()),
+            regions(linked)
+        )),
+        Some(AggregatorChange::Link { linked, .. }) => out.push(format!(
+            "link {} (UpdateFindingAggregator; muster never unlinks)",
+            regions(linked)
+        )),
+        None => {}
     }
+    if c.switch {
+        out.push(format!("switch the organization to {} with AutoEnable off and standards NONE (UpdateOrganizationConfiguration; never back)", code("CENTRAL")));
+    }
+    for name in &c.create {
+        out.push(format!(
+            "create policy {} (CreateConfigurationPolicy)",
+            code(name)
+        ));
+    }
+    for u in &c.update {
+        out.push(format!(
+            "update {} (UpdateConfigurationPolicy)",
+            reach(u, code)
+        ));
+    }
+    for (name, _) in &c.delete {
+        out.push(format!(
+            "delete policy {} (DeleteConfigurationPolicy: prune)",
+            code(name)
+        ));
+    }
+    for u in &c.held_updates {
+        out.push(format!("held back: update {}", reach(u, code)));
+    }
+    out
+}
+
+/// Each association change, then those held back: (change, held back).
+pub(super) fn changes(c: &CentralPlan) -> impl Iterator<Item = (&AssociationChange, bool)> {
+    (c.associate.iter().map(|a| (a, false))).chain(c.held.iter().map(|a| (a, true)))
 }
 
 pub(super) fn central_text(c: &CentralPlan) -> String {
@@ -43,74 +88,41 @@ pub(super) fn central_text(c: &CentralPlan) -> String {
     if !c.has_changes() && c.drift.is_empty() && c.refused.is_none() {
         out += "  in sync\n";
     }
-    match &c.aggregator {
-        Some(AggregatorChange::Create(linked)) => {
-            out += &format!(
-                "  + aggregator in {} linking [{}]  (CreateFindingAggregator)\n",
-                c.home,
-                regions(linked)
-            );
-        }
-        Some(AggregatorChange::Link { linked, .. }) => {
-            out += &format!(
-                "  ~ link      [{}]  (UpdateFindingAggregator; muster never unlinks a Region)\n",
-                regions(linked)
-            );
-        }
-        None => {}
+    for action in actions(c, &|s| s.to_owned()) {
+        out += &format!("  * {action}\n");
     }
-    if c.switch {
-        out += "  ~ switch    to CENTRAL, AutoEnable off, standards NONE  (UpdateOrganizationConfiguration; never back to LOCAL)\n";
-    }
-    for name in &c.create {
-        out += &format!("  + policy    {name}  (CreateConfigurationPolicy)\n");
-    }
-    for u in &c.update {
-        out += &format!(
-            "  ~ policy    {}: {}  governs {} account(s)  (UpdateConfigurationPolicy)\n",
-            u.name,
-            u.fields.join(", "),
-            u.governs.len()
-        );
-    }
-    for a in &c.associate {
-        let (sign, op) = match a.to {
-            Some(_) => ("~", "StartConfigurationPolicyAssociation"),
-            None => ("-", "StartConfigurationPolicyDisassociation"),
+    for (a, held) in changes(c) {
+        let op = match (held, &a.to) {
+            (true, _) => "held back",
+            (false, Some(_)) => "StartConfigurationPolicyAssociation",
+            (false, None) => "StartConfigurationPolicyDisassociation",
         };
-        out += &format!(
-            "  {sign} {}: {} -> {}, {}  ({op})\n",
-            a.target,
-            shown(&a.from),
-            shown(&a.to),
-            moves(a)
-        );
-    }
-    for (name, _) in &c.delete {
-        out += &format!("  - policy    {name}  (DeleteConfigurationPolicy: prune)\n");
-    }
-    for a in &c.held {
-        out += &format!(
-            "  ! held back {}: {} -> {}, {}\n",
-            a.target,
-            shown(&a.from),
-            shown(&a.to),
-            moves(a)
-        );
-    }
-    for u in &c.held_updates {
-        out += &format!(
-            "  ! held back policy {}: {}, {} account(s) to Security Hub off or fewer standards\n",
-            u.name,
-            u.fields.join(", "),
-            u.reduces.len()
-        );
+        let (moved, reduced) = (a.moves.len(), a.reduces.len());
+        out += &format!("  ~ {}: {} -> {}, moves {moved} account(s), {reduced} to Security Hub off or fewer standards  ({op})\n", a.target, shown(&a.from), shown(&a.to));
     }
     if let Some(why) = &c.refused {
         out += &format!("  ! refused   {why}\n");
     }
     out += &drift_text(&c.drift);
     out
+}
+
+fn ids(v: &[AccountId]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+fn change_json(a: &AssociationChange) -> Value {
+    json!({
+        "target": a.target.to_string(),
+        "from": shown(&a.from),
+        "to": shown(&a.to),
+        "moves": ids(&a.moves),
+        "reduces": ids(&a.reduces),
+    })
+}
+
+fn update_json(u: &PolicyUpdate) -> Value {
+    json!({"name": u.name, "id": u.id, "fields": u.fields, "governs": ids(&u.governs), "reduces": ids(&u.reduces)})
 }
 
 pub(super) fn central_json(c: &CentralPlan) -> Value {
@@ -123,8 +135,6 @@ pub(super) fn central_json(c: &CentralPlan) -> Value {
         }
         None => Value::Null,
     };
-    let ids =
-        |v: &[crate::domain::AccountId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     json!({
         "target": c.target().to_string(),
         "service": c.service.as_str(),
@@ -132,23 +142,11 @@ pub(super) fn central_json(c: &CentralPlan) -> Value {
         "aggregator": aggregator,
         "switch_to_central": c.switch,
         "create_policies": c.create,
-        "update_policies": c.update.iter().map(|u| json!({"name": u.name, "id": u.id, "fields": u.fields, "governs": ids(&u.governs), "reduces": ids(&u.reduces)})).collect::<Vec<_>>(),
-        "associations": c.associate.iter().map(|a| json!({
-            "target": a.target.to_string(),
-            "from": shown(&a.from),
-            "to": shown(&a.to),
-            "moves": ids(&a.moves),
-            "reduces": ids(&a.reduces),
-        })).collect::<Vec<_>>(),
+        "update_policies": c.update.iter().map(update_json).collect::<Vec<_>>(),
+        "associations": c.associate.iter().map(change_json).collect::<Vec<_>>(),
         "delete_policies": c.delete.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        "held_back": c.held.iter().map(|a| json!({
-            "target": a.target.to_string(),
-            "from": shown(&a.from),
-            "to": shown(&a.to),
-            "moves": ids(&a.moves),
-            "reduces": ids(&a.reduces),
-        })).collect::<Vec<_>>(),
-        "held_back_updates": c.held_updates.iter().map(|u| json!({"name": u.name, "fields": u.fields, "reduces": ids(&u.reduces)})).collect::<Vec<_>>(),
+        "held_back": c.held.iter().map(change_json).collect::<Vec<_>>(),
+        "held_back_updates": c.held_updates.iter().map(update_json).collect::<Vec<_>>(),
         "refused": c.refused,
         "drift": c.drift.iter().map(drift_json).collect::<Vec<_>>(),
     })

@@ -428,98 +428,54 @@ fn accounts(ids: &[crate::domain::AccountId]) -> String {
     }
 }
 
-fn configuration_shown(c: &Option<crate::desired::ConfigurationRef>) -> String {
-    match c {
-        Some(crate::desired::ConfigurationRef::Policy(name)) => code(name),
-        Some(crate::desired::ConfigurationRef::SelfManaged) => "self-managed".to_owned(),
-        None => "(none)".to_owned(),
-    }
-}
-
 /// Central configuration: the aggregator, the switch, policies, then each association change
 /// with the accounts it moves from their configuration before to the one after.
 fn central(c: &crate::plan::CentralPlan) -> String {
-    use crate::plan::AggregatorChange;
-    let mut out = format!(
-        "### {} central configuration (home Region {})\n\n",
-        c.service.title(),
-        c.home
-    );
-    let regions = |r: &[crate::domain::Region]| {
-        r.iter()
-            .map(|r| code(r.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match &c.aggregator {
-        Some(AggregatorChange::Create(linked)) => {
-            out += &format!(
-                "- create the finding aggregator in {}, linking {} (CreateFindingAggregator)\n",
-                code(c.home.as_str()),
-                regions(linked)
-            )
-        }
-        Some(AggregatorChange::Link { linked, .. }) => {
-            out += &format!(
-                "- link {} (UpdateFindingAggregator; muster never unlinks)\n",
-                regions(linked)
-            )
-        }
-        None => {}
+    let (title, home) = (c.service.title(), &c.home);
+    let mut out = format!("### {title} central configuration (home Region {home})\n\n");
+    let actions = super::central::actions(c, &code);
+    for action in &actions {
+        out += &format!("- {action}\n");
     }
-    if c.switch {
-        out += "- switch the organization to `CENTRAL` (UpdateOrganizationConfiguration; never back)\n";
-    }
-    for name in &c.create {
-        out += &format!(
-            "- create policy {} (CreateConfigurationPolicy)\n",
-            code(name)
-        );
-    }
-    for u in &c.update {
-        out += &format!("- update policy {}: {}; it governs {} account(s), {} to Security Hub off or fewer standards\n", code(&u.name), u.fields.join(", "), u.governs.len(), u.reduces.len());
-    }
-    for (name, _) in &c.delete {
-        out += &format!("- delete policy {} (prune)\n", code(name));
-    }
-    if c.aggregator.is_some()
-        || c.switch
-        || !c.create.is_empty()
-        || !c.update.is_empty()
-        || !c.delete.is_empty()
-    {
+    if !actions.is_empty() {
         out += "\n";
     }
-    for u in &c.held_updates {
-        out += &format!("- held back: update policy {} ({}): it governs {} account(s), {} to Security Hub off or fewer standards\n\n", code(&u.name), u.fields.join(", "), u.governs.len(), u.reduces.len());
-    }
     if !c.associate.is_empty() || !c.held.is_empty() {
-        let head = [
-            "target",
-            "before",
-            "after",
-            "accounts moved",
-            "to off or fewer standards",
-            "",
-        ];
-        let mut t = Table::new(&head, "---|---|---|---|---|---|");
-        let rows =
-            (c.associate.iter().map(|a| (a, ""))).chain(c.held.iter().map(|a| (a, "held back")));
-        for (a, note) in rows {
-            let target = cell(&a.target.to_string());
-            t.row(&[
-                target,
-                configuration_shown(&a.from),
-                configuration_shown(&a.to),
-                accounts(&a.moves),
-                accounts(&a.reduces),
-                note.to_owned(),
-            ]);
-        }
-        out += &t.done();
+        out += &association_table(c);
     }
     if let Some(why) = &c.refused {
         out += &format!("> Refused: {}\n\n", cell(why));
     }
     out + &drift_table(&c.drift)
+}
+
+fn association_table(c: &crate::plan::CentralPlan) -> String {
+    let configuration = |v: &Option<crate::desired::ConfigurationRef>| match v {
+        Some(crate::desired::ConfigurationRef::Policy(name)) => code(name),
+        Some(crate::desired::ConfigurationRef::SelfManaged) => "self-managed".to_owned(),
+        None => "(none)".to_owned(),
+    };
+    let head = [
+        "target",
+        "before",
+        "after",
+        "accounts moved",
+        "to off or fewer standards",
+        "",
+    ];
+    let mut t = Table::new(&head, "---|---|---|---|---|---|");
+    for (a, held) in super::central::changes(c) {
+        let note = if held { "held back" } else { "" };
+        let target = cell(&a.target.to_string());
+        let (before, after) = (configuration(&a.from), configuration(&a.to));
+        t.row(&[
+            target,
+            before,
+            after,
+            accounts(&a.moves),
+            accounts(&a.reduces),
+            note.to_owned(),
+        ]);
+    }
+    t.done()
 }

@@ -14,7 +14,7 @@ use aws_sdk_securityhub::types::{
 use serde_json::json;
 
 use super::{every_page, invalid, time, SdkSecurityHub, SERVICE};
-use crate::aws::{account_in, administration, call, Error};
+use crate::aws::{account_in, call, Error};
 use crate::desired::PolicySpec;
 use crate::domain::{AssociationTarget, Controls, Region};
 use crate::observed::{
@@ -31,21 +31,12 @@ impl SdkSecurityHub {
         &self,
         region: &Region,
     ) -> Result<Administration<CentralStatus>, Error> {
-        let op = "DescribeOrganizationConfiguration";
-        let request = self
-            .client(region)
-            .await
-            .describe_organization_configuration();
-        let answer = call(SERVICE, op, request.send()).await;
-        administration(answer, "InvalidAccessException", |out| {
-            let c = out.organization_configuration();
-            CentralStatus {
-                central: c.and_then(|c| c.configuration_type()).map(|t| t.as_str())
-                    == Some("CENTRAL"),
-                status: c.and_then(|c| c.status()).map(|s| s.as_str().to_owned()),
-                message: c.and_then(|c| c.status_message()).map(str::to_owned),
-            }
-        })
+        let read = self.configuration(region).await?;
+        Ok(read.map(|o| CentralStatus {
+            central: o.central,
+            status: o.status,
+            message: o.status_message,
+        }))
     }
 
     /// The caller's finding aggregator, as listed from `region` (ListFindingAggregators, then

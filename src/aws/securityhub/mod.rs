@@ -242,7 +242,7 @@ impl SdkSecurityHub {
 
 /// The organization configuration calls, as `HubApi` hands them out.
 impl SdkSecurityHub {
-    async fn configuration(
+    pub(super) async fn configuration(
         &self,
         region: &Region,
     ) -> Result<Administration<OrgConfiguration>, Error> {
@@ -259,6 +259,12 @@ impl SdkSecurityHub {
                 standards: out.auto_enable_standards().map(|s| s.as_str().to_owned()),
                 member_limit_reached: out.member_account_limit_reached().unwrap_or(false),
                 central: central.map(|t| t.as_str()) == Some("CENTRAL"),
+                status: (out.organization_configuration())
+                    .and_then(|c| c.status())
+                    .map(|s| s.as_str().to_owned()),
+                status_message: (out.organization_configuration())
+                    .and_then(|c| c.status_message())
+                    .map(str::to_owned),
             }
         })
     }
