@@ -418,3 +418,45 @@ async fn an_organization_managed_by_organizations_policies_is_disabled_and_refus
         ("AccessDeniedException".to_owned(), 403)
     );
 }
+
+#[tokio::test]
+async fn an_account_that_joins_an_ou_inherits_its_policy() {
+    let sb = world().await;
+    let hub = central(&sb).await;
+    let off = hub
+        .create_configuration_policy()
+        .name("off")
+        .configuration_policy(policy(false));
+    let id = off.send().await.unwrap().id().unwrap().to_owned();
+    let ou = Target::OrganizationalUnitId("ou-m5tr-sandboxes".into());
+    let assoc = hub
+        .start_configuration_policy_association()
+        .configuration_policy_identifier(&id);
+    assoc.target(ou).send().await.unwrap();
+    sb.with_world(|w| {
+        let mut a = w.accounts["400000000001"].clone();
+        a.id = "400000000099".into();
+        w.accounts.insert(a.id.clone(), a);
+    });
+    let new = Target::AccountId("400000000099".into());
+    let got = hub
+        .get_configuration_policy_association()
+        .target(new.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (got.configuration_policy_id(), got.association_type()),
+        (Some(id.as_str()), Some(&AssociationType::Inherited))
+    );
+    let got = hub
+        .get_configuration_policy_association()
+        .target(new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.association_status(),
+        Some(&ConfigurationPolicyAssociationStatus::Success)
+    );
+}
