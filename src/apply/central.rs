@@ -200,37 +200,30 @@ impl Writer<'_, '_> {
     async fn associations(&mut self, ids: &BTreeMap<String, String>) -> Result<(), EventLogError> {
         let (home, root) = (self.cp.home.clone(), self.cp.root.clone());
         for c in &self.cp.associate {
+            // (the configuration named, whether it is undone, the step, the drift it fixes)
+            let (id, undo, step, fixes) = match &c.to {
+                Some(to) => (
+                    configuration_id(to, ids),
+                    false,
+                    ASSOCIATE,
+                    DriftKind::AssociationMissing,
+                ),
+                None => (
+                    c.from_id.clone(),
+                    true,
+                    DISASSOCIATE,
+                    DriftKind::AssociationUndeclared,
+                ),
+            };
+            let Some(id) = id else {
+                // Its policy could not be made this pass: nothing to associate.
+                self.failed.insert(fixes);
+                continue;
+            };
+            let call = self.api.associate(&home, (&c.target, &root), &id, undo);
             let settings = association_settings(c);
-            match &c.to {
-                Some(to) => {
-                    let Some(id) = configuration_id(to, ids) else {
-                        // Its policy could not be made this pass: nothing to associate.
-                        self.failed.insert(DriftKind::AssociationMissing);
-                        continue;
-                    };
-                    let call = self.api.associate(&home, &c.target, &id, &root);
-                    self.write(
-                        ASSOCIATE,
-                        settings,
-                        (DriftKind::AssociationMissing, &c.target.subject()),
-                        call,
-                    )
-                    .await?;
-                }
-                None => {
-                    let Some(id) = c.from_id.as_deref() else {
-                        continue;
-                    };
-                    let call = self.api.disassociate(&home, &c.target, id, &root);
-                    self.write(
-                        DISASSOCIATE,
-                        settings,
-                        (DriftKind::AssociationUndeclared, &c.target.subject()),
-                        call,
-                    )
-                    .await?;
-                }
-            }
+            self.write(step, settings, (fixes, &c.target.subject()), call)
+                .await?;
         }
         Ok(())
     }

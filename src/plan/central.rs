@@ -652,13 +652,13 @@ securityhub:
   regions: [us-east-1, eu-west-1]
   central_configuration:
     home_region: us-east-1
-    prune: true
     policies:
       baseline: {enabled: true, standards: [aws-foundational-security-best-practices/v/1.0.0]}
       off: {enabled: false}
     associations:
       - {root: true, policy: baseline}
       - {ou: ou-ab12-sandbox01, policy: "off"}
+    prune: true
 "#;
     const FSBP: &str =
         "arn:aws:securityhub:us-east-1::standards/aws-foundational-security-best-practices/v/1.0.0";

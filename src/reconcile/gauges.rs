@@ -300,28 +300,17 @@ fn oldest(
 }
 
 /// The drift of a service's central configuration, exported on the series of its hub in the
-/// home Region: every kind when it was observed this pass (less what the pass's writes
-/// resolved), none when it was not.
+/// home Region: every kind when it was observed this pass, none when it was not.
 fn central_drift(
     report: &PassReport,
     service: Service,
     region: &Region,
 ) -> Vec<(&'static str, i64)> {
     let home = |c: &&crate::plan::CentralPlan| c.service == service && c.home == *region;
-    match report.plan.central.iter().find(home) {
-        Some(c) => {
-            let target = c.target();
-            let applied = &report.applied;
-            let resolved = |d: &Drift| {
-                let key = (target.clone(), d.kind, d.account_name());
-                applied.configured.contains(&(target.clone(), d.kind))
-                    || applied.resolved.contains(&key)
-            };
-            let open: Vec<Drift> = (c.drift.iter()).filter(|d| !resolved(d)).cloned().collect();
-            count_kinds(&CENTRAL_KINDS, Some(&open))
-        }
-        None => Vec::new(),
-    }
+    let plan = report.plan.central.iter().find(home);
+    plan.map_or_else(Vec::new, |c| {
+        open_drift(report, c.target(), &c.drift, &CENTRAL_KINDS)
+    })
 }
 
 /// The drift of a region's configuration target, exported on the series of the service's
@@ -333,19 +322,29 @@ fn configuration_drift(
     region: &Region,
 ) -> Vec<(&'static str, i64)> {
     let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
-    match report.plan.configurations.iter().find(same) {
-        Some(c) => {
-            // Less what the pass's writes resolved.
-            let target = c.target();
-            let resolved = |k: DriftKind| report.applied.configured.contains(&(target.clone(), k));
-            let open: Vec<Drift> = (c.drift.iter())
-                .filter(|d| !resolved(d.kind))
-                .cloned()
-                .collect();
-            count_kinds(configuration_kinds(service), Some(&open))
-        }
-        None => Vec::new(),
-    }
+    let plan = report.plan.configurations.iter().find(same);
+    let kinds = configuration_kinds(service);
+    plan.map_or_else(Vec::new, |c| {
+        open_drift(report, c.target(), &c.drift, kinds)
+    })
+}
+
+/// A target's drift by kind, less what the pass's writes resolved (a whole kind, or one
+/// subject of it).
+fn open_drift(
+    report: &PassReport,
+    target: Target,
+    drift: &[Drift],
+    kinds: &[DriftKind],
+) -> Vec<(&'static str, i64)> {
+    let applied = &report.applied;
+    let resolved = |d: &Drift| {
+        let subject = (target.clone(), d.kind, d.account_name());
+        applied.configured.contains(&(target.clone(), d.kind))
+            || applied.resolved.contains(&subject)
+    };
+    let open: Vec<Drift> = drift.iter().filter(|d| !resolved(d)).cloned().collect();
+    count_kinds(kinds, Some(&open))
 }
 
 fn org(report: &PassReport) -> Option<OrgGauges> {

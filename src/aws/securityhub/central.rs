@@ -248,52 +248,29 @@ impl SdkSecurityHub {
     }
 
     /// StartConfigurationPolicyAssociation of `target` with `configuration` (a policy id, or
-    /// self-managed).
+    /// self-managed), or, `undo`, StartConfigurationPolicyDisassociation from it.
     pub async fn associate(
         &self,
         region: &Region,
-        target: &AssociationTarget,
+        (target, root): (&AssociationTarget, &str),
         configuration: &str,
-        root: &str,
+        undo: bool,
     ) -> Result<(), Error> {
-        let request = self
-            .client(region)
-            .await
-            .start_configuration_policy_association();
-        let request = request
-            .configuration_policy_identifier(configuration)
-            .target(wire_target(target, root));
-        call(
-            SERVICE,
-            "StartConfigurationPolicyAssociation",
-            request.send(),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// StartConfigurationPolicyDisassociation of `target` from `configuration`.
-    pub async fn disassociate(
-        &self,
-        region: &Region,
-        target: &AssociationTarget,
-        configuration: &str,
-        root: &str,
-    ) -> Result<(), Error> {
-        let request = self
-            .client(region)
-            .await
-            .start_configuration_policy_disassociation();
-        let request = request
-            .configuration_policy_identifier(configuration)
-            .target(wire_target(target, root));
-        call(
-            SERVICE,
-            "StartConfigurationPolicyDisassociation",
-            request.send(),
-        )
-        .await
-        .map(drop)
+        let client = self.client(region).await;
+        let (id, target) = (configuration, wire_target(target, root));
+        if undo {
+            let r = client.start_configuration_policy_disassociation();
+            let r = r.configuration_policy_identifier(id).target(target).send();
+            call(SERVICE, "StartConfigurationPolicyDisassociation", r)
+                .await
+                .map(drop)
+        } else {
+            let r = client.start_configuration_policy_association();
+            let r = r.configuration_policy_identifier(id).target(target).send();
+            call(SERVICE, "StartConfigurationPolicyAssociation", r)
+                .await
+                .map(drop)
+        }
     }
 }
 

@@ -52,6 +52,21 @@ pub fn standard_arn(id: &str, region: &Region) -> Option<String> {
 }
 
 impl Checker {
+    /// The value of `key` among a mapping's `fields`, or `why` reported at the mapping.
+    fn given<'n>(
+        &mut self,
+        node: &Node,
+        fields: &[(&str, &'n Node)],
+        key: &str,
+        why: &str,
+    ) -> Option<&'n Node> {
+        let value = fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        if value.is_none() {
+            self.at(node.pos, why.to_owned());
+        }
+        value
+    }
+
     /// The section's `central_configuration`, given the section's regions.
     pub(super) fn central(
         &mut self,
@@ -63,14 +78,8 @@ impl Checker {
         if !matches!(node.kind, Kind::Map(_)) {
             return None;
         }
-        let home = fields
-            .iter()
-            .find(|(k, _)| *k == "home_region")
-            .map(|(_, v)| *v);
-        let Some(home_node) = home else {
-            self.at(node.pos, format!("{what} needs `home_region`: the Region its policies are managed from (one of `regions`)"));
-            return None;
-        };
+        let why = format!("{what} needs `home_region`: the Region its policies are managed from (one of `regions`)");
+        let home_node = self.given(node, &fields, "home_region", &why)?;
         let home_region = self.home_region(home_node, regions)?;
         let mut c = CentralConfiguration {
             home_region,
@@ -147,19 +156,10 @@ impl Checker {
         if !matches!(node.kind, Kind::Map(_)) {
             return None;
         }
-        let enabled_node = fields
-            .iter()
-            .find(|(k, _)| *k == "enabled")
-            .map(|(_, v)| *v);
-        let Some(enabled_node) = enabled_node else {
-            self.at(
-                node.pos,
-                format!(
-                    "{what} needs `enabled`: whether Security Hub is on in the accounts it governs"
-                ),
-            );
-            return None;
-        };
+        let why = format!(
+            "{what} needs `enabled`: whether Security Hub is on in the accounts it governs"
+        );
+        let enabled_node = self.given(node, &fields, "enabled", &why)?;
         let enabled = self.boolean("enabled", enabled_node);
         let mut p = PolicySpec {
             description: None,
