@@ -9,10 +9,11 @@ use super::*;
 use proptest::prelude::*;
 
 /// The example files muster ships, and one of each section: where the mutations start.
-const SEEDS: [&str; 5] = [
+const SEEDS: [&str; 6] = [
     include_str!("../../config/accounts.example.yaml"),
     include_str!("../../config/organization.example.yaml"),
     include_str!("../../config/member.example.yaml"),
+    include_str!("../../config/central.example.yaml"),
     "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com, name: a}\ndetective:\n  graphs: [{region: us-east-1}, {arn: \"arn:aws:detective:eu-west-1:111111111111:graph:0123456789abcdef0123456789abcdef\"}]\n  prune: true\nsecurityhub:\n  regions: [us-east-1]\n",
     "version: 1\nbase: &b {email: a@example.com}\naccounts:\n  - <<: *b\n    id: \"222222222222\"\ndetective: {graphs: [{region: us-east-1}]}\n",
 ];
