@@ -23,18 +23,12 @@ pub async fn read(apis: &Apis, regions: &[Region]) -> Result<Option<ObservedCent
     };
     let home = aggregator.home.clone();
     let organization = api.central_status(&home).await?;
-    let central = matches!(&organization, Administration::Administrator(s) if s.central);
-    if !central {
+    if !matches!(&organization, Administration::Administrator(s) if s.central) {
         return Ok(None);
     }
-    Ok(Some(ObservedCentral {
-        service: crate::domain::Service::SecurityHub,
-        region: home.clone(),
-        organization,
-        policies: api.policies(&home).await?,
-        associations: api.associations(&home).await?,
-        aggregator: Some(aggregator),
-    }))
+    let service = crate::domain::Service::SecurityHub;
+    let seen = api.central_with(service, &home, organization, Some(aggregator));
+    seen.await.map(Some)
 }
 
 /// A parameter value (`{"Integer":30}`) as the desired state writes it.

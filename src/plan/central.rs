@@ -41,17 +41,14 @@ pub enum AggregatorChange {
     Link { arn: String, linked: Vec<Region> },
 }
 
-/// A configuration as a change names it: a policy by name, or self-managed.
-pub type Config = ConfigurationRef;
-
 /// One association change and the accounts whose effective configuration it moves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssociationChange {
     pub target: AssociationTarget,
     /// What the target applied before (a policy name, self-managed, or nothing).
-    pub from: Option<Config>,
+    pub from: Option<ConfigurationRef>,
     /// `None`: the direct association is undone (prune).
-    pub to: Option<Config>,
+    pub to: Option<ConfigurationRef>,
     /// The configuration id applied before, as observed (what a disassociation names).
     pub from_id: Option<String>,
     /// Accounts whose effective configuration changes.
@@ -316,7 +313,7 @@ impl Cx<'_> {
     }
 
     /// The configuration an observed id names, in the desired state's terms.
-    fn config_of(&self, id: &str) -> Option<Config> {
+    fn config_of(&self, id: &str) -> Option<ConfigurationRef> {
         if id == SELF_MANAGED {
             return Some(ConfigurationRef::SelfManaged);
         }
@@ -350,7 +347,7 @@ impl Cx<'_> {
                 a.target,
                 shown(&a.configuration)
             );
-            self.drift(DriftKind::AssociationMissing, Some(subject(&a.target)), d);
+            self.drift(DriftKind::AssociationMissing, Some(a.target.subject()), d);
             if blocked {
                 continue;
             }
@@ -381,7 +378,7 @@ impl Cx<'_> {
                     " (prune is off)"
                 }
             );
-            self.drift(DriftKind::AssociationUndeclared, Some(subject(target)), d);
+            self.drift(DriftKind::AssociationUndeclared, Some(target.subject()), d);
             if prune {
                 let change = AssociationChange {
                     target: target.clone(),
@@ -437,7 +434,7 @@ impl Cx<'_> {
                     let why = a.message.clone().unwrap_or_else(|| "no message".into());
                     found.push((
                         DriftKind::AssociationFailed,
-                        subject(&a.target),
+                        a.target.subject(),
                         format!("the association of {} failed: {why}", a.target),
                     ));
                 }
@@ -452,7 +449,7 @@ impl Cx<'_> {
                             a.target,
                             waited.as_secs() / 60
                         );
-                        found.push((DriftKind::AssociationPendingTooLong, subject(&a.target), d));
+                        found.push((DriftKind::AssociationPendingTooLong, a.target.subject(), d));
                     }
                 }
                 _ => {}
@@ -475,11 +472,11 @@ impl Cx<'_> {
             }
             return;
         };
-        let before: BTreeMap<AssociationTarget, Config> = (self.seen.associations.iter())
+        let before: BTreeMap<AssociationTarget, ConfigurationRef> = (self.seen.associations.iter())
             .filter(|a| a.applied)
             .filter_map(|a| Some((a.target.clone(), self.config_of(&a.configuration)?)))
             .collect();
-        let effect_before = |c: Option<&Config>| {
+        let effect_before = |c: Option<&ConfigurationRef>| {
             before_effect(c, |n| {
                 self.seen
                     .policies
@@ -488,7 +485,7 @@ impl Cx<'_> {
                     .map(|p| (p.enabled, p.standards.clone()))
             })
         };
-        let effect_after = |c: Option<&Config>| {
+        let effect_after = |c: Option<&ConfigurationRef>| {
             after_effect(c, |n| {
                 self.want
                     .policies
@@ -554,7 +551,7 @@ type Effect = Option<(bool, Option<BTreeSet<String>>)>;
 /// Before a change: a policy's effect, or, for an account no policy governs, Security Hub on
 /// with standards unknown (the safe assumption: it may well be on).
 fn before_effect(
-    c: Option<&Config>,
+    c: Option<&ConfigurationRef>,
     policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
 ) -> Effect {
     match c {
@@ -565,7 +562,7 @@ fn before_effect(
 
 /// After a change: a policy's effect; self-managed or nothing leaves the account as it is.
 fn after_effect(
-    c: Option<&Config>,
+    c: Option<&ConfigurationRef>,
     policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
 ) -> Effect {
     match c {
@@ -586,9 +583,9 @@ fn reduces(before: &Effect, after: &Effect) -> bool {
 /// The configuration that governs `account`: the nearest direct association above it.
 fn governing<'m>(
     shape: &OrgShape,
-    applied: &'m BTreeMap<AssociationTarget, Config>,
+    applied: &'m BTreeMap<AssociationTarget, ConfigurationRef>,
     account: &AccountId,
-) -> Option<&'m Config> {
+) -> Option<&'m ConfigurationRef> {
     let chain = shape.chain(&AssociationTarget::Account(*account));
     chain.iter().find_map(|t| applied.get(t))
 }
@@ -616,15 +613,11 @@ fn differences(want: &PolicySpec, have: &ObservedPolicy) -> Vec<&'static str> {
     out
 }
 
-fn shown(c: &Config) -> String {
+fn shown(c: &ConfigurationRef) -> String {
     match c {
         ConfigurationRef::Policy(name) => format!("policy {name}"),
         ConfigurationRef::SelfManaged => "self-managed Security Hub".to_owned(),
     }
-}
-
-fn subject(t: &AssociationTarget) -> String {
-    t.subject()
 }
 
 fn names(regions: &[Region]) -> String {

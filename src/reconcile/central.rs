@@ -5,10 +5,9 @@
 
 use super::observe::{Listing, Unobserved};
 use super::Apis;
-use crate::aws::SdkSecurityHub;
 use crate::desired::DesiredState;
 use crate::domain::{Region, Service, Target};
-use crate::observed::{Administration, ObservedCentral, OrgShape};
+use crate::observed::{ObservedCentral, OrgShape};
 
 /// The services whose section declares central configuration, with the home Region.
 pub fn declared(desired: &DesiredState) -> Vec<(Service, Region)> {
@@ -26,39 +25,12 @@ pub async fn observe(apis: &Apis, desired: &DesiredState) -> Listing<ObservedCen
             out.failures.push((target, Unobserved::NoClient(service)));
             continue;
         };
-        match read(api, service, &home).await {
+        match api.read_central(service, &home).await {
             Ok(found) => out.found.push(found),
             Err(e) => out.failures.push((target, e.into())),
         }
     }
     out
-}
-
-async fn read(
-    api: &SdkSecurityHub,
-    service: Service,
-    home: &Region,
-) -> Result<ObservedCentral, crate::aws::Error> {
-    let organization = api.central_status(home).await?;
-    let mut seen = ObservedCentral {
-        service,
-        region: home.clone(),
-        organization,
-        aggregator: None,
-        policies: Vec::new(),
-        associations: Vec::new(),
-    };
-    let Administration::Administrator(status) = &seen.organization else {
-        return Ok(seen);
-    };
-    let central = status.central;
-    seen.aggregator = api.aggregator(home).await?;
-    let at_home = seen.aggregator.as_ref().is_some_and(|a| a.home == *home);
-    if central && at_home {
-        seen.policies = api.policies(home).await?;
-        seen.associations = api.associations(home).await?;
-    }
-    Ok(seen)
 }
 
 /// The organization's shape for central configuration when the `organization` section did

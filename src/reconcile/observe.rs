@@ -445,7 +445,16 @@ pub async fn survey(
         }
     };
     let delegations = Box::pin(delegations(&apis.organizations, desired));
-    let (detective, hubs, delegations) = tokio::join!(detective, hubs, delegations);
+    // Central configuration is declared by hand, not taken from the organization: read beside
+    // the rest.
+    let central = async {
+        match super::central::declared(desired).is_empty() {
+            true => Listing::default(),
+            false => Box::pin(super::central::observe(apis, desired)).await,
+        }
+    };
+    let (detective, hubs, delegations, central) =
+        tokio::join!(detective, hubs, delegations, central);
     let (effective, org, organization_took, graphs, detective_configurations) = detective?;
     let mut failures = Vec::new();
     if let OrgStatus::Stale { error, .. } = &org.status {
@@ -465,7 +474,6 @@ pub async fn survey(
         configurations = rest;
         failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
     }
-    let central = Box::pin(super::central::observe(apis, &effective)).await;
     failures.extend(central.failures);
     let shape = Box::pin(super::central::shape(
         apis,

@@ -18,7 +18,8 @@ use crate::aws::{account_in, call, Error};
 use crate::desired::PolicySpec;
 use crate::domain::{AssociationTarget, Controls, Region};
 use crate::observed::{
-    Administration, CentralStatus, FindingAggregator, ObservedAssociation, ObservedPolicy,
+    Administration, CentralStatus, FindingAggregator, ObservedAssociation, ObservedCentral,
+    ObservedPolicy,
 };
 
 /// The model's most a page for the central-configuration listings.
@@ -37,6 +38,48 @@ impl SdkSecurityHub {
             status: o.status,
             message: o.status_message,
         }))
+    }
+
+    /// Central configuration as muster's account reads it from `home`: the organization's
+    /// status, the aggregator (as the organization's administrator), and `central_with`.
+    pub async fn read_central(
+        &self,
+        service: crate::domain::Service,
+        home: &Region,
+    ) -> Result<ObservedCentral, Error> {
+        let organization = self.central_status(home).await?;
+        let aggregator = match &organization {
+            Administration::Administrator(_) => self.aggregator(home).await?,
+            Administration::NotAdministrator(_) => None,
+        };
+        self.central_with(service, home, organization, aggregator)
+            .await
+    }
+
+    /// What `organization` and `aggregator`, already read, lead to: the policies and every
+    /// association, read only once the organization is CENTRAL with `home` as its home Region.
+    pub async fn central_with(
+        &self,
+        service: crate::domain::Service,
+        home: &Region,
+        organization: Administration<CentralStatus>,
+        aggregator: Option<FindingAggregator>,
+    ) -> Result<ObservedCentral, Error> {
+        let central = matches!(&organization, Administration::Administrator(s) if s.central);
+        let at_home = aggregator.as_ref().is_some_and(|a| a.home == *home);
+        let (mut policies, mut associations) = (Vec::new(), Vec::new());
+        if central && at_home {
+            policies = self.policies(home).await?;
+            associations = self.associations(home).await?;
+        }
+        Ok(ObservedCentral {
+            service,
+            region: home.clone(),
+            organization,
+            aggregator,
+            policies,
+            associations,
+        })
     }
 
     /// The caller's finding aggregator, as listed from `region` (ListFindingAggregators, then

@@ -53,10 +53,10 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
 /// Answers a central-configuration operation; `None` when `op` is not one.
 pub fn answer(world: &mut World, req: &Req, op: &str) -> Option<Result<Value, ApiError>> {
     // An account that joined an OU since the last association change inherits from it too.
+    // (Settled by the service's `answer` before this.)
     if world.central.switch.is_some() {
         world.reassociate(None, req.now, req.call);
     }
-    world.settle_central(req.now, req.call);
     let result = match op {
         "ListFindingAggregators" => list_aggregators(world, req),
         "CreateFindingAggregator" => create_aggregator(world, req),
