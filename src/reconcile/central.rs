@@ -33,26 +33,24 @@ pub async fn observe(apis: &Apis, desired: &DesiredState) -> Listing<ObservedCen
     out
 }
 
-/// The organization's shape for central configuration when the `organization` section did
-/// not list it already: listed once more (every root, OU and account), or `None` when that
-/// fails (the plan then holds back every change whose reach it cannot work out).
+/// The organization's shape for central configuration. With an `organization` section, the
+/// tree that section listed (none when that listing failed: recorded already, never tried
+/// twice); without one, listed here, a failure being the organization's. Without the shape the
+/// plan holds back every change whose reach it cannot work out.
 pub async fn shape(
     apis: &Apis,
     desired: &DesiredState,
     listed: Option<&OrgShape>,
     concurrency: usize,
-) -> Option<OrgShape> {
+) -> (Option<OrgShape>, Option<(Target, Unobserved)>) {
     if declared(desired).is_empty() {
-        return None;
+        return (None, None);
     }
-    if let Some(s) = listed {
-        return Some(s.clone());
+    if desired.organization.is_some() {
+        return (listed.cloned(), None);
     }
     match crate::org::fetch(&apis.organizations, concurrency).await {
-        Ok(tree) => Some(crate::org::shape_of(&tree)),
-        Err(e) => {
-            tracing::warn!(code = %e.code, error = %e.message, "the organization could not be listed for central configuration: association changes wait");
-            None
-        }
+        Ok(tree) => (Some(crate::org::shape_of(&tree)), None),
+        Err(e) => (None, Some((Target::Organization, e.into()))),
     }
 }

@@ -475,13 +475,10 @@ pub async fn survey(
         failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
     }
     failures.extend(central.failures);
-    let shape = Box::pin(super::central::shape(
-        apis,
-        &effective,
-        org.shape.as_ref(),
-        concurrency,
-    ))
-    .await;
+    let listed = org.shape.as_ref();
+    let shape = super::central::shape(apis, &effective, listed, concurrency);
+    let (shape, unlisted) = Box::pin(shape).await;
+    failures.extend(unlisted);
     let organization: Option<&BTreeSet<_>> = org.organization.as_ref();
     let observed = plan::Observed {
         graphs: &graphs.found,

@@ -402,3 +402,39 @@ securityhub:
         }
     });
 }
+
+#[tokio::test]
+async fn without_the_organization_tree_association_changes_wait_and_the_pass_says_why() {
+    let sb = world().await;
+    fail_next(
+        &sb,
+        "organizations",
+        "ListRoots",
+        10,
+        "AccessDeniedException",
+    );
+    let h = Harness::on(sb, SECURITY).await;
+    let r = h.pass(&desired(DESIRED)).await;
+    assert_eq!(r.result(), PassResult::Partial);
+    let failed: Vec<String> = r
+        .observe_failures
+        .iter()
+        .map(|(t, e)| format!("{t}: {}", e.code()))
+        .collect();
+    assert_eq!(failed, ["organization: AccessDeniedException"]);
+    let c = &r.plan.central[0];
+    assert!(c.associate.is_empty());
+    assert_eq!(c.held.len(), 3);
+    assert_eq!(c.refused.as_deref(), Some("the organization's tree could not be listed, so what these changes would move cannot be worked out: association changes and policy updates wait for the next pass"));
+    // What needs no tree went ahead.
+    let writes = central_writes(&h.sb);
+    assert_eq!(
+        writes[..3],
+        [
+            ("CreateFindingAggregator".to_owned(), 1),
+            ("UpdateOrganizationConfiguration".to_owned(), 1),
+            ("CreateConfigurationPolicy".to_owned(), 2)
+        ]
+    );
+    assert_eq!(writes.len(), 3);
+}
