@@ -12,6 +12,19 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Asserts that `shown` is `tests/golden/<name>` (`MUSTER_BLESS=1` rewrites the file).
+fn matches_golden(name: &str, shown: &str) {
+    let golden = repo(&format!("tests/golden/{name}"));
+    if std::env::var_os("MUSTER_BLESS").is_some() {
+        std::fs::write(&golden, shown).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        shown == expected,
+        "the markdown plan differs from tests/golden/{name} (MUSTER_BLESS=1 rewrites it):\n{shown}"
+    );
+}
+
 /// `muster <args>` in `dir` against `ep`: (exit code, stdout); never a crash.
 fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
     let (code, stdout, stderr) = outcome(muster_command(ep, SECURITY).current_dir(dir).args(args));
@@ -40,15 +53,7 @@ async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file()
     ];
     let (code, shown) = muster_in(dir, &sb.endpoint(), &args);
     assert_eq!(code, 2, "{shown}");
-    let golden = repo("tests/golden/plan.md");
-    if std::env::var_os("MUSTER_BLESS").is_some() {
-        std::fs::write(&golden, &shown).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    assert!(
-        shown == expected,
-        "the markdown plan differs from tests/golden/plan.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
-    );
+    matches_golden("plan.md", &shown);
     // No email in full, and a table never runs past its 50 rows.
     assert!(!shown.contains("security@partner-analytics.example.org"));
     assert!(shown.contains("| … | 4 more (`muster plan` lists every one) |  |  |\n"));
@@ -82,15 +87,7 @@ async fn the_markdown_plan_lists_the_accepts_central_acceptance_would_make() {
     let role = "arn:aws:iam::{account}:role/MusterMember";
     let (code, shown) = run(&["plan", "--output", "markdown", "--member-role", role]);
     assert_eq!(code, 2, "{shown}");
-    let golden = repo("tests/golden/plan-accepts.md");
-    if std::env::var_os("MUSTER_BLESS").is_some() {
-        std::fs::write(&golden, &shown).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    assert!(
-        shown == expected,
-        "the markdown plan differs from tests/golden/plan-accepts.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
-    );
+    matches_golden("plan-accepts.md", &shown);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -285,15 +282,7 @@ async fn the_markdown_plan_of_central_configuration_matches_its_golden_file() {
     ];
     let (code, shown) = muster_in(dir, &sb.endpoint(), &plan);
     assert_eq!(code, 2, "{shown}");
-    let golden = repo("tests/golden/plan-central.md");
-    if std::env::var_os("MUSTER_BLESS").is_some() {
-        std::fs::write(&golden, &shown).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    assert!(
-        shown == expected,
-        "the markdown plan differs from tests/golden/plan-central.md (MUSTER_BLESS=1 rewrites it):\n{shown}"
-    );
+    matches_golden("plan-central.md", &shown);
     let apply = [
         "apply",
         "--desired-state",
