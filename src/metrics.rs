@@ -477,7 +477,7 @@ mod tests {
         use crate::desired::{parse_files, DesiredState};
         use crate::observed::ObservedGraph;
         use crate::plan::{plan, Observed};
-        use crate::reconcile::PassReport;
+        use crate::reconcile::{Found, PassReport};
         let desired = |graphs: &str| {
             parse_files(&[(
                 "d.yaml".into(),
@@ -497,7 +497,10 @@ mod tests {
             };
             let report = PassReport {
                 plan: plan(d, &seen, &settings),
-                observed: observed.to_vec(),
+                found: Found {
+                    graphs: observed.to_vec(),
+                    ..Found::default()
+                },
                 ..PassReport::default()
             };
             m.pass_finished(
@@ -532,7 +535,7 @@ mod tests {
         use crate::eventlog::Projection;
         use crate::plan::{plan, Observed};
         use crate::reconcile::gauges::oldest_drift;
-        use crate::reconcile::PassReport;
+        use crate::reconcile::{Found, PassReport};
         let d = parse_files(&[(
             "d.yaml".into(),
             "version: 1\naccounts:\n  - {id: \"222222222222\", email: a@example.com}\n  - {id: \"333333333333\", email: b@example.com}\ndetective:\n  graphs: [{region: us-east-1}]\n".into(),
@@ -561,7 +564,10 @@ mod tests {
         };
         let report = PassReport {
             plan: plan(&d, &seen, &settings),
-            observed: vec![graph.clone()],
+            found: Found {
+                graphs: vec![graph.clone()],
+                ..Found::default()
+            },
             oldest_drift: oldest_drift(&projection, &applied),
             applied,
             ..PassReport::default()

@@ -497,6 +497,18 @@ fn configuration_run(
     plan(d, &observed, &settings()).configurations.remove(0)
 }
 
+/// The plan of a Security Hub configuration read as `org`, no delegated administrator listed.
+fn hub_configuration_run(
+    d: &DesiredState,
+    org: Option<Administration<OrgConfiguration>>,
+) -> ConfigurationPlan {
+    configuration_run(
+        d,
+        configuration(Service::SecurityHub, org),
+        &BTreeMap::new(),
+    )
+}
+
 fn configuration(
     service: Service,
     org: Option<Administration<OrgConfiguration>>,
@@ -552,12 +564,7 @@ fn have(
 #[test]
 fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_configuration() {
     let d = configuration_desired("securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: true, auto_enable_standards: NONE}\n");
-    let none = BTreeMap::new();
-    let p = configuration_run(
-        &d,
-        configuration(Service::SecurityHub, have(false, "DEFAULT", false, true)),
-        &none,
-    );
+    let p = hub_configuration_run(&d, have(false, "DEFAULT", false, true));
     assert_eq!(
         configuration_kinds_of(&p),
         [
@@ -577,11 +584,7 @@ fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_
         p.target().to_string(),
         "securityhub-configuration:eu-west-1"
     );
-    let p = configuration_run(
-        &d,
-        configuration(Service::SecurityHub, have(false, "NONE", true, false)),
-        &none,
-    );
+    let p = hub_configuration_run(&d, have(false, "NONE", true, false));
     assert_eq!(
         configuration_kinds_of(&p),
         [(DriftKind::CentralConfiguration, String::new())]
@@ -590,25 +593,16 @@ fn auto_enable_is_set_where_muster_is_the_administrator_and_never_under_central_
         p.set, None,
         "central configuration is reported, never fought"
     );
-    let p = configuration_run(
-        &d,
-        configuration(Service::SecurityHub, have(true, "NONE", false, false)),
-        &none,
-    );
+    let p = hub_configuration_run(&d, have(true, "NONE", false, false));
     assert!(p.drift.is_empty() && !p.has_changes());
 }
 
 #[test]
 fn auto_enable_declared_off_is_set_off_and_standards_not_declared_are_not_sent() {
-    let none = BTreeMap::new();
     let off = configuration_desired(
         "securityhub:\n  regions: [eu-west-1]\n  organization: {auto_enable: false}\n",
     );
-    let p = configuration_run(
-        &off,
-        configuration(Service::SecurityHub, have(true, "DEFAULT", false, false)),
-        &none,
-    );
+    let p = hub_configuration_run(&off, have(true, "DEFAULT", false, false));
     assert_eq!(
         configuration_kinds_of(&p),
         [(DriftKind::AutoEnableOn, String::new())]
@@ -624,7 +618,7 @@ fn auto_enable_declared_off_is_set_off_and_standards_not_declared_are_not_sent()
     let refused = Some(Administration::NotAdministrator(
         "Account 1 is not an administrator".into(),
     ));
-    let p = configuration_run(&off, configuration(Service::SecurityHub, refused), &none);
+    let p = hub_configuration_run(&off, refused);
     assert_eq!(
         configuration_kinds_of(&p),
         [(DriftKind::DelegatedAdministratorMismatch, String::new())]

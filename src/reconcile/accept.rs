@@ -19,7 +19,8 @@ const CONCURRENT_ROLES: usize = 16;
 /// The invitations a survey shows waiting, with every account whose role is refused
 /// (AccessDenied) moved into the plan as `member_role_denied` drift.
 pub async fn observe(roles: &MemberRoles, survey: &mut Survey) -> Vec<Acceptance> {
-    let mut acceptances = accept::candidates(&survey.desired, &survey.graphs, &survey.hubs);
+    let mut acceptances =
+        accept::candidates(&survey.desired, &survey.found.graphs, &survey.found.hubs);
     let accounts = accept::accounts(&acceptances);
     let tried: Vec<(AccountId, Option<crate::aws::Error>)> = stream::iter(accounts)
         .map(|a| async move { (a, roles.assume(a).await.err()) })

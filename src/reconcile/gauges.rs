@@ -122,7 +122,7 @@ impl Gauges {
         let declared = report.effective.as_ref().unwrap_or(desired).accounts.len();
         let declared = i64::try_from(declared).unwrap_or(i64::MAX);
         let mut targets = Vec::new();
-        for g in &report.observed {
+        for g in &report.found.graphs {
             let plan = report.plan.graphs.iter().find(|p| p.graph == g.arn);
             let limit = plan.map_or(crate::plan::GRAPH_MEMBER_LIMIT, |p| p.member_limit);
             let volume = g
@@ -145,14 +145,14 @@ impl Gauges {
                 members: count_by(&MemberStatus::LABELS, statuses.into_iter()),
                 drift: [
                     drift_by_kind(Service::Detective, drift.as_deref()),
-                    configuration_drift(report, Service::Detective, &region),
+                    settings_drift(report, Service::Detective, &region),
                 ]
                 .concat(),
                 oldest: oldest(report, &target, Service::Detective, &region),
                 utilization: Some((members as f64 / limit.max(1) as f64, volume / 100.0)),
             });
         }
-        for h in &report.hubs {
+        for h in &report.found.hubs {
             let same = |p: &&crate::plan::HubPlan| p.service == h.service && p.region == h.region;
             let plan = report.plan.hubs.iter().find(same);
             let target = Target::Hub(h.service, h.region.clone());
@@ -168,8 +168,7 @@ impl Gauges {
                 members: count_by(&HubMemberStatus::LABELS, statuses.into_iter()),
                 drift: [
                     drift_by_kind(h.service, drift.as_deref()),
-                    configuration_drift(report, h.service, &h.region),
-                    central_drift(report, h.service, &h.region),
+                    settings_drift(report, h.service, &h.region),
                 ]
                 .concat(),
                 oldest: oldest(report, &target, h.service, &h.region),
@@ -271,8 +270,8 @@ pub(crate) fn oldest_drift(
     out
 }
 
-/// A series' oldest open drift by kind: its own kinds from `target`, and, when its region's
-/// configuration was observed, the configuration kinds from that target.
+/// A series' oldest open drift by kind: its own kinds from `target`, then those of each
+/// organization-setting target observed for it (`setting_targets`).
 fn oldest(
     report: &PassReport,
     target: &Target,
@@ -288,45 +287,39 @@ fn oldest(
             .collect::<Vec<_>>()
     };
     let mut out = of(target.to_string(), drift_kinds(service));
-    let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
-    if let Some(c) = report.plan.configurations.iter().find(same) {
-        out.extend(of(c.target().to_string(), configuration_kinds(service)));
-    }
-    let home = |c: &&crate::plan::CentralPlan| c.service == service && c.home == *region;
-    if let Some(c) = report.plan.central.iter().find(home) {
-        out.extend(of(c.target().to_string(), &CENTRAL_KINDS));
+    for (target, _, kinds) in setting_targets(report, service, region) {
+        out.extend(of(target.to_string(), kinds));
     }
     out
 }
 
-/// The drift of a service's central configuration, exported on the series of its hub in the
-/// home Region: every kind when it was observed this pass, none when it was not.
-fn central_drift(
-    report: &PassReport,
+/// The organization-setting targets exported on the series of `service`'s graph or hub in
+/// `region`, each with its drift and the kinds it exports: the region's configuration, and
+/// central configuration where `region` is its home. A target not observed this pass has no plan
+/// and is left out (its series keep their last values).
+fn setting_targets<'r>(
+    report: &'r PassReport,
     service: Service,
     region: &Region,
-) -> Vec<(&'static str, i64)> {
-    let home = |c: &&crate::plan::CentralPlan| c.service == service && c.home == *region;
-    let plan = report.plan.central.iter().find(home);
-    plan.map_or_else(Vec::new, |c| {
-        open_drift(report, c.target(), &c.drift, &CENTRAL_KINDS)
-    })
+) -> Vec<(Target, &'r [Drift], &'static [DriftKind])> {
+    let configuration = (report.plan.configurations.iter())
+        .find(|c| c.service == service && c.region == *region)
+        .map(|c| (c.target(), c.drift.as_slice(), configuration_kinds(service)));
+    let central = (report.plan.central.iter())
+        .find(|c| c.service == service && c.home == *region)
+        .map(|c| (c.target(), c.drift.as_slice(), &CENTRAL_KINDS[..]));
+    configuration.into_iter().chain(central).collect()
 }
 
-/// The drift of a region's configuration target, exported on the series of the service's
-/// graph or hub there: every kind when it was observed this pass, none (the last values kept)
-/// when it was not.
-fn configuration_drift(
+/// The open drift of the organization-setting targets exported on a series.
+fn settings_drift(
     report: &PassReport,
     service: Service,
     region: &Region,
 ) -> Vec<(&'static str, i64)> {
-    let same = |c: &&crate::plan::ConfigurationPlan| c.service == service && c.region == *region;
-    let plan = report.plan.configurations.iter().find(same);
-    let kinds = configuration_kinds(service);
-    plan.map_or_else(Vec::new, |c| {
-        open_drift(report, c.target(), &c.drift, kinds)
-    })
+    (setting_targets(report, service, region).into_iter())
+        .flat_map(|(target, drift, kinds)| open_drift(report, target, drift, kinds))
+        .collect()
 }
 
 /// A target's drift by kind, less what the pass's writes resolved (a whole kind, or one

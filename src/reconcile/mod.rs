@@ -23,13 +23,13 @@ use crate::apply::{self, ApplyReport, Journal};
 use crate::desired::DesiredState;
 use crate::domain::{AccountId, Target};
 use crate::eventlog::{self, EventKind, EventLog, EventLogError, Projection};
-use crate::observed::{HubMemberStatus, ObservedConfiguration, ObservedGraph, ObservedHub};
+use crate::observed::HubMemberStatus;
 use crate::plan::{Drift, Plan, PlanSettings};
 
 pub use crate::aws::Apis;
 pub use crate::eventlog::replay;
 pub use observe::{
-    observe_graphs, observe_hubs, resolve_desired, survey, Listing, Survey, Unobserved,
+    observe_graphs, observe_hubs, resolve_desired, survey, Found, Listing, Survey, Unobserved,
 };
 use record::{Listed, Seen};
 
@@ -37,14 +37,8 @@ use record::{Listed, Seen};
 #[derive(Debug, Default)]
 pub struct PassReport {
     pub plan: Plan,
-    /// The graphs as listed at the start of the pass.
-    pub observed: Vec<ObservedGraph>,
-    /// The Security Hubs as listed at the start of the pass.
-    pub hubs: Vec<ObservedHub>,
-    /// The organization configuration targets observed.
-    pub configurations: Vec<ObservedConfiguration>,
-    /// Central configuration, as read from each declaring service's home Region.
-    pub central: Vec<crate::observed::ObservedCentral>,
+    /// The targets as read at the start of the pass.
+    pub found: Found,
     pub observe_failures: Vec<(Target, Unobserved)>,
     pub applied: ApplyReport,
     /// Nothing was written: settings say `suspend`.
@@ -256,12 +250,12 @@ impl PassReport {
     /// What the pass saw, as `record` writes it: who is listed where and the drift by target.
     fn seen(&self) -> Seen<'_> {
         let mut listed = Listed::new();
-        for g in &self.observed {
+        for g in &self.found.graphs {
             let members = g.members.iter();
             let members = members.map(|m| (m.account_id, m.status.as_str().to_owned()));
             listed.insert(Target::Graph(g.arn.clone()).to_string(), members.collect());
         }
-        for h in &self.hubs {
+        for h in &self.found.hubs {
             let members = h
                 .members
                 .iter()
@@ -274,10 +268,10 @@ impl PassReport {
         }
         // A configuration target has no members; it is listed so that its drift and intents
         // settle once it is observed.
-        for c in &self.configurations {
+        for c in &self.found.configurations {
             listed.insert(c.target().to_string(), Vec::new());
         }
-        for c in &self.central {
+        for c in &self.found.central {
             let target = Target::Central(c.service, c.region.clone());
             listed.insert(target.to_string(), Vec::new());
         }
@@ -332,10 +326,7 @@ async fn survey_pass(
             ..Timings::default()
         },
         plan: s.plan,
-        observed: s.graphs,
-        hubs: s.hubs,
-        configurations: s.configurations,
-        central: s.central,
+        found: s.found,
         observe_failures: s.failures,
         org: s.org,
         effective: Some(s.desired),

@@ -357,18 +357,26 @@ pub async fn resolve_desired(
     Ok((effective, out))
 }
 
-/// Everything a plan needs, read from AWS: the organization, the graphs, the hubs.
-#[derive(Debug)]
-pub struct Survey {
-    /// The desired state with the organization's accounts merged in.
-    pub desired: DesiredState,
-    pub org: OrgOutcome,
+/// The targets read at the start of a pass, each as AWS answered: what the plan compares the
+/// desired state with, and what the pass records as listed.
+#[derive(Debug, Default)]
+pub struct Found {
     pub graphs: Vec<ObservedGraph>,
+    /// Security Hub members, every status (`Deleted` ones too).
     pub hubs: Vec<ObservedHub>,
     /// The organization configuration targets whose every read answered.
     pub configurations: Vec<ObservedConfiguration>,
     /// Central configuration, read from each declaring service's home Region.
     pub central: Vec<crate::observed::ObservedCentral>,
+}
+
+/// Everything a plan needs, read from AWS: the organization and every target.
+#[derive(Debug)]
+pub struct Survey {
+    /// The desired state with the organization's accounts merged in.
+    pub desired: DesiredState,
+    pub org: OrgOutcome,
+    pub found: Found,
     /// Targets that could not be read: the organization first, then graphs, hubs and
     /// configurations.
     pub failures: Vec<(Target, Unobserved)>,
@@ -495,10 +503,12 @@ pub async fn survey(
     Ok(Survey {
         desired: effective,
         org,
-        graphs: graphs.found,
-        hubs: hubs.found,
-        configurations,
-        central: central.found,
+        found: Found {
+            graphs: graphs.found,
+            hubs: hubs.found,
+            configurations,
+            central: central.found,
+        },
         failures,
         plan,
         organization_took,

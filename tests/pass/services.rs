@@ -424,6 +424,7 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
         assert!(text.contains(&format!("{series} {value}\n")), "{series} {value} missing:\n{text}");
     }
     let enabled = r
+        .found
         .hubs
         .iter()
         .find(|h| h.region.as_str() == "us-east-1")
@@ -435,7 +436,13 @@ async fn security_hub_statuses_removed_resigned_and_suspended_are_drift() {
     assert!(text.contains(&format!("muster_members{{graph=\"\",region=\"us-east-1\",service=\"securityhub\",status=\"enabled\"}} {enabled}\n")));
     let declared = r.effective.as_ref().unwrap().accounts.len();
     assert!(text.contains(&format!("muster_declared_accounts{{graph=\"\",region=\"us-east-1\",service=\"securityhub\"}} {declared}\n")));
-    let members = |st: HubMemberStatus| r.hubs[0].members.iter().filter(|m| m.status == st).count();
+    let members = |st: HubMemberStatus| {
+        r.found.hubs[0]
+            .members
+            .iter()
+            .filter(|m| m.status == st)
+            .count()
+    };
     assert_eq!(
         members(HubMemberStatus::Resigned) + members(HubMemberStatus::AccountSuspended),
         2
