@@ -97,9 +97,14 @@ pub struct Member {
     /// `None` when Detective sent none, or one that is not an address.
     pub email: Option<Email>,
     pub status: MemberStatus,
+    /// DisabledReason, as sent (`VOLUME_TOO_HIGH`, `VOLUME_UNKNOWN`), when the member is
+    /// `Disabled`.
     pub disabled_reason: Option<String>,
+    /// InvitationType `ORGANIZATION`: an organization account, enabled without an invitation.
     pub organization: bool,
+    /// InvitedTime: when it was invited (organization accounts: when they were enabled).
     pub invited_at: Option<SystemTime>,
+    /// UpdatedTime: when its status last changed.
     pub updated_at: Option<SystemTime>,
     /// PercentOfGraphUtilization: the member's share of the graph's data volume limit (0-100).
     pub percent_of_graph_utilization: Option<f64>,
@@ -260,12 +265,8 @@ pub struct OrgConfiguration {
     pub standards: Option<String>,
     /// Security Hub: the administrator has as many members as the region allows.
     pub member_limit_reached: bool,
-    /// Security Hub's ConfigurationType `CENTRAL`: AutoEnable is then forced off.
-    pub central: bool,
-    /// Security Hub's OrganizationConfiguration Status (`PENDING`, `ENABLED`, `FAILED`,
-    /// `DISABLED`) and StatusMessage, as sent.
-    pub status: Option<String>,
-    pub status_message: Option<String>,
+    /// Security Hub's OrganizationConfiguration: under `CENTRAL`, AutoEnable is forced off.
+    pub configuration: CentralStatus,
 }
 
 /// One region's organization configuration of a service, read only as far as the desired
@@ -415,8 +416,9 @@ pub struct ObservedCentral {
     pub associations: Vec<ObservedAssociation>,
 }
 
-/// The organization's configuration type and, for central configuration, its status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The organization's configuration type (`central`: ConfigurationType `CENTRAL`) and, for
+/// central configuration, its Status and StatusMessage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CentralStatus {
     pub central: bool,
     /// `PENDING`, `ENABLED`, `FAILED` or `DISABLED` (newer models), as sent.

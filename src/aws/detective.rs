@@ -205,8 +205,7 @@ impl DetectiveApi for SdkDetective {
         accounts: &[AccountId],
     ) -> Result<DeleteOutcome, Error> {
         let op = "DeleteMembers";
-        let request = self.client(&graph.region()).delete_members();
-        let request = request
+        let request = (self.client(&graph.region()).delete_members())
             .graph_arn(graph.as_str())
             .set_account_ids(ids(accounts));
         let out = call(SERVICE, op, request.send()).await?;
@@ -313,10 +312,8 @@ impl DetectiveApi for SdkDetective {
         accounts: &[AccountId],
     ) -> Result<MemberDatasources, Error> {
         let op = "BatchGetGraphMemberDatasources";
-        let request = self
-            .client(&graph.region())
-            .batch_get_graph_member_datasources();
-        let request = request
+        let request = (self.client(&graph.region()))
+            .batch_get_graph_member_datasources()
             .graph_arn(graph.as_str())
             .set_account_ids(ids(accounts));
         let out = call(SERVICE, op, request.send()).await?;

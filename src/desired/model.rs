@@ -204,21 +204,24 @@ pub enum Include {
     Ou { id: String, recursive: bool },
 }
 
+/// The organization's accounts a desired state takes (`organization`'s keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// The root or OUs whose accounts are taken.
     pub include: Vec<Include>,
+    /// Accounts left out wherever they are.
     pub exclude_accounts: BTreeSet<AccountId>,
     /// OUs left out with everything under them.
     pub exclude_ous: BTreeSet<String>,
-    /// The management account is left out unless this names it.
+    /// The management account, filled in at expansion from the organization's root ARN; it is
+    /// left out unless `include_management` (`include_management_account`) says otherwise.
     pub management: Option<AccountId>,
     pub include_management: bool,
 }
 
-/// Which accounts come from the organization.
+/// Which accounts come from the organization, and where the section was declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationSettings {
-    /// The management account is filled in at expansion, from the organization's root ARN.
     pub selection: Selection,
     pub source: Source,
 }

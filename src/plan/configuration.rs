@@ -36,12 +36,16 @@ impl SetAutoEnable {
     }
 }
 
+/// One region's organization configuration of a service: AutoEnable (and Security Hub's
+/// standards) to set, Detective's packages to start, and the drift found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigurationPlan {
     pub service: Service,
     pub region: Region,
     /// Detective: the graph the configuration belongs to.
     pub graph: Option<GraphArn>,
+    /// UpdateOrganizationConfiguration, when AutoEnable or its standards differ (never under
+    /// central configuration).
     pub set: Option<SetAutoEnable>,
     /// Detective: packages to start, in package order.
     pub start: Vec<Package>,
@@ -198,7 +202,7 @@ fn state(s: Option<&IngestState>) -> &str {
 /// AutoEnable and standards as declared against what the administrator reads.
 fn auto_enable(p: &mut ConfigurationPlan, have: &OrgConfiguration, want: AutoEnable) {
     let (title, region) = (p.service.title(), p.region.clone());
-    if have.central {
+    if have.configuration.central {
         let detail = format!("{title} runs under central configuration in {region}: AutoEnable is forced off; muster reports it and changes nothing (configuration policies manage it)");
         note(&mut p.drift, DriftKind::CentralConfiguration, None, detail);
     } else {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::desired::parse_files;
 use crate::observed::{
-    Administration, HubMember, HubMemberStatus, IngestState, Member, MemberStatus,
+    Administration, CentralStatus, HubMember, HubMemberStatus, IngestState, Member, MemberStatus,
     ObservedConfiguration, OrgConfiguration,
 };
 
@@ -556,8 +556,10 @@ fn have(
         auto_enable,
         standards: Some(standards.into()),
         member_limit_reached: limit,
-        central,
-        ..OrgConfiguration::default()
+        configuration: CentralStatus {
+            central,
+            ..CentralStatus::default()
+        },
     }))
 }
 

@@ -33,11 +33,7 @@ impl SdkSecurityHub {
         region: &Region,
     ) -> Result<Administration<CentralStatus>, Error> {
         let read = self.configuration(region).await?;
-        Ok(read.map(|o| CentralStatus {
-            central: o.central,
-            status: o.status,
-            message: o.status_message,
-        }))
+        Ok(read.map(|o| o.configuration))
     }
 
     /// Central configuration as muster's account reads it from `home`: the organization's
@@ -85,9 +81,9 @@ impl SdkSecurityHub {
     /// The caller's finding aggregator, as listed from `region` (ListFindingAggregators, then
     /// GetFindingAggregator), if it has one.
     pub async fn aggregator(&self, region: &Region) -> Result<Option<FindingAggregator>, Error> {
-        let op = "ListFindingAggregators";
-        let listed = self.client(region).await.list_finding_aggregators().send();
-        let listed = call(SERVICE, op, listed).await?;
+        let client = self.client(region).await;
+        let listed = client.list_finding_aggregators().send();
+        let listed = call(SERVICE, "ListFindingAggregators", listed).await?;
         let Some(arn) = listed
             .finding_aggregators()
             .first()
@@ -96,11 +92,7 @@ impl SdkSecurityHub {
             return Ok(None);
         };
         let op = "GetFindingAggregator";
-        let get = self
-            .client(region)
-            .await
-            .get_finding_aggregator()
-            .finding_aggregator_arn(arn);
+        let get = client.get_finding_aggregator().finding_aggregator_arn(arn);
         let got = call(SERVICE, op, get.send()).await?;
         let home = got.finding_aggregation_region().and_then(Region::parse);
         let home = home.ok_or_else(|| invalid(op, "no FindingAggregationRegion".into()))?;
@@ -136,12 +128,8 @@ impl SdkSecurityHub {
         arn: &str,
         linked: &[Region],
     ) -> Result<(), Error> {
-        let request = self
-            .client(region)
-            .await
-            .update_finding_aggregator()
-            .finding_aggregator_arn(arn);
-        let request = request
+        let request = (self.client(region).await.update_finding_aggregator())
+            .finding_aggregator_arn(arn)
             .region_linking_mode("SPECIFIED_REGIONS")
             .set_regions(names(linked));
         call(SERVICE, "UpdateFindingAggregator", request.send())
@@ -225,12 +213,8 @@ impl SdkSecurityHub {
         spec: &PolicySpec,
     ) -> Result<String, Error> {
         let op = "CreateConfigurationPolicy";
-        let request = self
-            .client(region)
-            .await
-            .create_configuration_policy()
-            .name(name);
-        let request = request
+        let request = (self.client(region).await.create_configuration_policy())
+            .name(name)
             .set_description(spec.description.clone())
             .configuration_policy(policy(spec));
         let made = call(SERVICE, op, request.send()).await?;
@@ -246,12 +230,9 @@ impl SdkSecurityHub {
         id: &str,
         spec: &PolicySpec,
     ) -> Result<(), Error> {
-        let request = self
-            .client(region)
-            .await
-            .update_configuration_policy()
-            .identifier(id);
-        let request = (request.set_description(spec.description.clone()))
+        let request = (self.client(region).await.update_configuration_policy())
+            .identifier(id)
+            .set_description(spec.description.clone())
             .updated_reason("muster: the desired state changed")
             .configuration_policy(policy(spec));
         call(SERVICE, "UpdateConfigurationPolicy", request.send())

@@ -18,7 +18,8 @@ use super::{
 use crate::desired::Standards;
 use crate::domain::{AccountId, Email, Region};
 use crate::observed::{
-    Administration, HubMember, HubMemberStatus, Invitation, InvitationStatus, OrgConfiguration,
+    Administration, CentralStatus, HubMember, HubMemberStatus, Invitation, InvitationStatus,
+    OrgConfiguration,
 };
 
 /// Members asked for per ListMembers page: the most Security Hub allows.
@@ -253,18 +254,17 @@ impl SdkSecurityHub {
             .describe_organization_configuration();
         let answer = call(SERVICE, op, request.send()).await;
         administration(answer, "InvalidAccessException", |out| {
-            let central = (out.organization_configuration()).and_then(|c| c.configuration_type());
+            let c = out.organization_configuration();
+            let central = c.and_then(|c| c.configuration_type());
             OrgConfiguration {
                 auto_enable: out.auto_enable().unwrap_or(false),
                 standards: out.auto_enable_standards().map(|s| s.as_str().to_owned()),
                 member_limit_reached: out.member_account_limit_reached().unwrap_or(false),
-                central: central.map(|t| t.as_str()) == Some("CENTRAL"),
-                status: (out.organization_configuration())
-                    .and_then(|c| c.status())
-                    .map(|s| s.as_str().to_owned()),
-                status_message: (out.organization_configuration())
-                    .and_then(|c| c.status_message())
-                    .map(str::to_owned),
+                configuration: CentralStatus {
+                    central: central.map(|t| t.as_str()) == Some("CENTRAL"),
+                    status: c.and_then(|c| c.status()).map(|s| s.as_str().to_owned()),
+                    message: c.and_then(|c| c.status_message()).map(str::to_owned),
+                },
             }
         })
     }
