@@ -49,7 +49,7 @@ pub(crate) async fn apply_central(
         + cp.update.len()
         + cp.associate.len()
         + cp.delete.len();
-    w.rec.prune_refused(cp.refused.as_ref())?;
+    w.rec.prune_refused(cp.refused())?;
     if w.aggregator().await? && w.switch().await? {
         let ids = w.policies().await?;
         w.associations(&ids).await?;
@@ -184,7 +184,7 @@ impl Writer<'_, '_> {
             };
             let mut settings = policy_settings(&u.name, spec);
             settings.push(format!("Changed={}", u.fields.join(",")));
-            settings.push(format!("Governs={}", u.governs.len()));
+            settings.push(format!("Governs={}", u.reach.accounts.len()));
             let call = self.api.update_policy(&home, &u.id, spec);
             self.write(
                 UPDATE_POLICY,
@@ -270,13 +270,13 @@ impl Writer<'_, '_> {
         meant.extend((!undone.is_empty()).then_some(DriftKind::AssociationUndeclared));
         meant.extend((!cp.delete.is_empty()).then_some(DriftKind::PolicyUndeclared));
         // Held back by the guard: still drift after the pass.
-        if !cp.held.is_empty() {
+        if !cp.held_associations().is_empty() {
             self.failed.extend([
                 DriftKind::AssociationMissing,
                 DriftKind::AssociationUndeclared,
             ]);
         }
-        if !cp.held_updates.is_empty() {
+        if !cp.held_updates().is_empty() {
             self.failed.insert(DriftKind::PolicyDiffers);
         }
         // Undone by a stop, or not attempted after a failed step: not resolved either.
@@ -320,6 +320,6 @@ fn association_settings(c: &AssociationChange) -> Vec<String> {
         format!("Target={}", c.target),
         format!("From={}", shown(&c.from)),
         format!("To={}", shown(&c.to)),
-        format!("Moves={}", c.moves.len()),
+        format!("Moves={}", c.reach.accounts.len()),
     ]
 }

@@ -37,7 +37,7 @@ pub(crate) async fn apply_graph(
     desired: &DesiredState,
     gp: &GraphPlan,
 ) -> Result<ApplyReport, EventLogError> {
-    rec.prune_refused(gp.prune_refused.as_ref())?;
+    rec.prune_refused(gp.prune_refused.as_deref())?;
     let removals = [RemovalReason::EmailCorrected, RemovalReason::Undeclared].map(|why| {
         let accounts = gp.remove.iter().filter(|(_, r)| *r == why);
         (why, accounts.map(|(a, _)| *a).collect::<Vec<AccountId>>())

@@ -146,13 +146,13 @@ impl<'a> Recorder<'a> {
     }
 
     /// Records that a prune was refused, and why.
-    pub fn prune_refused(&self, reason: Option<&String>) -> Result<(), EventLogError> {
+    pub fn prune_refused(&self, reason: Option<&str>) -> Result<(), EventLogError> {
         let Some(reason) = reason else { return Ok(()) };
         tracing::warn!(target_name = %self.name, reason = %reason, "prune refused");
         self.append(
             EventKind::PruneRefused {
                 graph: self.name.clone(),
-                reason: reason.clone(),
+                reason: reason.to_owned(),
             },
             false,
         )

@@ -58,7 +58,7 @@ pub(crate) async fn apply_hub(
     let region = &hp.region;
     let calls = |n: usize| n.div_ceil(BATCH);
     rec.expected = 2 * calls(hp.remove.len()) + calls(hp.create.len()) + calls(hp.invite.len());
-    rec.prune_refused(hp.prune_refused.as_ref())?;
+    rec.prune_refused(hp.prune_refused.as_deref())?;
     for chunk in hp.remove.chunks(BATCH) {
         if rec.stopping() {
             return Ok(rec.report);

@@ -51,10 +51,8 @@ pub struct AssociationChange {
     pub to: Option<ConfigurationRef>,
     /// The configuration id applied before, as observed (what a disassociation names).
     pub from_id: Option<String>,
-    /// Accounts whose effective configuration changes.
-    pub moves: Vec<AccountId>,
-    /// Of those, accounts it turns Security Hub off in, or takes a standard from.
-    pub reduces: Vec<AccountId>,
+    /// The accounts whose effective configuration changes.
+    pub reach: Reach,
 }
 
 /// A policy update and the accounts it governs.
@@ -64,15 +62,36 @@ pub struct PolicyUpdate {
     pub id: String,
     /// The fields that differ: `description`, `enabled`, `standards`, `controls`, `parameters`.
     pub fields: Vec<&'static str>,
-    pub governs: Vec<AccountId>,
+    /// The accounts the policy governs.
+    pub reach: Reach,
+}
+
+/// The accounts a change reaches, in account order, and of those the ones it reduces: turns
+/// Security Hub off in, or takes a standard from. The guard counts the reduced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub accounts: Vec<AccountId>,
     pub reduces: Vec<AccountId>,
 }
 
+impl Reach {
+    fn add(&mut self, account: AccountId, reduces: bool) {
+        self.accounts.push(account);
+        if reduces {
+            self.reduces.push(account);
+        }
+    }
+}
+
+/// A service's central configuration, from its home Region: the aggregator, the switch to
+/// `CENTRAL`, policies to create, update and delete, and associations to change, with the
+/// guard's verdict and the drift found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CentralPlan {
     pub service: Service,
     pub home: Region,
     pub aggregator: Option<AggregatorChange>,
+    /// UpdateOrganizationConfiguration to ConfigurationType `CENTRAL`.
     pub switch: bool,
     /// Policies to create, by name.
     pub create: Vec<String>,
@@ -80,11 +99,8 @@ pub struct CentralPlan {
     pub associate: Vec<AssociationChange>,
     /// Undeclared policies to delete (prune): (name, id).
     pub delete: Vec<(String, String)>,
-    /// Changes refused by the guard, and why.
-    pub refused: Option<String>,
-    /// The association changes and policy updates the guard held back, shown beside the rest.
-    pub held: Vec<AssociationChange>,
-    pub held_updates: Vec<PolicyUpdate>,
+    /// What the guard refused, if anything.
+    pub held: Option<Held>,
     pub drift: Vec<Drift>,
     /// Policy ids by declared name, as observed.
     pub ids: BTreeMap<String, String>,
@@ -92,7 +108,31 @@ pub struct CentralPlan {
     pub root: String,
 }
 
+/// The association changes and policy updates the guard held back, and why: shown beside the
+/// rest, left for a later pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub why: String,
+    pub associate: Vec<AssociationChange>,
+    pub update: Vec<PolicyUpdate>,
+}
+
 impl CentralPlan {
+    /// Why the guard refused changes, if it did.
+    pub fn refused(&self) -> Option<&str> {
+        self.held.as_ref().map(|h| h.why.as_str())
+    }
+
+    /// The association changes the guard held back.
+    pub fn held_associations(&self) -> &[AssociationChange] {
+        self.held.as_ref().map_or(&[], |h| &h.associate)
+    }
+
+    /// The policy updates the guard held back.
+    pub fn held_updates(&self) -> &[PolicyUpdate] {
+        self.held.as_ref().map_or(&[], |h| &h.update)
+    }
+
     pub fn target(&self) -> Target {
         Target::Central(self.service, self.home.clone())
     }
@@ -159,9 +199,7 @@ fn plan_one(
         update: Vec::new(),
         associate: Vec::new(),
         delete: Vec::new(),
-        refused: None,
-        held: Vec::new(),
-        held_updates: Vec::new(),
+        held: None,
         drift: Vec::new(),
         ids: BTreeMap::new(),
         root: observed.shape.map(|s| s.root.clone()).unwrap_or_default(),
@@ -292,8 +330,7 @@ impl Cx<'_> {
                             name: name.clone(),
                             id,
                             fields,
-                            governs: Vec::new(),
-                            reduces: Vec::new(),
+                            reach: Reach::default(),
                         };
                         self.p.update.push(update);
                     }
@@ -356,8 +393,7 @@ impl Cx<'_> {
                 from: have_config,
                 from_id: have.cloned(),
                 to: Some(a.configuration.clone()),
-                moves: Vec::new(),
-                reduces: Vec::new(),
+                reach: Reach::default(),
             };
             self.p.associate.push(change);
         }
@@ -385,8 +421,7 @@ impl Cx<'_> {
                     from: config,
                     from_id: Some(id.clone()),
                     to: None,
-                    moves: Vec::new(),
-                    reduces: Vec::new(),
+                    reach: Reach::default(),
                 };
                 self.p.associate.push(change);
             }
@@ -466,9 +501,11 @@ impl Cx<'_> {
         let Some(shape) = self.shape else {
             if !self.p.associate.is_empty() || !self.p.update.is_empty() {
                 let why = "the organization's tree could not be listed, so what these changes would move cannot be worked out: association changes and policy updates wait for the next pass".to_owned();
-                self.p.held = std::mem::take(&mut self.p.associate);
-                self.p.held_updates = std::mem::take(&mut self.p.update);
-                self.p.refused = Some(why);
+                self.p.held = Some(Held {
+                    why,
+                    associate: std::mem::take(&mut self.p.associate),
+                    update: std::mem::take(&mut self.p.update),
+                });
             }
             return;
         };
@@ -477,7 +514,7 @@ impl Cx<'_> {
             .filter_map(|a| Some((a.target.clone(), self.config_of(&a.configuration)?)))
             .collect();
         let effect_before = |c: Option<&ConfigurationRef>| {
-            before_effect(c, |n| {
+            effect(c, Some((true, None)), |n| {
                 self.seen
                     .policies
                     .iter()
@@ -486,7 +523,7 @@ impl Cx<'_> {
             })
         };
         let effect_after = |c: Option<&ConfigurationRef>| {
-            after_effect(c, |n| {
+            effect(c, None, |n| {
                 self.want
                     .policies
                     .get(n)
@@ -509,10 +546,8 @@ impl Cx<'_> {
                     governing(shape, &after, account),
                 );
                 if b != a {
-                    change.moves.push(*account);
-                    if reduces(&effect_before(b), &effect_after(a)) {
-                        change.reduces.push(*account);
-                    }
+                    let reduced = reduces(&effect_before(b), &effect_after(a));
+                    change.reach.add(*account, reduced);
                 }
             }
         }
@@ -520,26 +555,29 @@ impl Cx<'_> {
             let config = ConfigurationRef::Policy(update.name.clone());
             for account in &shape.accounts {
                 if governing(shape, &before, account) == Some(&config) {
-                    update.governs.push(*account);
-                    if reduces(&effect_before(Some(&config)), &effect_after(Some(&config))) {
-                        update.reduces.push(*account);
-                    }
+                    let reduced =
+                        reduces(&effect_before(Some(&config)), &effect_after(Some(&config)));
+                    update.reach.add(*account, reduced);
                 }
             }
         }
-        let reduced: BTreeSet<AccountId> = (self.p.associate.iter().flat_map(|c| &c.reduces))
-            .chain(self.p.update.iter().flat_map(|u| &u.reduces))
+        let reduced: BTreeSet<AccountId> = (self.p.associate.iter().flat_map(|c| &c.reach.reduces))
+            .chain(self.p.update.iter().flat_map(|u| &u.reach.reduces))
             .copied()
             .collect();
         if reduced.len() > settings.max_removals_per_pass {
             let why = format!("these changes would turn Security Hub off, or remove a standard, in {} accounts; max_removals_per_pass allows {}: refused (the other changes go ahead; raise the limit for this pass to allow them)", reduced.len(), settings.max_removals_per_pass);
             let all = std::mem::take(&mut self.p.associate);
-            let (go, held) = all.into_iter().partition(|c| c.reduces.is_empty());
-            (self.p.associate, self.p.held) = (go, held);
+            let (go, associate) = all.into_iter().partition(|c| c.reach.reduces.is_empty());
+            self.p.associate = go;
             let all = std::mem::take(&mut self.p.update);
-            let (go, held) = all.into_iter().partition(|u| u.reduces.is_empty());
-            (self.p.update, self.p.held_updates) = (go, held);
-            self.p.refused = Some(why);
+            let (go, update) = all.into_iter().partition(|u| u.reach.reduces.is_empty());
+            self.p.update = go;
+            self.p.held = Some(Held {
+                why,
+                associate,
+                update,
+            });
         }
     }
 }
@@ -548,26 +586,17 @@ impl Cx<'_> {
 /// known; `None` when it leaves the account as it is (self-managed, or nothing to inherit).
 type Effect = Option<(bool, Option<BTreeSet<String>>)>;
 
-/// Before a change: a policy's effect, or, for an account no policy governs, Security Hub on
-/// with standards unknown (the safe assumption: it may well be on).
-fn before_effect(
+/// A configuration's effect on an account: a policy's, or `otherwise` for self-managed or no
+/// configuration. Before a change `otherwise` is Security Hub on with standards unknown (the
+/// safe assumption: it may well be on); after one it is `None` (the account is left as it is).
+fn effect(
     c: Option<&ConfigurationRef>,
+    otherwise: Effect,
     policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
 ) -> Effect {
     match c {
         Some(ConfigurationRef::Policy(name)) => policy(name).map(|(on, s)| (on, Some(s))),
-        Some(ConfigurationRef::SelfManaged) | None => Some((true, None)),
-    }
-}
-
-/// After a change: a policy's effect; self-managed or nothing leaves the account as it is.
-fn after_effect(
-    c: Option<&ConfigurationRef>,
-    policy: impl Fn(&String) -> Option<(bool, BTreeSet<String>)>,
-) -> Effect {
-    match c {
-        Some(ConfigurationRef::Policy(name)) => policy(name).map(|(on, s)| (on, Some(s))),
-        Some(ConfigurationRef::SelfManaged) | None => None,
+        Some(ConfigurationRef::SelfManaged) | None => otherwise,
     }
 }
 
@@ -640,7 +669,6 @@ mod tests {
     use crate::observed::{CentralStatus, FindingAggregator, ObservedAssociation};
 
     const DESIRED: &str = r#"version: 1
-accounts: []
 securityhub:
   regions: [us-east-1, eu-west-1]
   central_configuration:
@@ -686,6 +714,16 @@ securityhub:
             s.accounts.insert(acct(n));
         }
         s
+    }
+
+    /// Central configuration enabled, with `DESIRED`'s two policies as declared (ids p1, p2).
+    fn declared_policies() -> ObservedCentral {
+        let mut seen = central(Some("ENABLED"), true);
+        seen.policies = vec![
+            policy("p1", "baseline", true, &[FSBP]),
+            policy("p2", "off", false, &[]),
+        ];
+        seen
     }
 
     fn central(status: Option<&str>, central: bool) -> ObservedCentral {
@@ -776,16 +814,16 @@ securityhub:
         let targets: Vec<String> = p.associate.iter().map(|c| c.target.to_string()).collect();
         assert_eq!(targets, ["the root", "OU ou-ab12-sandbox01"]);
         assert_eq!(
-            p.associate[0].moves.len(),
+            p.associate[0].reach.accounts.len(),
             6,
             "every account: nothing governed them before"
         );
         assert!(
-            p.associate[0].reduces.is_empty(),
+            p.associate[0].reach.reduces.is_empty(),
             "the baseline turns nothing off"
         );
         // Accounts no policy governed may well have Security Hub on: "off" turns it off there.
-        assert_eq!(p.associate[1].reduces, [acct(11), acct(12), acct(13)]);
+        assert_eq!(p.associate[1].reach.reduces, [acct(11), acct(12), acct(13)]);
         assert_eq!(
             kinds(&p),
             [
@@ -802,11 +840,7 @@ securityhub:
 
     #[test]
     fn a_converged_organization_plans_nothing() {
-        let mut seen = central(Some("ENABLED"), true);
-        seen.policies = vec![
-            policy("p1", "baseline", true, &[FSBP]),
-            policy("p2", "off", false, &[]),
-        ];
+        let mut seen = declared_policies();
         seen.associations = vec![
             applied(AssociationTarget::Root, "p1", "SUCCESS"),
             applied(
@@ -866,23 +900,19 @@ securityhub:
 
     #[test]
     fn turning_security_hub_off_in_more_accounts_than_allowed_is_refused() {
-        let mut seen = central(Some("ENABLED"), true);
-        seen.policies = vec![
-            policy("p1", "baseline", true, &[FSBP]),
-            policy("p2", "off", false, &[]),
-        ];
+        let mut seen = declared_policies();
         seen.associations = vec![applied(AssociationTarget::Root, "p1", "SUCCESS")];
         let s = shape();
         // The sandbox OU's three accounts go from baseline to off.
         let p = run(&desired(DESIRED), &seen, Some(&s), 2);
         assert!(p.associate.is_empty());
-        assert_eq!(p.refused.as_deref(), Some("these changes would turn Security Hub off, or remove a standard, in 3 accounts; max_removals_per_pass allows 2: refused (the other changes go ahead; raise the limit for this pass to allow them)"));
+        assert_eq!(p.refused(), Some("these changes would turn Security Hub off, or remove a standard, in 3 accounts; max_removals_per_pass allows 2: refused (the other changes go ahead; raise the limit for this pass to allow them)"));
         let p = run(&desired(DESIRED), &seen, Some(&s), 3);
         assert_eq!(p.associate.len(), 1);
-        assert_eq!(p.associate[0].reduces, [acct(11), acct(12), acct(13)]);
+        assert_eq!(p.associate[0].reach.reduces, [acct(11), acct(12), acct(13)]);
         // Without the tree, nothing whose reach is unknown goes ahead.
         let p = run(&desired(DESIRED), &seen, None, 10);
-        assert!(p.associate.is_empty() && p.refused.is_some());
+        assert!(p.associate.is_empty() && p.refused().is_some());
     }
 
     #[test]

@@ -26,7 +26,9 @@ use crate::observed::{
     ObservedCentral, ObservedConfiguration, ObservedGraph, ObservedHub, OrgShape,
 };
 
-pub use central::{AggregatorChange, AssociationChange, CentralPlan, PolicyUpdate, CENTRAL_KINDS};
+pub use central::{
+    AggregatorChange, AssociationChange, CentralPlan, PolicyUpdate, Reach, CENTRAL_KINDS,
+};
 pub use configuration::{configuration_kinds, ConfigurationPlan, SetAutoEnable};
 pub use invitations::{plan_invitations, InvitationPlan};
 
@@ -279,8 +281,10 @@ pub struct HubPlan {
     /// In account order: accounts created by this plan that need an invitation, and members
     /// left `Created`.
     pub invite: Vec<AccountId>,
+    /// Undeclared members, in account order (prune).
     pub remove: Vec<AccountId>,
     pub drift: Vec<Drift>,
+    /// Why undeclared members are not being removed although `prune` is on.
     pub prune_refused: Option<String>,
 }
 
@@ -295,9 +299,13 @@ impl HubPlan {
     }
 }
 
+/// What a pass changes and the drift it found, target by target: the pure result of comparing
+/// the desired state with what AWS has.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
+    /// Each observed graph's plan.
     pub graphs: Vec<GraphPlan>,
+    /// Each observed hub's plan.
     pub hubs: Vec<HubPlan>,
     /// Each observed region's organization configuration, where the desired state declares it.
     pub configurations: Vec<ConfigurationPlan>,

@@ -431,7 +431,7 @@ fn refusals(report: &PassReport) -> Vec<((Service, &'static str), u64)> {
     for service in prune {
         *out.entry((service, "prune")).or_default() += 1;
     }
-    for c in report.plan.central.iter().filter(|c| c.refused.is_some()) {
+    for c in report.plan.central.iter().filter(|c| c.held.is_some()) {
         *out.entry((c.service, "central_configuration")).or_default() += 1;
     }
     out.into_iter().collect()

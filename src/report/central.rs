@@ -19,7 +19,7 @@ pub(super) fn shown(c: &Option<ConfigurationRef>) -> String {
 
 /// A policy update's reach: what it changes and the accounts it governs.
 fn reach(u: &PolicyUpdate, code: &dyn Fn(&str) -> String) -> String {
-    let (governs, reduces) = (u.governs.len(), u.reduces.len());
+    let (governs, reduces) = (u.reach.accounts.len(), u.reach.reduces.len());
     let fields = u.fields.join(", ");
     let name = code(&u.name);
     format!("policy {name} ({fields}): it governs {governs} account(s), {reduces} to Security Hub off or fewer standards")
@@ -68,7 +68,7 @@ pub(super) fn actions(c: &CentralPlan, code: &dyn Fn(&str) -> String) -> Vec<Str
             code(name)
         ));
     }
-    for u in &c.held_updates {
+    for u in c.held_updates() {
         out.push(format!("held back: update {}", reach(u, code)));
     }
     out
@@ -76,7 +76,7 @@ pub(super) fn actions(c: &CentralPlan, code: &dyn Fn(&str) -> String) -> Vec<Str
 
 /// Each association change, then those held back: (change, held back).
 pub(super) fn changes(c: &CentralPlan) -> impl Iterator<Item = (&AssociationChange, bool)> {
-    (c.associate.iter().map(|a| (a, false))).chain(c.held.iter().map(|a| (a, true)))
+    (c.associate.iter().map(|a| (a, false))).chain(c.held_associations().iter().map(|a| (a, true)))
 }
 
 pub(super) fn central_text(c: &CentralPlan) -> String {
@@ -85,7 +85,7 @@ pub(super) fn central_text(c: &CentralPlan) -> String {
         c.target(),
         c.home
     );
-    if !c.has_changes() && c.drift.is_empty() && c.refused.is_none() {
+    if !c.has_changes() && c.drift.is_empty() && c.held.is_none() {
         out += "  in sync\n";
     }
     for action in actions(c, &|s| s.to_owned()) {
@@ -97,10 +97,10 @@ pub(super) fn central_text(c: &CentralPlan) -> String {
             (false, Some(_)) => "StartConfigurationPolicyAssociation",
             (false, None) => "StartConfigurationPolicyDisassociation",
         };
-        let (moved, reduced) = (a.moves.len(), a.reduces.len());
+        let (moved, reduced) = (a.reach.accounts.len(), a.reach.reduces.len());
         out += &format!("  ~ {}: {} -> {}, moves {moved} account(s), {reduced} to Security Hub off or fewer standards  ({op})\n", a.target, shown(&a.from), shown(&a.to));
     }
-    if let Some(why) = &c.refused {
+    if let Some(why) = c.refused() {
         out += &format!("  ! refused   {why}\n");
     }
     out += &drift_text(&c.drift);
@@ -116,13 +116,13 @@ fn change_json(a: &AssociationChange) -> Value {
         "target": a.target.to_string(),
         "from": shown(&a.from),
         "to": shown(&a.to),
-        "moves": ids(&a.moves),
-        "reduces": ids(&a.reduces),
+        "moves": ids(&a.reach.accounts),
+        "reduces": ids(&a.reach.reduces),
     })
 }
 
 fn update_json(u: &PolicyUpdate) -> Value {
-    json!({"name": u.name, "id": u.id, "fields": u.fields, "governs": ids(&u.governs), "reduces": ids(&u.reduces)})
+    json!({"name": u.name, "id": u.id, "fields": u.fields, "governs": ids(&u.reach.accounts), "reduces": ids(&u.reach.reduces)})
 }
 
 pub(super) fn central_json(c: &CentralPlan) -> Value {
@@ -145,9 +145,9 @@ pub(super) fn central_json(c: &CentralPlan) -> Value {
         "update_policies": c.update.iter().map(update_json).collect::<Vec<_>>(),
         "associations": c.associate.iter().map(change_json).collect::<Vec<_>>(),
         "delete_policies": c.delete.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        "held_back": c.held.iter().map(change_json).collect::<Vec<_>>(),
-        "held_back_updates": c.held_updates.iter().map(update_json).collect::<Vec<_>>(),
-        "refused": c.refused,
+        "held_back": c.held_associations().iter().map(change_json).collect::<Vec<_>>(),
+        "held_back_updates": c.held_updates().iter().map(update_json).collect::<Vec<_>>(),
+        "refused": c.refused(),
         "drift": c.drift.iter().map(drift_json).collect::<Vec<_>>(),
     })
 }

@@ -119,8 +119,8 @@ pub fn plan_markdown(
     for c in (plan.configurations.iter()).filter(|c| c.has_changes() || !c.drift.is_empty()) {
         out += &configuration(c);
     }
-    for c in (plan.central.iter())
-        .filter(|c| c.has_changes() || !c.drift.is_empty() || c.refused.is_some())
+    for c in
+        (plan.central.iter()).filter(|c| c.has_changes() || !c.drift.is_empty() || c.held.is_some())
     {
         out += &central(c);
     }
@@ -203,7 +203,7 @@ fn totals(
             "{} central configuration: **{writes}** change(s), **{}** association(s), **{}** held back by the guard",
             c.service.title(),
             c.associate.len(),
-            c.held.len() + c.held_updates.len()
+            c.held_associations().len() + c.held_updates().len()
         ));
     }
     let accepts = accepting.map_or(0, |a| a.count());
@@ -440,10 +440,10 @@ fn central(c: &crate::plan::CentralPlan) -> String {
     if !actions.is_empty() {
         out += "\n";
     }
-    if !c.associate.is_empty() || !c.held.is_empty() {
+    if !c.associate.is_empty() || !c.held_associations().is_empty() {
         out += &association_table(c);
     }
-    if let Some(why) = &c.refused {
+    if let Some(why) = c.refused() {
         out += &format!("> Refused: {}\n\n", cell(why));
     }
     out + &drift_table(&c.drift)
@@ -472,8 +472,8 @@ fn association_table(c: &crate::plan::CentralPlan) -> String {
             target,
             before,
             after,
-            accounts(&a.moves),
-            accounts(&a.reduces),
+            accounts(&a.reach.accounts),
+            accounts(&a.reach.reduces),
             note.to_owned(),
         ]);
     }

@@ -167,7 +167,7 @@ async fn a_local_organization_reaches_its_declared_central_configuration_within_
     let mut wide = options(4, false);
     wide.plan.max_removals_per_pass = 20;
     let r = h.pass_with(&d, &wide).await;
-    assert_eq!(r.plan.central[0].associate[0].reduces.len(), 12);
+    assert_eq!(r.plan.central[0].associate[0].reach.reduces.len(), 12);
     let associated = [("StartConfigurationPolicyAssociation".to_owned(), 1)];
     assert_eq!(central_writes(&h.sb), associated);
     // The next pass: nothing to write; the suspended account's association FAILED is drift.
@@ -424,8 +424,8 @@ async fn without_the_organization_tree_association_changes_wait_and_the_pass_say
     assert_eq!(failed, ["organization: AccessDeniedException"]);
     let c = &r.plan.central[0];
     assert!(c.associate.is_empty());
-    assert_eq!(c.held.len(), 3);
-    assert_eq!(c.refused.as_deref(), Some("the organization's tree could not be listed, so what these changes would move cannot be worked out: association changes and policy updates wait for the next pass"));
+    assert_eq!(c.held_associations().len(), 3);
+    assert_eq!(c.refused(), Some("the organization's tree could not be listed, so what these changes would move cannot be worked out: association changes and policy updates wait for the next pass"));
     // What needs no tree went ahead.
     let writes = central_writes(&h.sb);
     assert_eq!(
