@@ -194,13 +194,9 @@ fn bench_replay() {
     // As a pass leaves it: a snapshot at the end, so an open decodes nothing it need not.
     log.save_snapshot(muster::eventlog::Snapshot {
         seq: log.last_seq(),
-        status: p
-            .status
-            .iter()
-            .map(|((g, a), s)| (g.clone(), a.clone(), s.clone()))
-            .collect(),
-        drift: p.drift.keys().cloned().collect(),
-        drift_since_ms: p.drift.values().copied().collect(),
+        status: p.status.iter().collect(),
+        drift: p.drift.iter().map(|(k, _)| k).collect(),
+        drift_since_ms: p.drift.iter().map(|(_, since)| since).collect(),
         in_doubt: Vec::new(),
     })
     .unwrap();

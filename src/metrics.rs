@@ -550,7 +550,7 @@ mod tests {
         // the older one in the graph, so the oldest open one is the other.
         let mut projection = Projection::default();
         for (account, age_s) in [("222222222222", 86_400), ("333333333333", 90)] {
-            let key = (arn.to_owned(), account.to_owned(), "missing".to_owned());
+            let key = (arn, account, "missing");
             projection.drift.insert(key, now_ms - age_s * 1000);
         }
         let mut applied = ApplyReport::default();

@@ -16,6 +16,7 @@
 
 mod commit;
 mod identity;
+pub mod interned;
 pub mod projection;
 mod read;
 mod recovery;
@@ -385,8 +386,8 @@ mod tests {
         assert_eq!(log.iter().map(|e| e.unwrap().seq).collect::<Vec<_>>(), [2]);
         let s = Snapshot {
             seq: 2,
-            status: vec![("g".into(), "a".into(), "ENABLED".into())],
-            drift: vec![("g".into(), "a".into(), "missing".into())],
+            status: vec![("g", "a", "ENABLED")].into(),
+            drift: vec![("g", "a", "missing")].into(),
             drift_since_ms: vec![1_000],
             in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         };
@@ -424,7 +425,7 @@ mod tests {
         later.seq = 5;
         log.save_snapshot(later.clone()).unwrap();
         assert_eq!(log.snapshot().unwrap().unwrap().seq, 2);
-        later.drift.push(("g".into(), "a".into(), "missing".into()));
+        later.drift.push(("g", "a", "missing"));
         log.save_snapshot(later.clone()).unwrap();
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
         // The same after a reopen, read from disk.

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::interned::Triples;
+
 /// The schema version written into every event.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -275,9 +277,9 @@ pub struct Snapshot {
     /// The last event the snapshot includes.
     pub seq: u64,
     /// (graph, account, status): the last recorded member status.
-    pub status: Vec<(String, String, String)>,
+    pub status: Triples,
     /// Drift recorded and not yet resolved: (graph, account, kind).
-    pub drift: Vec<(String, String, String)>,
+    pub drift: Triples,
     /// When each of `drift` was first observed (Unix milliseconds), in the same order; absent
     /// from snapshots written before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -124,7 +124,7 @@ impl EventLog {
                 return Ok(());
             }
         }
-        let bytes = serde_json::to_vec(&s).expect("a snapshot is plain JSON");
+        let bytes = exact_json(&s);
         self.run(|t| {
             t.meta.insert("snapshot", bytes.as_slice())?;
             Ok(())
@@ -139,6 +139,31 @@ impl EventLog {
         });
         Ok(())
     }
+}
+
+/// `value` as JSON in one allocation of its exact size: a snapshot at the largest organization
+/// is megabytes, and a growing buffer held up to twice its size, beside the store's copy.
+fn exact_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("a snapshot is plain JSON");
+    let mut out = Vec::with_capacity(count.0);
+    serde_json::to_writer(&mut out, value).expect("a snapshot is plain JSON");
+    debug_assert_eq!(
+        out.len(),
+        out.capacity(),
+        "the second writing is the same length"
+    );
+    out
 }
 
 /// The last snapshot, as far as the log keeps it: what `in_doubt` and `save_snapshot` need,

@@ -255,19 +255,24 @@ pub(crate) fn oldest_drift(
     let configured: BTreeSet<(String, &str)> = (applied.configured.iter())
         .map(|(t, k)| (t.to_string(), k.as_str()))
         .collect();
-    let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for ((target, account, kind), since) in &projection.drift {
+    let configured =
+        |target: &str, kind: &str| configured.iter().any(|(t, k)| t == target && *k == kind);
+    // Borrowed while counting: at the largest organization there is one entry a member.
+    let mut out: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for ((target, account, kind), since) in projection.drift.iter() {
         let written = (settled.get(target))
             .zip(AccountId::parse(account))
             .and_then(|(accounts, a)| accounts.get(&a))
             .is_some_and(|s| s.resolves());
-        if written || configured.contains(&(target.clone(), kind.as_str())) {
+        if written || configured(target, kind) {
             continue;
         }
-        let oldest = out.entry((target.clone(), kind.clone())).or_insert(*since);
-        *oldest = (*oldest).min(*since);
+        let oldest = out.entry((target, kind)).or_insert(since);
+        *oldest = (*oldest).min(since);
     }
-    out
+    (out.into_iter())
+        .map(|((t, k), since)| ((t.to_owned(), k.to_owned()), since))
+        .collect()
 }
 
 /// A series' oldest open drift by kind: its own kinds from `target`, then those of each

@@ -252,7 +252,7 @@ impl PassReport {
         let mut listed = Listed::new();
         for g in &self.found.graphs {
             let members = g.members.iter();
-            let members = members.map(|m| (m.account_id, m.status.as_str().to_owned()));
+            let members = members.map(|m| (m.account_id, m.status.as_str()));
             listed.insert(Target::Graph(g.arn.clone()).to_string(), members.collect());
         }
         for h in &self.found.hubs {
@@ -260,7 +260,7 @@ impl PassReport {
                 .members
                 .iter()
                 .filter(|m| m.status != HubMemberStatus::Deleted);
-            let members = members.map(|m| (m.account_id, m.status.as_str().to_owned()));
+            let members = members.map(|m| (m.account_id, m.status.as_str()));
             listed.insert(
                 Target::Hub(h.service, h.region.clone()).to_string(),
                 members.collect(),
@@ -278,7 +278,7 @@ impl PassReport {
         for p in &self.member {
             if let Ok(invitations) = &p.listed {
                 let members = invitations.iter();
-                let members = members.map(|i| (i.administrator, i.status.as_str().to_owned()));
+                let members = members.map(|i| (i.administrator, i.status.as_str()));
                 listed.insert(p.target.to_string(), members.collect());
             }
         }

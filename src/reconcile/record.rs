@@ -7,11 +7,13 @@ use std::time::SystemTime;
 
 use super::{OrgOutcome, OrgStatus, Unobserved};
 use crate::domain::{AccountId, Target};
+use crate::eventlog::interned::Drifts;
 use crate::eventlog::{Event, EventKind, EventLog, EventLogError, Projection, REMOVED};
 use crate::plan::Drift;
 
-/// Who is listed where, by target name: (account, status).
-pub(crate) type Listed = BTreeMap<String, Vec<(AccountId, String)>>;
+/// Who is listed where, by target name: (account, status), the status borrowed from the
+/// listing.
+pub(crate) type Listed<'a> = BTreeMap<String, Vec<(AccountId, &'a str)>>;
 
 /// How a pass appends: an event, flushed or not.
 pub(crate) type Record<'a> = &'a dyn Fn(EventKind, bool) -> Result<Event, EventLogError>;
@@ -20,7 +22,7 @@ pub(crate) type Record<'a> = &'a dyn Fn(EventKind, bool) -> Result<Event, EventL
 pub(crate) struct Seen<'a> {
     pub org: &'a OrgOutcome,
     pub failures: &'a [(Target, Unobserved)],
-    pub listed: Listed,
+    pub listed: Listed<'a>,
     pub drift: Vec<(Target, &'a [Drift])>,
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn seen(
 fn settle_in_doubt(
     log: &EventLog,
     record: Record<'_>,
-    listed: &Listed,
+    listed: &Listed<'_>,
 ) -> Result<(), EventLogError> {
     for (batch, graph, accounts) in log.in_doubt()? {
         let Some(members) = listed.get(&graph) else {
@@ -102,35 +104,32 @@ fn settle_in_doubt(
 fn record_statuses(
     record: Record<'_>,
     projection: &mut Projection,
-    listed: &Listed,
+    listed: &Listed<'_>,
 ) -> Result<(), EventLogError> {
     for (target, members) in listed {
         // (account, from, to): every change of this target, worked out before any is made.
         let mut changes: Vec<(String, Option<String>, String)> = Vec::new();
         {
-            let of_target = (projection.status)
-                .range((target.clone(), String::new())..)
-                .take_while(|((g, _), _)| g == target);
             // Recorded accounts by id; one that is not an id can never be listed: gone.
             let mut recorded: HashMap<AccountId, &str> = HashMap::new();
             let mut gone: Vec<(String, &str)> = Vec::new();
-            for ((_, a), status) in of_target {
+            for (a, status) in projection.status.of_target(target) {
                 match AccountId::parse(a) {
-                    Some(id) => drop(recorded.insert(id, status.as_str())),
-                    None => gone.push((a.clone(), status.as_str())),
+                    Some(id) => drop(recorded.insert(id, status)),
+                    None => gone.push((a.to_owned(), status)),
                 }
             }
             // A member listed twice is compared the second time with what the first set.
             let mut now_set: HashMap<AccountId, &str> = HashMap::new();
-            for (account, now) in members {
-                let was = match now_set.get(account) {
+            for &(account, now) in members {
+                let was = match now_set.get(&account) {
                     Some(set) => Some(*set),
-                    None => recorded.remove(account),
+                    None => recorded.remove(&account),
                 };
-                if was != Some(now.as_str()) {
-                    changes.push((account.to_string(), was.map(str::to_owned), now.clone()));
+                if was != Some(now) {
+                    changes.push((account.to_string(), was.map(str::to_owned), now.to_owned()));
                 }
-                now_set.insert(*account, now.as_str());
+                now_set.insert(account, now);
             }
             // What is left was recorded and is not listed now, in account order.
             gone.extend(recorded.into_iter().map(|(a, was)| (a.to_string(), was)));
@@ -140,16 +139,15 @@ fn record_statuses(
             }
         }
         for (account, from, to) in changes {
-            let key = (target.clone(), account);
             if to == REMOVED {
-                projection.status.remove(&key);
+                projection.status.remove(target, &account);
             } else {
-                projection.status.insert(key.clone(), to.clone());
+                projection.status.insert(target, &account, &to);
             }
             record(
                 EventKind::MemberStatusChanged {
-                    graph: key.0,
-                    account: key.1,
+                    graph: target.clone(),
+                    account,
                     from,
                     to,
                 },
@@ -165,22 +163,23 @@ fn record_statuses(
 fn record_drift(
     record: Record<'_>,
     projection: &mut Projection,
-    listed: &Listed,
+    listed: &Listed<'_>,
     drifts: &[(Target, &[Drift])],
 ) -> Result<(), EventLogError> {
-    let mut current = BTreeMap::new();
+    let mut current = Drifts::default();
     for (target, drift) in drifts {
         let target = target.to_string();
         for d in drift.iter() {
-            let key = (target.clone(), d.account_name(), d.kind.as_str().to_owned());
-            let since = match projection.drift.get(&key) {
-                Some(since) => *since,
+            let (account, kind) = (d.account_name(), d.kind.as_str());
+            let key = (target.as_str(), account.as_str(), kind);
+            let since = match projection.drift.get(key) {
+                Some(since) => since,
                 None => {
                     let observed = record(
                         EventKind::DriftObserved {
-                            graph: key.0.clone(),
-                            account: key.1.clone(),
-                            kind: key.2.clone(),
+                            graph: target.clone(),
+                            account: account.clone(),
+                            kind: kind.to_owned(),
                             detail: d.detail.to_string(),
                         },
                         false,
@@ -191,25 +190,24 @@ fn record_drift(
             current.insert(key, since);
         }
     }
-    for (graph, account, kind) in projection.drift.keys() {
-        let key = (graph.clone(), account.clone(), kind.clone());
-        if listed.contains_key(graph) && !current.contains_key(&key) {
+    for ((graph, account, kind), _) in projection.drift.iter() {
+        if listed.contains_key(graph) && current.get((graph, account, kind)).is_none() {
             record(
                 EventKind::DriftResolved {
-                    graph: key.0,
-                    account: key.1,
-                    kind: key.2,
+                    graph: graph.to_owned(),
+                    account: account.to_owned(),
+                    kind: kind.to_owned(),
                 },
                 false,
             )?;
         }
     }
     // Drift on targets not listed this pass stays, with its age.
-    current.extend(
-        (projection.drift.iter())
-            .filter(|((g, _, _), _)| !listed.contains_key(g))
-            .map(|(k, since)| (k.clone(), *since)),
-    );
+    for (key, since) in projection.drift.iter() {
+        if !listed.contains_key(key.0) {
+            current.insert(key, since);
+        }
+    }
     projection.drift = current;
     Ok(())
 }

@@ -116,7 +116,10 @@ where
                 }
                 sent = Some(t);
             }
-            _ => return Ok(out),
+            _ => {
+                out.shrink_to_fit();
+                return Ok(out);
+            }
         }
     }
 }

@@ -1,0 +1,435 @@
+//! The projection's and the snapshot's compact forms. At the largest organization they hold a
+//! few hundred thousand (target, account, status) and (target, account, kind) entries, made of
+//! a few distinct strings: tens of targets, one id per account, a handful of statuses and
+//! kinds. Each distinct string is stored once (`Interner`) and every entry points at it, so an
+//! entry costs a few pointers instead of three allocations. On disk nothing changes: a
+//! `Triples` reads and writes the same JSON list of three-string arrays as the
+//! `Vec<(String, String, String)>` it replaced.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A string stored once and shared by every entry that names it.
+pub type Sym = Arc<str>;
+
+/// The distinct strings of one collection.
+#[derive(Debug, Clone, Default)]
+pub struct Interner(HashSet<Sym>);
+
+impl Interner {
+    /// The shared copy of `s`, made on first use.
+    pub fn get(&mut self, s: &str) -> Sym {
+        if let Some(found) = self.0.get(s) {
+            return found.clone();
+        }
+        let new: Sym = Arc::from(s);
+        self.0.insert(new.clone());
+        new
+    }
+
+    /// The shared copy of `s` if there is one (a lookup that must not grow the set).
+    pub fn find(&self, s: &str) -> Option<Sym> {
+        self.0.get(s).cloned()
+    }
+}
+
+/// A list of three-string entries, in order, its strings interned: the snapshot's `status`
+/// (target, account, status) and `drift` (target, account, kind).
+#[derive(Clone, Default)]
+pub struct Triples {
+    strings: Interner,
+    items: Vec<[Sym; 3]>,
+}
+
+impl Triples {
+    pub fn push(&mut self, (a, b, c): (impl AsRef<str>, impl AsRef<str>, impl AsRef<str>)) {
+        let item = [a.as_ref(), b.as_ref(), c.as_ref()].map(|s| self.strings.get(s));
+        self.items.push(item);
+    }
+
+    /// An entry whose strings are already shared: kept as they are.
+    fn push_shared(&mut self, item: [Sym; 3]) {
+        self.items.push(item);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str)> + '_ {
+        (self.items.iter()).map(|[a, b, c]| (&**a, &**b, &**c))
+    }
+}
+
+impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> FromIterator<(A, B, C)> for Triples {
+    fn from_iter<I: IntoIterator<Item = (A, B, C)>>(iter: I) -> Self {
+        let mut out = Triples::default();
+        iter.into_iter().for_each(|t| out.push(t));
+        out
+    }
+}
+
+impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> From<Vec<(A, B, C)>> for Triples {
+    fn from(v: Vec<(A, B, C)>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl PartialEq for Triples {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Triples {}
+
+impl std::hash::Hash for Triples {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.items.len().hash(h);
+        self.iter().for_each(|t| t.hash(h));
+    }
+}
+
+impl fmt::Debug for Triples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Triples {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.items.len()))?;
+        for t in self.iter() {
+            seq.serialize_element(&t)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Triples {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Triples;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of [string, string, string]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Triples, A::Error> {
+                let mut out = Triples::default();
+                // Each entry's strings are read, interned and dropped: no entry keeps its own.
+                while let Some(t) = seq.next_element::<(Text<'de>, Text<'de>, Text<'de>)>()? {
+                    out.push((t.0, t.1, t.2));
+                }
+                out.items.shrink_to_fit();
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(List)
+    }
+}
+
+/// A string as the decoder has it: borrowed from the input when it can be, copied otherwise
+/// (one with escapes).
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(v.to_owned().into()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(v.into()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Each target's members' last recorded status: target → account → status.
+#[derive(Clone, Default)]
+pub struct Statuses {
+    strings: Interner,
+    by_target: BTreeMap<Sym, BTreeMap<Sym, Sym>>,
+    len: usize,
+}
+
+impl Statuses {
+    pub fn insert(&mut self, target: &str, account: &str, status: &str) {
+        let status = self.strings.get(status);
+        let members = match self.by_target.get_mut(target) {
+            Some(m) => m,
+            None => {
+                let target = self.strings.get(target);
+                self.by_target.entry(target).or_default()
+            }
+        };
+        match members.get_mut(account) {
+            Some(old) => *old = status,
+            None => {
+                members.insert(self.strings.get(account), status);
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn remove(&mut self, target: &str, account: &str) {
+        let Some(members) = self.by_target.get_mut(target) else {
+            return;
+        };
+        if members.remove(account).is_some() {
+            self.len -= 1;
+        }
+        if members.is_empty() {
+            self.by_target.remove(target);
+        }
+    }
+
+    pub fn get(&self, target: &str, account: &str) -> Option<&str> {
+        self.by_target.get(target)?.get(account).map(|s| &**s)
+    }
+
+    /// One target's members and their statuses, in account order.
+    pub fn of_target<'a>(&'a self, target: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        (self.by_target.get(target).into_iter()).flat_map(|m| m.iter().map(|(a, s)| (&**a, &**s)))
+    }
+
+    /// Every (target, account, status), in target then account order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str)> + '_ {
+        (self.by_target.iter()).flat_map(|(t, m)| m.iter().map(move |(a, s)| (&**t, &**a, &**s)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The snapshot's list, sharing these strings.
+    pub fn into_triples(self) -> Triples {
+        let mut out = Triples {
+            strings: self.strings,
+            items: Vec::with_capacity(self.len),
+        };
+        for (t, members) in self.by_target {
+            for (a, s) in members {
+                out.push_shared([t.clone(), a, s]);
+            }
+        }
+        out
+    }
+
+    /// From the snapshot's list, keeping its strings (a later entry for the same member wins).
+    pub fn from_triples(t: Triples) -> Statuses {
+        let Triples { strings, items } = t;
+        let mut out = Statuses {
+            strings,
+            by_target: BTreeMap::new(),
+            len: 0,
+        };
+        for [target, account, status] in items {
+            let members = out.by_target.entry(target).or_default();
+            if members.insert(account, status).is_none() {
+                out.len += 1;
+            }
+        }
+        out
+    }
+}
+
+impl PartialEq for Statuses {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Statuses {}
+
+impl fmt::Debug for Statuses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Open drift: (target, account, kind) → when it was first observed (Unix milliseconds).
+#[derive(Clone, Default)]
+pub struct Drifts {
+    strings: Interner,
+    map: BTreeMap<[Sym; 3], u64>,
+}
+
+impl Drifts {
+    /// Records `key` first observed at `since`, unless it is already open.
+    pub fn observe(&mut self, (t, a, k): (&str, &str, &str), since: u64) -> u64 {
+        let key = [t, a, k].map(|s| self.strings.get(s));
+        *self.map.entry(key).or_insert(since)
+    }
+
+    pub fn insert(&mut self, (t, a, k): (&str, &str, &str), since: u64) {
+        let key = [t, a, k].map(|s| self.strings.get(s));
+        self.map.insert(key, since);
+    }
+
+    /// The shared form of `key` if every part of it is known (no new strings are made).
+    fn key(&self, (t, a, k): (&str, &str, &str)) -> Option<[Sym; 3]> {
+        Some([
+            self.strings.find(t)?,
+            self.strings.find(a)?,
+            self.strings.find(k)?,
+        ])
+    }
+
+    pub fn get(&self, key: (&str, &str, &str)) -> Option<u64> {
+        self.map.get(&self.key(key)?).copied()
+    }
+
+    pub fn remove(&mut self, key: (&str, &str, &str)) {
+        if let Some(k) = self.key(key) {
+            self.map.remove(&k);
+        }
+    }
+
+    /// Every piece of drift and when it was first observed, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = ((&str, &str, &str), u64)> + '_ {
+        (self.map.iter()).map(|([t, a, k], since)| ((&**t, &**a, &**k), *since))
+    }
+
+    /// Keeps the drift `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut((&str, &str, &str), u64) -> bool) {
+        self.map.retain(|[t, a, k], since| keep((t, a, k), *since));
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The snapshot's two lists, keys and first-observed times, in the same order.
+    pub fn into_triples(self) -> (Triples, Vec<u64>) {
+        let mut keys = Triples {
+            strings: self.strings,
+            items: Vec::with_capacity(self.map.len()),
+        };
+        let mut since = Vec::with_capacity(self.map.len());
+        for (k, s) in self.map {
+            keys.push_shared(k);
+            since.push(s);
+        }
+        (keys, since)
+    }
+
+    /// From the snapshot's two lists; a key without a time gets `otherwise` (a snapshot
+    /// written before drift was timed).
+    pub fn from_triples(keys: Triples, since: &[u64], otherwise: u64) -> Drifts {
+        let Triples { strings, items } = keys;
+        let map = (items.into_iter().enumerate())
+            .map(|(i, k)| (k, since.get(i).copied().unwrap_or(otherwise)))
+            .collect();
+        Drifts { strings, map }
+    }
+}
+
+impl PartialEq for Drifts {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Drifts {}
+
+impl fmt::Debug for Drifts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triples_read_and_write_the_list_of_arrays_they_replaced() {
+        let old: Vec<(String, String, String)> = vec![
+            ("g".into(), "300000000001".into(), "ENABLED".into()),
+            ("g".into(), "300000000002".into(), "ENABLED".into()),
+            ("h\"q".into(), "300000000001".into(), "INVITED".into()),
+        ];
+        let json = serde_json::to_string(&old).unwrap();
+        let t: Triples = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), json);
+        assert_eq!(t, Triples::from(old.clone()));
+        // Every distinct string once: g, h"q, two accounts, two statuses.
+        assert_eq!(t.strings.0.len(), 6);
+        assert!(Arc::ptr_eq(&t.items[0][0], &t.items[1][0]));
+        let bad = serde_json::from_str::<Triples>("[[\"g\", \"a\"]]").unwrap_err();
+        assert!(bad.to_string().contains("invalid length 2"), "{bad}");
+    }
+
+    #[test]
+    fn statuses_count_members_and_round_trip_through_triples() {
+        let mut s = Statuses::default();
+        s.insert("g", "1", "INVITED");
+        s.insert("g", "1", "ENABLED");
+        s.insert("g", "2", "ENABLED");
+        s.insert("h", "1", "ENABLED");
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.get("g", "1"), Some("ENABLED"));
+        assert_eq!(
+            s.of_target("g").collect::<Vec<_>>(),
+            [("1", "ENABLED"), ("2", "ENABLED")]
+        );
+        s.remove("h", "1");
+        s.remove("h", "9");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.of_target("h").count(), 0);
+        let back = Statuses::from_triples(s.clone().into_triples());
+        assert_eq!(back, s);
+        assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn drift_keeps_its_first_time_and_finds_keys_without_growing() {
+        let mut d = Drifts::default();
+        assert_eq!(d.observe(("g", "1", "missing"), 5), 5);
+        assert_eq!(d.observe(("g", "1", "missing"), 9), 5);
+        assert_eq!(d.get(("g", "1", "missing")), Some(5));
+        assert_eq!(d.get(("g", "2", "missing")), None);
+        assert_eq!(d.strings.0.len(), 3, "a lookup makes no string");
+        let (keys, since) = d.clone().into_triples();
+        assert_eq!(Drifts::from_triples(keys.clone(), &since, 0), d);
+        assert_eq!(
+            Drifts::from_triples(keys, &[], 7).get(("g", "1", "missing")),
+            Some(7)
+        );
+        d.remove(("g", "1", "missing"));
+        assert!(d.is_empty());
+    }
+}
