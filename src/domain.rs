@@ -83,6 +83,16 @@ impl Email {
         let n = s.chars().count();
         ((1..=EMAIL_MAX_CHARS).contains(&n) && EMAIL.is_match(s)).then(|| Email(Arc::from(s)))
     }
+
+    /// As `parse`, sharing the address with every other `Email` made from `pool`: a listing of
+    /// every Region's members names each account's address once a Region.
+    pub fn parse_shared(s: &str, pool: &mut Interner) -> Option<Self> {
+        if let Some(known) = pool.find(s) {
+            return Some(Email(known));
+        }
+        let parsed = Email::parse(s)?;
+        Some(Email(pool.get(&parsed.0)))
+    }
     /// The full address, for AWS calls and `--show-emails`.
     pub fn expose(&self) -> &str {
         &self.0
@@ -425,6 +435,19 @@ mod tests {
     }
 
     #[test]
+    fn an_address_listed_again_is_shared_and_checked_once() {
+        let mut pool = Interner::default();
+        let a = Email::parse_shared("a@example.com", &mut pool).unwrap();
+        let b = Email::parse_shared("a@example.com", &mut pool).unwrap();
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(Email::parse_shared("not an address", &mut pool).is_none());
+        assert_eq!(pool.len(), 1, "what is refused is not kept");
+        drop((a, b));
+        pool.forget_unused();
+        assert!(pool.is_empty());
+    }
+
+    #[test]
     fn emails_follow_the_detective_model() {
         assert!(Email::parse("a@example.com").is_some());
         assert!(Email::parse("a@-bad.example.com").is_none());
@@ -472,5 +495,43 @@ mod tests {
                 "organization"
             ]
         );
+    }
+}
+
+/// A string stored once and shared by every value that names it.
+pub type Sym = Arc<str>;
+
+/// Distinct strings, each stored once: values that repeat across many records (targets,
+/// account ids, statuses, addresses) point at one copy.
+#[derive(Debug, Clone, Default)]
+pub struct Interner(std::collections::HashSet<Sym>);
+
+impl Interner {
+    /// The shared copy of `s`, made on first use.
+    pub fn get(&mut self, s: &str) -> Sym {
+        if let Some(found) = self.0.get(s) {
+            return found.clone();
+        }
+        let new: Sym = Arc::from(s);
+        self.0.insert(new.clone());
+        new
+    }
+
+    /// The shared copy of `s` if there is one (a lookup that does not grow the set).
+    pub fn find(&self, s: &str) -> Option<Sym> {
+        self.0.get(s).cloned()
+    }
+
+    /// Drops the strings nothing else holds any more.
+    pub fn forget_unused(&mut self) {
+        self.0.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }

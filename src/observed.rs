@@ -128,23 +128,26 @@ pub enum HubMemberStatus {
     /// The account is suspended.
     AccountSuspended,
     /// A status this muster does not know; reported, never acted on.
-    Other(String),
+    Other(Box<str>),
 }
 
 impl HubMemberStatus {
     /// Security Hub documents these in mixed case (`Created`, `AccountSuspended`); compared
-    /// without regard to case.
+    /// without regard to case (and without a copy: a listing parses one a member).
     pub fn parse(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
-            "created" => HubMemberStatus::Created,
-            "invited" => HubMemberStatus::Invited,
-            "enabled" | "associated" => HubMemberStatus::Enabled,
-            "removed" => HubMemberStatus::Removed,
-            "resigned" => HubMemberStatus::Resigned,
-            "deleted" => HubMemberStatus::Deleted,
-            "accountsuspended" => HubMemberStatus::AccountSuspended,
-            _ => HubMemberStatus::Other(s.to_owned()),
-        }
+        const KNOWN: [(&str, HubMemberStatus); 8] = [
+            ("created", HubMemberStatus::Created),
+            ("invited", HubMemberStatus::Invited),
+            ("enabled", HubMemberStatus::Enabled),
+            ("associated", HubMemberStatus::Enabled),
+            ("removed", HubMemberStatus::Removed),
+            ("resigned", HubMemberStatus::Resigned),
+            ("deleted", HubMemberStatus::Deleted),
+            ("accountsuspended", HubMemberStatus::AccountSuspended),
+        ];
+        (KNOWN.iter())
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map_or_else(|| HubMemberStatus::Other(s.into()), |(_, st)| st.clone())
     }
 
     pub fn as_str(&self) -> &str {

@@ -6,36 +6,61 @@
 //! `Triples` reads and writes the same JSON list of three-string arrays as the
 //! `Vec<(String, String, String)>` it replaced.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A string stored once and shared by every entry that names it.
-pub type Sym = Arc<str>;
+pub use crate::domain::{Interner, Sym};
 
-/// The distinct strings of one collection.
-#[derive(Debug, Clone, Default)]
-pub struct Interner(HashSet<Sym>);
-
-impl Interner {
-    /// The shared copy of `s`, made on first use.
-    pub fn get(&mut self, s: &str) -> Sym {
-        if let Some(found) = self.0.get(s) {
-            return found.clone();
+/// Equality and `Debug` by entries, in order (the interned strings are how they are stored,
+/// not what they say).
+macro_rules! by_entries {
+    ($t:ty, $debug:ident) => {
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.iter().eq(other.iter())
+            }
         }
-        let new: Sym = Arc::from(s);
-        self.0.insert(new.clone());
-        new
-    }
 
-    /// The shared copy of `s` if there is one (a lookup that must not grow the set).
-    pub fn find(&self, s: &str) -> Option<Sym> {
-        self.0.get(s).cloned()
-    }
+        impl Eq for $t {}
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.$debug().entries(self.iter()).finish()
+            }
+        }
+
+        impl std::hash::Hash for $t {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                self.len().hash(h);
+                self.iter().for_each(|t| t.hash(h));
+            }
+        }
+    };
+}
+
+/// A list type made from (string, string, string) entries, through its `Collect` builder.
+macro_rules! from_entries {
+    ($t:ty, $builder:ty) => {
+        impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> FromIterator<(A, B, C)> for $t {
+            fn from_iter<I: IntoIterator<Item = (A, B, C)>>(iter: I) -> Self {
+                let mut out = <$builder>::default();
+                for (a, b, c) in iter {
+                    out.add(a.as_ref(), b.as_ref(), c.as_ref());
+                }
+                out.build()
+            }
+        }
+
+        impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> From<Vec<(A, B, C)>> for $t {
+            fn from(v: Vec<(A, B, C)>) -> Self {
+                v.into_iter().collect()
+            }
+        }
+    };
 }
 
 /// A list of three-string entries, in order, its strings interned: the snapshot's `status`
@@ -70,70 +95,66 @@ impl Triples {
     }
 }
 
-impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> FromIterator<(A, B, C)> for Triples {
-    fn from_iter<I: IntoIterator<Item = (A, B, C)>>(iter: I) -> Self {
-        let mut out = Triples::default();
-        iter.into_iter().for_each(|t| out.push(t));
-        out
-    }
-}
-
-impl<A: AsRef<str>, B: AsRef<str>, C: AsRef<str>> From<Vec<(A, B, C)>> for Triples {
-    fn from(v: Vec<(A, B, C)>) -> Self {
-        v.into_iter().collect()
-    }
-}
-
-impl PartialEq for Triples {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for Triples {}
-
-impl std::hash::Hash for Triples {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.items.len().hash(h);
-        self.iter().for_each(|t| t.hash(h));
-    }
-}
-
-impl fmt::Debug for Triples {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+by_entries!(Triples, debug_list);
+from_entries!(Triples, Triples);
 
 impl Serialize for Triples {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.items.len()))?;
-        for t in self.iter() {
-            seq.serialize_element(&t)?;
-        }
-        seq.end()
+        write_list(s, self.items.len(), self.iter())
     }
 }
 
 impl<'de> Deserialize<'de> for Triples {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> Visitor<'de> for List {
-            type Value = Triples;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of [string, string, string]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Triples, A::Error> {
-                let mut out = Triples::default();
-                // Each entry's strings are read, interned and dropped: no entry keeps its own.
-                while let Some(t) = seq.next_element::<(Text<'de>, Text<'de>, Text<'de>)>()? {
-                    out.push((t.0, t.1, t.2));
-                }
-                out.items.shrink_to_fit();
-                Ok(out)
-            }
+        d.deserialize_seq(ListOf::<Triples>(std::marker::PhantomData))
+    }
+}
+
+impl Collect for Triples {
+    type Out = Triples;
+    fn add(&mut self, t: &str, a: &str, c: &str) {
+        self.push((t, a, c));
+    }
+    fn build(mut self) -> Triples {
+        self.items.shrink_to_fit();
+        self
+    }
+}
+
+/// A list of [string, string, string] as JSON has it, from entries in order.
+fn write_list<'a, S: Serializer>(
+    s: S,
+    len: usize,
+    items: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(len))?;
+    for t in items {
+        seq.serialize_element(&t)?;
+    }
+    seq.end()
+}
+
+/// What a list of [string, string, string] is read into, entry by entry: each entry's strings
+/// are interned as they are read and dropped, so no entry keeps strings of its own.
+trait Collect: Default {
+    type Out;
+    fn add(&mut self, t: &str, a: &str, c: &str);
+    fn build(self) -> Self::Out;
+}
+
+struct ListOf<C>(std::marker::PhantomData<C>);
+
+impl<'de, C: Collect> Visitor<'de> for ListOf<C> {
+    type Value = C::Out;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of [string, string, string]")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<C::Out, A::Error> {
+        let mut out = C::default();
+        while let Some((t, a, c)) = seq.next_element::<(Text<'de>, Text<'de>, Text<'de>)>()? {
+            out.add(t.as_ref(), a.as_ref(), c.as_ref());
         }
-        d.deserialize_seq(List)
+        Ok(out.build())
     }
 }
 
@@ -226,55 +247,77 @@ impl Statuses {
         self.len
     }
 
+    /// How many targets have members recorded.
+    pub fn targets(&self) -> usize {
+        self.by_target.len()
+    }
+
+    /// Adds one target's members (a later entry for the same account wins).
+    fn extend_target(&mut self, run: Option<(Sym, Vec<(Sym, Sym)>)>) {
+        let Some((target, members)) = run else {
+            return;
+        };
+        match self.by_target.get_mut(&target) {
+            // The list named this target before (it was not in order): one at a time.
+            Some(known) => {
+                for (a, st) in members {
+                    if known.insert(a, st).is_none() {
+                        self.len += 1;
+                    }
+                }
+            }
+            None => {
+                let map: BTreeMap<Sym, Sym> = members.into_iter().collect();
+                self.len += map.len();
+                self.by_target.insert(target, map);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
-    /// The snapshot's list, sharing these strings.
-    pub fn into_triples(self) -> Triples {
-        let mut out = Triples {
-            strings: self.strings,
-            items: Vec::with_capacity(self.len),
-        };
-        for (t, members) in self.by_target {
-            for (a, s) in members {
-                out.push_shared([t.clone(), a, s]);
-            }
+impl Serialize for Statuses {
+    /// As the snapshot has always held it: a list of [target, account, status].
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_list(s, self.len, self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Statuses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(ListOf::<StatusRuns>(std::marker::PhantomData))
+    }
+}
+
+/// Statuses read from the list straight into the maps: each target's run of entries (a
+/// snapshot lists them in order) is built into its map at once, which packs its nodes full.
+#[derive(Default)]
+struct StatusRuns {
+    out: Statuses,
+    run: Option<(Sym, Vec<(Sym, Sym)>)>,
+}
+
+impl Collect for StatusRuns {
+    type Out = Statuses;
+    fn add(&mut self, t: &str, a: &str, st: &str) {
+        if self.run.as_ref().is_some_and(|(target, _)| **target != *t) {
+            self.out.extend_target(self.run.take());
         }
-        out
+        let strings = &mut self.out.strings;
+        let (_, members) = (self.run).get_or_insert_with(|| (strings.get(t), Vec::new()));
+        members.push((strings.get(a), strings.get(st)));
     }
-
-    /// From the snapshot's list, keeping its strings (a later entry for the same member wins).
-    pub fn from_triples(t: Triples) -> Statuses {
-        let Triples { strings, items } = t;
-        let mut out = Statuses {
-            strings,
-            by_target: BTreeMap::new(),
-            len: 0,
-        };
-        for [target, account, status] in items {
-            let members = out.by_target.entry(target).or_default();
-            if members.insert(account, status).is_none() {
-                out.len += 1;
-            }
-        }
-        out
+    fn build(mut self) -> Statuses {
+        self.out.extend_target(self.run);
+        self.out
     }
 }
 
-impl PartialEq for Statuses {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for Statuses {}
-
-impl fmt::Debug for Statuses {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+by_entries!(Statuses, debug_list);
+from_entries!(Statuses, StatusRuns);
 
 /// Open drift: (target, account, kind) → when it was first observed (Unix milliseconds).
 #[derive(Clone, Default)]
@@ -357,19 +400,7 @@ impl Drifts {
     }
 }
 
-impl PartialEq for Drifts {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for Drifts {}
-
-impl fmt::Debug for Drifts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
+by_entries!(Drifts, debug_map);
 
 #[cfg(test)]
 mod tests {
@@ -387,8 +418,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&t).unwrap(), json);
         assert_eq!(t, Triples::from(old.clone()));
         // Every distinct string once: g, h"q, two accounts, two statuses.
-        assert_eq!(t.strings.0.len(), 6);
-        assert!(Arc::ptr_eq(&t.items[0][0], &t.items[1][0]));
+        assert_eq!(t.strings.len(), 6);
+        assert!(std::sync::Arc::ptr_eq(&t.items[0][0], &t.items[1][0]));
         let bad = serde_json::from_str::<Triples>("[[\"g\", \"a\"]]").unwrap_err();
         assert!(bad.to_string().contains("invalid length 2"), "{bad}");
     }
@@ -410,9 +441,20 @@ mod tests {
         s.remove("h", "9");
         assert_eq!(s.len(), 2);
         assert_eq!(s.of_target("h").count(), 0);
-        let back = Statuses::from_triples(s.clone().into_triples());
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"[["g","1","ENABLED"],["g","2","ENABLED"]]"#);
+        let back: Statuses = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.len(), 2);
+        // Out of order, and a member listed twice: the later entry wins, counted once.
+        let back: Statuses =
+            serde_json::from_str(r#"[["h","1","A"],["g","1","B"],["h","1","C"],["h","0","D"]]"#)
+                .unwrap();
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            [("g", "1", "B"), ("h", "0", "D"), ("h", "1", "C")]
+        );
+        assert_eq!(back.len(), 3);
     }
 
     #[test]
@@ -422,7 +464,7 @@ mod tests {
         assert_eq!(d.observe(("g", "1", "missing"), 9), 5);
         assert_eq!(d.get(("g", "1", "missing")), Some(5));
         assert_eq!(d.get(("g", "2", "missing")), None);
-        assert_eq!(d.strings.0.len(), 3, "a lookup makes no string");
+        assert_eq!(d.strings.len(), 3, "a lookup makes no string");
         let (keys, since) = d.clone().into_triples();
         assert_eq!(Drifts::from_triples(keys.clone(), &since, 0), d);
         assert_eq!(

@@ -3,6 +3,7 @@
 //! A pass compares what it lists with it to record only what changed.
 
 use super::interned::{Drifts, Statuses};
+
 use super::{EventKind, EventLog, EventLogError, Snapshot};
 
 /// The status a member is recorded with once a listing no longer has it.
@@ -58,7 +59,7 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
     // Taken whole: its strings move into the projection, not copied beside it.
     if let Some(s) = log.take_snapshot()? {
         from = s.seq;
-        p.status = Statuses::from_triples(s.status);
+        p.status = s.status;
         // A snapshot written before drift was timed: its drift counts from now.
         p.drift = Drifts::from_triples(s.drift, &s.drift_since_ms, super::now_ms());
     }
@@ -74,7 +75,7 @@ pub fn save(log: &EventLog, projection: Projection) -> Result<(), EventLogError>
     log.save_snapshot(Snapshot {
         in_doubt: log.in_doubt()?,
         seq: log.last_seq(),
-        status: projection.status.into_triples(),
+        status: projection.status,
         drift_since_ms,
         drift,
     })

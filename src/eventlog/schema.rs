@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::interned::Triples;
+use super::interned::{Statuses, Triples};
 
 /// The schema version written into every event.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -277,7 +277,7 @@ pub struct Snapshot {
     /// The last event the snapshot includes.
     pub seq: u64,
     /// (graph, account, status): the last recorded member status.
-    pub status: Triples,
+    pub status: Statuses,
     /// Drift recorded and not yet resolved: (graph, account, kind).
     pub drift: Triples,
     /// When each of `drift` was first observed (Unix milliseconds), in the same order; absent

@@ -243,7 +243,18 @@ pub(crate) fn begin(
         },
         false,
     )?;
-    replay(log)
+    let projection = replay(log)?;
+    // What memory a pass needs grows with these (README, "Sizing").
+    tracing::info!(
+        members = projection.status.len(),
+        targets = projection.status.targets(),
+        open_drift = projection.drift.len(),
+        events = log.last_seq(),
+        "managing {} members in {} targets",
+        projection.status.len(),
+        projection.status.targets()
+    );
+    Ok(projection)
 }
 
 impl PassReport {

@@ -1,7 +1,7 @@
 //! `SecurityHubApi` over aws-sdk-securityhub: one client per region (Security Hub is regional),
 //! responses checked into domain types, errors mapped to `aws::Error` with AWS's error name.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use aws_sdk_securityhub::types::AccountDetails;
@@ -16,7 +16,7 @@ use super::{
     SecurityHubApi,
 };
 use crate::desired::Standards;
-use crate::domain::{AccountId, Email, Region};
+use crate::domain::{AccountId, Email, Interner, Region};
 use crate::observed::{
     Administration, CentralStatus, HubMember, HubMemberStatus, Invitation, InvitationStatus,
     OrgConfiguration,
@@ -35,6 +35,8 @@ pub struct SdkSecurityHub {
     /// A client and a rate limiter per region: Security Hub's limits are per region.
     clients: Regional<(Client, Arc<TokenBucket>)>,
     metrics: Option<RequestMetrics>,
+    /// Members' addresses, each once for every Region's listing.
+    emails: Mutex<Interner>,
 }
 
 impl SdkSecurityHub {
@@ -57,6 +59,7 @@ impl SdkSecurityHub {
             base,
             clients: Regional::new(),
             metrics: metrics.map(|m| RequestMetrics::new(SERVICE, m)),
+            emails: Mutex::default(),
         }
     }
 
@@ -135,10 +138,13 @@ fn unprocessed(operation: &'static str, list: &[aws_sdk_securityhub::types::Resu
 }
 
 /// A member as ListMembers lists it.
-fn member(m: &aws_sdk_securityhub::types::Member) -> Result<HubMember, Error> {
+fn member(
+    m: &aws_sdk_securityhub::types::Member,
+    emails: &mut Interner,
+) -> Result<HubMember, Error> {
     Ok(HubMember {
         account_id: account("ListMembers", m.account_id())?,
-        email: m.email().and_then(Email::parse),
+        email: m.email().and_then(|e| Email::parse_shared(e, emails)),
         status: HubMemberStatus::parse(m.member_status().unwrap_or_default()),
         administrator: m.administrator_id().and_then(AccountId::parse),
         updated_at: time(m.updated_at()),
@@ -154,6 +160,11 @@ fn invitation(i: &aws_sdk_securityhub::types::Invitation) -> Result<Invitation, 
         status: InvitationStatus::Open,
         invited_at: time(i.invited_at()),
     })
+}
+
+/// The address pool, whatever a panic elsewhere left in it (it holds only shared strings).
+fn lock(m: &Mutex<Interner>) -> MutexGuard<'_, Interner> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Every item of a page, checked.
@@ -188,6 +199,7 @@ impl SdkSecurityHub {
 impl SdkSecurityHub {
     async fn members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
         let op = "ListMembers";
+        lock(&self.emails).forget_unused();
         every_page(op, |token| async move {
             let request = self
                 .client(region)
@@ -197,7 +209,9 @@ impl SdkSecurityHub {
             let request = request.max_results(PAGE_SIZE).set_next_token(token);
             let page = call(SERVICE, op, request.send()).await?;
             let next = page.next_token().map(str::to_owned);
-            Ok((each(page.members(), member)?, next))
+            let mut emails = lock(&self.emails);
+            let members = page.members().iter().map(|m| member(m, &mut emails));
+            Ok((members.collect::<Result<_, _>>()?, next))
         })
         .await
     }
