@@ -8,7 +8,11 @@ use muster::cli::{Cli, Command, LogFormat, LogStyle};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    if matches!(cli.command, Command::Run(_)) {
+    // Every command that reads AWS or the event log runs a pass's worth of memory.
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Apply(_) | Command::Plan(_) | Command::Import(_)
+    ) {
         muster::daemon::limit_arenas();
     }
     if matches!(
