@@ -42,14 +42,12 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<u8> {
         // What was seen at the start of the pass, and what that called for.
         print!("{}", muster::report::member_plan_text(&report.member));
     } else {
-        print!(
-            "{}",
-            muster::report::plan_text(
-                &report.plan,
-                report.effective.as_ref().unwrap_or(&desired),
-                &report.observe_failures,
-                args.show_emails
-            )
+        muster::report::write_plan_text(
+            &mut |piece| print!("{piece}"),
+            &report.plan,
+            report.effective.as_ref().unwrap_or(&desired),
+            &report.observe_failures,
+            args.show_emails,
         );
     }
     if let Some(roles) = &member_roles {

@@ -72,10 +72,15 @@ fn print(
             let accepting = roles.map_or_else(String::new, |r| {
                 muster::report::acceptance_text(accepts, r.template())
             });
-            print!(
-                "{}{accepting}",
-                muster::report::plan_text(plan, desired, failures, args.show_emails)
-            )
+            let show = args.show_emails;
+            muster::report::write_plan_text(
+                &mut |piece| print!("{piece}"),
+                plan,
+                desired,
+                failures,
+                show,
+            );
+            print!("{accepting}");
         }
         PlanOutput::Json => {
             let mut json = muster::report::plan_json(plan, desired, failures, args.show_emails);

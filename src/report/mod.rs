@@ -30,32 +30,56 @@ pub fn plan_text(
     failures: &[(Target, Unobserved)],
     show_emails: bool,
 ) -> String {
-    let mut out = origin_line(desired);
+    let mut text = String::new();
+    write_plan_text(
+        &mut |piece| text.push_str(piece),
+        plan,
+        desired,
+        failures,
+        show_emails,
+    );
+    text
+}
+
+/// `plan_text`, handed to `out` a piece at a time (a target's section, a line): a plan for
+/// hundreds of thousands of members is printed without ever being one string.
+pub fn write_plan_text(
+    out: &mut dyn FnMut(&str),
+    plan: &Plan,
+    desired: &DesiredState,
+    failures: &[(Target, Unobserved)],
+    show_emails: bool,
+) {
+    out(&origin_line(desired));
     for g in &plan.graphs {
-        out += &graph_text(g, desired, show_emails);
+        out(&graph_text(g, desired, show_emails));
     }
     for h in &plan.hubs {
-        out += &hub_text(h, desired);
+        out(&hub_text(h, desired));
     }
     for c in &plan.configurations {
-        out += &configuration_text(c);
+        out(&configuration_text(c));
     }
     for c in &plan.central {
-        out += &central::central_text(c);
+        out(&central::central_text(c));
     }
     for (what, e) in failures {
         let what = match what {
             Target::Graph(_) | Target::GraphIn(_) => format!("graph {what}"),
             _ => what.to_string(),
         };
-        out += &format!("{what}: cannot observe: {}: {}\n", e.code(), e.message());
+        out(&format!(
+            "{what}: cannot observe: {}: {}\n",
+            e.code(),
+            e.message()
+        ));
     }
     let invites: usize = plan.graphs.iter().map(|g| g.invite.len()).sum();
     let removals: usize = plan.graphs.iter().map(|g| g.remove.len()).sum();
-    out += &format!(
+    out(&format!(
         "plan: {invites} to invite, {removals} to remove, {} graph(s) could not be observed\n",
         failures.len()
-    );
+    ));
     for service in Service::HUBS {
         let hubs: Vec<&HubPlan> = plan.hubs.iter().filter(|h| h.service == service).collect();
         if hubs.is_empty() {
@@ -64,14 +88,17 @@ pub fn plan_text(
         let sum = |n: fn(&HubPlan) -> usize| hubs.iter().map(|h| n(h)).sum::<usize>();
         let (creates, invites) = (sum(|h| h.create.len()), sum(|h| h.invite.len()));
         let removals = sum(|h| h.remove.len());
-        out +=
-            &format!("{service}: {creates} to create, {invites} to invite, {removals} to remove\n");
+        out(&format!(
+            "{service}: {creates} to create, {invites} to invite, {removals} to remove\n"
+        ));
     }
     let settings: usize = (plan.configurations.iter())
         .map(|c| usize::from(c.set.is_some()) + c.start.len())
         .sum();
     if !plan.configurations.is_empty() {
-        out += &format!("organization configuration: {settings} setting(s) to change\n");
+        out(&format!(
+            "organization configuration: {settings} setting(s) to change\n"
+        ));
     }
     for c in &plan.central {
         let writes = usize::from(c.aggregator.is_some())
@@ -80,13 +107,12 @@ pub fn plan_text(
             + c.update.len()
             + c.associate.len()
             + c.delete.len();
-        out += &format!(
+        out(&format!(
             "central configuration ({}): {writes} change(s), {} association(s)\n",
             c.service,
             c.associate.len()
-        );
+        ));
     }
-    out
 }
 
 /// Which desired state a plan is of: its digest and, from a git work tree, its commit.
