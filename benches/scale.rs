@@ -14,8 +14,9 @@
 //!   once the page naming it came back): the longest chain of pages x latency.
 //!
 //! Run: `cargo bench --locked --bench scale` (every run, 3 times), `-- quick` (small worlds,
-//! once, under 2 minutes); `-- detective` or `-- securityhub` runs one world, `-- once` one
-//! round.
+//! once, under 2 minutes); `-- detective`, `-- securityhub` or `-- wide` (Security Hub in 30
+//! Regions) runs one world, `-- once` one round. Peak RSS is also given per member managed
+//! (accounts x regions).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::REGIONS;
+use common::{REGIONS, WIDE_REGIONS};
 use muster_sandbox::fixture::GENERATED_SECURITY;
 use muster_sandbox::world::{Parent, World};
 use muster_sandbox::{FaultConfig, FaultRule, Sandbox};
@@ -83,6 +84,8 @@ struct Run {
     calls: u64,
     minimum: u64,
     chain: String,
+    /// Members the pass manages (accounts x regions): what peak RSS is divided by.
+    members: usize,
 }
 
 impl Run {
@@ -113,7 +116,7 @@ impl Run {
 
     fn print_ratios(&self) {
         println!(
-            "{:<58} wall {:>7.2} s  bound {:>7.2} s  wall/bound {:>5.2}  calls {:>6} / minimum {:>6} = {:.2}  cpu {:>6.2} s  peak rss {:>6.1} MiB",
+            "{:<58} wall {:>7.2} s  bound {:>7.2} s  wall/bound {:>5.2}  calls {:>6} / minimum {:>6} = {:.2}  cpu {:>6.2} s  peak rss {:>6.1} MiB ({:.2} KiB a member)",
             self.name,
             self.measured.wall.as_secs_f64(),
             self.bound.as_secs_f64(),
@@ -122,7 +125,8 @@ impl Run {
             self.minimum,
             self.calls as f64 / self.minimum as f64,
             self.measured.cpu,
-            self.measured.peak_rss_mib
+            self.measured.peak_rss_mib,
+            self.measured.peak_rss_mib * 1024.0 / self.members.max(1) as f64
         );
     }
 }
@@ -443,7 +447,13 @@ fn count(sb: &Sandbox, service: &str) -> u64 {
 }
 
 /// One measured apply, checked against its minimum.
-fn run(sb: &Sandbox, dir: &Path, name: &str, desired: &str, minimum: Minimum) -> Run {
+fn run(
+    sb: &Sandbox,
+    dir: &Path,
+    (name, members): (&str, usize),
+    desired: &str,
+    minimum: Minimum,
+) -> Run {
     let measured = apply(sb, dir, desired);
     let (d, h, o) = (
         count(sb, "detective"),
@@ -466,6 +476,7 @@ fn run(sb: &Sandbox, dir: &Path, name: &str, desired: &str, minimum: Minimum) ->
         chain: slowest_chain(sb),
         calls: d + h + o,
         minimum: minimum.detective + minimum.securityhub + minimum.organizations,
+        members,
     }
 }
 
@@ -483,10 +494,11 @@ async fn detective_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
             detective: sb.with_world(|w| detective_minimum(w, regions, &declared)),
             ..Minimum::default()
         };
+        let members = accounts * regions.len();
         runs.push(run(
             &sb,
             &dir,
-            &format!("{scale}, {label}"),
+            (&format!("{scale}, {label}"), members),
             &desired,
             minimum,
         ));
@@ -541,10 +553,11 @@ async fn securityhub_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
             organizations: organizations_minimum(w),
             ..Minimum::default()
         });
+        let members = declared.len() * regions.len();
         runs.push(run(
             &sb,
             &dir,
-            &format!("{scale}, {label}"),
+            (&format!("{scale}, {label}"), members),
             &desired,
             minimum,
         ));
@@ -556,9 +569,10 @@ async fn securityhub_runs(accounts: usize, regions: &[&str]) -> Vec<Run> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "quick");
-    // `detective` or `securityhub` runs only that world; `once` one round.
+    // `detective`, `securityhub` or `wide` runs only that world; `once` one round.
     let only = |world: &str| {
-        let named = args.iter().any(|a| a == "detective" || a == "securityhub");
+        let named =
+            (args.iter()).any(|a| matches!(a.as_str(), "detective" | "securityhub" | "wide"));
         !named || args.iter().any(|a| a == world)
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -566,10 +580,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (mut repeat, detective, securityhub, regions) = if quick {
-        (1, 120, 500, &REGIONS[..4])
+    let (mut repeat, detective, securityhub, regions, wide) = if quick {
+        (1, 120, 500, &REGIONS[..4], &WIDE_REGIONS[..6])
     } else {
-        (3, 1200, 10_000, &REGIONS[..])
+        (3, 1200, 10_000, &REGIONS[..], &WIDE_REGIONS[..])
     };
     if args.iter().any(|a| a == "once") {
         repeat = 1;
@@ -588,6 +602,12 @@ fn main() {
             }
             if only("securityhub") {
                 for r in securityhub_runs(securityhub, regions).await {
+                    r.print();
+                }
+            }
+            // Every commercial Region Security Hub is in: the widest organization.
+            if only("wide") {
+                for r in securityhub_runs(securityhub, wide).await {
                     r.print();
                 }
             }
