@@ -561,24 +561,31 @@ impl Cx<'_> {
                 }
             }
         }
+        self.hold_reducing(settings.max_removals_per_pass);
+    }
+
+    /// Holds back every change that reduces Security Hub somewhere when, together, they would
+    /// reduce it in more than `max` accounts.
+    fn hold_reducing(&mut self, max: usize) {
         let reduced: BTreeSet<AccountId> = (self.p.associate.iter().flat_map(|c| &c.reach.reduces))
             .chain(self.p.update.iter().flat_map(|u| &u.reach.reduces))
             .copied()
             .collect();
-        if reduced.len() > settings.max_removals_per_pass {
-            let why = format!("these changes would turn Security Hub off, or remove a standard, in {} accounts; max_removals_per_pass allows {}: refused (the other changes go ahead; raise the limit for this pass to allow them)", reduced.len(), settings.max_removals_per_pass);
-            let all = std::mem::take(&mut self.p.associate);
-            let (go, associate) = all.into_iter().partition(|c| c.reach.reduces.is_empty());
-            self.p.associate = go;
-            let all = std::mem::take(&mut self.p.update);
-            let (go, update) = all.into_iter().partition(|u| u.reach.reduces.is_empty());
-            self.p.update = go;
-            self.p.held = Some(Held {
-                why,
-                associate,
-                update,
-            });
+        if reduced.len() <= max {
+            return;
         }
+        let why = format!("these changes would turn Security Hub off, or remove a standard, in {} accounts; max_removals_per_pass allows {max}: refused (the other changes go ahead; raise the limit for this pass to allow them)", reduced.len());
+        let all = std::mem::take(&mut self.p.associate);
+        let (go, associate) = all.into_iter().partition(|c| c.reach.reduces.is_empty());
+        self.p.associate = go;
+        let all = std::mem::take(&mut self.p.update);
+        let (go, update) = all.into_iter().partition(|u| u.reach.reduces.is_empty());
+        self.p.update = go;
+        self.p.held = Some(Held {
+            why,
+            associate,
+            update,
+        });
     }
 }
 

@@ -473,15 +473,7 @@ pub async fn survey(
     failures.extend(detective_configurations.failures);
     let mut configurations = detective_configurations.found;
     configurations.extend(hub_configurations(&effective, &hubs.found, &failures));
-    // A service whose delegated administrators could not be listed has no configuration
-    // target observed: each is a failure, and its drift stays as recorded.
-    for (service, e) in &delegations.failures {
-        let (of, rest): (Vec<_>, Vec<_>) = configurations
-            .into_iter()
-            .partition(|c| c.service == *service);
-        configurations = rest;
-        failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
-    }
+    let configurations = delegated(configurations, &delegations, &mut failures);
     failures.extend(central.failures);
     let listed = org.shape.as_ref();
     let shape = super::central::shape(apis, &effective, listed, concurrency);
@@ -513,6 +505,23 @@ pub async fn survey(
         plan,
         organization_took,
     })
+}
+
+/// The configuration targets of services whose delegated administrators were listed. For a
+/// service whose could not be, no configuration target is observed: each is a failure, and
+/// its drift stays as recorded.
+fn delegated(
+    configurations: Vec<ObservedConfiguration>,
+    delegations: &Delegations,
+    failures: &mut Vec<(Target, Unobserved)>,
+) -> Vec<ObservedConfiguration> {
+    let mut kept = configurations;
+    for (service, e) in &delegations.failures {
+        let (of, rest): (Vec<_>, Vec<_>) = kept.into_iter().partition(|c| c.service == *service);
+        kept = rest;
+        failures.extend(of.into_iter().map(|c| (c.target(), e.clone())));
+    }
+    kept
 }
 
 /// The delegated administrators of every service the desired state uses, where it declares
