@@ -22,7 +22,16 @@ pub fn plan(
         observed,
         settings,
     };
-    observed.hubs.iter().map(|h| plan_hub(cx, h)).collect()
+    (observed.hubs.iter())
+        .map(|h| {
+            // At the largest organization a hub's lists hold a Drift or an account a member;
+            // kept, they should not keep their growth's slack.
+            let mut p = plan_hub(cx, h);
+            p.create.shrink_to_fit();
+            p.drift.shrink_to_fit();
+            p
+        })
+        .collect()
 }
 
 fn plan_hub(cx: Planning<'_>, hub: &ObservedHub) -> HubPlan {
