@@ -336,17 +336,23 @@ pub enum ConfigError {
     },
     #[error("settings file {path} is {size} bytes; the limit is {MAX_SETTINGS_BYTES}")]
     TooLarge { path: PathBuf, size: u64 },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{path}:{line}:{col}: {message}")]
-    Located {
+    /// The file does not parse: where, when the problem has a place (line, column).
+    #[error("{}", placed(path, *at, message))]
+    Parse {
         path: PathBuf,
-        line: usize,
-        col: usize,
-        message: &'static str,
+        at: Option<(usize, usize)>,
+        message: String,
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// `path: message`, or `path:line:col: message` when the problem has a place.
+fn placed(path: &Path, at: Option<(usize, usize)>, message: &str) -> String {
+    match at {
+        Some((line, col)) => format!("{}:{line}:{col}: {message}", path.display()),
+        None => format!("{}: {message}", path.display()),
+    }
 }
 
 impl Config {
@@ -471,6 +477,7 @@ fn read(path: &Path) -> Result<SettingsArgs, ConfigError> {
     })?;
     let text = String::from_utf8(bytes).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
+        at: None,
         message: format!(
             "the file is not UTF-8 (byte {})",
             e.utf8_error().valid_up_to()
@@ -480,15 +487,15 @@ fn read(path: &Path) -> Result<SettingsArgs, ConfigError> {
         return Ok(SettingsArgs::default());
     }
     if let Some(pos) = crate::desired::yaml::second_document(&text) {
-        return Err(ConfigError::Located {
+        return Err(ConfigError::Parse {
             path: path.to_owned(),
-            line: pos.line,
-            col: pos.col,
-            message: "a settings file holds one YAML document; found another here",
+            at: Some((pos.line, pos.col)),
+            message: "a settings file holds one YAML document; found another here".into(),
         });
     }
     serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
+        at: None,
         message: e.to_string(),
     })
 }

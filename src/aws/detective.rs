@@ -311,11 +311,11 @@ impl DetectiveApi for SdkDetective {
         graph: &GraphArn,
         accounts: &[AccountId],
     ) -> Result<MemberDatasources, Error> {
-        let op = "BatchGetGraphMemberDatasources";
         let request = (self.client(&graph.region()))
             .batch_get_graph_member_datasources()
             .graph_arn(graph.as_str())
             .set_account_ids(ids(accounts));
+        let op = "BatchGetGraphMemberDatasources";
         let out = call(SERVICE, op, request.send()).await?;
         let mut found = MemberDatasources::new();
         for m in out.member_datasources() {
