@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{REGIONS, WIDE_REGIONS};
+use common::{wide_regions, REGIONS};
 use muster_sandbox::fixture::GENERATED_SECURITY;
 use muster_sandbox::world::{Parent, World};
 use muster_sandbox::{FaultConfig, FaultRule, Sandbox};
@@ -580,10 +580,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let all = wide_regions();
     let (mut repeat, detective, securityhub, regions, wide) = if quick {
-        (1, 120, 500, &REGIONS[..4], &WIDE_REGIONS[..6])
+        (1, 120, 500, &REGIONS[..4], &all[..6])
     } else {
-        (3, 1200, 10_000, &REGIONS[..], &WIDE_REGIONS[..])
+        (3, 1200, 10_000, &REGIONS[..], &all[..])
     };
     if args.iter().any(|a| a == "once") {
         repeat = 1;
