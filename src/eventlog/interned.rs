@@ -195,7 +195,6 @@ impl<'de> Deserialize<'de> for Text<'de> {
 pub struct Statuses {
     strings: Interner,
     by_target: BTreeMap<Sym, BTreeMap<Sym, Sym>>,
-    len: usize,
 }
 
 impl Statuses {
@@ -210,10 +209,7 @@ impl Statuses {
         };
         match members.get_mut(account) {
             Some(old) => *old = status,
-            None => {
-                members.insert(self.strings.get(account), status);
-                self.len += 1;
-            }
+            None => drop(members.insert(self.strings.get(account), status)),
         }
     }
 
@@ -221,9 +217,7 @@ impl Statuses {
         let Some(members) = self.by_target.get_mut(target) else {
             return;
         };
-        if members.remove(account).is_some() {
-            self.len -= 1;
-        }
+        members.remove(account);
         if members.is_empty() {
             self.by_target.remove(target);
         }
@@ -243,8 +237,9 @@ impl Statuses {
         (self.by_target.iter()).flat_map(|(t, m)| m.iter().map(move |(a, s)| (&**t, &**a, &**s)))
     }
 
+    /// Members recorded, every target's (a sum over the targets, not the members).
     pub fn len(&self) -> usize {
-        self.len
+        self.by_target.values().map(BTreeMap::len).sum()
     }
 
     /// How many targets have members recorded.
@@ -260,29 +255,23 @@ impl Statuses {
         match self.by_target.get_mut(&target) {
             // The list named this target before (it was not in order): one at a time.
             Some(known) => {
-                for (a, st) in members {
-                    if known.insert(a, st).is_none() {
-                        self.len += 1;
-                    }
-                }
+                known.extend(members);
             }
             None => {
-                let map: BTreeMap<Sym, Sym> = members.into_iter().collect();
-                self.len += map.len();
-                self.by_target.insert(target, map);
+                self.by_target.insert(target, members.into_iter().collect());
             }
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.by_target.is_empty()
     }
 }
 
 impl Serialize for Statuses {
     /// As the snapshot has always held it: a list of [target, account, status].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_list(s, self.len, self.iter())
+        write_list(s, self.len(), self.iter())
     }
 }
 
@@ -360,11 +349,6 @@ impl Drifts {
     /// Every piece of drift and when it was first observed, in key order.
     pub fn iter(&self) -> impl Iterator<Item = ((&str, &str, &str), u64)> + '_ {
         (self.map.iter()).map(|([t, a, k], since)| ((&**t, &**a, &**k), *since))
-    }
-
-    /// Keeps the drift `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut((&str, &str, &str), u64) -> bool) {
-        self.map.retain(|[t, a, k], since| keep((t, a, k), *since));
     }
 
     pub fn len(&self) -> usize {

@@ -1,7 +1,7 @@
 //! `SecurityHubApi` over aws-sdk-securityhub: one client per region (Security Hub is regional),
 //! responses checked into domain types, errors mapped to `aws::Error` with AWS's error name.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use aws_sdk_securityhub::types::AccountDetails;
@@ -162,11 +162,6 @@ fn invitation(i: &aws_sdk_securityhub::types::Invitation) -> Result<Invitation, 
     })
 }
 
-/// The address pool, whatever a panic elsewhere left in it (it holds only shared strings).
-fn lock(m: &Mutex<Interner>) -> MutexGuard<'_, Interner> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Every item of a page, checked.
 fn each<U, T>(items: &[U], check: fn(&U) -> Result<T, Error>) -> Result<Vec<T>, Error> {
     items.iter().map(check).collect()
@@ -199,7 +194,7 @@ impl SdkSecurityHub {
 impl SdkSecurityHub {
     async fn members(&self, region: &Region) -> Result<Vec<HubMember>, Error> {
         let op = "ListMembers";
-        lock(&self.emails).forget_unused();
+        (self.emails.lock().unwrap_or_else(|e| e.into_inner())).forget_unused();
         every_page(op, |token| async move {
             let request = self
                 .client(region)
@@ -209,7 +204,7 @@ impl SdkSecurityHub {
             let request = request.max_results(PAGE_SIZE).set_next_token(token);
             let page = call(SERVICE, op, request.send()).await?;
             let next = page.next_token().map(str::to_owned);
-            let mut emails = lock(&self.emails);
+            let mut emails = self.emails.lock().unwrap_or_else(|e| e.into_inner());
             let members = page.members().iter().map(|m| member(m, &mut emails));
             Ok((members.collect::<Result<_, _>>()?, next))
         })
