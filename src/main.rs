@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
         cli.command,
         Command::Run(_) | Command::Apply(_) | Command::Plan(_) | Command::Import(_)
     ) {
-        muster::daemon::limit_arenas();
+        muster::daemon::tune_malloc();
     }
     if matches!(
         cli.command,

@@ -1,5 +1,5 @@
-//! What the daemon asks of the operating system: memory handed back after a pass, fewer malloc
-//! arenas, systemd's watchdog.
+//! What muster asks of the operating system: memory handed back after a pass, malloc tuned for
+//! a pass's memory (every command that runs one), systemd's watchdog.
 
 /// Hands memory a pass freed back to the system: glibc keeps freed heap in its arenas, so
 /// without this a daemon idles at the size of its largest pass.
@@ -18,7 +18,7 @@ pub(super) fn release_memory() {
 /// their own (glibc otherwise raises that threshold to 32 MiB as large blocks are freed, and a
 /// freed snapshot buffer or listing stays in the heap). Call it before the runtime's threads
 /// start.
-pub fn limit_arenas() {
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets allocator parameters; it takes no pointers.
     unsafe {
