@@ -26,6 +26,23 @@ fn matches_golden(name: &str, shown: &str) {
 }
 
 /// `muster <args>` in `dir` against `ep`: (exit code, stdout); never a crash.
+/// `muster plan --output markdown` of `example` (path, name), copied under `name` into a
+/// scratch directory and run there: outside any git work tree, under a relative name, so the
+/// output does not depend on where the test runs. The directory, the exit code and the plan.
+fn markdown_plan(
+    sb: &muster_sandbox::Sandbox,
+    scratch: &str,
+    (example, name): (&str, &str),
+) -> (PathBuf, i32, String) {
+    let dir = scratch_copy(scratch, example, name)
+        .parent()
+        .unwrap()
+        .to_owned();
+    let args = ["plan", "--desired-state", name, "--output", "markdown"];
+    let (code, shown) = muster_in(&dir, &sb.endpoint(), &args);
+    (dir, code, shown)
+}
+
 fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
     let (code, stdout, stderr) = outcome(muster_command(ep, SECURITY).current_dir(dir).args(args));
     assert_ne!(code, 101, "{stderr}");
@@ -36,22 +53,8 @@ fn muster_in(dir: &Path, ep: &str, args: &[&str]) -> (i32, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_markdown_plan_of_the_organization_example_matches_its_golden_file() {
     let sb = start(demo()).await;
-    // Outside any git work tree, under a relative name: the output does not depend on where
-    // the test runs.
-    let copy = scratch_copy(
-        "markdown",
-        "config/organization.example.yaml",
-        "organization.yaml",
-    );
-    let dir = copy.parent().unwrap();
-    let args = [
-        "plan",
-        "--desired-state",
-        "organization.yaml",
-        "--output",
-        "markdown",
-    ];
-    let (code, shown) = muster_in(dir, &sb.endpoint(), &args);
+    let example = ("config/organization.example.yaml", "organization.yaml");
+    let (dir, code, shown) = markdown_plan(&sb, "markdown", example);
     assert_eq!(code, 2, "{shown}");
     matches_golden("plan.md", &shown);
     // No email in full, and a table never runs past its 50 rows.
@@ -267,20 +270,9 @@ async fn the_example_pipeline_runs_the_commands_readme_documents_and_they_work()
 async fn the_markdown_plan_of_central_configuration_matches_its_golden_file() {
     let sb = start(demo()).await;
     sb.with_world(|w| w.central.settings.delay = std::time::Duration::ZERO);
-    let copy = scratch_copy(
-        "markdown-central",
-        "config/central.example.yaml",
-        "central.yaml",
-    );
-    let dir = copy.parent().unwrap();
-    let plan = [
-        "plan",
-        "--desired-state",
-        "central.yaml",
-        "--output",
-        "markdown",
-    ];
-    let (code, shown) = muster_in(dir, &sb.endpoint(), &plan);
+    let example = ("config/central.example.yaml", "central.yaml");
+    let (dir, code, shown) = markdown_plan(&sb, "markdown-central", example);
+    let dir = dir.as_path();
     assert_eq!(code, 2, "{shown}");
     matches_golden("plan-central.md", &shown);
     let apply = [

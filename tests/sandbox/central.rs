@@ -57,6 +57,21 @@ async fn central(sb: &Sandbox) -> Client {
     hub
 }
 
+/// A policy (`name`, Security Hub on or off) created and associated with `target`: its id.
+async fn applied(hub: &Client, (name, enabled): (&str, bool), target: Target) -> String {
+    let made = hub
+        .create_configuration_policy()
+        .name(name)
+        .configuration_policy(policy(enabled));
+    let id = made.send().await.unwrap().id().unwrap().to_owned();
+    let assoc = hub
+        .start_configuration_policy_association()
+        .configuration_policy_identifier(&id)
+        .target(target);
+    assoc.send().await.unwrap();
+    id
+}
+
 async fn configuration(hub: &Client) -> (Option<Kind>, Option<OrganizationConfigurationStatus>) {
     let out = hub
         .describe_organization_configuration()
@@ -340,17 +355,8 @@ async fn a_policy_in_use_cannot_be_deleted_and_an_update_goes_pending_again() {
     let sb = start(demo()).await;
     sb.with_world(|w| w.central.settings.delay = Duration::from_millis(200));
     let hub = central(&sb).await;
-    let on = hub
-        .create_configuration_policy()
-        .name("baseline")
-        .configuration_policy(policy(true));
-    let id = on.send().await.unwrap().id().unwrap().to_owned();
     let ou = Target::OrganizationalUnitId("ou-m5tr-security".into());
-    let assoc = hub
-        .start_configuration_policy_association()
-        .configuration_policy_identifier(&id)
-        .target(ou.clone());
-    assoc.send().await.unwrap();
+    let id = applied(&hub, ("baseline", true), ou.clone()).await;
     let e = fails(hub.delete_configuration_policy().identifier(&id).send()).await;
     assert_eq!(failure(&e), ("ResourceConflictException".to_owned(), 409));
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -423,16 +429,8 @@ async fn an_organization_managed_by_organizations_policies_is_disabled_and_refus
 async fn an_account_that_joins_an_ou_inherits_its_policy() {
     let sb = world().await;
     let hub = central(&sb).await;
-    let off = hub
-        .create_configuration_policy()
-        .name("off")
-        .configuration_policy(policy(false));
-    let id = off.send().await.unwrap().id().unwrap().to_owned();
     let ou = Target::OrganizationalUnitId("ou-m5tr-sandboxes".into());
-    let assoc = hub
-        .start_configuration_policy_association()
-        .configuration_policy_identifier(&id);
-    assoc.target(ou).send().await.unwrap();
+    let id = applied(&hub, ("off", false), ou).await;
     sb.with_world(|w| {
         let mut a = w.accounts["400000000001"].clone();
         a.id = "400000000099".into();
