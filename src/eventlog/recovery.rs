@@ -174,7 +174,12 @@ impl EventLog {
     /// a writer's projection tree catches up.
     pub(super) fn open_verified(&self) -> Result<Trees, Fault> {
         store::check_shape(&self.path).map_err(Fault::Damaged)?;
-        let trees = Trees::open(&self.path)?;
+        // Opened before, by this log: its lock may not be released yet.
+        let trees = if lock(&self.durable).opened > 0 {
+            Trees::reopen(&self.path)?
+        } else {
+            Trees::open(&self.path)?
+        };
         let mut snapshot = None;
         let next = guard(|| {
             let mut snapshot_seq = 0;
@@ -244,7 +249,7 @@ impl EventLog {
                 store::CLOSE_PATIENCE
             )));
         }
-        Trees::open(&self.path)
+        Trees::reopen(&self.path)
     }
 
     /// Moves the store aside as `events.sled.corrupt-<ms>` (kept for inspection); the next

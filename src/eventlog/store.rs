@@ -111,6 +111,30 @@ impl Trees {
             })
         })
     }
+
+    /// Opens the store at `path` again after this process closed it. sled releases its lock
+    /// only when the last of its own threads lets go of the store, a moment after `close`
+    /// returns, so a `Locked` here is waited out for up to `CLOSE_PATIENCE`.
+    pub(super) fn reopen(path: &Path) -> Result<Trees, Fault> {
+        while_locked(CLOSE_PATIENCE, || Trees::open(path))
+    }
+}
+
+/// Runs `op` until it does not fail with `Fault::Locked`, or `patience` has passed (the last
+/// `Locked` is returned then).
+fn while_locked<T>(
+    patience: Duration,
+    mut op: impl FnMut() -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    let start = std::time::Instant::now();
+    loop {
+        match op() {
+            Err(Fault::Locked) if start.elapsed() < patience => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// How long closing a store may take before muster stops waiting for it. sled flushes on
@@ -222,6 +246,48 @@ mod tests {
         }
         // The flag is down again: a panic outside goes to the usual hook.
         assert!(!IN_STORE.with(Cell::get));
+    }
+
+    #[test]
+    fn a_lock_still_held_is_waited_out_and_other_faults_are_not() {
+        let mut calls = 0;
+        let r = while_locked(Duration::from_secs(5), || {
+            calls += 1;
+            if calls < 4 {
+                Err(Fault::Locked)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r, Ok(4));
+        let mut calls = 0;
+        let r: Result<(), Fault> = while_locked(Duration::from_secs(5), || {
+            calls += 1;
+            Err(Fault::Damaged("x".into()))
+        });
+        assert_eq!((r, calls), (Err(Fault::Damaged("x".into())), 1));
+        let r: Result<(), Fault> = while_locked(Duration::from_millis(50), || Err(Fault::Locked));
+        assert_eq!(r, Err(Fault::Locked));
+    }
+
+    /// The race CI met: the store closed, a thread of the same process still holding it.
+    #[test]
+    fn a_store_reopened_while_its_last_holder_lets_go_opens() {
+        let dir = std::env::temp_dir().join(format!("muster-reopen-{}", std::process::id()));
+        let path = dir.join("events.sled");
+        let trees = Trees::open(&path).unwrap();
+        let held = trees.db.clone();
+        assert!(close(trees));
+        assert!(matches!(Trees::open(&path), Err(Fault::Locked)));
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let reopened = Trees::reopen(&path);
+        holder.join().unwrap();
+        assert!(reopened.is_ok());
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
