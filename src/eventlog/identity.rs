@@ -11,9 +11,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The store format this muster writes and the newest it reads. Stores written before the
-/// record existed are format 1.
-pub const STORE_FORMAT: u32 = 1;
+/// The newest store format this muster reads. A store is written in the oldest format that
+/// holds what it holds, so an older muster can open it for as long as it can:
+/// - 1: events, projection and meta trees; the snapshot one JSON value in `meta`. Stores
+///   written before the record existed are format 1.
+/// - 2: the snapshot in parts in a `snapshot` tree (`snapshot.rs`); from the first snapshot
+///   this muster saves.
+pub const STORE_FORMAT: u32 = PARTED_SNAPSHOT_FORMAT;
+
+/// A store's format until it holds a snapshot in parts.
+pub const FIRST_FORMAT: u32 = 1;
+
+/// The format of a store whose snapshot is in parts.
+pub const PARTED_SNAPSHOT_FORMAT: u32 = 2;
 
 /// The record's file name, beside `events.sled`.
 pub const FILE: &str = "events.sled.identity.json";

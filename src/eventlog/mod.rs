@@ -130,6 +130,9 @@ pub struct EventLog {
     /// pass does not hold it beside the projection built from it; what the pass still needs
     /// stays.
     snapshot: Mutex<Option<Kept>>,
+    /// The format the store is in (`identity::STORE_FORMAT`): the oldest a muster must read to
+    /// open it.
+    format: std::sync::atomic::AtomicU32,
     /// A rebuild not yet recorded.
     rebuilt: Mutex<Option<Rebuilt>>,
     /// The open store's id (its identity record's and its `meta` tree's), once known.

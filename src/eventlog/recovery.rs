@@ -125,6 +125,7 @@ impl EventLog {
             trees: RwLock::new(None),
             next: AtomicU64::new(1),
             snapshot: Mutex::new(None),
+            format: std::sync::atomic::AtomicU32::new(identity::FIRST_FORMAT),
             rebuilt: Mutex::new(None),
             store_id: Mutex::new(None),
             _copy: copy,
@@ -183,9 +184,13 @@ impl EventLog {
         let mut snapshot = None;
         let next = guard(|| {
             let mut snapshot_seq = 0;
-            if let Some(v) = trees.meta.get("snapshot")? {
-                let s = serde_json::from_slice::<Snapshot>(&v)
-                    .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?;
+            let format = if trees.meta.contains_key(HEAD_KEY)? {
+                identity::PARTED_SNAPSHOT_FORMAT
+            } else {
+                identity::FIRST_FORMAT
+            };
+            self.format.store(format, Ordering::SeqCst);
+            if let Some(s) = read_stored(&trees)? {
                 snapshot_seq = s.seq;
                 // Kept: replay reads it next, and decoding it is most of what replay costs.
                 snapshot = Some(Kept::of(Arc::new(s)));
@@ -321,6 +326,14 @@ impl EventLog {
         Ok(id)
     }
 
+    /// The store holds, or is about to hold, what only `format` and later read: the identity
+    /// record says so from its next writing.
+    pub(super) fn raise_format(&self, format: u32) {
+        if self.format.fetch_max(format, Ordering::SeqCst) < format && self.role == Role::Writer {
+            self.write_record(lock(&self.durable).upto);
+        }
+    }
+
     /// Writes the identity record with `last_seq`. A record that cannot be written is only a
     /// warning: the store is what matters, and the next write tries again.
     pub(super) fn write_record(&self, last_seq: u64) {
@@ -328,7 +341,7 @@ impl EventLog {
             return;
         };
         let r = identity::Record {
-            format: identity::STORE_FORMAT,
+            format: self.format.load(Ordering::SeqCst),
             store_id,
             last_seq,
         };

@@ -61,12 +61,7 @@ impl EventLog {
 
     /// The snapshot on disk, decoded.
     pub(super) fn read_snapshot(&self) -> Result<Option<Snapshot>, EventLogError> {
-        self.run(|t| match t.meta.get("snapshot")? {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice::<Snapshot>(&v)
-                .map(Some)
-                .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}"))),
-        })
+        self.run(read_stored)
     }
 
     /// The last snapshot's sequence number and intents in doubt, without decoding it again.
@@ -124,12 +119,10 @@ impl EventLog {
                 return Ok(());
             }
         }
-        let bytes = exact_json(&s);
-        self.run(|t| {
-            t.meta.insert("snapshot", bytes.as_slice())?;
-            Ok(())
-        })?;
-        drop(bytes);
+        // Named in the record before the store holds it: a muster that reads only format 1
+        // must refuse the store, not replay it without its snapshot.
+        self.raise_format(identity::PARTED_SNAPSHOT_FORMAT);
+        self.run(|t| write_parted(t, &s))?;
         self.write_record(lock(&self.durable).upto);
         *lock(&self.snapshot) = Some(Kept {
             seq: s.seq,
@@ -141,29 +134,167 @@ impl EventLog {
     }
 }
 
-/// `value` as JSON in one allocation of its exact size: a snapshot at the largest organization
-/// is megabytes, and a growing buffer held up to twice its size, beside the store's copy.
-fn exact_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
+/// The meta key of the snapshot as format 1 stored it: one value, its JSON.
+const WHOLE_KEY: &str = "snapshot";
+
+/// The meta key naming the snapshot's parts in the `snapshot` tree (format 2).
+pub(super) const HEAD_KEY: &str = "snapshot_head";
+
+/// The size of a part. At the largest organization a snapshot is megabytes of JSON: held as
+/// one value, sled kept it in the `meta` tree's one leaf, and every save (and every read of
+/// `meta`) held that leaf, the new JSON and sled's copy of it at once. In parts, a save holds
+/// one part at a time.
+const PART_BYTES: usize = 64 * 1024;
+
+/// Where the snapshot's parts are: keys `(generation, index)` in the `snapshot` tree, `parts`
+/// of them, `bytes` of JSON in all. A save writes a new generation's parts, then the head,
+/// then removes the older generations, so a crash leaves the old head and its parts whole.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Head {
+    generation: u64,
+    parts: u32,
+    bytes: u64,
+}
+
+fn part_key(generation: u64, index: u32) -> [u8; 12] {
+    let mut k = [0; 12];
+    k[..8].copy_from_slice(&generation.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The stored snapshot's JSON: in parts (format 2) or whole (format 1).
+pub(super) fn stored_json(t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
+    let Some(head) = t.meta.get(HEAD_KEY)? else {
+        return Ok(t.meta.get(WHOLE_KEY)?.map(|v| v.to_vec()));
+    };
+    let damaged = |why: String| Fault::Damaged(format!("the snapshot cannot be read: {why}"));
+    let head: Head = serde_json::from_slice(&head).map_err(|e| damaged(e.to_string()))?;
+    // Its own length is no promise: grown as read, never allocated from the head alone.
+    let mut json = Vec::with_capacity(usize::try_from(head.bytes).map_or(0, |b| b.min(1 << 30)));
+    let mut parts = 0;
+    for r in t.snapshot.scan_prefix(head.generation.to_be_bytes()) {
+        let (k, v) = r?;
+        let index = k
+            .get(8..)
+            .and_then(|i| <[u8; 4]>::try_from(i).ok())
+            .map(u32::from_be_bytes);
+        if index != Some(parts) {
+            return Err(damaged(format!(
+                "part {parts} of {} is missing",
+                head.parts
+            )));
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        json.extend_from_slice(&v);
+        parts += 1;
     }
-    let mut count = Count(0);
-    serde_json::to_writer(&mut count, value).expect("a snapshot is plain JSON");
-    let mut out = Vec::with_capacity(count.0);
-    serde_json::to_writer(&mut out, value).expect("a snapshot is plain JSON");
-    debug_assert_eq!(
-        out.len(),
-        out.capacity(),
-        "the second writing is the same length"
-    );
-    out
+    if parts != head.parts || json.len() as u64 != head.bytes {
+        return Err(damaged(format!(
+            "{parts} of {} parts, {} of {} bytes",
+            head.parts,
+            json.len(),
+            head.bytes
+        )));
+    }
+    Ok(Some(json))
+}
+
+/// The stored snapshot, decoded.
+pub(super) fn read_stored(t: &Trees) -> Result<Option<Snapshot>, Fault> {
+    let Some(json) = stored_json(t)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice::<Snapshot>(&json)
+        .map(Some)
+        .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))
+}
+
+/// Writes `s` in parts as the stored snapshot, in place of the one before.
+fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
+    let generation = match t.snapshot.last()? {
+        Some((k, _)) => {
+            let g = k.get(..8).and_then(|g| <[u8; 8]>::try_from(g).ok());
+            g.map_or(0, u64::from_be_bytes).saturating_add(1)
+        }
+        None => 1,
+    };
+    let mut out = Parts {
+        tree: &t.snapshot,
+        generation,
+        buf: Vec::with_capacity(PART_BYTES),
+        parts: 0,
+        bytes: 0,
+        fault: None,
+    };
+    let written = serde_json::to_writer(&mut out, s).and_then(|()| {
+        use std::io::Write;
+        out.flush().map_err(serde_json::Error::io)
+    });
+    if let Some(f) = out.fault.take() {
+        return Err(f);
+    }
+    written.expect("a snapshot is plain JSON");
+    let head = Head {
+        generation,
+        parts: out.parts,
+        bytes: out.bytes,
+    };
+    t.meta
+        .insert(HEAD_KEY, serde_json::to_vec(&head).expect("plain JSON"))?;
+    t.meta.remove(WHOLE_KEY)?;
+    // Older generations, and the parts of a save a crash cut short.
+    for k in t.snapshot.range(..part_key(generation, 0)).keys() {
+        t.snapshot.remove(k?)?;
+    }
+    Ok(())
+}
+
+/// A writer that stores what it is given as parts of `PART_BYTES`.
+struct Parts<'a> {
+    tree: &'a sled::Tree,
+    generation: u64,
+    buf: Vec<u8>,
+    parts: u32,
+    bytes: u64,
+    /// What stopped it: the store's fault, kept whole for the caller.
+    fault: Option<Fault>,
+}
+
+impl Parts<'_> {
+    fn store(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let key = part_key(self.generation, self.parts);
+        if let Err(e) = self.tree.insert(key, self.buf.as_slice()) {
+            self.fault = Some(Fault::from(e));
+            return Err(std::io::Error::other("the store failed"));
+        }
+        self.parts += 1;
+        self.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for Parts<'_> {
+    fn write(&mut self, mut b: &[u8]) -> std::io::Result<usize> {
+        let n = b.len();
+        while !b.is_empty() {
+            let room = PART_BYTES - self.buf.len();
+            let (now, rest) = b.split_at(room.min(b.len()));
+            self.buf.extend_from_slice(now);
+            b = rest;
+            if self.buf.len() == PART_BYTES {
+                self.store()?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.store()
+    }
 }
 
 /// The last snapshot, as far as the log keeps it: what `in_doubt` and `save_snapshot` need,
@@ -205,4 +336,188 @@ pub(super) fn fingerprint(s: &Snapshot) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&s.status, &s.drift, &s.in_doubt).hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("muster-snapshot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// A snapshot of `members` statuses (about 60 bytes of JSON each), at `seq`.
+    fn large(members: u32, seq: u64) -> Snapshot {
+        let status: Vec<(String, String, String)> = (0..members)
+            .map(|i| {
+                (
+                    "g".into(),
+                    format!("{:012}", 300_000_000_000u64 + u64::from(i)),
+                    "ENABLED".into(),
+                )
+            })
+            .collect();
+        Snapshot {
+            seq,
+            status: status.into(),
+            drift: Default::default(),
+            drift_since_ms: vec![],
+            in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
+        }
+    }
+
+    fn record_format(d: &Path) -> u32 {
+        match identity::read(d) {
+            identity::Read::Found(r) => r.format,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The keys of the `snapshot` tree: (generation, index).
+    fn parts(log: &EventLog) -> Vec<(u64, u32)> {
+        let t = log.trees().unwrap();
+        t.snapshot
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k.unwrap();
+                (
+                    u64::from_be_bytes(k[..8].try_into().unwrap()),
+                    u32::from_be_bytes(k[8..].try_into().unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_saved_in_parts_and_only_the_last_generation_stays() {
+        let d = dir("parts");
+        let log = EventLog::open(&d).unwrap();
+        assert_eq!(record_format(&d), 1, "a new store holds no snapshot yet");
+        let s = large(10_000, 1);
+        let json = serde_json::to_vec(&s).unwrap();
+        let want = json.len().div_ceil(PART_BYTES) as u32;
+        assert!(want >= 4, "{} bytes", json.len());
+        log.save_snapshot(s.clone()).unwrap();
+        assert_eq!(record_format(&d), 2);
+        assert_eq!(parts(&log), (0..want).map(|i| (1, i)).collect::<Vec<_>>());
+        let t = log.trees().unwrap();
+        assert_eq!(stored_json(&t).unwrap(), Some(json));
+        assert_eq!(t.meta.get(WHOLE_KEY).unwrap(), None);
+        drop(t);
+        // A smaller one replaces it whole: no part of the first stays.
+        let smaller = large(10, 2);
+        log.save_snapshot(smaller.clone()).unwrap();
+        assert_eq!(parts(&log), [(2, 0)]);
+        drop(log);
+        let log = EventLog::open_waiting(&d, std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(log.snapshot().unwrap().as_deref(), Some(&smaller));
+        assert_eq!(record_format(&d), 2);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_format_1_snapshot_is_read_and_replaced_by_parts_at_the_next_save() {
+        let d = dir("whole");
+        let log = EventLog::open(&d).unwrap();
+        let s = large(100, 1);
+        let t = log.trees().unwrap();
+        t.meta
+            .insert(WHOLE_KEY, serde_json::to_vec(&s).unwrap())
+            .unwrap();
+        drop(t);
+        drop(log);
+        let log = EventLog::open_waiting(&d, std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(log.snapshot().unwrap().as_deref(), Some(&s));
+        assert_eq!(record_format(&d), 1, "read only: still a format 1 store");
+        let next = large(101, 2);
+        log.save_snapshot(next.clone()).unwrap();
+        let t = log.trees().unwrap();
+        assert_eq!(t.meta.get(WHOLE_KEY).unwrap(), None);
+        assert_eq!(read_stored(&t).unwrap(), Some(next));
+        drop(t);
+        assert_eq!(record_format(&d), 2);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A save cut short by a crash leaves parts of a generation no head names: the snapshot
+    /// before it still reads, and the next save removes them.
+    #[test]
+    fn parts_a_crash_left_without_a_head_are_ignored_then_removed() {
+        let d = dir("crash");
+        let log = EventLog::open(&d).unwrap();
+        let s = large(10, 1);
+        log.save_snapshot(s.clone()).unwrap();
+        let t = log.trees().unwrap();
+        for i in 0..3 {
+            t.snapshot
+                .insert(part_key(2, i), &b"{\"seq\":"[..])
+                .unwrap();
+        }
+        assert_eq!(read_stored(&t).unwrap(), Some(s));
+        drop(t);
+        let next = large(11, 2);
+        log.save_snapshot(next.clone()).unwrap();
+        assert_eq!(parts(&log), [(3, 0)]);
+        assert_eq!(read_stored(&log.trees().unwrap()).unwrap(), Some(next));
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    type Damage = dyn Fn(&Trees);
+
+    /// Damage injected into each piece: a part missing, a part cut short, a head that is not
+    /// one. Each is a damaged store, named as the snapshot.
+    #[test]
+    fn a_missing_or_short_part_or_a_damaged_head_is_a_damaged_snapshot() {
+        let d = dir("damage");
+        let log = EventLog::open(&d).unwrap();
+        let s = large(10_000, 1);
+        let bytes = serde_json::to_vec(&s).unwrap().len();
+        let n = bytes.div_ceil(PART_BYTES);
+        assert!(n >= 4, "{bytes} bytes");
+        log.save_snapshot(s).unwrap();
+        let t = log.trees().unwrap();
+        let missing = format!("part 1 of {n} is missing");
+        let short = format!(
+            "{n} of {n} parts, {} of {bytes} bytes",
+            bytes - PART_BYTES + 1
+        );
+        let cases: [(&str, &Damage); 3] = [
+            (&missing, &|t| {
+                t.snapshot.remove(part_key(1, 1)).unwrap();
+            }),
+            (&short, &|t| {
+                t.snapshot.insert(part_key(1, 1), &b"x"[..]).unwrap();
+            }),
+            ("expected value at line 1 column 1", &|t| {
+                t.meta.insert(HEAD_KEY, &b"parts"[..]).unwrap();
+            }),
+        ];
+        for (want, damage) in cases {
+            let whole = log.trees().unwrap();
+            let before: Vec<_> = whole.snapshot.iter().map(|r| r.unwrap()).collect();
+            let head = whole.meta.get(HEAD_KEY).unwrap().unwrap();
+            damage(&t);
+            match stored_json(&t) {
+                Err(Fault::Damaged(m)) => {
+                    assert!(m.starts_with("the snapshot cannot be read: "), "{m}");
+                    assert!(m.contains(want), "{m} lacks {want}");
+                }
+                other => panic!("{want}: {other:?}"),
+            }
+            for (k, v) in before {
+                t.snapshot.insert(k, v).unwrap();
+            }
+            t.meta.insert(HEAD_KEY, head).unwrap();
+            assert!(stored_json(&t).unwrap().is_some());
+        }
+        drop(t);
+        drop(log);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

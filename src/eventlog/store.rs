@@ -85,6 +85,8 @@ pub(super) struct Trees {
     pub meta: sled::Tree,
     /// The projection's events again, same keys: what replay reads.
     pub projection: sled::Tree,
+    /// The snapshot's parts (format 2; `snapshot.rs`).
+    pub snapshot: sled::Tree,
 }
 
 /// sled's page cache defaults to 1 GiB; muster reads the log only at start and appends in
@@ -107,6 +109,7 @@ impl Trees {
                 events: db.open_tree("events")?,
                 meta: db.open_tree("meta")?,
                 projection: db.open_tree("projection")?,
+                snapshot: db.open_tree("snapshot")?,
                 db,
             })
         })

@@ -263,12 +263,12 @@ fn a_store_of_a_newer_format_is_refused_and_left_untouched() {
     copy_dir(&fixture(), &dir);
     std::fs::write(
         dir.join("events.sled.identity.json"),
-        br#"{"format":2,"store_id":"future","last_seq":21}"#,
+        br#"{"format":3,"store_id":"future","last_seq":21}"#,
     )
     .unwrap();
     let before = files_of(&dir);
     let want = format!(
-        "error: the event log in {} was written by a newer muster (format 2; this one reads up to 1)\n",
+        "error: the event log in {} was written by a newer muster (format 3; this one reads up to 2)\n",
         dir.display()
     );
     let desired = dir.join("desired.yaml");
