@@ -34,6 +34,7 @@ impl EventLog {
                     t.projection.insert(seq.to_be_bytes(), bytes)?;
                 }
                 self.next.store(seq + 1, Ordering::SeqCst);
+                self.keep_doubts(&event);
                 Ok(event)
             })
         };

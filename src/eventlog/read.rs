@@ -57,41 +57,39 @@ impl EventLog {
         })
     }
 
-    /// Intents with no outcome yet: (batch, graph, accounts), in order.
+    /// Intents with no outcome yet: (batch, graph, accounts), in order. Worked out once from
+    /// the store (the snapshot's, then the intents and outcomes after it) and then kept as
+    /// events are appended: a pass's end does not read the pass's own events again.
     pub fn in_doubt(&self) -> Result<InDoubt, EventLogError> {
+        let last = self.last_seq();
+        if let Some(d) = lock(&self.doubts).as_ref().filter(|d| d.upto == last) {
+            return Ok(d.open.clone());
+        }
         // Everything before the snapshot is settled but what it carries; after it, only intents
         // and outcomes are decoded.
         let (from, mut open) = self.snapshot_doubts()?.unwrap_or_default();
         for e in self.after_of_types(from, &INTENT_TYPES)? {
-            match e.kind {
-                EventKind::InviteIntent {
-                    batch,
-                    graph,
-                    accounts,
-                }
-                | EventKind::RemovalIntent {
-                    batch,
-                    graph,
-                    accounts,
-                    ..
-                }
-                | EventKind::ActionIntent {
-                    batch,
-                    target: graph,
-                    accounts,
-                    ..
-                } => open.push((batch, graph, accounts)),
-                EventKind::InviteResult { batch, .. }
-                | EventKind::InviteFailed { batch, .. }
-                | EventKind::RemovalResult { batch, .. }
-                | EventKind::RemovalFailed { batch, .. }
-                | EventKind::IntentResolved { batch, .. }
-                | EventKind::ActionResult { batch, .. }
-                | EventKind::ActionFailed { batch, .. } => open.retain(|(b, _, _)| *b != batch),
-                _ => {}
-            }
+            settle(&mut open, &e.kind);
         }
+        *lock(&self.doubts) = Some(Doubts {
+            upto: last,
+            open: open.clone(),
+        });
         Ok(open)
+    }
+
+    /// Keeps the intents in doubt known (if they are) as `event` is appended; one that does
+    /// not follow the last one they include leaves them to be worked out again.
+    pub(super) fn keep_doubts(&self, event: &Event) {
+        let mut kept = lock(&self.doubts);
+        match kept.as_mut() {
+            Some(d) if d.upto + 1 == event.seq => {
+                settle(&mut d.open, &event.kind);
+                d.upto = event.seq;
+            }
+            Some(_) => *kept = None,
+            None => {}
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -100,6 +98,44 @@ impl EventLog {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The intents in doubt up to an event: what `in_doubt` keeps.
+pub(super) struct Doubts {
+    /// The last event they include.
+    pub(super) upto: u64,
+    pub(super) open: InDoubt,
+}
+
+/// `open` after `kind`: an intent opens its batch, an outcome settles it.
+fn settle(open: &mut InDoubt, kind: &EventKind) {
+    match kind {
+        EventKind::InviteIntent {
+            batch,
+            graph,
+            accounts,
+        }
+        | EventKind::RemovalIntent {
+            batch,
+            graph,
+            accounts,
+            ..
+        }
+        | EventKind::ActionIntent {
+            batch,
+            target: graph,
+            accounts,
+            ..
+        } => open.push((batch.clone(), graph.clone(), accounts.clone())),
+        EventKind::InviteResult { batch, .. }
+        | EventKind::InviteFailed { batch, .. }
+        | EventKind::RemovalResult { batch, .. }
+        | EventKind::RemovalFailed { batch, .. }
+        | EventKind::IntentResolved { batch, .. }
+        | EventKind::ActionResult { batch, .. }
+        | EventKind::ActionFailed { batch, .. } => open.retain(|(b, _, _)| b != batch),
+        _ => {}
     }
 }
 

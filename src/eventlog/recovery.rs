@@ -125,6 +125,7 @@ impl EventLog {
             trees: RwLock::new(None),
             next: AtomicU64::new(1),
             snapshot: Mutex::new(None),
+            doubts: Mutex::new(None),
             format: std::sync::atomic::AtomicU32::new(identity::FIRST_FORMAT),
             rebuilt: Mutex::new(None),
             store_id: Mutex::new(None),
@@ -230,6 +231,7 @@ impl EventLog {
             Ok(next) => {
                 self.next.store(next, Ordering::SeqCst);
                 *lock(&self.snapshot) = snapshot;
+                *lock(&self.doubts) = None;
                 Ok(self.fresh_cache(trees)?)
             }
             Err(f) => {

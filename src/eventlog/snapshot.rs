@@ -23,6 +23,12 @@ impl EventLog {
             }
             Ok(removed)
         })
+        .inspect(|&removed| {
+            // An intent that went may have been in doubt: work them out again.
+            if removed > 0 {
+                *lock(&self.doubts) = None;
+            }
+        })
     }
 
     /// The last saved snapshot, if any.
