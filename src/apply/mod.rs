@@ -74,9 +74,9 @@ pub async fn apply(
     let (graphs, hubs, configurations, central) =
         tokio::join!(graphs, hubs, configurations, central);
     let mut total = graphs?;
-    total.add(&hubs?);
-    total.add(&configurations?);
-    total.add(&central?);
+    total.add(hubs?);
+    total.add(configurations?);
+    total.add(central?);
     Ok(total)
 }
 
@@ -98,7 +98,7 @@ where
         .await;
     let mut total = ApplyReport::default();
     for r in results {
-        total.add(&r?);
+        total.add(r?);
     }
     Ok(total)
 }

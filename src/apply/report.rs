@@ -147,17 +147,24 @@ impl ApplyReport {
         stopping
     }
 
-    pub fn add(&mut self, o: &ApplyReport) {
-        for (k, n) in &o.counts {
-            self.tally(*k, *n);
+    /// Adds `o` in, taking its maps: a target's settled accounts move whole when this report
+    /// has none yet (at the largest organization they are megabytes, and a copy was held
+    /// beside every part's until the pass ended).
+    pub fn add(&mut self, o: ApplyReport) {
+        for (k, n) in o.counts {
+            self.tally(k, n);
         }
         self.failed += o.failed;
         self.interrupted |= o.interrupted;
-        for (target, accounts) in &o.settled {
-            let mine = self.settled.entry(target.clone()).or_default();
-            mine.extend(accounts.iter().map(|(a, s)| (*a, *s)));
+        for (target, accounts) in o.settled {
+            match self.settled.entry(target) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(accounts);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().extend(accounts),
+            }
         }
-        self.configured.extend(o.configured.iter().cloned());
-        self.resolved.extend(o.resolved.iter().cloned());
+        self.configured.extend(o.configured);
+        self.resolved.extend(o.resolved);
     }
 }

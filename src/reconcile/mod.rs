@@ -394,7 +394,7 @@ pub async fn pass(
                     let invited = accept::invited_by(&apis.detective, &applied).await;
                     let all = crate::plan::accept::with_invited(&report.accepts, invited);
                     let accept = apply::accept::accept(roles, journal, &all, opts.concurrency);
-                    applied.add(&Box::pin(accept).await?);
+                    applied.add(Box::pin(accept).await?);
                 }
                 applied
             }
