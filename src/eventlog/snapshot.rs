@@ -148,18 +148,20 @@ pub(super) const HEAD_KEY: &str = "snapshot_head";
 
 /// The size of a part. At the largest organization a snapshot is megabytes of JSON: held as
 /// one value, sled kept it in the `meta` tree's one leaf, and every save (and every read of
-/// `meta`) held that leaf, the new JSON and sled's copy of it at once. In parts, a save holds
-/// one part at a time.
+/// `meta`) held that leaf, the new JSON and sled's copy of it at once. Compressed and in
+/// parts, a save holds one part at a time, and what sled keeps of them is a tenth the size.
 const PART_BYTES: usize = 64 * 1024;
 
 /// Where the snapshot's parts are: keys `(generation, index)` in the `snapshot` tree, `parts`
-/// of them, `bytes` of JSON in all. A save writes a new generation's parts, then the head,
-/// then removes the older generations, so a crash leaves the old head and its parts whole.
+/// of them, `bytes` in all, holding the snapshot's JSON (`json_bytes` of it) compressed
+/// (raw DEFLATE). A save writes a new generation's parts, then the head, then removes the
+/// older generations, so a crash leaves the old head and its parts whole.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Head {
     generation: u64,
     parts: u32,
     bytes: u64,
+    json_bytes: u64,
 }
 
 fn part_key(generation: u64, index: u32) -> [u8; 12] {
@@ -169,6 +171,12 @@ fn part_key(generation: u64, index: u32) -> [u8; 12] {
     k
 }
 
+/// A capacity for `bytes` the store says it holds: grown as read past this, never allocated
+/// from a damaged length alone.
+fn capacity(bytes: u64) -> usize {
+    usize::try_from(bytes.min(256 << 20)).unwrap_or(0)
+}
+
 /// The stored snapshot's JSON: in parts (format 2) or whole (format 1).
 pub(super) fn stored_json(t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
     let Some(head) = t.meta.get(HEAD_KEY)? else {
@@ -176,8 +184,7 @@ pub(super) fn stored_json(t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
     };
     let damaged = |why: String| Fault::Damaged(format!("the snapshot cannot be read: {why}"));
     let head: Head = serde_json::from_slice(&head).map_err(|e| damaged(e.to_string()))?;
-    // Its own length is no promise: grown as read, never allocated from the head alone.
-    let mut json = Vec::with_capacity(usize::try_from(head.bytes).map_or(0, |b| b.min(1 << 30)));
+    let mut packed = Vec::with_capacity(capacity(head.bytes));
     let mut parts = 0;
     for r in t.snapshot.scan_prefix(head.generation.to_be_bytes()) {
         let (k, v) = r?;
@@ -191,15 +198,28 @@ pub(super) fn stored_json(t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
                 head.parts
             )));
         }
-        json.extend_from_slice(&v);
+        packed.extend_from_slice(&v);
         parts += 1;
     }
-    if parts != head.parts || json.len() as u64 != head.bytes {
+    if parts != head.parts || packed.len() as u64 != head.bytes {
         return Err(damaged(format!(
             "{parts} of {} parts, {} of {} bytes",
             head.parts,
-            json.len(),
+            packed.len(),
             head.bytes
+        )));
+    }
+    let mut json = Vec::with_capacity(capacity(head.json_bytes));
+    std::io::Read::read_to_end(
+        &mut flate2::read::DeflateDecoder::new(packed.as_slice()),
+        &mut json,
+    )
+    .map_err(|e| damaged(format!("its parts do not decompress: {e}")))?;
+    if json.len() as u64 != head.json_bytes {
+        return Err(damaged(format!(
+            "its parts decompress to {} bytes, not {}",
+            json.len(),
+            head.json_bytes
         )));
     }
     Ok(Some(json))
@@ -217,6 +237,7 @@ pub(super) fn read_stored(t: &Trees) -> Result<Option<Snapshot>, Fault> {
 
 /// Writes `s` in parts as the stored snapshot, in place of the one before.
 fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
+    use std::io::Write;
     let generation = match t.snapshot.last()? {
         Some((k, _)) => {
             let g = k.get(..8).and_then(|g| <[u8; 8]>::try_from(g).ok());
@@ -232,18 +253,25 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         bytes: 0,
         fault: None,
     };
-    let written = serde_json::to_writer(&mut out, s).and_then(|()| {
-        use std::io::Write;
-        out.flush().map_err(serde_json::Error::io)
-    });
+    let mut json = Counted {
+        inner: flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast()),
+        bytes: 0,
+    };
+    let written = serde_json::to_writer(&mut json, s)
+        .map_err(std::io::Error::from)
+        .and_then(|()| json.inner.try_finish())
+        .and_then(|()| json.inner.get_mut().flush());
+    let json_bytes = json.bytes;
+    drop(json);
     if let Some(f) = out.fault.take() {
         return Err(f);
     }
-    written.expect("a snapshot is plain JSON");
+    written.expect("a snapshot is plain JSON, compressed in memory");
     let head = Head {
         generation,
         parts: out.parts,
         bytes: out.bytes,
+        json_bytes,
     };
     t.meta
         .insert(HEAD_KEY, serde_json::to_vec(&head).expect("plain JSON"))?;
@@ -253,6 +281,24 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         t.snapshot.remove(k?)?;
     }
     Ok(())
+}
+
+/// A writer that counts what passes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A writer that stores what it is given as parts of `PART_BYTES`.
@@ -356,13 +402,12 @@ mod tests {
 
     /// A snapshot of `members` statuses (about 60 bytes of JSON each), at `seq`.
     fn large(members: u32, seq: u64) -> Snapshot {
+        // Accounts spread by a multiplicative hash, so that they compress as real ones do
+        // (a few bytes each), not as a run of consecutive numbers.
         let status: Vec<(String, String, String)> = (0..members)
             .map(|i| {
-                (
-                    "g".into(),
-                    format!("{:012}", 300_000_000_000u64 + u64::from(i)),
-                    "ENABLED".into(),
-                )
+                let spread = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1_000_000_000_000;
+                ("g".into(), format!("{spread:012}"), "ENABLED".into())
             })
             .collect();
         Snapshot {
@@ -372,6 +417,11 @@ mod tests {
             drift_since_ms: vec![],
             in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         }
+    }
+
+    fn head(log: &EventLog) -> Head {
+        let t = log.trees().unwrap();
+        serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap()
     }
 
     fn record_format(d: &Path) -> u32 {
@@ -402,13 +452,18 @@ mod tests {
         let d = dir("parts");
         let log = EventLog::open(&d).unwrap();
         assert_eq!(record_format(&d), 1, "a new store holds no snapshot yet");
-        let s = large(10_000, 1);
+        let s = large(60_000, 1);
         let json = serde_json::to_vec(&s).unwrap();
-        let want = json.len().div_ceil(PART_BYTES) as u32;
-        assert!(want >= 4, "{} bytes", json.len());
         log.save_snapshot(s.clone()).unwrap();
         assert_eq!(record_format(&d), 2);
-        assert_eq!(parts(&log), (0..want).map(|i| (1, i)).collect::<Vec<_>>());
+        let h = head(&log);
+        assert!(h.parts >= 4, "{h:?}");
+        assert!(h.bytes * 3 < h.json_bytes, "compressed: {h:?}");
+        assert_eq!(h.json_bytes, json.len() as u64);
+        assert_eq!(
+            parts(&log),
+            (0..h.parts).map(|i| (1, i)).collect::<Vec<_>>()
+        );
         let t = log.trees().unwrap();
         assert_eq!(stored_json(&t).unwrap(), Some(json));
         assert_eq!(t.meta.get(WHOLE_KEY).unwrap(), None);
@@ -482,18 +537,18 @@ mod tests {
     fn a_missing_or_short_part_or_a_damaged_head_is_a_damaged_snapshot() {
         let d = dir("damage");
         let log = EventLog::open(&d).unwrap();
-        let s = large(10_000, 1);
-        let bytes = serde_json::to_vec(&s).unwrap().len();
-        let n = bytes.div_ceil(PART_BYTES);
-        assert!(n >= 4, "{bytes} bytes");
-        log.save_snapshot(s).unwrap();
+        log.save_snapshot(large(60_000, 1)).unwrap();
+        let Head {
+            parts: n, bytes, ..
+        } = head(&log);
+        assert!(n >= 4, "{n} parts");
         let t = log.trees().unwrap();
         let missing = format!("part 1 of {n} is missing");
         let short = format!(
             "{n} of {n} parts, {} of {bytes} bytes",
-            bytes - PART_BYTES + 1
+            bytes - PART_BYTES as u64 + 1
         );
-        let cases: [(&str, &Damage); 3] = [
+        let cases: [(&str, &Damage); 5] = [
             (&missing, &|t| {
                 t.snapshot.remove(part_key(1, 1)).unwrap();
             }),
@@ -502,6 +557,19 @@ mod tests {
             }),
             ("expected value at line 1 column 1", &|t| {
                 t.meta.insert(HEAD_KEY, &b"parts"[..]).unwrap();
+            }),
+            ("its parts do not decompress: ", &|t| {
+                t.snapshot
+                    .insert(part_key(1, 0), vec![0xff; PART_BYTES])
+                    .unwrap();
+            }),
+            ("its parts decompress to ", &|t| {
+                let mut h: Head =
+                    serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap();
+                h.json_bytes += 1;
+                t.meta
+                    .insert(HEAD_KEY, serde_json::to_vec(&h).unwrap())
+                    .unwrap();
             }),
         ];
         for (want, damage) in cases {
