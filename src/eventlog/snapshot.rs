@@ -253,16 +253,25 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         bytes: 0,
         fault: None,
     };
-    let mut json = Counted {
-        inner: flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast()),
-        bytes: 0,
-    };
+    // Buffered: serde_json writes a few bytes at a time, and each write into the encoder
+    // costs a call into the compressor.
+    let mut json = std::io::BufWriter::with_capacity(
+        PART_BYTES,
+        Counted {
+            inner: flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast()),
+            bytes: 0,
+        },
+    );
+    // Not flushed on the way: a flush of the encoder ends a block and a part early.
+    let mut json_bytes = 0;
     let written = serde_json::to_writer(&mut json, s)
         .map_err(std::io::Error::from)
-        .and_then(|()| json.inner.try_finish())
-        .and_then(|()| json.inner.get_mut().flush());
-    let json_bytes = json.bytes;
-    drop(json);
+        .and_then(|()| json.into_inner().map_err(|e| e.into_error()))
+        .and_then(|mut counted| {
+            json_bytes = counted.bytes;
+            counted.inner.try_finish()
+        })
+        .and_then(|()| out.flush());
     if let Some(f) = out.fault.take() {
         return Err(f);
     }
