@@ -195,8 +195,7 @@ fn bench_replay() {
     log.save_snapshot(muster::eventlog::Snapshot {
         seq: log.last_seq(),
         status: p.status.iter().collect(),
-        drift: p.drift.iter().map(|(k, _)| k).collect(),
-        drift_since_ms: p.drift.iter().map(|(_, since)| since).collect(),
+        drift: p.drift.clone(),
         in_doubt: Vec::new(),
     })
     .unwrap();

@@ -77,11 +77,6 @@ impl Triples {
         self.items.push(item);
     }
 
-    /// An entry whose strings are already shared: kept as they are.
-    fn push_shared(&mut self, item: [Sym; 3]) {
-        self.items.push(item);
-    }
-
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -359,18 +354,33 @@ impl Drifts {
         self.map.is_empty()
     }
 
-    /// The snapshot's two lists, keys and first-observed times, in the same order.
-    pub fn into_triples(self) -> (Triples, Vec<u64>) {
-        let mut keys = Triples {
-            strings: self.strings,
-            items: Vec::with_capacity(self.map.len()),
-        };
-        let mut since = Vec::with_capacity(self.map.len());
-        for (k, s) in self.map {
-            keys.push_shared(k);
-            since.push(s);
+    /// The snapshot's `drift` list, written straight from the map: (target, account, kind).
+    pub fn keys(&self) -> impl Serialize + '_ {
+        struct Keys<'a>(&'a Drifts);
+        impl Serialize for Keys<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                write_list(s, self.0.len(), self.0.iter().map(|(k, _)| k))
+            }
         }
-        (keys, since)
+        Keys(self)
+    }
+
+    /// The snapshot's `drift_since_ms` list, in the order of `keys`.
+    pub fn since(&self) -> impl Serialize + '_ {
+        struct Since<'a>(&'a Drifts);
+        impl Serialize for Since<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.map.values())
+            }
+        }
+        Since(self)
+    }
+
+    /// A hash of the keys alone (what a snapshot's fingerprint takes of its drift).
+    pub fn hash_keys<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        self.len().hash(h);
+        self.iter().for_each(|(k, _)| k.hash(h));
     }
 
     /// From the snapshot's two lists; a key without a time gets `otherwise` (a snapshot
@@ -449,7 +459,11 @@ mod tests {
         assert_eq!(d.get(("g", "1", "missing")), Some(5));
         assert_eq!(d.get(("g", "2", "missing")), None);
         assert_eq!(d.strings.len(), 3, "a lookup makes no string");
-        let (keys, since) = d.clone().into_triples();
+        // As a snapshot writes and reads it: the two lists.
+        let keys: Triples =
+            serde_json::from_str(&serde_json::to_string(&d.keys()).unwrap()).unwrap();
+        let since: Vec<u64> =
+            serde_json::from_str(&serde_json::to_string(&d.since()).unwrap()).unwrap();
         assert_eq!(Drifts::from_triples(keys.clone(), &since, 0), d);
         assert_eq!(
             Drifts::from_triples(keys, &[], 7).get(("g", "1", "missing")),

@@ -191,6 +191,15 @@ mod tests {
         }
     }
 
+    /// Drift of these keys, first observed at these times.
+    fn drifts(entries: &[((&str, &str, &str), u64)]) -> interned::Drifts {
+        let mut d = interned::Drifts::default();
+        for (k, since) in entries {
+            d.insert(*k, *since);
+        }
+        d
+    }
+
     /// The store closed and its directory removed.
     fn gone(log: EventLog, d: &Path) {
         drop(log);
@@ -433,8 +442,7 @@ mod tests {
         let s = Snapshot {
             seq: 2,
             status: vec![("g", "a", "ENABLED")].into(),
-            drift: vec![("g", "a", "missing")].into(),
-            drift_since_ms: vec![1_000],
+            drift: drifts(&[(("g", "a", "missing"), 1_000)]),
             in_doubt: vec![("b0".into(), "g".into(), vec!["1".into()])],
         };
         log.save_snapshot(s.clone()).unwrap();
@@ -471,7 +479,7 @@ mod tests {
         later.seq = 5;
         log.save_snapshot(later.clone()).unwrap();
         assert_eq!(log.snapshot().unwrap().unwrap().seq, 2);
-        later.drift.push(("g", "a", "missing"));
+        later.drift.insert(("g", "b", "missing"), 2_000);
         log.save_snapshot(later.clone()).unwrap();
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&later));
         // The same after a reopen, read from disk.

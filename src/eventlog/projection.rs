@@ -60,8 +60,7 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
     if let Some(s) = log.take_snapshot()? {
         from = s.seq;
         p.status = s.status;
-        // A snapshot written before drift was timed: its drift counts from now.
-        p.drift = Drifts::from_triples(s.drift, &s.drift_since_ms, super::now_ms());
+        p.drift = s.drift;
     }
     for e in log.projection_after(from)? {
         p.apply(e.kind, e.at_ms);
@@ -71,12 +70,10 @@ pub fn replay(log: &EventLog) -> Result<Projection, EventLogError> {
 
 /// Saves the projection as it stands, so the next start replays only newer events.
 pub fn save(log: &EventLog, projection: Projection) -> Result<(), EventLogError> {
-    let (drift, drift_since_ms) = projection.drift.into_triples();
     log.save_snapshot(Snapshot {
         in_doubt: log.in_doubt()?,
         seq: log.last_seq(),
         status: projection.status,
-        drift_since_ms,
-        drift,
+        drift: projection.drift,
     })
 }

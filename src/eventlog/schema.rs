@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::interned::{Statuses, Triples};
+use super::interned::{Drifts, Statuses, Triples};
 
 /// The schema version written into every event.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -271,22 +271,62 @@ impl Event {
 }
 
 /// The projection saved at the end of a pass, so that start-up replays only what came after.
-/// Part of the on-disk schema, like `Event`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Part of the on-disk schema, like `Event`: a JSON object of `seq`, `status` (a list of
+/// [target, account, status]), `drift` (a list of [target, account, kind]), `drift_since_ms`
+/// (when each of `drift` was first observed, in the same order; left out when there is no
+/// drift, and absent from snapshots written before drift was timed) and `in_doubt`. The drift
+/// is read and written straight from and into the projection's own form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The last event the snapshot includes.
     pub seq: u64,
     /// (graph, account, status): the last recorded member status.
     pub status: Statuses,
-    /// Drift recorded and not yet resolved: (graph, account, kind).
-    pub drift: Triples,
-    /// When each of `drift` was first observed (Unix milliseconds), in the same order; absent
-    /// from snapshots written before it existed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift_since_ms: Vec<u64>,
+    /// Drift recorded and not yet resolved, (graph, account, kind), and when each was first
+    /// observed (Unix milliseconds; read from a snapshot that did not time it, the time it
+    /// was read).
+    pub drift: Drifts,
     /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
-    #[serde(default)]
     pub in_doubt: Vec<(String, String, Vec<String>)>,
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let timed = !self.drift.is_empty();
+        let mut out = s.serialize_struct("Snapshot", 4 + usize::from(timed))?;
+        out.serialize_field("seq", &self.seq)?;
+        out.serialize_field("status", &self.status)?;
+        out.serialize_field("drift", &self.drift.keys())?;
+        if timed {
+            out.serialize_field("drift_since_ms", &self.drift.since())?;
+        }
+        out.serialize_field("in_doubt", &self.in_doubt)?;
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The snapshot as stored.
+        #[derive(Deserialize)]
+        struct Stored {
+            seq: u64,
+            status: Statuses,
+            drift: Triples,
+            #[serde(default)]
+            drift_since_ms: Vec<u64>,
+            #[serde(default)]
+            in_doubt: Vec<(String, String, Vec<String>)>,
+        }
+        let s = Stored::deserialize(d)?;
+        Ok(Snapshot {
+            seq: s.seq,
+            status: s.status,
+            drift: Drifts::from_triples(s.drift, &s.drift_since_ms, super::now_ms()),
+            in_doubt: s.in_doubt,
+        })
+    }
 }
 
 /// The last organization listing that expanded: kept so that a pass that cannot list the

@@ -171,7 +171,6 @@ fn write_the_v1_fixture() {
         seq: 12,
         status: vec![(s(G), s("300000000001"), s("INVITED"))].into(),
         drift: Default::default(),
-        drift_since_ms: vec![],
         in_doubt: vec![(s("r/g/0"), s(G), vec![s("300000000007")])],
     })
     .unwrap();
