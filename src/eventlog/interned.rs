@@ -6,6 +6,7 @@
 //! `Triples` reads and writes the same JSON list of three-string arrays as the
 //! `Vec<(String, String, String)>` it replaced.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -185,14 +186,40 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
+/// Rebuilds `map` with its nodes full. Entries inserted one at a time in key order (as a
+/// pass records them) leave each node about half full; appended into a map of one entry, they
+/// are merged in one sorted pass that builds full nodes and frees the old ones as it goes.
+fn pack<K: Ord, V>(map: &mut BTreeMap<K, V>) {
+    let Some(first) = map.pop_first() else {
+        return;
+    };
+    let mut packed = BTreeMap::from([first]);
+    packed.append(map);
+    *map = packed;
+}
+
+/// Entries added one at a time past which a map is packed: a pass that added fewer leaves it
+/// as it is (rebuilding 160,000 entries for a handful would cost more than it saves).
+const PACK_AFTER: usize = 1024;
+
 /// Each target's members' last recorded status: target → account → status.
 #[derive(Clone, Default)]
 pub struct Statuses {
     strings: Interner,
     by_target: BTreeMap<Sym, BTreeMap<Sym, Sym>>,
+    /// Members added one at a time since the maps were built or packed.
+    added: usize,
 }
 
 impl Statuses {
+    /// Packs the maps' nodes full (see `pack`) once many members were added.
+    pub fn pack(&mut self) {
+        if self.added >= PACK_AFTER {
+            self.by_target.values_mut().for_each(pack);
+            self.added = 0;
+        }
+    }
+
     pub fn insert(&mut self, target: &str, account: &str, status: &str) {
         let status = self.strings.get(status);
         let members = match self.by_target.get_mut(target) {
@@ -204,7 +231,10 @@ impl Statuses {
         };
         match members.get_mut(account) {
             Some(old) => *old = status,
-            None => drop(members.insert(self.strings.get(account), status)),
+            None => {
+                members.insert(self.strings.get(account), status);
+                self.added += 1;
+            }
         }
     }
 
@@ -308,18 +338,36 @@ from_entries!(Statuses, StatusRuns);
 pub struct Drifts {
     strings: Interner,
     map: BTreeMap<[Sym; 3], u64>,
+    /// Entries added one at a time since the map was built or packed.
+    added: usize,
 }
 
 impl Drifts {
+    /// Packs the map's nodes full (see `pack`) once many entries were added.
+    pub fn pack(&mut self) {
+        if self.added >= PACK_AFTER {
+            pack(&mut self.map);
+            self.added = 0;
+        }
+    }
+
     /// Records `key` first observed at `since`, unless it is already open.
     pub fn observe(&mut self, (t, a, k): (&str, &str, &str), since: u64) -> u64 {
         let key = [t, a, k].map(|s| self.strings.get(s));
-        *self.map.entry(key).or_insert(since)
+        match self.map.entry(key) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                self.added += 1;
+                *v.insert(since)
+            }
+        }
     }
 
     pub fn insert(&mut self, (t, a, k): (&str, &str, &str), since: u64) {
         let key = [t, a, k].map(|s| self.strings.get(s));
-        self.map.insert(key, since);
+        if self.map.insert(key, since).is_none() {
+            self.added += 1;
+        }
     }
 
     /// The shared form of `key` if every part of it is known (no new strings are made).
@@ -390,7 +438,11 @@ impl Drifts {
         let map = (items.into_iter().enumerate())
             .map(|(i, k)| (k, since.get(i).copied().unwrap_or(otherwise)))
             .collect();
-        Drifts { strings, map }
+        Drifts {
+            strings,
+            map,
+            added: 0,
+        }
     }
 }
 
@@ -471,5 +523,30 @@ mod tests {
         );
         d.remove(("g", "1", "missing"));
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn packing_keeps_every_entry() {
+        let mut s = Statuses::default();
+        let mut d = Drifts::default();
+        for i in 0..3000 {
+            let a = format!("{:012}", 300_000_000_000u64 + i);
+            s.insert(["g", "h"][i as usize % 2], &a, "ENABLED");
+            d.insert(("g", &a, "missing"), i);
+        }
+        let (s0, d0) = (s.clone(), d.clone());
+        assert_eq!((s.added, d.added), (3000, 3000));
+        s.pack();
+        d.pack();
+        assert_eq!((s.added, d.added), (0, 0), "packed");
+        assert_eq!((s, d), (s0, d0));
+        // A few more are left as they are.
+        let mut few = Drifts::default();
+        few.insert(("g", "1", "missing"), 1);
+        few.pack();
+        assert_eq!(few.added, 1);
+        let mut empty = Drifts::default();
+        empty.pack();
+        assert!(empty.is_empty());
     }
 }

@@ -20,6 +20,13 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// Packs its maps' nodes full: a pass that recorded many members or much drift inserted
+    /// them one at a time, which leaves each node about half full.
+    pub fn pack(&mut self) {
+        self.status.pack();
+        self.drift.pack();
+    }
+
     /// One projection event applied (`at_ms`: when it was recorded).
     fn apply(&mut self, kind: EventKind, at_ms: u64) {
         match kind {

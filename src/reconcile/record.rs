@@ -70,7 +70,9 @@ pub(crate) fn seen(
         listed: &seen.listed,
     };
     recorder.statuses()?;
-    recorder.drift(&seen.drift)
+    recorder.drift(&seen.drift)?;
+    projection.pack();
+    Ok(())
 }
 
 /// Intents a crash left without an outcome, settled by what the listing shows now: `present`
