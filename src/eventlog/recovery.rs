@@ -182,20 +182,29 @@ impl EventLog {
         } else {
             Trees::open(&self.path)?
         };
+        // Kept: replay reads it next, and decoding it is most of what replay costs. Decoded
+        // after the scan when its head tells how far it goes: the scan's pages fill sled's
+        // cache, and the two together were an open's peak.
         let mut snapshot = None;
         let next = guard(|| {
-            let mut snapshot_seq = 0;
             let format = if trees.meta.contains_key(HEAD_KEY)? {
                 identity::PARTED_SNAPSHOT_FORMAT
             } else {
                 identity::FIRST_FORMAT
             };
             self.format.store(format, Ordering::SeqCst);
-            if let Some(s) = read_stored(&trees)? {
-                snapshot_seq = s.seq;
-                // Kept: replay reads it next, and decoding it is most of what replay costs.
-                snapshot = Some(Kept::of(Arc::new(s)));
-            }
+            let snapshot_seq = match stored_upto(&trees)? {
+                Stored::None => 0,
+                Stored::Upto(seq) => seq,
+                Stored::Unknown => match read_stored(&trees)? {
+                    Some(s) => {
+                        let seq = s.seq;
+                        snapshot = Some(Kept::of(Arc::new(s)));
+                        seq
+                    }
+                    None => 0,
+                },
+            };
             if let Some(v) = trees.meta.get("expansion")? {
                 serde_json::from_slice::<SavedExpansion>(&v).map_err(|e| {
                     Fault::Damaged(format!(
@@ -227,18 +236,28 @@ impl EventLog {
             }
             Ok(last + 1)
         });
-        match next {
+        let trees = match next {
             Ok(next) => {
                 self.next.store(next, Ordering::SeqCst);
-                *lock(&self.snapshot) = snapshot;
                 *lock(&self.doubts) = None;
-                Ok(self.fresh_cache(trees)?)
+                self.fresh_cache(trees)?
             }
             Err(f) => {
                 store::close(trees);
-                Err(f)
+                return Err(f);
+            }
+        };
+        if snapshot.is_none() {
+            match guard(|| read_stored(&trees)) {
+                Ok(s) => snapshot = s.map(|s| Kept::of(Arc::new(s))),
+                Err(f) => {
+                    store::close(trees);
+                    return Err(f);
+                }
             }
         }
+        *lock(&self.snapshot) = snapshot;
+        Ok(trees)
     }
 
     /// A writer's store, opened again after the verification: reading every entry pulled

@@ -162,6 +162,33 @@ struct Head {
     parts: u32,
     bytes: u64,
     json_bytes: u64,
+    /// The snapshot's own `seq`: what an open needs before it decodes the snapshot.
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+/// What the head tells of the stored snapshot without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stored {
+    /// No snapshot.
+    None,
+    /// One that includes the events up to this one.
+    Upto(u64),
+    /// One whose `seq` only decoding it tells (format 1).
+    Unknown,
+}
+
+/// What the stored snapshot includes, from its head alone.
+pub(super) fn stored_upto(t: &Trees) -> Result<Stored, Fault> {
+    match t.meta.get(HEAD_KEY)? {
+        Some(head) => match serde_json::from_slice::<Head>(&head) {
+            Ok(Head { seq: Some(seq), .. }) => Ok(Stored::Upto(seq)),
+            // Damage is for the decoding to report.
+            _ => Ok(Stored::Unknown),
+        },
+        None if t.meta.contains_key(WHOLE_KEY)? => Ok(Stored::Unknown),
+        None => Ok(Stored::None),
+    }
 }
 
 fn part_key(generation: u64, index: u32) -> [u8; 12] {
@@ -230,9 +257,15 @@ pub(super) fn read_stored(t: &Trees) -> Result<Option<Snapshot>, Fault> {
     let Some(json) = stored_json(t)? else {
         return Ok(None);
     };
-    serde_json::from_slice::<Snapshot>(&json)
-        .map(Some)
-        .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))
+    let s = serde_json::from_slice::<Snapshot>(&json)
+        .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?;
+    match stored_upto(t)? {
+        Stored::Upto(seq) if seq != s.seq => Err(Fault::Damaged(format!(
+            "the snapshot cannot be read: its head says it includes events up to {seq}, its parts {}",
+            s.seq
+        ))),
+        _ => Ok(Some(s)),
+    }
 }
 
 /// Writes `s` in parts as the stored snapshot, in place of the one before.
@@ -281,6 +314,7 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         parts: out.parts,
         bytes: out.bytes,
         json_bytes,
+        seq: Some(s.seq),
     };
     t.meta
         .insert(HEAD_KEY, serde_json::to_vec(&head).expect("plain JSON"))?;
@@ -559,7 +593,7 @@ mod tests {
             "{n} of {n} parts, {} of {bytes} bytes",
             bytes - PART_BYTES as u64 + 1
         );
-        let cases: [(&str, &Damage); 5] = [
+        let cases: [(&str, &Damage); 6] = [
             (&missing, &|t| {
                 t.snapshot.remove(part_key(1, 1)).unwrap();
             }),
@@ -574,6 +608,17 @@ mod tests {
                     .insert(part_key(1, 0), vec![0xff; PART_BYTES])
                     .unwrap();
             }),
+            (
+                "its head says it includes events up to 2, its parts 1",
+                &|t| {
+                    let mut h: Head =
+                        serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap();
+                    h.seq = Some(2);
+                    t.meta
+                        .insert(HEAD_KEY, serde_json::to_vec(&h).unwrap())
+                        .unwrap();
+                },
+            ),
             ("its parts decompress to ", &|t| {
                 let mut h: Head =
                     serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap();
@@ -588,7 +633,7 @@ mod tests {
             let before: Vec<_> = whole.snapshot.iter().map(|r| r.unwrap()).collect();
             let head = whole.meta.get(HEAD_KEY).unwrap().unwrap();
             damage(&t);
-            match stored_json(&t) {
+            match read_stored(&t).map(|s| s.map(|s| s.seq)) {
                 Err(Fault::Damaged(m)) => {
                     assert!(m.starts_with("the snapshot cannot be read: "), "{m}");
                     assert!(m.contains(want), "{m} lacks {want}");
@@ -599,7 +644,7 @@ mod tests {
                 t.snapshot.insert(k, v).unwrap();
             }
             t.meta.insert(HEAD_KEY, head).unwrap();
-            assert!(stored_json(&t).unwrap().is_some());
+            assert_eq!(read_stored(&t).unwrap().map(|s| s.seq), Some(1));
         }
         drop(t);
         drop(log);
