@@ -212,25 +212,7 @@ impl EventLog {
                     ))
                 })?;
             }
-            // Every entry is read (sled checks each one it reads); the events a start replays
-            // are decoded, the older ones only have their type read, which costs a tenth.
-            let mut last = 0;
-            for r in trees.events.iter() {
-                let (k, v) = r?;
-                last = seq_of(&k);
-                if last > snapshot_seq {
-                    decode(&k, &v)?;
-                } else if type_of(&v).is_none() {
-                    return Err(Fault::Damaged(format!("event {last} cannot be read")));
-                }
-            }
-            for r in trees
-                .projection
-                .range(snapshot_seq.saturating_add(1).to_be_bytes()..)
-            {
-                let (k, v) = r?;
-                decode(&k, &v)?;
-            }
+            let last = scan(&trees, snapshot_seq)?;
             if self.role == Role::Writer {
                 catch_up_projection(&trees)?;
             }
@@ -444,6 +426,30 @@ pub(super) struct Rebuilt {
     pub(super) reason: String,
     /// Events known lost (at least), when the identity record tells.
     pub(super) lost: Option<u64>,
+}
+
+/// Reads every entry of the log (sled checks each one it reads): the events after
+/// `snapshot_seq`, which a start replays, decoded, in both trees; the older ones only have
+/// their type read, which costs a tenth. Returns the last event's seq (0 for none).
+fn scan(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
+    let mut last = 0;
+    for r in trees.events.iter() {
+        let (k, v) = r?;
+        last = seq_of(&k);
+        if last > snapshot_seq {
+            decode(&k, &v)?;
+        } else if type_of(&v).is_none() {
+            return Err(Fault::Damaged(format!("event {last} cannot be read")));
+        }
+    }
+    for r in trees
+        .projection
+        .range(snapshot_seq.saturating_add(1).to_be_bytes()..)
+    {
+        let (k, v) = r?;
+        decode(&k, &v)?;
+    }
+    Ok(last)
 }
 
 /// Refuses a state directory whose identity record names a newer store format.
