@@ -469,6 +469,36 @@ mod tests {
         serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap()
     }
 
+    /// A new log in a directory of its own.
+    fn fresh(name: &str) -> (PathBuf, EventLog) {
+        let d = dir(name);
+        let log = EventLog::open(&d).unwrap();
+        (d, log)
+    }
+
+    /// The log closed and opened again (waiting out the lock, as `apply` does).
+    fn reopened(log: EventLog, d: &Path) -> EventLog {
+        drop(log);
+        EventLog::open_waiting(d, std::time::Duration::from_secs(5)).unwrap()
+    }
+
+    /// The identity record names `format`; then the log is closed and its directory removed.
+    fn gone_in_format(log: EventLog, d: &Path, format: u32) {
+        assert_eq!(record_format(d), format);
+        gone(log, d);
+    }
+
+    /// The log closed and its directory removed.
+    fn gone(log: EventLog, d: &Path) {
+        drop(log);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// The snapshot the store holds, read from it.
+    fn stored(log: &EventLog) -> Option<Snapshot> {
+        read_stored(&log.trees().unwrap()).unwrap()
+    }
+
     fn record_format(d: &Path) -> u32 {
         match identity::read(d) {
             identity::Read::Found(r) => r.format,
@@ -494,8 +524,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_is_saved_in_parts_and_only_the_last_generation_stays() {
-        let d = dir("parts");
-        let log = EventLog::open(&d).unwrap();
+        let (d, log) = fresh("parts");
         assert_eq!(record_format(&d), 1, "a new store holds no snapshot yet");
         let s = large(60_000, 1);
         let json = serde_json::to_vec(&s).unwrap();
@@ -517,45 +546,32 @@ mod tests {
         let smaller = large(10, 2);
         log.save_snapshot(smaller.clone()).unwrap();
         assert_eq!(parts(&log), [(2, 0)]);
-        drop(log);
-        let log = EventLog::open_waiting(&d, std::time::Duration::from_secs(5)).unwrap();
+        let log = reopened(log, &d);
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&smaller));
-        assert_eq!(record_format(&d), 2);
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone_in_format(log, &d, 2);
     }
 
     #[test]
     fn a_format_1_snapshot_is_read_and_replaced_by_parts_at_the_next_save() {
-        let d = dir("whole");
-        let log = EventLog::open(&d).unwrap();
+        let (d, log) = fresh("whole");
         let s = large(100, 1);
-        let t = log.trees().unwrap();
-        t.meta
-            .insert(WHOLE_KEY, serde_json::to_vec(&s).unwrap())
-            .unwrap();
-        drop(t);
-        drop(log);
-        let log = EventLog::open_waiting(&d, std::time::Duration::from_secs(5)).unwrap();
+        let whole = |log: &EventLog| log.trees().unwrap().meta.get(WHOLE_KEY).unwrap();
+        let json = serde_json::to_vec(&s).unwrap();
+        log.trees().unwrap().meta.insert(WHOLE_KEY, json).unwrap();
+        let log = reopened(log, &d);
         assert_eq!(log.snapshot().unwrap().as_deref(), Some(&s));
         assert_eq!(record_format(&d), 1, "read only: still a format 1 store");
         let next = large(101, 2);
         log.save_snapshot(next.clone()).unwrap();
-        let t = log.trees().unwrap();
-        assert_eq!(t.meta.get(WHOLE_KEY).unwrap(), None);
-        assert_eq!(read_stored(&t).unwrap(), Some(next));
-        drop(t);
-        assert_eq!(record_format(&d), 2);
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!((whole(&log), stored(&log)), (None, Some(next)));
+        gone_in_format(log, &d, 2);
     }
 
     /// A save cut short by a crash leaves parts of a generation no head names: the snapshot
     /// before it still reads, and the next save removes them.
     #[test]
     fn parts_a_crash_left_without_a_head_are_ignored_then_removed() {
-        let d = dir("crash");
-        let log = EventLog::open(&d).unwrap();
+        let (d, log) = fresh("crash");
         let s = large(10, 1);
         log.save_snapshot(s.clone()).unwrap();
         let t = log.trees().unwrap();
@@ -569,9 +585,8 @@ mod tests {
         let next = large(11, 2);
         log.save_snapshot(next.clone()).unwrap();
         assert_eq!(parts(&log), [(3, 0)]);
-        assert_eq!(read_stored(&log.trees().unwrap()).unwrap(), Some(next));
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(stored(&log), Some(next));
+        gone(log, &d);
     }
 
     type Damage = dyn Fn(&Trees);
@@ -580,8 +595,7 @@ mod tests {
     /// one. Each is a damaged store, named as the snapshot.
     #[test]
     fn a_missing_or_short_part_or_a_damaged_head_is_a_damaged_snapshot() {
-        let d = dir("damage");
-        let log = EventLog::open(&d).unwrap();
+        let (d, log) = fresh("damage");
         log.save_snapshot(large(60_000, 1)).unwrap();
         let Head {
             parts: n, bytes, ..
@@ -647,7 +661,6 @@ mod tests {
             assert_eq!(read_stored(&t).unwrap().map(|s| s.seq), Some(1));
         }
         drop(t);
-        drop(log);
-        std::fs::remove_dir_all(&d).unwrap();
+        gone(log, &d);
     }
 }
