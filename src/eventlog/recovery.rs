@@ -11,15 +11,11 @@ impl EventLog {
         dir: &Path,
         patience: std::time::Duration,
     ) -> Result<EventLog, EventLogError> {
-        let start = std::time::Instant::now();
-        loop {
-            match EventLog::open(dir) {
-                Err(EventLogError::Locked { .. }) if start.elapsed() < patience => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                other => return other,
-            }
-        }
+        store::while_locked(
+            patience,
+            |e| matches!(e, EventLogError::Locked { .. }),
+            || EventLog::open(dir),
+        )
     }
 
     /// Opens (or creates) the log in `dir` for writing. A second muster on the same directory

@@ -119,20 +119,26 @@ impl Trees {
     /// only when the last of its own threads lets go of the store, a moment after `close`
     /// returns, so a `Locked` here is waited out for up to `CLOSE_PATIENCE`.
     pub(super) fn reopen(path: &Path) -> Result<Trees, Fault> {
-        while_locked(CLOSE_PATIENCE, || Trees::open(path))
+        while_locked(CLOSE_PATIENCE, is_locked, || Trees::open(path))
     }
 }
 
-/// Runs `op` until it does not fail with `Fault::Locked`, or `patience` has passed (the last
-/// `Locked` is returned then).
-fn while_locked<T>(
+fn is_locked(f: &Fault) -> bool {
+    *f == Fault::Locked
+}
+
+/// Runs `op` until it fails otherwise than `locked` says is a held lock, or `patience` has
+/// passed (the last such failure is returned then). What opening a store that another muster,
+/// or this one's own closing, still holds waits with.
+pub(super) fn while_locked<T, E>(
     patience: Duration,
-    mut op: impl FnMut() -> Result<T, Fault>,
-) -> Result<T, Fault> {
+    locked: impl Fn(&E) -> bool,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
     let start = std::time::Instant::now();
     loop {
         match op() {
-            Err(Fault::Locked) if start.elapsed() < patience => {
+            Err(e) if locked(&e) && start.elapsed() < patience => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             other => return other,
@@ -254,7 +260,7 @@ mod tests {
     #[test]
     fn a_lock_still_held_is_waited_out_and_other_faults_are_not() {
         let mut calls = 0;
-        let r = while_locked(Duration::from_secs(5), || {
+        let r = while_locked(Duration::from_secs(5), is_locked, || {
             calls += 1;
             if calls < 4 {
                 Err(Fault::Locked)
@@ -264,12 +270,13 @@ mod tests {
         });
         assert_eq!(r, Ok(4));
         let mut calls = 0;
-        let r: Result<(), Fault> = while_locked(Duration::from_secs(5), || {
+        let r: Result<(), Fault> = while_locked(Duration::from_secs(5), is_locked, || {
             calls += 1;
             Err(Fault::Damaged("x".into()))
         });
         assert_eq!((r, calls), (Err(Fault::Damaged("x".into())), 1));
-        let r: Result<(), Fault> = while_locked(Duration::from_millis(50), || Err(Fault::Locked));
+        let r: Result<(), Fault> =
+            while_locked(Duration::from_millis(50), is_locked, || Err(Fault::Locked));
         assert_eq!(r, Err(Fault::Locked));
     }
 
