@@ -182,24 +182,17 @@ impl EventLog {
         // after the scan when its head tells how far it goes: the scan's pages fill sled's
         // cache, and the two together were an open's peak.
         let mut snapshot = None;
-        let next = guard(|| {
-            let format = if trees.meta.contains_key(HEAD_KEY)? {
-                identity::PARTED_SNAPSHOT_FORMAT
-            } else {
-                identity::FIRST_FORMAT
-            };
-            self.format.store(format, Ordering::SeqCst);
-            let snapshot_seq = match stored_upto(&trees)? {
-                Stored::None => 0,
-                Stored::Upto(seq) => seq,
-                Stored::Unknown => match read_stored(&trees)? {
-                    Some(s) => {
-                        let seq = s.seq;
-                        snapshot = Some(Kept::of(Arc::new(s)));
-                        seq
-                    }
-                    None => 0,
-                },
+        let opened = guard(|| {
+            let stored = Stored::read(&trees)?;
+            self.format.store(stored.format(), Ordering::SeqCst);
+            let snapshot_seq = match stored.upto() {
+                Some(seq) => seq,
+                None => {
+                    let s = stored.decode(&trees)?;
+                    let seq = s.as_ref().map_or(0, |s| s.seq);
+                    snapshot = s.map(|s| Kept::of(Arc::new(s)));
+                    seq
+                }
             };
             if let Some(v) = trees.meta.get("expansion")? {
                 serde_json::from_slice::<SavedExpansion>(&v).map_err(|e| {
@@ -212,13 +205,13 @@ impl EventLog {
             if self.role == Role::Writer {
                 catch_up_projection(&trees)?;
             }
-            Ok(last + 1)
+            Ok((last + 1, stored))
         });
-        let trees = match next {
-            Ok(next) => {
+        let (trees, stored) = match opened {
+            Ok((next, stored)) => {
                 self.next.store(next, Ordering::SeqCst);
                 *lock(&self.doubts) = None;
-                self.fresh_cache(trees)?
+                (self.fresh_cache(trees)?, stored)
             }
             Err(f) => {
                 store::close(trees);
@@ -226,7 +219,7 @@ impl EventLog {
             }
         };
         if snapshot.is_none() {
-            match guard(|| read_stored(&trees)) {
+            match guard(|| stored.decode(&trees)) {
                 Ok(s) => snapshot = s.map(|s| Kept::of(Arc::new(s))),
                 Err(f) => {
                     store::close(trees);

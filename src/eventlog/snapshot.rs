@@ -144,7 +144,7 @@ impl EventLog {
 const WHOLE_KEY: &str = "snapshot";
 
 /// The meta key naming the snapshot's parts in the `snapshot` tree (format 2).
-pub(super) const HEAD_KEY: &str = "snapshot_head";
+const HEAD_KEY: &str = "snapshot_head";
 
 /// The size of a part. At the largest organization a snapshot is megabytes of JSON: held as
 /// one value, sled kept it in the `meta` tree's one leaf, and every save (and every read of
@@ -154,41 +154,85 @@ const PART_BYTES: usize = 64 * 1024;
 
 /// Where the snapshot's parts are: keys `(generation, index)` in the `snapshot` tree, `parts`
 /// of them, `bytes` in all, holding the snapshot's JSON (`json_bytes` of it) compressed
-/// (raw DEFLATE). A save writes a new generation's parts, then the head, then removes the
-/// older generations, so a crash leaves the old head and its parts whole.
+/// (raw DEFLATE), and the `seq` it includes (what an open needs before it decodes it). A save
+/// writes a new generation's parts, then the head, then removes the older generations, so a
+/// crash leaves the old head and its parts whole.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Head {
+pub(super) struct Head {
     generation: u64,
     parts: u32,
     bytes: u64,
     json_bytes: u64,
-    /// The snapshot's own `seq`: what an open needs before it decodes the snapshot.
-    #[serde(default)]
-    seq: Option<u64>,
+    seq: u64,
 }
 
-/// What the head tells of the stored snapshot without decoding it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The snapshot a store holds, as `meta` tells it (its head read once; the parts are read
+/// when it is decoded).
+#[derive(Debug)]
 pub(super) enum Stored {
-    /// No snapshot.
     None,
-    /// One that includes the events up to this one.
-    Upto(u64),
-    /// One whose `seq` only decoding it tells (format 1).
-    Unknown,
+    /// Format 1: one JSON value in `meta`, whose seq only decoding tells.
+    Whole,
+    /// Format 2: in parts, as the head says; a head that cannot be read is damage, reported
+    /// when the snapshot is decoded.
+    Parted(Result<Head, String>),
 }
 
-/// What the stored snapshot includes, from its head alone.
-pub(super) fn stored_upto(t: &Trees) -> Result<Stored, Fault> {
-    match t.meta.get(HEAD_KEY)? {
-        Some(head) => match serde_json::from_slice::<Head>(&head) {
-            Ok(Head { seq: Some(seq), .. }) => Ok(Stored::Upto(seq)),
-            // Damage is for the decoding to report.
-            _ => Ok(Stored::Unknown),
-        },
-        None if t.meta.contains_key(WHOLE_KEY)? => Ok(Stored::Unknown),
-        None => Ok(Stored::None),
+impl Stored {
+    pub(super) fn read(t: &Trees) -> Result<Stored, Fault> {
+        Ok(match t.meta.get(HEAD_KEY)? {
+            Some(head) => Stored::Parted(serde_json::from_slice(&head).map_err(|e| e.to_string())),
+            None if t.meta.contains_key(WHOLE_KEY)? => Stored::Whole,
+            None => Stored::None,
+        })
     }
+
+    /// The store format it needs.
+    pub(super) fn format(&self) -> u32 {
+        match self {
+            Stored::Parted(_) => identity::PARTED_SNAPSHOT_FORMAT,
+            Stored::None | Stored::Whole => identity::FIRST_FORMAT,
+        }
+    }
+
+    /// The last event it includes, when that is known without decoding it (0 for none).
+    pub(super) fn upto(&self) -> Option<u64> {
+        match self {
+            Stored::None => Some(0),
+            Stored::Parted(Ok(head)) => Some(head.seq),
+            Stored::Whole | Stored::Parted(Err(_)) => None,
+        }
+    }
+
+    /// Its JSON.
+    fn json(&self, t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
+        match self {
+            Stored::None => Ok(None),
+            Stored::Whole => Ok(t.meta.get(WHOLE_KEY)?.map(|v| v.to_vec())),
+            Stored::Parted(Err(e)) => Err(damaged(e.clone())),
+            Stored::Parted(Ok(head)) => head.json(t).map(Some),
+        }
+    }
+
+    /// It decoded; a head that disagrees with its parts is damage.
+    pub(super) fn decode(&self, t: &Trees) -> Result<Option<Snapshot>, Fault> {
+        let Some(json) = self.json(t)? else {
+            return Ok(None);
+        };
+        let s = serde_json::from_slice::<Snapshot>(&json).map_err(|e| damaged(e.to_string()))?;
+        match self {
+            Stored::Parted(Ok(head)) if head.seq != s.seq => Err(damaged(format!(
+                "its head says it includes events up to {}, its parts {}",
+                head.seq, s.seq
+            ))),
+            _ => Ok(Some(s)),
+        }
+    }
+}
+
+/// The stored snapshot is damaged: `why`.
+fn damaged(why: String) -> Fault {
+    Fault::Damaged(format!("the snapshot cannot be read: {why}"))
 }
 
 fn part_key(generation: u64, index: u32) -> [u8; 12] {
@@ -204,68 +248,54 @@ fn capacity(bytes: u64) -> usize {
     usize::try_from(bytes.min(256 << 20)).unwrap_or(0)
 }
 
-/// The stored snapshot's JSON: in parts (format 2) or whole (format 1).
-pub(super) fn stored_json(t: &Trees) -> Result<Option<Vec<u8>>, Fault> {
-    let Some(head) = t.meta.get(HEAD_KEY)? else {
-        return Ok(t.meta.get(WHOLE_KEY)?.map(|v| v.to_vec()));
-    };
-    let damaged = |why: String| Fault::Damaged(format!("the snapshot cannot be read: {why}"));
-    let head: Head = serde_json::from_slice(&head).map_err(|e| damaged(e.to_string()))?;
-    let mut packed = Vec::with_capacity(capacity(head.bytes));
-    let mut parts = 0;
-    for r in t.snapshot.scan_prefix(head.generation.to_be_bytes()) {
-        let (k, v) = r?;
-        let index = k
-            .get(8..)
-            .and_then(|i| <[u8; 4]>::try_from(i).ok())
-            .map(u32::from_be_bytes);
-        if index != Some(parts) {
+impl Head {
+    /// The JSON its parts hold, every part and length checked.
+    fn json(&self, t: &Trees) -> Result<Vec<u8>, Fault> {
+        let mut packed = Vec::with_capacity(capacity(self.bytes));
+        let mut parts = 0;
+        for r in t.snapshot.scan_prefix(self.generation.to_be_bytes()) {
+            let (k, v) = r?;
+            let index = k
+                .get(8..)
+                .and_then(|i| <[u8; 4]>::try_from(i).ok())
+                .map(u32::from_be_bytes);
+            if index != Some(parts) {
+                return Err(damaged(format!(
+                    "part {parts} of {} is missing",
+                    self.parts
+                )));
+            }
+            packed.extend_from_slice(&v);
+            parts += 1;
+        }
+        if parts != self.parts || packed.len() as u64 != self.bytes {
             return Err(damaged(format!(
-                "part {parts} of {} is missing",
-                head.parts
+                "{parts} of {} parts, {} of {} bytes",
+                self.parts,
+                packed.len(),
+                self.bytes
             )));
         }
-        packed.extend_from_slice(&v);
-        parts += 1;
+        let mut json = Vec::with_capacity(capacity(self.json_bytes));
+        std::io::Read::read_to_end(
+            &mut flate2::read::DeflateDecoder::new(packed.as_slice()),
+            &mut json,
+        )
+        .map_err(|e| damaged(format!("its parts do not decompress: {e}")))?;
+        if json.len() as u64 != self.json_bytes {
+            return Err(damaged(format!(
+                "its parts decompress to {} bytes, not {}",
+                json.len(),
+                self.json_bytes
+            )));
+        }
+        Ok(json)
     }
-    if parts != head.parts || packed.len() as u64 != head.bytes {
-        return Err(damaged(format!(
-            "{parts} of {} parts, {} of {} bytes",
-            head.parts,
-            packed.len(),
-            head.bytes
-        )));
-    }
-    let mut json = Vec::with_capacity(capacity(head.json_bytes));
-    std::io::Read::read_to_end(
-        &mut flate2::read::DeflateDecoder::new(packed.as_slice()),
-        &mut json,
-    )
-    .map_err(|e| damaged(format!("its parts do not decompress: {e}")))?;
-    if json.len() as u64 != head.json_bytes {
-        return Err(damaged(format!(
-            "its parts decompress to {} bytes, not {}",
-            json.len(),
-            head.json_bytes
-        )));
-    }
-    Ok(Some(json))
 }
 
 /// The stored snapshot, decoded.
 pub(super) fn read_stored(t: &Trees) -> Result<Option<Snapshot>, Fault> {
-    let Some(json) = stored_json(t)? else {
-        return Ok(None);
-    };
-    let s = serde_json::from_slice::<Snapshot>(&json)
-        .map_err(|e| Fault::Damaged(format!("the snapshot cannot be read: {e}")))?;
-    match stored_upto(t)? {
-        Stored::Upto(seq) if seq != s.seq => Err(Fault::Damaged(format!(
-            "the snapshot cannot be read: its head says it includes events up to {seq}, its parts {}",
-            s.seq
-        ))),
-        _ => Ok(Some(s)),
-    }
+    Stored::read(t)?.decode(t)
 }
 
 /// Writes `s` in parts as the stored snapshot, in place of the one before.
@@ -286,25 +316,18 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         bytes: 0,
         fault: None,
     };
+    let mut encoder = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast());
     // Buffered: serde_json writes a few bytes at a time, and each write into the encoder
-    // costs a call into the compressor.
-    let mut json = std::io::BufWriter::with_capacity(
-        PART_BYTES,
-        Counted {
-            inner: flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::fast()),
-            bytes: 0,
-        },
-    );
-    // Not flushed on the way: a flush of the encoder ends a block and a part early.
-    let mut json_bytes = 0;
+    // costs a call into the compressor. Not flushed on the way: a flush of the encoder ends a
+    // block and a part early.
+    let mut json = std::io::BufWriter::with_capacity(PART_BYTES, &mut encoder);
     let written = serde_json::to_writer(&mut json, s)
         .map_err(std::io::Error::from)
-        .and_then(|()| json.into_inner().map_err(|e| e.into_error()))
-        .and_then(|mut counted| {
-            json_bytes = counted.bytes;
-            counted.inner.try_finish()
-        })
-        .and_then(|()| out.flush());
+        .and_then(|()| json.into_inner().map(drop).map_err(|e| e.into_error()))
+        .and_then(|()| encoder.try_finish());
+    let json_bytes = encoder.total_in();
+    drop(encoder);
+    let written = written.and_then(|()| out.flush());
     if let Some(f) = out.fault.take() {
         return Err(f);
     }
@@ -314,7 +337,7 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         parts: out.parts,
         bytes: out.bytes,
         json_bytes,
-        seq: Some(s.seq),
+        seq: s.seq,
     };
     t.meta
         .insert(HEAD_KEY, serde_json::to_vec(&head).expect("plain JSON"))?;
@@ -324,24 +347,6 @@ fn write_parted(t: &Trees, s: &Snapshot) -> Result<(), Fault> {
         t.snapshot.remove(k?)?;
     }
     Ok(())
-}
-
-/// A writer that counts what passes through it.
-struct Counted<W> {
-    inner: W,
-    bytes: u64,
-}
-
-impl<W: std::io::Write> std::io::Write for Counted<W> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// A writer that stores what it is given as parts of `PART_BYTES`.
@@ -539,7 +544,7 @@ mod tests {
             (0..h.parts).map(|i| (1, i)).collect::<Vec<_>>()
         );
         let t = log.trees().unwrap();
-        assert_eq!(stored_json(&t).unwrap(), Some(json));
+        assert_eq!(Stored::read(&t).unwrap().json(&t).unwrap(), Some(json));
         assert_eq!(t.meta.get(WHOLE_KEY).unwrap(), None);
         drop(t);
         // A smaller one replaces it whole: no part of the first stays.
@@ -627,7 +632,7 @@ mod tests {
                 &|t| {
                     let mut h: Head =
                         serde_json::from_slice(&t.meta.get(HEAD_KEY).unwrap().unwrap()).unwrap();
-                    h.seq = Some(2);
+                    h.seq = 2;
                     t.meta
                         .insert(HEAD_KEY, serde_json::to_vec(&h).unwrap())
                         .unwrap();
