@@ -33,13 +33,6 @@ macro_rules! by_entries {
                 f.$debug().entries(self.iter()).finish()
             }
         }
-
-        impl std::hash::Hash for $t {
-            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-                self.len().hash(h);
-                self.iter().for_each(|t| t.hash(h));
-            }
-        }
     };
 }
 
@@ -331,6 +324,14 @@ impl Collect for StatusRuns {
 }
 
 by_entries!(Statuses, debug_list);
+
+/// By entries, as equality: what a snapshot's fingerprint takes of its statuses.
+impl std::hash::Hash for Statuses {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.len().hash(h);
+        self.iter().for_each(|t| t.hash(h));
+    }
+}
 from_entries!(Statuses, StatusRuns);
 
 /// Open drift: (target, account, kind) → when it was first observed (Unix milliseconds).

@@ -287,7 +287,7 @@ pub struct Snapshot {
     /// was read).
     pub drift: Drifts,
     /// Intents still in doubt at `seq` (their graph could not be listed to settle them).
-    pub in_doubt: Vec<(String, String, Vec<String>)>,
+    pub in_doubt: super::InDoubt,
 }
 
 impl Serialize for Snapshot {
@@ -308,18 +308,18 @@ impl Serialize for Snapshot {
 
 impl<'de> Deserialize<'de> for Snapshot {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// The snapshot as stored.
+        /// The snapshot as its JSON has it.
         #[derive(Deserialize)]
-        struct Stored {
+        struct OnDisk {
             seq: u64,
             status: Statuses,
             drift: Triples,
             #[serde(default)]
             drift_since_ms: Vec<u64>,
             #[serde(default)]
-            in_doubt: Vec<(String, String, Vec<String>)>,
+            in_doubt: super::InDoubt,
         }
-        let s = Stored::deserialize(d)?;
+        let s = OnDisk::deserialize(d)?;
         Ok(Snapshot {
             seq: s.seq,
             status: s.status,
