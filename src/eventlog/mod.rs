@@ -11,7 +11,8 @@
 //! Layout, one concern a file: `schema` (the on-disk contract), `store` (the boundary around
 //! sled), `identity` (the record beside the store), `recovery` (open, verify, recover: the one
 //! recovery path), `commit` (append, group commit, flush), `snapshot` (the snapshot, the saved
-//! organization listing, retention), `read` (events, intents in doubt, decoding) and
+//! organization listing, retention), `read` (events, intents in doubt, decoding), `seal` (what
+//! a clean close leaves beside the store, so the next open need not read every entry) and
 //! `projection` (replay). This file holds the `EventLog` itself and its errors.
 
 mod commit;
@@ -21,6 +22,7 @@ pub mod projection;
 mod read;
 mod recovery;
 mod schema;
+mod seal;
 mod snapshot;
 mod store;
 
@@ -150,6 +152,9 @@ pub struct EventLog {
     /// flush is running; `flushed` wakes the appends waiting for one.
     durable: Mutex<Durable>,
     flushed: tokio::sync::Notify,
+    /// When the open store was last read in full (ms since the epoch; 0 before it opens):
+    /// what its seal says when this writer closes it.
+    read_in_full_ms: AtomicU64,
 }
 
 /// Intents in doubt: (batch, target, accounts).
@@ -170,7 +175,7 @@ impl EventLog {}
 impl Drop for EventLog {
     fn drop(&mut self) {
         // Bounded: a full disk or a damaged store must not keep muster from exiting.
-        self.close_store();
+        self.close_and_seal();
     }
 }
 
@@ -278,6 +283,41 @@ mod tests {
         let copy = EventLog::open_for_reading(&d).unwrap();
         assert_eq!(copy.iter().count(), 2);
         drop(copy);
+        gone(log, &d);
+    }
+
+    #[test]
+    fn a_store_sealed_at_close_is_opened_without_reading_it_all_until_a_file_changes() {
+        let d = dir("seal");
+        let read_in_full = |log: &EventLog| log.read_in_full_ms.load(Ordering::SeqCst);
+        let first = {
+            let log = reopen(&d);
+            for i in 1..=3 {
+                log.append("r", "d", intent(&format!("b{i}"), "1"), true)
+                    .unwrap();
+            }
+            assert!(!seal::path(&d).exists(), "no seal while it is open");
+            read_in_full(&log)
+        };
+        assert!(first > 0);
+        assert!(seal::path(&d).exists(), "sealed at its close");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        {
+            let log = reopen(&d);
+            assert!(!seal::path(&d).exists(), "taken at its open");
+            assert_eq!(read_in_full(&log), first, "opened by its seal");
+            assert_eq!(log.last_seq(), 3);
+            assert_eq!(log.in_doubt().unwrap().len(), 3);
+            let e = log.append("r", "d", intent("b4", "1"), true).unwrap();
+            assert_eq!(e.seq, 4);
+        }
+        // Written by something else, even byte for byte as it was: read in full again.
+        let db = d.join("events.sled").join("db");
+        std::fs::write(&db, std::fs::read(&db).unwrap()).unwrap();
+        let log = reopen(&d);
+        assert!(read_in_full(&log) > first, "read in full");
+        assert_eq!(log.last_seq(), 4);
+        assert_eq!(log.in_doubt().unwrap().len(), 4);
         gone(log, &d);
     }
 

@@ -19,9 +19,10 @@ impl EventLog {
     }
 
     /// Opens (or creates) the log in `dir` for writing. A second muster on the same directory
-    /// gets `Locked` at once. The store is verified before this returns (`open_verified`), so
-    /// that damage is found before the first AWS write, and a damaged store is moved aside and
-    /// a new one started.
+    /// gets `Locked` at once. The store is verified before this returns (`open_verified`: every
+    /// entry read, or only the entries after the snapshot when its seal says no file changed
+    /// since a clean close), so that damage is found before the first AWS write, and a damaged
+    /// store is moved aside and a new one started.
     pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
         let path = dir.join("events.sled");
         std::fs::create_dir_all(dir).map_err(|e| EventLogError::Io {
@@ -130,6 +131,7 @@ impl EventLog {
             flush_us: AtomicU64::new(0),
             durable: Mutex::new(Durable::default()),
             flushed: tokio::sync::Notify::new(),
+            read_in_full_ms: AtomicU64::new(0),
         }
     }
 
@@ -168,10 +170,12 @@ impl EventLog {
     }
 
     /// Opens the store and reads what start-up and `muster events` read: the snapshot, the
-    /// saved expansion, the events after the snapshot (decoded) and every other entry (read);
-    /// a writer's projection tree catches up.
+    /// saved expansion, the events after the snapshot (decoded) and every other entry (read),
+    /// the last only when the store is not sealed as it is (`seal.rs`); a writer's projection
+    /// tree catches up.
     pub(super) fn open_verified(&self) -> Result<Trees, Fault> {
         store::check_shape(&self.path).map_err(Fault::Damaged)?;
+        let checked = self.take_seal();
         // Opened before, by this log: its lock may not be released yet.
         let trees = if lock(&self.durable).opened > 0 {
             Trees::reopen(&self.path)?
@@ -201,7 +205,10 @@ impl EventLog {
                     ))
                 })?;
             }
-            let last = scan(&trees, snapshot_seq)?;
+            let last = match checked {
+                seal::Taken::Sealed { .. } => scan_after(&trees, snapshot_seq)?,
+                seal::Taken::ReadInFull(_) => scan(&trees, snapshot_seq)?,
+            };
             if self.role == Role::Writer {
                 catch_up_projection(&trees)?;
             }
@@ -211,7 +218,19 @@ impl EventLog {
             Ok((next, stored)) => {
                 self.next.store(next, Ordering::SeqCst);
                 *lock(&self.doubts) = None;
-                (self.fresh_cache(trees)?, stored)
+                let trees = match &checked {
+                    // Only replay's entries were read: the cache holds no more than that.
+                    seal::Taken::Sealed { read_in_full_ms } => {
+                        self.read_in_full_ms
+                            .store(*read_in_full_ms, Ordering::SeqCst);
+                        trees
+                    }
+                    seal::Taken::ReadInFull(_) => {
+                        self.read_in_full_ms.store(now_ms(), Ordering::SeqCst);
+                        self.fresh_cache(trees)?
+                    }
+                };
+                (trees, stored)
             }
             Err(f) => {
                 store::close(trees);
@@ -228,7 +247,50 @@ impl EventLog {
             }
         }
         *lock(&self.snapshot) = snapshot;
+        let events = self.last_seq();
+        match checked {
+            seal::Taken::Sealed { .. } => {
+                tracing::info!(store = %self.shown.display(), events, "opened the event log: sealed at its last close, only the entries after its snapshot were read");
+            }
+            seal::Taken::ReadInFull(why) => {
+                tracing::info!(store = %self.shown.display(), events, read_in_full = %why, "opened the event log: read every entry");
+            }
+        }
         Ok(trees)
+    }
+
+    /// A writer takes the seal its last clean close left (`seal.rs`); a reader reads in full
+    /// and leaves every file as it was.
+    fn take_seal(&self) -> seal::Taken {
+        if self.role == Role::Reader {
+            return seal::Taken::ReadInFull("a reader reads every entry".into());
+        }
+        let id = match identity::read(&self.dir) {
+            identity::Read::Found(r) => Some(r.store_id),
+            identity::Read::Absent | identity::Read::Unreadable(_) => None,
+        };
+        seal::take(&self.dir, &self.path, id.as_deref(), now_ms())
+    }
+
+    /// Seals the store as this writer leaves it: its last flush succeeded and it closed in
+    /// time, so the next writer may read only the entries after the snapshot (`seal.rs`).
+    pub(super) fn close_and_seal(&self) {
+        let taken = self.trees.write().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(t) = taken.and_then(|t| Arc::try_unwrap(t).ok()) else {
+            return;
+        };
+        let flushed = guard(|| Ok(t.db.flush()?)).is_ok();
+        if !store::close(t) {
+            tracing::warn!(store = %self.shown.display(), "the event log did not close in time; it is left to close on its own");
+            return;
+        }
+        let read_in_full_ms = self.read_in_full_ms.load(Ordering::SeqCst);
+        let id = lock(&self.store_id).clone();
+        if let (true, Some(id), Role::Writer, 1..) = (flushed, id, self.role, read_in_full_ms) {
+            if let Err(e) = seal::write(&self.dir, &self.path, &id, read_in_full_ms) {
+                tracing::warn!(seal = %seal::path(&self.dir).display(), error = %e, "cannot seal the event log; the next start reads every entry");
+            }
+        }
     }
 
     /// A writer's store, opened again after the verification: reading every entry pulled
@@ -439,6 +501,18 @@ fn scan(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
         decode(&k, &v)?;
     }
     Ok(last)
+}
+
+/// What a sealed store's open reads (`seal.rs`): the entries replay reads, in both trees, as
+/// `scan` does. Returns the last event's seq (0 for none).
+fn scan_after(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
+    for tree in [&trees.events, &trees.projection] {
+        for r in tree.range(snapshot_seq.saturating_add(1).to_be_bytes()..) {
+            let (k, v) = r?;
+            decode(&k, &v)?;
+        }
+    }
+    Ok(trees.events.last()?.map_or(0, |(k, _)| seq_of(&k)))
 }
 
 /// Refuses a state directory whose identity record names a newer store format.

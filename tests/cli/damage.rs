@@ -1,7 +1,9 @@
 //! The damage suite, after sled's crash tests and SQLite's IO-error tests: a real store (two
 //! applies of 400 accounts in two graphs) is damaged in seeded ways (truncated at a random
 //! offset, bytes flipped, a page zeroed, `conf` damaged, the snapshot file damaged), and then
-//! `events`, `apply`, `apply` and `events` run against the sandbox.
+//! `events`, `apply`, `apply` and `events` run against the sandbox. Ten more copies are sealed
+//! where they lie by an `apply` (`events.sled.sealed.json`) before they are damaged: the next
+//! writer must read them in full all the same.
 //!
 //! Deleted blob files were a kind of their own while muster's snapshot was one value, large
 //! enough for sled to keep in a blob file; compressed and in 64 KiB parts (store format 2) it
@@ -24,6 +26,8 @@ use crate::common::*;
 const ACCOUNTS: usize = 400;
 /// Seven of each kind of damage.
 const VARIANTS: u64 = 35;
+/// Two of each kind, done to a store sealed where it lies.
+const SEALED_VARIANTS: u64 = 10;
 
 #[derive(Debug, Clone, Copy)]
 enum Damage {
@@ -244,6 +248,41 @@ async fn every_damaged_store_is_reported_by_readers_and_rebuilt_once_by_the_firs
             damaged.contains_key(kind),
             "no {kind} variant was found damaged: {damaged:?}"
         );
+    }
+
+    // A seal never hides damage: a store sealed where it lies (an apply's clean close), then
+    // damaged in place, is read in full by the next writer, which exits 0.
+    let opened = |state: &Path| {
+        let mut c = apply(state);
+        c.env("MUSTER_LOG", "error,muster::eventlog::recovery=info");
+        c
+    };
+    for seed in 0..SEALED_VARIANTS {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1000 + seed);
+        let kind = KINDS[seed as usize % KINDS.len()];
+        let state = dir.join(format!("sealed-{seed}"));
+        copy_dir(&base, &state);
+        let sealing = run_clean("sealing the copy", opened(&state));
+        assert_eq!(sealing.status.code(), Some(0), "{sealing:?}");
+        assert!(state.join("events.sled.sealed.json").exists(), "sealed");
+        // The copy itself was read in full; sealed where it lies, it is not read again.
+        let trusted = run_clean("the sealed copy", opened(&state));
+        let said = String::from_utf8_lossy(&trusted.stderr);
+        assert!(
+            said.contains("opened the event log: sealed at its last close"),
+            "{said}"
+        );
+        let did = damage(&state.join("events.sled"), kind, &mut rng);
+        let v = format!("sealed variant {seed} ({did})");
+        let first = run_clean(&v, opened(&state));
+        assert_eq!(first.status.code(), Some(0), "{v}: {first:?}");
+        let said = String::from_utf8_lossy(&first.stderr);
+        assert!(
+            said.contains("opened the event log: read every entry")
+                && !said.contains("opened the event log: sealed"),
+            "{v}: the damaged store was trusted by its seal: {said}"
+        );
+        std::fs::remove_dir_all(&state).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
