@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
     ) {
         quiet_on_closed_pipe();
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -48,6 +48,26 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime a command runs on. A one-shot command waits on AWS nearly all its time:
+/// a second worker thread buys it nothing but a hand-over between threads at every request
+/// (about nine futex calls a request, measured at 160,000 members; see docs/BENCHMARKS.md).
+/// The daemon and the sandbox answer HTTP while a pass computes, so they keep a worker per
+/// core.
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        Command::Run(_) => tokio::runtime::Runtime::new(),
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => tokio::runtime::Runtime::new(),
+        Command::Validate(_)
+        | Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Events(_)
+        | Command::Import(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
     }
 }
 
