@@ -32,7 +32,6 @@ use crate::reconcile::{self, PassOptions};
 mod os;
 mod watch;
 
-pub use os::tune_malloc;
 use os::{release_memory, systemd_watchdog};
 pub use watch::WatchPlan;
 use watch::*;

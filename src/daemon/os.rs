@@ -1,29 +1,14 @@
-//! What muster asks of the operating system: memory handed back after a pass, malloc tuned for
-//! a pass's memory (every command that runs one), systemd's watchdog.
+//! What muster asks of the operating system: memory handed back after a pass, systemd's
+//! watchdog.
 
-/// Hands memory a pass freed back to the system: glibc keeps freed heap in its arenas, so
-/// without this a daemon idles at the size of its largest pass.
+/// Hands memory a pass freed back to the system. muster's own allocations are jemalloc's,
+/// which returns freed pages at once (`main.rs`); what C libraries allocate through glibc
+/// (TLS, for one) stays in glibc's arenas without this.
 pub(super) fn release_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap pages; it takes no pointers.
     unsafe {
         libc::malloc_trim(0);
-    }
-}
-
-/// At most two malloc arenas: glibc otherwise keeps one per thread that ever allocated (up to
-/// eight per core), each holding freed memory of its own. muster's passes are mostly waiting
-/// on AWS; the arenas bought no speed and cost memory: at the largest organization a pass's
-/// peak was the sum of each arena's own. And blocks of 1 MiB or more are mapped and unmapped on
-/// their own (glibc otherwise raises that threshold to 32 MiB as large blocks are freed, and a
-/// freed snapshot buffer or listing stays in the heap). Call it before the runtime's threads
-/// start.
-pub fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt sets allocator parameters; it takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }
 

@@ -441,3 +441,23 @@ fn sigterm_right_after_the_exports_line_exits_0() {
         assert_eq!(status.code(), Some(0), "{status:?}");
     }
 }
+
+/// The allocator is jemalloc with freed pages returned at once (`main.rs`): its own statistics,
+/// printed at exit, say which settings it started with. A setting that silently stopped
+/// applying would cost the largest organization its memory target (docs/BENCHMARKS.md).
+#[test]
+fn the_allocator_returns_freed_pages_at_once() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "opt.dirty_decay_ms: 0 (arenas.dirty_decay_ms: 0)",
+        "opt.muzzy_decay_ms: 0 (arenas.muzzy_decay_ms: 0)",
+    ] {
+        assert!(stats.contains(line), "{line} not in: {stats}");
+    }
+}
