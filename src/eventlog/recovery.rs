@@ -247,6 +247,12 @@ impl EventLog {
             }
         }
         *lock(&self.snapshot) = snapshot;
+        self.log_opened(&checked);
+        Ok(trees)
+    }
+
+    /// Says how the store just opened was read.
+    fn log_opened(&self, checked: &seal::Taken) {
         let events = self.last_seq();
         match checked {
             seal::Taken::Sealed { .. } => {
@@ -256,7 +262,6 @@ impl EventLog {
                 tracing::info!(store = %self.shown.display(), events, read_in_full = %why, "opened the event log: read every entry");
             }
         }
-        Ok(trees)
     }
 
     /// A writer takes the seal its last clean close left (`seal.rs`); a reader reads in full
