@@ -280,21 +280,15 @@ impl EventLog {
     /// Seals the store as this writer leaves it: its last flush succeeded and it closed in
     /// time, so the next writer may read only the entries after the snapshot (`seal.rs`).
     pub(super) fn close_and_seal(&self) {
-        let taken = self.trees.write().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(t) = taken.and_then(|t| Arc::try_unwrap(t).ok()) else {
-            return;
-        };
-        let flushed = guard(|| Ok(t.db.flush()?)).is_ok();
-        if !store::close(t) {
-            tracing::warn!(store = %self.shown.display(), "the event log did not close in time; it is left to close on its own");
-            return;
-        }
+        let flushed = self.close_with(|t| guard(|| Ok(t.db.flush()?)).is_ok());
         let read_in_full_ms = self.read_in_full_ms.load(Ordering::SeqCst);
         let id = lock(&self.store_id).clone();
-        if let (true, Some(id), Role::Writer, 1..) = (flushed, id, self.role, read_in_full_ms) {
-            if let Err(e) = seal::write(&self.dir, &self.path, &id, read_in_full_ms) {
-                tracing::warn!(seal = %seal::path(&self.dir).display(), error = %e, "cannot seal the event log; the next start reads every entry");
-            }
+        let (Some(true), Some(id), Role::Writer, 1..) = (flushed, id, self.role, read_in_full_ms)
+        else {
+            return;
+        };
+        if let Err(e) = seal::write(&self.dir, &self.path, &id, read_in_full_ms) {
+            tracing::warn!(seal = %seal::path(&self.dir).display(), error = %e, "cannot seal the event log; the next start reads every entry");
         }
     }
 
@@ -465,12 +459,21 @@ impl EventLog {
 
     /// Closes the store (bounded: see `store::close`); the next use opens it again.
     pub(super) fn close_store(&self) {
+        self.close_with(|_| ());
+    }
+
+    /// Closes the store as `close_store` does, `last` run on it first. Returns what `last`
+    /// said when the store then closed in time, `None` when there was none to close or it did
+    /// not close in time.
+    fn close_with<T>(&self, last: impl FnOnce(&Trees) -> T) -> Option<T> {
         let taken = self.trees.write().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = taken.and_then(|t| Arc::try_unwrap(t).ok()) {
-            if !store::close(t) {
-                tracing::warn!(store = %self.shown.display(), "the event log did not close in time; it is left to close on its own");
-            }
+        let t = taken.and_then(|t| Arc::try_unwrap(t).ok())?;
+        let said = last(&t);
+        if !store::close(t) {
+            tracing::warn!(store = %self.shown.display(), "the event log did not close in time; it is left to close on its own");
+            return None;
         }
+        Some(said)
     }
 }
 
@@ -498,12 +501,8 @@ fn scan(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
             return Err(Fault::Damaged(format!("event {last} cannot be read")));
         }
     }
-    for r in trees
-        .projection
-        .range(snapshot_seq.saturating_add(1).to_be_bytes()..)
-    {
-        let (k, v) = r?;
-        decode(&k, &v)?;
+    for e in events_after(&trees.projection, snapshot_seq) {
+        e?;
     }
     Ok(last)
 }
@@ -512,9 +511,8 @@ fn scan(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
 /// `scan` does. Returns the last event's seq (0 for none).
 fn scan_after(trees: &Trees, snapshot_seq: u64) -> Result<u64, Fault> {
     for tree in [&trees.events, &trees.projection] {
-        for r in tree.range(snapshot_seq.saturating_add(1).to_be_bytes()..) {
-            let (k, v) = r?;
-            decode(&k, &v)?;
+        for e in events_after(tree, snapshot_seq) {
+            e?;
         }
     }
     Ok(trees.events.last()?.map_or(0, |(k, _)| seq_of(&k)))
