@@ -3,6 +3,7 @@
 mod commands;
 
 use clap::Parser;
+use muster::cli::{Cli, Command, LogFormat, LogStyle};
 
 /// jemalloc, not glibc's malloc: at the largest organization a pass allocates and frees
 /// millions of small values (listings, events, the projection), and glibc spent a fifth of a
@@ -23,7 +24,6 @@ struct MallocConf(*const std::ffi::c_char);
 
 // SAFETY: it points at a static, immutable C string.
 unsafe impl Sync for MallocConf {}
-use muster::cli::{Cli, Command, LogFormat, LogStyle};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
