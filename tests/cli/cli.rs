@@ -457,6 +457,8 @@ fn the_allocator_returns_freed_pages_at_once() {
     for line in [
         "opt.dirty_decay_ms: 0 (arenas.dirty_decay_ms: 0)",
         "opt.muzzy_decay_ms: 0 (arenas.muzzy_decay_ms: 0)",
+        "opt.tcache_max: 524288",
+        "opt.tcache_nslots_large: 1",
     ] {
         assert!(stats.contains(line), "{line} not in: {stats}");
     }
