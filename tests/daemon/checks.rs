@@ -243,6 +243,68 @@ fn the_kubernetes_manifests_run_one_restricted_non_root_writer_with_probes() {
     yaml("deploy/kubernetes/overlays/git-sync/statefulset-git-sync.yaml");
 }
 
+/// The first number in `text` (digits, commas and a point).
+fn number_in(text: &str) -> f64 {
+    let start = text.find(|c: char| c.is_ascii_digit()).unwrap();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+        .filter(|c| *c != ',')
+        .collect();
+    digits.trim_end_matches('.').parse().unwrap()
+}
+
+/// README's "Sizing" gives a formula from the scale bench and a table; the shipped limits are
+/// the table's largest row, and the manifests' comments give the same formula.
+#[test]
+fn the_shipped_memory_limits_follow_readmes_sizing() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let sizing = readme.split("### Sizing").nth(1).unwrap();
+    let sizing = &sizing[..sizing.find("\n### ").unwrap()];
+    let formula = sizing.split("**").nth(1).unwrap();
+    let (base, per) = formula.split_once(" + ").unwrap();
+    let (base_mib, per_kib) = (number_in(base), number_in(per));
+    let rows: Vec<Vec<&str>> = (sizing.lines())
+        .filter(|l| l.starts_with("| ") && l.as_bytes()[2].is_ascii_digit())
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{sizing}");
+    for row in &rows {
+        let members = number_in(row[1]);
+        let busiest = number_in(row[3]);
+        let limit = number_in(row[5]);
+        let by_formula = base_mib + per_kib * members / 1024.0;
+        assert!(
+            (busiest - by_formula).abs() <= 0.03 * busiest,
+            "{members} members: the table says {busiest} MiB, the formula {by_formula:.1}"
+        );
+        assert!(
+            limit >= 1.5 * busiest,
+            "{members} members: limit {limit} MiB"
+        );
+    }
+    let largest = number_in(rows[1][5]);
+    assert_eq!(largest, 256.0);
+    let ss = yaml("deploy/kubernetes/base/statefulset.yaml");
+    let limits = &ss["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"];
+    assert_eq!(limits["memory"], format!("{largest}Mi").as_str());
+    let unit = std::fs::read_to_string(repo("deploy/systemd/muster.service")).unwrap();
+    assert!(
+        unit.contains(&format!("\nMemoryMax={largest}M\n")),
+        "{unit}"
+    );
+    assert!(sizing.contains(&format!("`limits.memory` is {largest}Mi")));
+    assert!(sizing.contains(&format!("`MemoryMax` is {largest}M")));
+    let formula = format!("{base} + {per}");
+    for shipped in [
+        "deploy/systemd/muster.service",
+        "deploy/kubernetes/base/statefulset.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo(shipped)).unwrap();
+        assert!(text.contains(&formula), "{shipped} does not say {formula}");
+    }
+}
+
 /// The IAM actions of `policy` (a file under deploy/iam), sorted.
 fn policy_actions(policy: &serde_json::Value) -> Vec<String> {
     let mut allowed: Vec<String> = policy["Statement"]
