@@ -277,16 +277,18 @@ impl EventLog {
         seal::take(&self.dir, &self.path, id.as_deref(), now_ms())
     }
 
-    /// Seals the store as this writer leaves it: its last flush succeeded and it closed in
-    /// time, so the next writer may read only the entries after the snapshot (`seal.rs`).
+    /// Closes the store; a writer whose last flush succeeded and whose store closed in time
+    /// seals it, so the next writer may read only the entries after the snapshot (`seal.rs`).
+    /// A reader only closes its copy: it never seals, so it has nothing to flush.
     pub(super) fn close_and_seal(&self) {
+        if self.role == Role::Reader {
+            return self.close_store();
+        }
         let flushed = self.close_with(|t| guard(|| Ok(t.db.flush()?)).is_ok());
-        let read_in_full_ms = self.read_in_full_ms.load(Ordering::SeqCst);
-        let id = lock(&self.store_id).clone();
-        let (Some(true), Some(id), Role::Writer, 1..) = (flushed, id, self.role, read_in_full_ms)
-        else {
+        let (Some(true), Some(id)) = (flushed, lock(&self.store_id).clone()) else {
             return;
         };
+        let read_in_full_ms = self.read_in_full_ms.load(Ordering::SeqCst);
         if let Err(e) = seal::write(&self.dir, &self.path, &id, read_in_full_ms) {
             tracing::warn!(seal = %seal::path(&self.dir).display(), error = %e, "cannot seal the event log; the next start reads every entry");
         }
