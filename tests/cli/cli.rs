@@ -442,9 +442,10 @@ fn sigterm_right_after_the_exports_line_exits_0() {
     }
 }
 
-/// The allocator is jemalloc with freed pages returned at once (`main.rs`): its own statistics,
-/// printed at exit, say which settings it started with. A setting that silently stopped
-/// applying would cost the largest organization its memory target (docs/BENCHMARKS.md).
+/// The allocator is jemalloc with freed pages returned at once and one freed block of each size
+/// up to 512 KiB kept a thread (`main.rs`): its own statistics, printed at exit, say which
+/// settings it started with. A setting that silently stopped applying would cost the largest
+/// organization its memory or CPU target (docs/BENCHMARKS.md).
 #[test]
 fn the_allocator_returns_freed_pages_at_once() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
